@@ -1,0 +1,59 @@
+"""Atomic file writes: readers (and a process killed mid-write) see the old file or the new one.
+
+The data goes to a temporary file in the target's directory (``os.replace`` is only atomic within
+one filesystem), is flushed and fsynced, then renamed over the target; the directory is fsynced so
+the rename itself survives a power cut. Used for checkpoints, reports, metrics and figures.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["atomic_write", "atomic_write_bytes"]
+
+# mkstemp creates files with mode 0600; give outputs the usual 0666 & ~umask like open() does.
+# Read the umask once at import: setting it is process-wide, so doing it per write would race.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - some filesystems refuse to open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(f)`` on a temp file beside ``path``, fsync it, rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # POSIX only
+                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # Also on KeyboardInterrupt: leave no .tmp litter beside the target.
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    atomic_write(path, lambda f: f.write(data))

@@ -1,0 +1,108 @@
+"""Checkpoints: atomic save, safe load, finding the newest good one in a run directory.
+
+A checkpoint is one ``torch.save`` file holding only tensors, numbers, strings, lists and dicts,
+so it loads with ``torch.load(weights_only=True)``: opening a checkpoint never executes code. It is
+written to a temporary file in the same directory, flushed to disk, then renamed over the final
+name (:mod:`infogan.atomic`), so a process killed at any instant leaves either the old file or
+the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infogan.atomic import atomic_write, atomic_write_bytes
+from infogan.errors import CheckpointError
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "atomic_write_bytes",
+    "save_checkpoint",
+    "load_checkpoint",
+    "list_checkpoints",
+    "latest_checkpoint",
+    "prune_checkpoints",
+]
+
+FORMAT = "infogan-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"^step_(\d{7,})\.pt$")
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Save a training state dict atomically, stamped with the format name and version."""
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without executing code; :class:`CheckpointError` if it is not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint: {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # corrupt zip, pickle that needs code, truncated file...
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise CheckpointError(f"checkpoint: {path} cannot be read safely ({reason})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint: {path} is not an infogan checkpoint")
+    if state.get("version", 0) > VERSION:
+        raise CheckpointError(
+            f"checkpoint: {path} has format version {state.get('version')}, this infogan reads "
+            f"up to {VERSION}; upgrade infogan"
+        )
+    return state
+
+
+def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step_{step:07d}.pt"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint file in ``run_dir/checkpoints``, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        m = _NAME.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu"):
+    """Newest checkpoint of a run that loads cleanly: ``(path, state)``.
+
+    A newest file that fails to load (a disk that lied about fsync, a file copied half-way) is
+    skipped in favour of the one before it, so a user never loses more than one interval of work.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run: {run_dir} is not a directory")
+    errors = []
+    for _, path in reversed(list_checkpoints(run_dir)):
+        try:
+            return path, load_checkpoint(path, map_location)
+        except CheckpointError as e:
+            errors.append(str(e))
+    if errors:
+        raise CheckpointError(f"run: no readable checkpoint in {run_dir} ({errors[0]})")
+    raise CheckpointError(f"run: {run_dir} has no checkpoints (expected {run_dir}/checkpoints)")
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest checkpoints (and stray temp files of killed writers)."""
+    found = list_checkpoints(run_dir)
+    for _, path in found[: max(0, len(found) - keep)]:
+        path.unlink(missing_ok=True)
+    folder = Path(run_dir) / "checkpoints"
+    if folder.is_dir():
+        for p in folder.glob(".step_*.tmp"):
+            p.unlink(missing_ok=True)

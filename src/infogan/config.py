@@ -1,0 +1,180 @@
+"""Typed configuration: the model, the training recipe, named presets, JSON round trip.
+
+Every field has a one-line doc comment. ``TrainConfig.from_dict`` rejects unknown keys so a typo in a
+JSON file or a checkpoint from another program fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infogan.errors import SpecError
+from infogan.latent import LatentSpec
+
+__all__ = ["ModelConfig", "TrainConfig", "PRESETS", "preset"]
+
+
+@dataclass
+class ModelConfig:
+    """What the networks are."""
+
+    codes: str = "cat:10,cont:2"
+    """Latent code spec: comma list of ``cat:K`` (K-way categorical) and ``cont:N`` (N Uniform(-1,1))."""
+    noise_dim: int = 62
+    """Size of the incompressible noise z ~ N(0, I)."""
+    arch: str = "mnist"
+    """Network family; ``mnist`` = the paper's 28x28x1 networks (Chen et al. 2016, appendix C)."""
+    width: float = 1.0
+    """Multiplier on every hidden width (1.0 = the paper's sizes; smaller is faster on CPU)."""
+    fixed_std: float | None = None
+    """Continuous codes: None = Q predicts mean and log-std; a number = fixed std, Q predicts mean."""
+    log_std_min: float = -5.0
+    """Lower clamp of Q's predicted log-std (keeps log q finite)."""
+    log_std_max: float = 2.0
+    """Upper clamp of Q's predicted log-std."""
+
+    def latent(self) -> LatentSpec:
+        """The parsed latent layout (raises SpecError on an impossible spec)."""
+        return LatentSpec.parse(self.codes, self.noise_dim)
+
+    def validate(self) -> None:
+        self.latent()
+        if self.arch not in ARCHES:
+            raise SpecError(f"arch: unknown {self.arch!r}; choose from {', '.join(ARCHES)}")
+        if not self.width > 0:
+            raise SpecError(f"width: must be > 0, got {self.width}")
+        if self.fixed_std is not None and not self.fixed_std > 0:
+            raise SpecError(f"fixed_std: must be > 0 or None, got {self.fixed_std}")
+        if not self.log_std_min < self.log_std_max:
+            raise SpecError("log_std_min must be smaller than log_std_max")
+
+
+#: Network families known to :mod:`infogan.nets`.
+ARCHES = ("mnist",)
+
+
+@dataclass
+class TrainConfig:
+    """The whole training recipe. Defaults are the paper's MNIST recipe."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Networks and latent codes."""
+    data: str = "mnist5k"
+    """Training data: a dataset name (mnist5k, mnist, fashion-mnist), an IDX directory or an .npz."""
+    eval_data: str | None = None
+    """Labelled data to evaluate on at the end of training (labels are never used in training)."""
+    steps: int = 12_000
+    """Number of optimisation steps (one D update + one G/Q update each)."""
+    batch: int = 64
+    """Batch size."""
+    lr_d: float = 2e-4
+    """Adam learning rate of the discriminator (paper: 2e-4)."""
+    lr_g: float = 1e-3
+    """Adam learning rate of the generator and Q head (paper: 1e-3)."""
+    beta1: float = 0.5
+    """Adam beta1 (paper: 0.5)."""
+    beta2: float = 0.999
+    """Adam beta2."""
+    lambda_cat: float = 1.0
+    """Weight of -log q for categorical codes (paper: 1)."""
+    lambda_cont: float = 0.1
+    """Weight of -log q for continuous codes (paper: small, 0.1 is the common choice)."""
+    info_in_d_step: bool = False
+    """Also minimise the info loss in D's step, updating D's shared body (see train.py routing)."""
+    seed: int = 0
+    """Seed of everything random: weights, data order, latent draws."""
+    device: str = "auto"
+    """cpu, cuda, cuda:N or auto (cuda when available)."""
+    log_every: int = 50
+    """Steps between rows of metrics.jsonl (averages over the steps since the last row)."""
+    ckpt_every: int = 1_000
+    """Steps between checkpoints (one is always written at the end)."""
+    sample_every: int = 1_000
+    """Steps between sample grids in samples/."""
+    keep_ckpts: int = 3
+    """How many recent checkpoints to keep (older ones are deleted)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def latent(self) -> LatentSpec:
+        return self.model.latent()
+
+    def validate(self) -> TrainConfig:
+        """Raise :class:`SpecError` naming the first impossible value; return self."""
+        self.model.validate()
+        checks = [
+            ("steps", self.steps >= 0, "must be >= 0"),
+            ("batch", self.batch >= 2, "must be >= 2 (batch norm needs 2 samples)"),
+            ("lr_d", self.lr_d > 0, "must be > 0"),
+            ("lr_g", self.lr_g > 0, "must be > 0"),
+            ("beta1", 0 <= self.beta1 < 1, "must be in [0, 1)"),
+            ("beta2", 0 <= self.beta2 < 1, "must be in [0, 1)"),
+            ("lambda_cat", self.lambda_cat >= 0, "must be >= 0"),
+            ("lambda_cont", self.lambda_cont >= 0, "must be >= 0"),
+            ("log_every", self.log_every >= 1, "must be >= 1"),
+            ("ckpt_every", self.ckpt_every >= 1, "must be >= 1"),
+            ("sample_every", self.sample_every >= 1, "must be >= 1"),
+            ("keep_ckpts", self.keep_ckpts >= 1, "must be >= 1"),
+        ]
+        for name, ok, why in checks:
+            if not ok:
+                raise SpecError(f"{name}: {why}, got {getattr(self, name)}")
+        return self
+
+    # ---- JSON round trip ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise SpecError."""
+        d = dict(d)
+        model = _from_dict(ModelConfig, d.pop("model", {}), "model")
+        cfg = _from_dict(cls, d, "config")
+        cfg.model = model
+        return cfg
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise SpecError(f"config: cannot read {path}: {e}") from None
+
+
+def _from_dict(cls: type, d: dict[str, Any], where: str):
+    if not isinstance(d, dict):
+        raise SpecError(f"{where}: expected an object, got {type(d).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    return cls(**d)
+
+
+def _paper() -> TrainConfig:
+    """Chen et al. 2016, appendix C, MNIST: Cat(10) + 2 Uniform codes, noise 62, Adam 2e-4 / 1e-3."""
+    return TrainConfig()
+
+
+#: Named presets: name -> (factory, one-line description).
+PRESETS: dict[str, tuple[Any, str]] = {
+    "paper": (_paper, "the paper's MNIST recipe (appendix C): cat:10,cont:2, noise 62, batch 64"),
+    "mnist": (_paper, "alias of 'paper'"),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    """A fresh :class:`TrainConfig` for a named preset."""
+    try:
+        factory, _ = PRESETS[name]
+    except KeyError:
+        raise SpecError(f"preset: unknown {name!r}; choose from {', '.join(PRESETS)}") from None
+    return factory()

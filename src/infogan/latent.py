@@ -1,0 +1,264 @@
+"""Latent codes: the structured codes ``c`` and the incompressible noise ``z``.
+
+A latent spec is a comma-separated list of codes, e.g. ``"cat:10,cont:2"`` (one 10-way categorical
+code and two continuous codes) or ``"cat:10,cat:10,cont:1"``. ``cont:N`` stands for N independent
+one-dimensional Uniform(-1, 1) codes. Codes are named ``c1, c2, ...`` in spec order, which is also the
+order of their slots in the generator input after the noise::
+
+    G input = [ z (noise_dim) | one-hot(c_cat1) | one-hot(c_cat2) | ... | c_cont1 | c_cont2 | ... ]
+
+Categorical codes come first within the code part whatever their order in the spec, so the layout
+is ``[z, all one-hots, all continuous values]``; :meth:`LatentSpec.split` undoes it.
+
+Entropies (the ``H(c)`` term of the bound ``L_I = E[log q(c|x)] + H(c)``): a K-way uniform
+categorical code has ``H = ln K`` nats; a Uniform(-1, 1) code has differential entropy ``ln 2``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from infogan.errors import SpecError
+
+__all__ = ["Categorical", "Continuous", "Latent", "LatentSpec", "parse_codes"]
+
+#: Largest categorical code we accept; a bigger K is almost surely a typo.
+MAX_CATEGORIES = 10_000
+#: Largest number of continuous codes in one ``cont:N`` entry.
+MAX_CONTINUOUS = 1_000
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A uniform categorical code with ``k`` values, fed to G as a one-hot vector."""
+
+    k: int
+
+    @property
+    def entropy(self) -> float:
+        """H(c) = ln K nats."""
+        return math.log(self.k)
+
+    @property
+    def kind(self) -> str:
+        return f"cat{self.k}"
+
+
+@dataclass(frozen=True)
+class Continuous:
+    """A one-dimensional Uniform(-1, 1) code."""
+
+    @property
+    def entropy(self) -> float:
+        """Differential entropy of Uniform(-1, 1): ln 2 nats."""
+        return math.log(2.0)
+
+    @property
+    def kind(self) -> str:
+        return "cont"
+
+
+Code = Categorical | Continuous
+
+
+def parse_codes(spec: str) -> tuple[Code, ...]:
+    """Parse a spec such as ``"cat:10,cont:2"`` into a tuple of codes.
+
+    Raises :class:`SpecError` with a message naming the bad part for an empty spec, unknown kinds,
+    non-integer sizes, ``cat:K`` with K < 2 and ``cont:N`` with N < 1.
+    """
+    if spec is None or not str(spec).strip():
+        raise SpecError("codes: empty spec; expected something like 'cat:10,cont:2'")
+    codes: list[Code] = []
+    for raw in str(spec).split(","):
+        part = raw.strip()
+        if not part:
+            raise SpecError(f"codes: empty entry in {spec!r}; expected e.g. 'cat:10,cont:2'")
+        kind, sep, size_text = part.partition(":")
+        kind = kind.strip().lower()
+        if not sep:
+            raise SpecError(f"codes: {part!r} has no size; write 'cat:K' or 'cont:N'")
+        try:
+            size = int(size_text.strip())
+        except ValueError:
+            raise SpecError(f"codes: {part!r} has a size that is not an integer") from None
+        if kind == "cat":
+            if size < 2:
+                raise SpecError(f"codes: {part!r} needs at least 2 categories")
+            if size > MAX_CATEGORIES:
+                raise SpecError(f"codes: {part!r} has more than {MAX_CATEGORIES} categories")
+            codes.append(Categorical(size))
+        elif kind == "cont":
+            if size < 1:
+                raise SpecError(f"codes: {part!r} needs at least 1 continuous code")
+            if size > MAX_CONTINUOUS:
+                raise SpecError(f"codes: {part!r} asks for more than {MAX_CONTINUOUS} codes")
+            codes.extend(Continuous() for _ in range(size))
+        else:
+            raise SpecError(f"codes: unknown code kind {kind!r} in {part!r}; use 'cat' or 'cont'")
+    return tuple(codes)
+
+
+@dataclass
+class Latent:
+    """One batch of latent inputs, kept in parts.
+
+    Attributes:
+        z: noise, float ``[N, noise_dim]`` from N(0, 1).
+        cat: categorical code values, int64 ``[N, n_cat]`` (column j is the j-th categorical code).
+        cont: continuous code values, float ``[N, n_cont]`` in [-1, 1] when sampled.
+    """
+
+    z: torch.Tensor
+    cat: torch.Tensor
+    cont: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.z.shape[0]
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """The full latent layout: a noise size and the structured codes.
+
+    Build one with :meth:`LatentSpec.parse`. It samples latent batches, assembles the generator input,
+    splits such an input back into its parts and knows each code's name and entropy.
+    """
+
+    codes: tuple[Code, ...]
+    noise_dim: int
+
+    def __post_init__(self) -> None:
+        if self.noise_dim < 0:
+            raise SpecError(f"noise: size must be >= 0, got {self.noise_dim}")
+        if not self.codes:
+            raise SpecError("codes: at least one code is needed")
+
+    @classmethod
+    def parse(cls, spec: str, noise_dim: int) -> LatentSpec:
+        """``LatentSpec.parse("cat:10,cont:2", 62)``: the paper's MNIST latent (G input 74)."""
+        return cls(parse_codes(spec), int(noise_dim))
+
+    # ---- layout -----------------------------------------------------------------------------
+    @property
+    def categorical(self) -> tuple[Categorical, ...]:
+        return tuple(c for c in self.codes if isinstance(c, Categorical))
+
+    @property
+    def n_cat(self) -> int:
+        return len(self.categorical)
+
+    @property
+    def n_cont(self) -> int:
+        return sum(isinstance(c, Continuous) for c in self.codes)
+
+    @property
+    def cat_sizes(self) -> tuple[int, ...]:
+        return tuple(c.k for c in self.categorical)
+
+    @property
+    def code_dim(self) -> int:
+        """Width of the code part of G's input: sum of K over categorical codes + n_cont."""
+        return sum(self.cat_sizes) + self.n_cont
+
+    @property
+    def input_dim(self) -> int:
+        """Width of G's input: noise_dim + code_dim."""
+        return self.noise_dim + self.code_dim
+
+    @property
+    def spec(self) -> str:
+        """Canonical spec string, e.g. ``'cat:10,cont:2'`` (inverse of :func:`parse_codes`)."""
+        parts: list[str] = []
+        for code in self.codes:
+            if isinstance(code, Categorical):
+                parts.append(f"cat:{code.k}")
+            elif parts and parts[-1].startswith("cont:"):
+                parts[-1] = f"cont:{int(parts[-1][5:]) + 1}"
+            else:
+                parts.append("cont:1")
+        return ",".join(parts)
+
+    @property
+    def names(self) -> list[str]:
+        """Code names in spec order: ``c1, c2, ...``."""
+        return [f"c{i + 1}" for i in range(len(self.codes))]
+
+    @property
+    def labels(self) -> list[str]:
+        """Display names, e.g. ``['c1 (cat10)', 'c2 (cont)']``."""
+        return [f"{n} ({c.kind})" for n, c in zip(self.names, self.codes, strict=True)]
+
+    @property
+    def entropies(self) -> list[float]:
+        """H(c) of every code in spec order, nats."""
+        return [c.entropy for c in self.codes]
+
+    def slot(self, index: int) -> tuple[str, int]:
+        """Where code ``index`` (0-based, spec order) lives: ``("cat", j)`` or ``("cont", j)``."""
+        if not 0 <= index < len(self.codes):
+            raise SpecError(f"code index {index} out of range for {len(self.codes)} codes")
+        kind = "cat" if isinstance(self.codes[index], Categorical) else "cont"
+        j = sum(isinstance(c, Categorical) == (kind == "cat") for c in self.codes[:index])
+        return kind, j
+
+    def index_of(self, name: str) -> int:
+        """0-based index of a code given as ``'c2'`` or ``'2'``."""
+        text = name.strip().lower().removeprefix("c")
+        try:
+            i = int(text) - 1
+        except ValueError:
+            raise SpecError(f"unknown code {name!r}; codes are {', '.join(self.names)}") from None
+        if not 0 <= i < len(self.codes):
+            raise SpecError(f"unknown code {name!r}; codes are {', '.join(self.names)}")
+        return i
+
+    # ---- sampling and assembly --------------------------------------------------------------
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> Latent:
+        """Draw ``n`` latents from the prior: z ~ N(0, I), c_cat ~ U{0..K-1}, c_cont ~ U(-1, 1).
+
+        Drawn directly on ``device`` (``generator`` must live there too) so the GPU path needs no
+        host-to-device copy per step.
+        """
+        z = torch.randn(n, self.noise_dim, generator=generator, device=device)
+        if self.n_cat:
+            u = torch.rand(n, self.n_cat, generator=generator, device=device)
+            sizes = torch.tensor(self.cat_sizes, device=device, dtype=torch.float32)
+            # floor(u * K) is uniform on {0..K-1}; clamp guards the measure-zero u == 1 edge.
+            cat = torch.minimum((u * sizes).long(), sizes.long() - 1)
+        else:
+            cat = torch.zeros(n, 0, dtype=torch.long, device=device)
+        cont = torch.rand(n, self.n_cont, generator=generator, device=device) * 2 - 1
+        return Latent(z=z, cat=cat, cont=cont)
+
+    def assemble(self, latent: Latent) -> torch.Tensor:
+        """Generator input ``[N, input_dim]`` = [z | one-hots | continuous]."""
+        parts = [latent.z]
+        for j, k in enumerate(self.cat_sizes):
+            parts.append(torch.nn.functional.one_hot(latent.cat[:, j], k).to(latent.z.dtype))
+        parts.append(latent.cont.to(latent.z.dtype))
+        return torch.cat(parts, dim=1)
+
+    def split(self, x: torch.Tensor) -> Latent:
+        """Inverse of :meth:`assemble`: one-hots become indices by argmax."""
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise SpecError(
+                f"latent batch has shape {tuple(x.shape)}, expected [N, {self.input_dim}]"
+            )
+        z = x[:, : self.noise_dim]
+        offset = self.noise_dim
+        cats = []
+        for k in self.cat_sizes:
+            cats.append(x[:, offset : offset + k].argmax(dim=1))
+            offset += k
+        cat = torch.stack(cats, dim=1) if cats else torch.zeros(len(x), 0, dtype=torch.long)
+        cont = x[:, offset:]
+        return Latent(z=z, cat=cat, cont=cont)
+
+    def to_dict(self) -> dict:
+        return {"codes": self.spec, "noise_dim": self.noise_dim}

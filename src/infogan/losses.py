@@ -1,0 +1,88 @@
+"""Pure loss functions: adversarial terms, per-code log q, the mutual-information lower bound.
+
+Nothing here owns parameters or optimisers; which parameters each term updates is decided in one
+place, :mod:`infogan.train` (``Routing``). Equation numbers refer to Chen et al. 2016.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from infogan.latent import Latent, LatentSpec
+from infogan.nets import QOutput
+
+__all__ = [
+    "d_adversarial",
+    "g_adversarial",
+    "code_log_q",
+    "mi_bound",
+    "info_loss",
+    "code_weights",
+]
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def d_adversarial(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator's GAN loss: ``-log D(x) - log(1 - D(G(z, c)))`` (eq. 1), from logits.
+
+    ``softplus(-l) = -log sigmoid(l)`` and ``softplus(l) = -log(1 - sigmoid(l))``: the same as
+    binary cross-entropy with float targets, but with no label tensors to get wrong.
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def g_adversarial(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator's non-saturating GAN loss ``-log D(G(z, c))`` (Goodfellow et al. 2014)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def code_log_q(q: QOutput, latent: Latent, spec: LatentSpec) -> torch.Tensor:
+    """Monte-Carlo estimate of ``E[log q(c_i | x)]`` for every code, in spec order: ``[n_codes]``.
+
+    Categorical: ``log softmax(logits)[c]`` (the negative cross-entropy on raw logits; no softmax is
+    applied before it). Continuous: the factored Gaussian log density
+    ``-0.5 log 2pi - log sigma - (c - mu)^2 / (2 sigma^2)``.
+    """
+    cat_terms = [
+        -F.cross_entropy(logits, latent.cat[:, j], reduction="mean")
+        for j, logits in enumerate(q.cat_logits)
+    ]
+    if spec.n_cont:
+        std_err = (latent.cont - q.cont_mean) * torch.exp(-q.cont_log_std)
+        cont = (-_HALF_LOG_2PI - q.cont_log_std - 0.5 * std_err.square()).mean(dim=0)  # [n_cont]
+        cont_terms = list(cont.unbind())
+    else:
+        cont_terms = []
+    # Re-interleave into spec order: codes are stored per family, reported in the user's order.
+    out, ci, ki = [], iter(cat_terms), iter(cont_terms)
+    for code_index in range(len(spec.codes)):
+        kind, _ = spec.slot(code_index)
+        out.append(next(ci) if kind == "cat" else next(ki))
+    return torch.stack(out)
+
+
+def mi_bound(log_q: torch.Tensor, spec: LatentSpec) -> torch.Tensor:
+    """The variational lower bound per code, ``L_I = E[log q(c|x)] + H(c)`` (eq. 4), nats.
+
+    A perfect categorical Q gives ``ln K``; a Q that ignores x gives about 0 (or less).
+    """
+    return log_q + torch.tensor(spec.entropies, dtype=log_q.dtype, device=log_q.device)
+
+
+def code_weights(spec: LatentSpec, lambda_cat: float, lambda_cont: float) -> torch.Tensor:
+    """Per-code lambda in spec order ``[n_codes]``."""
+    return torch.tensor(
+        [lambda_cat if spec.slot(i)[0] == "cat" else lambda_cont for i in range(len(spec.codes))]
+    )
+
+
+def info_loss(log_q: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``-sum_i lambda_i * E[log q(c_i|x)]``: minimising it maximises ``lambda * L_I`` (eq. 5).
+
+    H(c) is a constant and is left out of the gradient's objective.
+    """
+    return -(weights.to(log_q.device, log_q.dtype) * log_q).sum()

@@ -1,0 +1,222 @@
+"""Cluster accuracy of a categorical code used as a classifier.
+
+The values of a categorical code come out of training in an arbitrary order: code value 3 may
+mean the digit 7. To score the code as a classifier we count how often each (code value, label)
+pair occurs, then find the one-to-one assignment of code values to labels that maximises the
+number of agreeing images (the Hungarian algorithm, ``scipy.optimize.linear_sum_assignment`` on
+the negated contingency matrix). This is the standard unsupervised clustering accuracy used by
+the InfoGAN paper (5 % error on MNIST) and by ClusterGAN.
+
+NMI and ARI (scikit-learn) are reported alongside because they need no matching and do not
+reward a code that merges two classes, so the three numbers together tell the fuller story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from infogan.errors import DataError
+
+__all__ = ["ClusterResult", "apply_mapping", "cluster_accuracy", "contingency"]
+
+
+@dataclass
+class ClusterResult:
+    """Scores of a categorical code against ground-truth labels.
+
+    Attributes:
+        accuracy: matched count / N after the one-to-one Hungarian matching. When the code has
+            more values than there are label classes (K > L), at most L code values can be
+            matched; images whose code value is left unmatched count as errors here.
+        nmi: normalised mutual information (scikit-learn, arithmetic normalisation).
+        ari: adjusted Rand index (scikit-learn).
+        mapping: code value -> original label value, for every code value 0..K-1. Matched
+            values map to their Hungarian partner; unmatched values (only when K > L) map to the
+            label they most often co-occur with (the overall most frequent label if the code
+            value never occurs). So ``apply_mapping`` labels every image, and its accuracy is
+            ``>= accuracy`` (equal whenever K <= L).
+        n: number of images scored.
+    """
+
+    accuracy: float
+    nmi: float
+    ari: float
+    mapping: dict[int, int]
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; mapping keys become strings because JSON object keys must be."""
+        return {
+            "accuracy": float(self.accuracy),
+            "nmi": float(self.nmi),
+            "ari": float(self.ari),
+            "mapping": {str(int(k)): int(v) for k, v in sorted(self.mapping.items())},
+            "n": int(self.n),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClusterResult:
+        """Inverse of :meth:`to_dict` (string mapping keys are turned back into ints)."""
+        try:
+            return cls(
+                accuracy=float(d["accuracy"]),
+                nmi=float(d["nmi"]),
+                ari=float(d["ari"]),
+                mapping={int(k): int(v) for k, v in d["mapping"].items()},
+                n=int(d["n"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise DataError(f"not a cluster-accuracy result: {e!r}") from e
+
+
+def _as_int_vector(x: Any, name: str) -> np.ndarray:
+    """1-D int64 array from a list / numpy array / CPU torch tensor, rejecting fractional values."""
+    if hasattr(x, "detach"):  # torch tensor: avoid importing torch just for the type check
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x)
+    if a.ndim == 2 and 1 in a.shape:  # a column or row vector, e.g. labels read as [N, 1]
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise DataError(f"{name} must be a 1-D array, got shape {tuple(a.shape)}")
+    if a.size == 0:
+        raise DataError(f"{name} is empty: cannot score a clustering of zero images")
+    if a.dtype == bool:
+        return a.astype(np.int64)
+    if not np.issubdtype(a.dtype, np.integer):
+        if not np.issubdtype(a.dtype, np.floating):
+            raise DataError(f"{name} must hold integers, got dtype {a.dtype}")
+        # Float labels such as 3.0 are common (e.g. read back from CSV); fractional ones are a bug.
+        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+            raise DataError(f"{name} must hold integer values, got non-integer floats")
+    return a.astype(np.int64)
+
+
+def contingency(codes: np.ndarray, labels: np.ndarray, n_codes: int, n_labels: int) -> np.ndarray:
+    """Count matrix ``M[k, l]`` = number of images with code value ``k`` and label index ``l``.
+
+    Args:
+        codes: integer code values in ``[0, n_codes)``, shape ``[N]``.
+        labels: integer label *indices* in ``[0, n_labels)``, shape ``[N]`` (use
+            :func:`cluster_accuracy` for arbitrary label values).
+        n_codes: number of code values K (rows).
+        n_labels: number of label classes L (columns).
+
+    Returns:
+        ``int64`` array of shape ``[n_codes, n_labels]`` summing to N.
+    """
+    c = _as_int_vector(codes, "codes")
+    y = _as_int_vector(labels, "labels")
+    if c.shape != y.shape:
+        raise DataError(f"codes and labels differ in length: {c.shape[0]} vs {y.shape[0]}")
+    if n_codes < 1 or n_labels < 1:
+        raise DataError(f"n_codes and n_labels must be >= 1, got {n_codes} and {n_labels}")
+    if c.min() < 0 or c.max() >= n_codes:
+        raise DataError(f"code values must lie in [0, {n_codes}), got [{c.min()}, {c.max()}]")
+    if y.min() < 0 or y.max() >= n_labels:
+        raise DataError(f"label indices must lie in [0, {n_labels}), got [{y.min()}, {y.max()}]")
+    # One bincount over the flattened (row, col) index is O(N) and avoids a Python loop.
+    flat = np.bincount(c * n_labels + y, minlength=n_codes * n_labels)
+    return flat.reshape(n_codes, n_labels).astype(np.int64)
+
+
+def cluster_accuracy(codes: Any, labels: Any, n_codes: int | None = None) -> ClusterResult:
+    """Score a categorical code as a classifier after Hungarian matching to the labels.
+
+    Args:
+        codes: predicted code values (e.g. ``argmax q(c_1 | x)``), integers in ``[0, K)``,
+            shape ``[N]``. Numpy array, list or CPU torch tensor.
+        labels: ground-truth labels, shape ``[N]``. Any integer values (e.g. ``{3, 7, 9}``);
+            ``mapping`` reports the original values, not indices.
+        n_codes: K, the number of code values. Defaults to ``max(codes) + 1``; pass it so that
+            code values that never occur still appear in ``mapping``.
+
+    Returns:
+        :class:`ClusterResult`. K may differ from the number of label classes L: for K < L some
+        labels get no code value (their images are errors); for K > L see
+        :attr:`ClusterResult.accuracy` and :attr:`ClusterResult.mapping`.
+
+    Raises:
+        DataError (a ValueError): empty input, length mismatch, negative or out-of-range codes.
+    """
+    c = _as_int_vector(codes, "codes")
+    y = _as_int_vector(labels, "labels")
+    if c.shape != y.shape:
+        raise DataError(f"codes and labels differ in length: {c.shape[0]} vs {y.shape[0]}")
+    if c.min() < 0:
+        raise DataError(f"code values must be >= 0, got {c.min()}")
+    k = int(c.max()) + 1 if n_codes is None else int(n_codes)
+    if c.max() >= k:
+        raise DataError(f"code value {c.max()} out of range for n_codes={k}")
+    # Labels need not be 0..L-1: work on indices into the sorted distinct values and map back
+    # to the original values in `mapping`.
+    label_values, y_idx = np.unique(y, return_inverse=True)
+    n_labels = label_values.size
+    m = contingency(c, y_idx, k, n_labels)  # [K, L]
+
+    # Maximise matched count == minimise its negation; rectangular matrices are supported and
+    # match min(K, L) pairs.
+    rows, cols = linear_sum_assignment(-m)
+    matched = int(m[rows, cols].sum())
+    n = int(c.size)
+
+    mapping: dict[int, int] = {
+        int(r): int(label_values[col]) for r, col in zip(rows, cols, strict=True)
+    }
+    if len(mapping) < k:
+        # K > L: extra code values usually split a class (e.g. two ways of writing a 7), so the
+        # label they co-occur with most is the useful prediction for new images. A value that
+        # never occurs falls back to the most frequent label, the best blind guess.
+        fallback = int(label_values[int(np.argmax(m.sum(axis=0)))])
+        for r in range(k):
+            if r not in mapping:
+                row = m[r]
+                mapping[r] = int(label_values[int(np.argmax(row))]) if row.sum() > 0 else fallback
+    mapping = dict(sorted(mapping.items()))
+
+    # Imported here: scikit-learn costs ~0.5 s to import and most callers of this package
+    # (the CLI's --help, training) never score a clustering.
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    return ClusterResult(
+        accuracy=matched / n,
+        nmi=float(normalized_mutual_info_score(y, c)),
+        ari=float(adjusted_rand_score(y, c)),
+        mapping=mapping,
+        n=n,
+    )
+
+
+def apply_mapping(codes: Any, mapping: dict[int, int]) -> np.ndarray:
+    """Turn code values into labels with a mapping from :func:`cluster_accuracy`.
+
+    Use it to label new images with a trained Q: ``apply_mapping(argmax_q, result.mapping)``.
+    Keys may be ints or strings (as read back from JSON).
+
+    Returns:
+        ``int64`` array of labels, same length as ``codes``.
+
+    Raises:
+        DataError: a code value with no entry in ``mapping``.
+    """
+    c = _as_int_vector(codes, "codes")
+    if not mapping:
+        raise DataError("mapping is empty")
+    m = {int(k): int(v) for k, v in mapping.items()}
+    if min(m) < 0:
+        raise DataError(f"mapping has a negative code value {min(m)}")
+    # Lookup table: one vectorised index instead of a Python loop over possibly 10^5+ images.
+    size = max(max(m), int(c.max())) + 1
+    table = np.full(size, -1, dtype=np.int64)
+    known = np.zeros(size, dtype=bool)
+    for k, v in m.items():
+        table[k] = v
+        known[k] = True
+    bad = (c < 0) | ~known[np.clip(c, 0, None)]
+    if bad.any():
+        missing = np.unique(c[bad]).tolist()
+        raise DataError(f"code values {missing[:10]} have no entry in the mapping")
+    return table[c]

@@ -1,0 +1,246 @@
+"""Using a trained InfoGAN: load a run, generate from chosen codes, traverse a code, encode images.
+
+>>> from infogan import load_run
+>>> model = load_run("runs/mnist")                       # newest checkpoint of a run
+>>> x = model.generate(n=10, codes={"c1": 3, "c2": 0.5})  # ten 3-like digits, c2 fixed at 0.5
+>>> enc = model.encode(x)                                 # Q's estimate of the codes
+>>> enc.cat[:, 0]                                         # argmax q(c1 | x)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infogan import checkpoint as ckpt
+from infogan.config import TrainConfig
+from infogan.data import to_float
+from infogan.errors import CheckpointError, DataError, SpecError
+from infogan.latent import Categorical, Latent, LatentSpec
+from infogan.losses import code_log_q, mi_bound
+from infogan.nets import InfoGANNets, build_nets
+
+__all__ = ["InfoGAN", "Encoding", "load_run"]
+
+
+@dataclass
+class Encoding:
+    """Q's estimate of the codes of a batch of images.
+
+    Attributes:
+        cat_probs: per categorical code, ``[N, K]`` probabilities q(c_j | x).
+        cat: ``[N, n_cat]`` argmax of each categorical code.
+        cont_mean: ``[N, n_cont]`` Gaussian means of the continuous codes.
+        cont_std: ``[N, n_cont]`` their standard deviations.
+    """
+
+    cat_probs: list[torch.Tensor]
+    cat: torch.Tensor
+    cont_mean: torch.Tensor
+    cont_std: torch.Tensor
+
+
+class InfoGAN:
+    """A trained (or training) InfoGAN for inference. Works in eval mode, restores the mode after."""
+
+    def __init__(
+        self, nets: InfoGANNets, cfg: TrainConfig, device: torch.device | str = "cpu", step: int = 0
+    ) -> None:
+        self.nets = nets
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.step = step
+
+    @property
+    def spec(self) -> LatentSpec:
+        return self.nets.latent
+
+    # ---- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
+        """Load a run directory (its newest readable checkpoint) or one checkpoint file."""
+        path = Path(path)
+        if path.is_dir():
+            _, state = ckpt.latest_checkpoint(path, map_location="cpu")
+        elif path.is_file():
+            state = ckpt.load_checkpoint(path, map_location="cpu")
+        else:
+            raise CheckpointError(f"run: {path} does not exist")
+        try:
+            cfg = TrainConfig.from_dict(state["config"])
+            nets = build_nets(cfg.model)
+            nets.load_state_dict(state["nets"])
+        except (KeyError, RuntimeError, SpecError) as e:
+            reason = str(e).splitlines()[0][:200]
+            raise CheckpointError(
+                f"checkpoint: {path} does not hold a usable model ({reason})"
+            ) from None
+        nets.eval()
+        return cls(nets.to(device), cfg, device, int(state.get("step", 0)))
+
+    # ---- generation -----------------------------------------------------------------------------
+    def latent(
+        self, n: int, codes: dict[str, float | int | torch.Tensor] | None = None, seed: int = 0
+    ) -> Latent:
+        """A prior sample of ``n`` latents with the codes named in ``codes`` overridden.
+
+        ``codes`` maps a code name (``"c1"``) to a value or an ``[n]`` tensor of values: an index in
+        ``0..K-1`` for a categorical code, any real for a continuous one (the prior is U(-1, 1), but
+        values up to +-2 show how a code extrapolates, as in the paper's figures).
+        """
+        if n < 1:
+            raise SpecError(f"n: must be >= 1, got {n}")
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        lat = self.spec.sample(n, generator=g, device=self.device)
+        for name, value in (codes or {}).items():
+            i = self.spec.index_of(name)
+            kind, j = self.spec.slot(i)
+            v = torch.as_tensor(value, device=self.device)
+            if kind == "cat":
+                k = self.spec.codes[i].k  # type: ignore[union-attr]
+                if v.is_floating_point() and not torch.equal(v, v.round()):
+                    raise SpecError(f"{name}: categorical code needs an integer in 0..{k - 1}")
+                v = v.long()
+                if ((v < 0) | (v >= k)).any():
+                    raise SpecError(f"{name}: value out of range 0..{k - 1}")
+                lat.cat[:, j] = v
+            else:
+                if not torch.isfinite(v.float()).all():
+                    raise SpecError(f"{name}: continuous value must be finite")
+                lat.cont[:, j] = v.float()
+        return lat
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int = 64,
+        codes: dict[str, float | int | torch.Tensor] | None = None,
+        seed: int = 0,
+        latent: Latent | None = None,
+    ) -> torch.Tensor:
+        """Images ``[n, C, H, W]`` in [-1, 1] from chosen codes (others drawn from the prior)."""
+        lat = latent if latent is not None else self.latent(n, codes, seed)
+        with _eval(self.nets):
+            return self.nets.generator(self.spec.assemble(lat))
+
+    def traverse(
+        self, code: str, steps: int = 9, span: float = 2.0, rows: int = 10, seed: int = 0
+    ) -> tuple[torch.Tensor, list[str], list[str]]:
+        """A latent traversal like the paper's Figure 2: ``(images [R, K, C, H, W], rows, cols)``.
+
+        Categorical code: columns are its K values, rows are independent draws of the other
+        latents. Continuous code: columns sweep it from ``-span`` to ``span``; rows are the values of
+        the first categorical code (or draws of z when there is none); z and the other codes are
+        fixed, the remaining continuous codes at 0.
+        """
+        i = self.spec.index_of(code)
+        target = self.spec.codes[i]
+        if isinstance(target, Categorical):
+            cols = list(range(target.k))
+            base = self.latent(rows, seed=seed)
+            for j in range(self.spec.n_cont):
+                base.cont[:, j] = 0.0
+            row_labels = [f"draw {r}" for r in range(rows)]
+            col_values: list[float] = [float(c) for c in cols]
+            col_labels = [str(c) for c in cols]
+        else:
+            col_values = np.linspace(-span, span, steps).tolist()
+            col_labels = [f"{v:+.1f}" for v in col_values]
+            cat_index = next(
+                (k for k, c in enumerate(self.spec.codes) if isinstance(c, Categorical)), None
+            )
+            one = self.latent(1, seed=seed)
+            if cat_index is not None:
+                kind, cj = self.spec.slot(cat_index)
+                k = self.spec.codes[cat_index].k  # type: ignore[union-attr]
+                rows = k
+                base = Latent(one.z.repeat(k, 1), one.cat.repeat(k, 1), one.cont.repeat(k, 1))
+                base.cat[:, cj] = torch.arange(k, device=self.device)
+                row_labels = [f"{self.spec.names[cat_index]}={r}" for r in range(k)]
+            else:
+                base = self.latent(rows, seed=seed)
+                row_labels = [f"draw {r}" for r in range(rows)]
+            base.cont.zero_()
+        kind, j = self.spec.slot(i)
+        images = []
+        for v in col_values:  # one batch per column: [R, C, H, W]
+            lat = Latent(base.z.clone(), base.cat.clone(), base.cont.clone())
+            if kind == "cat":
+                lat.cat[:, j] = int(v)
+            else:
+                lat.cont[:, j] = v
+            images.append(self.generate(latent=lat))
+        return torch.stack(images, dim=1), row_labels, col_labels  # [R, K, C, H, W]
+
+    # ---- recognition ----------------------------------------------------------------------------
+    def _prepare(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(images)
+        if x.ndim == 3:  # [N, H, W] -> [N, 1, H, W]
+            x = x.unsqueeze(1)
+        if x.ndim != 4:
+            raise DataError(f"images: expected [N, C, H, W], got shape {tuple(x.shape)}")
+        if tuple(x.shape[1:]) != tuple(self.nets.image_shape):
+            c, h, w = self.nets.image_shape
+            raise DataError(
+                f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w})"
+            )
+        x = to_float(x) if x.dtype == torch.uint8 else x.float()
+        return x
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor | np.ndarray, batch: int = 1000) -> Encoding:
+        """Q's code estimate for images (uint8 0-255 or float in [-1, 1], ``[N, C, H, W]``)."""
+        x = self._prepare(images)
+        outs = []
+        with _eval(self.nets):
+            for chunk in x.split(batch):
+                outs.append(self.nets.recognise(chunk.to(self.device)))
+        probs = [
+            torch.cat([o.cat_logits[j] for o in outs]).softmax(dim=1).cpu()
+            for j in range(self.spec.n_cat)
+        ]
+        cat = (
+            torch.stack([p.argmax(dim=1) for p in probs], dim=1)
+            if probs
+            else torch.zeros(len(x), 0, dtype=torch.long)
+        )
+        mean = torch.cat([o.cont_mean for o in outs]).cpu()
+        std = torch.cat([o.cont_log_std for o in outs]).exp().cpu()
+        return Encoding(cat_probs=probs, cat=cat, cont_mean=mean, cont_std=std)
+
+    @torch.no_grad()
+    def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
+        """Estimate ``L_I = E[log q(c|G(z,c))] + H(c)`` per code on ``n`` fresh samples (nats)."""
+        total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
+        done = 0
+        with _eval(self.nets):
+            while done < n:
+                m = min(batch, n - done)
+                lat = self.latent(m, seed=seed + done)
+                x = self.nets.generator(self.spec.assemble(lat))
+                log_q = code_log_q(self.nets.recognise(x), lat, self.spec)
+                total += log_q.double().cpu() * m
+                done += m
+        bound = mi_bound(total / n, self.spec)
+        return dict(zip(self.spec.names, bound.tolist(), strict=True))
+
+
+class _eval:
+    """Context manager: eval mode inside, the previous mode restored after."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module, self.was_training = module, module.training
+
+    def __enter__(self) -> None:
+        self.module.eval()
+
+    def __exit__(self, *exc) -> None:
+        self.module.train(self.was_training)
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
+    """Load a trained model from a run directory or a checkpoint file (see :class:`InfoGAN`)."""
+    return InfoGAN.load(path, device)

@@ -1,0 +1,122 @@
+"""Networks: generator, discriminator body, D head and Q head, grouped in :class:`InfoGANNets`.
+
+Q shares the discriminator's body and has its own head (Chen et al. 2016, section 5): the extra cost
+of estimating ``q(c | x)`` on top of a GAN is one small MLP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from infogan.config import ModelConfig
+from infogan.errors import SpecError
+from infogan.latent import LatentSpec
+from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
+from infogan.nets.mnist import LEAK, MnistBody, MnistGenerator
+
+__all__ = ["InfoGANNets", "QOutput", "QHead", "build_nets", "image_shape"]
+
+
+@dataclass
+class QOutput:
+    """Q's estimate of ``q(c | x)``, in code-family order.
+
+    Attributes:
+        cat_logits: one ``[N, K_j]`` tensor of logits per categorical code.
+        cont_mean: ``[N, n_cont]`` Gaussian means of the continuous codes.
+        cont_log_std: ``[N, n_cont]`` log standard deviations (constant when the std is fixed).
+    """
+
+    cat_logits: list[torch.Tensor]
+    cont_mean: torch.Tensor
+    cont_log_std: torch.Tensor
+
+
+class QHead(nn.Module):
+    """Q head: body features -> code parameters (paper: FC 128 -> BN -> lReLU -> FC)."""
+
+    def __init__(self, feature_dim: int, latent: LatentSpec, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cat_sizes = latent.cat_sizes
+        self.n_cont = latent.n_cont
+        self.learn_std = cfg.fixed_std is None
+        self.fixed_log_std = (
+            0.0 if cfg.fixed_std is None else float(torch.tensor(cfg.fixed_std).log())
+        )
+        self.log_std_range = (cfg.log_std_min, cfg.log_std_max)
+        hidden = max(1, round(128 * cfg.width))
+        out = sum(self.cat_sizes) + self.n_cont * (2 if self.learn_std else 1)
+        self.net = nn.Sequential(
+            nn.Linear(feature_dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.LeakyReLU(LEAK),
+            nn.Linear(hidden, out),
+        )
+
+    def forward(self, features: torch.Tensor) -> QOutput:
+        raw = self.net(features)  # [N, sum(K) + n_cont * (1 or 2)]
+        logits = list(raw[:, : sum(self.cat_sizes)].split(self.cat_sizes, dim=1))
+        rest = raw[:, sum(self.cat_sizes) :]
+        mean = rest[:, : self.n_cont]
+        if self.learn_std:
+            # Clamped so one confident wrong guess cannot send log q to -inf and blow up training.
+            log_std = rest[:, self.n_cont :].clamp(*self.log_std_range)
+        else:
+            log_std = torch.full_like(mean, self.fixed_log_std)
+        return QOutput(cat_logits=logits, cont_mean=mean, cont_log_std=log_std)
+
+
+class InfoGANNets(nn.Module):
+    """The four parts of an InfoGAN.
+
+    Attributes:
+        generator: G(latent) -> images in [-1, 1].
+        body: discriminator body, images -> features (shared by D and Q).
+        d_head: features -> real/fake logit ``[N]``.
+        q_head: features -> :class:`QOutput`.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.latent = cfg.latent()
+        if cfg.arch != "mnist":  # pragma: no cover - validate() already rejects others
+            raise SpecError(f"arch: unknown {cfg.arch!r}")
+        self.image_shape = MNIST_SHAPE
+        self.generator = MnistGenerator(self.latent.input_dim, cfg.width)
+        self.body = MnistBody(cfg.width)
+        self.d_head = nn.Linear(self.body.feature_dim, 1)
+        self.q_head = QHead(self.body.feature_dim, self.latent, cfg)
+        self.apply(_init_weights)
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """D's real/fake logits ``[N]``."""
+        return self.d_head(self.body(x)).squeeze(1)
+
+    def recognise(self, x: torch.Tensor) -> QOutput:
+        """Q's code estimate for images ``x``."""
+        return self.q_head(self.body(x))
+
+
+def _init_weights(m: nn.Module) -> None:
+    # DCGAN initialisation (Radford et al. 2015), the common choice for these conv/BN stacks.
+    if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def build_nets(cfg: ModelConfig) -> InfoGANNets:
+    """Networks for a model config (weights drawn from torch's global RNG: seed it first)."""
+    return InfoGANNets(cfg)
+
+
+def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
+    """(C, H, W) of the images an architecture reads and writes."""
+    return {"mnist": MNIST_SHAPE}[cfg.arch]

@@ -1,0 +1,100 @@
+"""End-of-run artefacts: sample grids, traversal figures, training curves and ``report.json``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infogan import viz
+from infogan.config import TrainConfig
+from infogan.data import ImageDataset, load_dataset
+from infogan.evaluate import evaluate_model, format_report, write_report
+from infogan.latent import Categorical
+from infogan.model import InfoGAN
+from infogan.nets import InfoGANNets
+
+__all__ = ["save_sample_grid", "write_figures", "finish_run"]
+
+log = logging.getLogger("infogan")
+
+
+def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> None:
+    """A fixed grid to watch training: rows = values of the first categorical code (up to 20),
+    columns = 10 fixed draws of everything else. Same latents at every step, so grids compare."""
+    spec = model.spec
+    first_cat = next((i for i, c in enumerate(spec.codes) if isinstance(c, Categorical)), None)
+    cols = 10
+    if first_cat is not None and spec.codes[first_cat].k <= 20:  # type: ignore[union-attr]
+        k = spec.codes[first_cat].k  # type: ignore[union-attr]
+        values = torch.arange(k).repeat_interleave(cols)  # row r = code value r
+        lat = model.latent(k * cols, seed=seed + 7)
+        base = model.latent(cols, seed=seed + 7)  # the same 10 draws in every row
+        lat.z, lat.cat, lat.cont = (
+            base.z.repeat(k, 1),
+            base.cat.repeat(k, 1),
+            base.cont.repeat(k, 1),
+        )
+        _, j = spec.slot(first_cat)
+        lat.cat[:, j] = values.to(lat.cat.device)
+    else:
+        lat = model.latent(100, seed=seed + 7)
+    viz.save_grid(model.generate(latent=lat).cpu(), path, nrow=cols)
+
+
+def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
+    """One traversal figure per code (``traversal_c1.png``, ...) and ``curves.png``."""
+    written = []
+    for name, label, code in zip(
+        model.spec.names, model.spec.labels, model.spec.codes, strict=True
+    ):
+        images, rows, cols = model.traverse(name)
+        path = run_dir / f"traversal_{name}.png"
+        what = "its values" if isinstance(code, Categorical) else "swept from -2 to 2"
+        viz.save_traversal_figure(
+            images.cpu(), path, rows, cols, title=f"{label}: {what} (step {model.step})"
+        )
+        written.append(path)
+    records = (
+        viz.read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    )
+    path = run_dir / "curves.png"
+    viz.save_training_curves(
+        records, path, model.spec.names, model.spec.entropies, display_names=model.spec.labels
+    )
+    written.append(path)
+    return written
+
+
+def finish_run(
+    run_dir: Path,
+    nets: InfoGANNets,
+    cfg: TrainConfig,
+    dataset: ImageDataset,
+    step: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Figures, evaluation (training data's own labels, then ``cfg.eval_data``), ``report.json``.
+
+    The labels are read here, after training, for scoring only.
+    """
+    device = next(nets.parameters()).device
+    model = InfoGAN(nets, cfg, device=device, step=step)
+    write_figures(model, run_dir)
+    datasets = [dataset]
+    if cfg.eval_data:
+        datasets.append(load_dataset(cfg.eval_data, split="test"))
+    rep = evaluate_model(model, datasets)
+    rep["training"] = {
+        "data": cfg.data,
+        "steps": step,
+        "seconds_this_session": round(seconds, 2),
+        "device": str(device),
+        "seed": cfg.seed,
+        "batch": cfg.batch,
+    }
+    rep = write_report(run_dir, rep)
+    print(format_report(rep), flush=True)
+    return rep

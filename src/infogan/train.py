@@ -1,0 +1,342 @@
+"""The training step and loop. Owns optimisers, parameter routing, checkpoints and logging.
+
+Parameter routing (the one place that says which loss updates what; ``test_routing.py`` checks it):
+
+==========================  ===========================================  ======================
+loss term                   reaches (``backward(inputs=...)``)           optimiser
+==========================  ===========================================  ======================
+D's GAN loss                body + D head                                ``opt_d`` (lr_d)
+G's GAN loss                generator                                    ``opt_g`` (lr_g)
+info loss, G step           generator + Q head                           ``opt_g`` (lr_g)
+info loss, D step (opt-in)  body (+ D head gets none: it is not in it)   ``opt_d`` (lr_d)
+==========================  ===========================================  ======================
+
+Gradients are only accumulated into the parameters a term is meant to update (``inputs=``), so G's
+adversarial loss cannot leak into D through a shared body and Q's loss reaches the body only when
+``info_in_d_step`` asks for it. In the paper Q is "trained with G" (appendix C: Q's head uses G's
+learning rate); DESIGN.md section 4 measured both body routings, and head-only had the better median.
+
+Randomness is counter-based: the latent draws of step ``t`` come from a generator seeded with
+``(seed, t)`` and the data order of epoch ``e`` from ``(seed, e)``. So a resumed run draws exactly
+what an uninterrupted one would, and resuming needs no RNG bookkeeping beyond the step counter
+(torch's global RNG state is saved and restored too, for anything outside the library).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infogan import checkpoint as ckpt
+from infogan.atomic import atomic_write_bytes
+from infogan.config import TrainConfig
+from infogan.data import ImageDataset, load_dataset, to_float
+from infogan.errors import CheckpointError, DataError, SpecError
+from infogan.latent import Latent, LatentSpec
+from infogan.losses import code_log_q, code_weights, d_adversarial, g_adversarial, info_loss
+from infogan.losses import mi_bound as mi_bound_fn
+from infogan.model import InfoGAN
+from infogan.nets import InfoGANNets, build_nets
+
+__all__ = ["Trainer", "TrainResult", "train", "resolve_device", "param_groups"]
+
+log = logging.getLogger("infogan")
+_MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant: spreads (seed, counter) pairs apart
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else is checked against what exists."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SpecError(f"device: unknown {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError("device: cuda was asked for but this machine has no usable CUDA GPU")
+    if dev.type not in ("cpu", "cuda"):
+        raise SpecError(f"device: {name!r} is not supported; use cpu, cuda or auto")
+    return dev
+
+
+def _seeded(seed: int, counter: int, stream: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * _MIX + counter * 1_000_003 + stream) % (2**63 - 1))
+    return g
+
+
+def param_groups(nets: InfoGANNets) -> dict[str, list[torch.nn.Parameter]]:
+    """The parameter sets of the routing table above.
+
+    ``d``: body + D head (updated by ``opt_d``). ``g``: generator + Q head (updated by ``opt_g``).
+    ``body``: the shared body alone (what the opt-in D-step info loss reaches).
+    """
+    return {
+        "d": [*nets.body.parameters(), *nets.d_head.parameters()],
+        "g": [*nets.generator.parameters(), *nets.q_head.parameters()],
+        "body": list(nets.body.parameters()),
+    }
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    step: int
+    seconds: float
+    report: dict[str, Any]
+
+
+class Trainer:
+    """One InfoGAN training run in ``run_dir``.
+
+    Use :func:`train` unless you need the pieces: ``Trainer(cfg, run_dir).run()``.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run_dir: str | Path,
+        dataset: ImageDataset | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.cfg = cfg.validate()
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(cfg.device)
+        self.spec: LatentSpec = cfg.latent()
+        self.dataset = dataset if dataset is not None else load_dataset(cfg.data, split="train")
+        torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
+        self.nets = build_nets(cfg.model).to(self.device)
+        self._check_data()
+        groups = param_groups(self.nets)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_d = torch.optim.Adam(groups["d"], lr=cfg.lr_d, betas=betas)
+        self.opt_g = torch.optim.Adam(groups["g"], lr=cfg.lr_g, betas=betas)
+        self._groups = groups
+        self.weights = code_weights(self.spec, cfg.lambda_cat, cfg.lambda_cont).to(self.device)
+        self.images = self.dataset.images.to(self.device)  # uint8, resident: no loader per step
+        self.step_count = 0
+        self._perm_epoch = -1
+        self._perm: torch.Tensor | None = None
+        if resume:
+            self._restore()
+        self.model = InfoGAN(self.nets, cfg, device=self.device)  # inference view for samples
+
+    # ---- data -----------------------------------------------------------------------------
+    def _check_data(self) -> None:
+        need = self.nets.image_shape
+        have = self.dataset.shape
+        if tuple(have) != tuple(need):
+            raise DataError(
+                f"data: {self.dataset.name} has images of {have[0]}x{have[1]}x{have[2]} (CxHxW) but "
+                f"arch {self.cfg.model.arch!r} needs {need[0]}x{need[1]}x{need[2]}"
+            )
+        if len(self.dataset) < self.cfg.batch:
+            raise DataError(
+                f"data: {self.dataset.name} has {len(self.dataset)} images, fewer than one batch "
+                f"of {self.cfg.batch}"
+            )
+
+    def _batch(self, step: int) -> torch.Tensor:
+        """Real images of step ``step``: epoch-wise shuffling, last partial batch dropped."""
+        n = len(self.images)
+        per_epoch = n // self.cfg.batch
+        epoch, pos = divmod(step, per_epoch)
+        if epoch != self._perm_epoch:
+            g = _seeded(self.cfg.seed, epoch, 1, torch.device("cpu"))
+            self._perm = torch.randperm(n, generator=g).to(self.device)
+            self._perm_epoch = epoch
+        idx = self._perm[pos * self.cfg.batch : (pos + 1) * self.cfg.batch]
+        return to_float(self.images[idx])  # [B, C, H, W] in [-1, 1]
+
+    def _latent(self, step: int) -> Latent:
+        g = _seeded(self.cfg.seed, step, 2, self.device)
+        return self.spec.sample(self.cfg.batch, generator=g, device=self.device)
+
+    # ---- one step ---------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        """One D update then one G/Q update (Chen et al. 2016, eq. 5). Returns detached stats."""
+        nets, cfg = self.nets, self.cfg
+        x_real = self._batch(step)
+        # 1. Sample c ~ p(c), z ~ p(z) and generate x = G(z, c).
+        latent = self._latent(step)
+        x_fake = nets.generator(self.spec.assemble(latent))
+
+        # 2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G.
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d = d_adversarial(nets.discriminate(x_real), nets.discriminate(x_fake.detach()))
+        if cfg.info_in_d_step:
+            # Opt-in: Q's loss also shapes the shared body (the original code's routing).
+            log_q_d = code_log_q(nets.recognise(x_fake.detach()), latent, self.spec)
+            loss_d = loss_d + info_loss(log_q_d, self.weights)
+        loss_d.backward(inputs=self._groups["d"])
+        self.opt_d.step()
+
+        # 3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q), through the updated D.
+        self.opt_g.zero_grad(set_to_none=True)
+        features = nets.body(x_fake)
+        loss_adv = g_adversarial(nets.d_head(features).squeeze(1))
+        log_q = code_log_q(nets.q_head(features), latent, self.spec)
+        loss_g = loss_adv + info_loss(log_q, self.weights)
+        # inputs= keeps G's losses out of the body and D head: only G and Q's head are updated.
+        loss_g.backward(inputs=self._groups["g"])
+        self.opt_g.step()
+
+        return {
+            "d_loss": loss_d.detach(),
+            "g_loss": loss_adv.detach(),
+            "mi": mi_bound_fn(log_q.detach(), self.spec),
+        }
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimisers, step, config, RNG."""
+        return {
+            "step": self.step_count,
+            "config": self.cfg.to_dict(),
+            "nets": self.nets.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self) -> Path:
+        path = ckpt.checkpoint_path(self.run_dir, self.step_count)
+        ckpt.save_checkpoint(path, self.state())
+        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts)
+        return path
+
+    def _restore(self) -> None:
+        path, state = ckpt.latest_checkpoint(self.run_dir, map_location=self.device)
+        try:
+            self.nets.load_state_dict(state["nets"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+            self.step_count = int(state["step"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            reason = str(e).splitlines()[0][:200]
+            raise CheckpointError(
+                f"checkpoint: {path} does not fit this config ({reason})"
+            ) from None
+        log.info("resumed from %s at step %d", path, self.step_count)
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(self, finish: bool = True) -> TrainResult:
+        """Train up to ``cfg.steps``, checkpointing, logging and sampling; then write the report."""
+        from tqdm.auto import tqdm
+
+        from infogan import report as report_mod
+
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(self.run_dir / "config.json")
+        metrics_path = self.run_dir / "metrics.jsonl"
+        _truncate_metrics(metrics_path, self.step_count)
+        names = self.spec.names
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        t0 = time.perf_counter()
+        t_last, step_last = t0, self.step_count
+        self.nets.train()
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step_count,
+            disable=not cfg.progress,
+            unit="step",
+            dynamic_ncols=True,
+            desc="train",
+        )
+        try:
+            with metrics_path.open("a") as mf:
+                while self.step_count < cfg.steps:
+                    stats = self.train_step(self.step_count)
+                    self.step_count += 1
+                    for k, v in stats.items():
+                        sums[k] = sums[k] + v if k in sums else v.clone()
+                    count += 1
+                    bar.update(1)
+                    at_end = self.step_count == cfg.steps
+                    if self.step_count % cfg.log_every == 0 or at_end:
+                        now = time.perf_counter()
+                        row = _row(self.step_count, sums, count, names)
+                        row["steps_per_s"] = (self.step_count - step_last) / max(now - t_last, 1e-9)
+                        row["wall_s"] = now - t0
+                        if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
+                            raise FloatingPointError(f"non-finite losses at step {self.step_count}")
+                        mf.write(json.dumps(row) + "\n")
+                        mf.flush()
+                        bar.set_postfix_str(_postfix(row, names))
+                        sums, count, t_last, step_last = {}, 0, now, self.step_count
+                    if self.step_count % cfg.sample_every == 0 or at_end:
+                        report_mod.save_sample_grid(self.model, cfg.seed, self._sample_path())
+                    if self.step_count % cfg.ckpt_every == 0 or at_end:
+                        self.save()
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - t0
+        if self.step_count == 0 or not ckpt.list_checkpoints(self.run_dir):
+            self.save()  # steps=0 or a run that ended exactly on an existing checkpoint
+        rep: dict[str, Any] = {}
+        if finish:
+            rep = report_mod.finish_run(
+                self.run_dir, self.nets, cfg, self.dataset, self.step_count, seconds
+            )
+        return TrainResult(self.run_dir, self.step_count, seconds, rep)
+
+    def _sample_path(self) -> Path:
+        return self.run_dir / "samples" / f"step_{self.step_count:07d}.png"
+
+
+def _row(step: int, sums: dict[str, torch.Tensor], count: int, names: list[str]) -> dict:
+    vals = {k: (v / count).tolist() for k, v in sums.items()}  # one device sync per log row
+    row: dict[str, Any] = {"step": step, "d_loss": vals["d_loss"], "g_loss": vals["g_loss"]}
+    for name, mi in zip(names, vals["mi"], strict=True):
+        row[f"mi/{name}"] = mi
+    return row
+
+
+def _postfix(row: dict, names: list[str]) -> str:
+    mi = " ".join(f"{n}={row[f'mi/{n}']:.2f}" for n in names)
+    return f"D={row['d_loss']:.3f} G={row['g_loss']:.3f} L_I: {mi}"
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows logged after ``step`` (a resumed run re-logs them) and any half-written line."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("step", 0) <= step:
+            keep.append(line)
+    atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    dataset: ImageDataset | None = None,
+) -> TrainResult:
+    """Train an InfoGAN, writing checkpoints, metrics, samples, figures and ``report.json``.
+
+    Args:
+        cfg: the recipe (see :class:`infogan.config.TrainConfig`).
+        run_dir: output directory (created).
+        resume: continue from the newest readable checkpoint in ``run_dir``.
+        dataset: images to train on; default ``load_dataset(cfg.data)``. Labels are never used in
+            training, only by the final evaluation.
+    """
+    return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run()

@@ -1,0 +1,157 @@
+"""Figures: grid geometry, value mapping, valid PNGs written atomically, tolerant log reading."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from infogan.viz import (
+    image_grid,
+    read_jsonl,
+    save_grid,
+    save_training_curves,
+    save_traversal_figure,
+)
+
+
+def _valid_png(path):
+    assert path.exists() and path.stat().st_size > 0
+    with Image.open(path) as im:
+        im.verify()  # raises on a truncated or corrupt file
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return im.size, im.mode
+
+
+def _no_temp_files(directory):
+    assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_grid_shape(c):
+    x = np.zeros((10, c, 5, 7), dtype=np.float32)
+    g = image_grid(x, nrow=4, pad=2)  # 4 per row -> 3 rows
+    h, w = 3 * (5 + 2) + 2, 4 * (7 + 2) + 2
+    assert g.dtype == np.uint8
+    assert g.shape == ((h, w) if c == 1 else (h, w, 3))
+
+
+def test_grid_values_and_padding():
+    x = np.stack([np.full((1, 3, 3), -1.0), np.full((1, 3, 3), 1.0)])
+    g = image_grid(x, nrow=2, pad=1, pad_value=0.0)
+    assert g.shape == (5, 9)
+    assert (g[1:4, 1:4] == 0).all()  # -1 -> 0
+    assert (g[1:4, 5:8] == 255).all()  # 1 -> 255
+    assert g[0, 0] == 128  # pad 0.0 -> mid grey
+    # Out of range clips rather than wrapping around in uint8.
+    assert image_grid(np.full((1, 1, 2, 2), 3.0), nrow=1, pad=0).min() == 255
+
+
+def test_grid_accepts_torch():
+    torch = pytest.importorskip("torch")
+    x = torch.ones(2, 3, 4, 4, requires_grad=True)
+    assert image_grid(x, nrow=2).shape == (8, 14, 3)
+
+
+def test_grid_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        image_grid(np.zeros((2, 2, 4, 4)), nrow=2)  # 2 channels
+    with pytest.raises(ValueError):
+        image_grid(np.zeros((2, 4, 4)), nrow=2)  # no channel axis
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_save_grid(tmp_path, c):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(6, c, 8, 8)).astype(np.float32)
+    out = tmp_path / "sub" / "grid.png"
+    save_grid(x, out, nrow=3)
+    size, mode = _valid_png(out)
+    assert size == (3 * 10 + 2, 2 * 10 + 2)
+    assert mode == ("L" if c == 1 else "RGB")
+    _no_temp_files(out.parent)
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_save_traversal_figure(tmp_path, c):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(3, 5, c, 8, 8))
+    out = tmp_path / "trav.png"
+    save_traversal_figure(
+        x,
+        out,
+        row_labels=[f"z{i}" for i in range(3)],
+        col_labels=[f"{v:.1f}" for v in np.linspace(-2, 2, 5)],
+        title="c2 from -2 to 2",
+        col_axis_label="c2",
+    )
+    _valid_png(out)
+    _no_temp_files(tmp_path)
+    # Overwriting an existing figure works (os.replace) and labels are optional.
+    save_traversal_figure(x, out, row_labels=[], col_labels=[], title="again")
+    _valid_png(out)
+
+
+def test_traversal_label_count_checked(tmp_path):
+    with pytest.raises(ValueError):
+        save_traversal_figure(np.zeros((2, 3, 1, 4, 4)), tmp_path / "t.png", ["a"], [], "t")
+
+
+def test_save_training_curves_with_missing_keys(tmp_path):
+    records = []
+    for step in range(0, 200, 10):
+        rec = {"step": step, "d_loss": 1.0 / (step + 1), "g_loss": 0.5 + 0.001 * step}
+        if step % 20 == 0:
+            rec["mi/c1"] = min(2.3, 0.02 * step)
+        if step == 50:
+            rec["mi/c2"] = float("nan")
+            del rec["d_loss"]
+        if step > 100:
+            rec["mi/c2"] = 0.3
+        records.append(rec)
+    records.append({"mi/c1": 1.0})  # no step: ignored
+    out = tmp_path / "curves.png"
+    save_training_curves(
+        records,
+        out,
+        code_names=["c1", "c2", "c3"],  # c3 has no data at all: only its H(c) line
+        entropies=[np.log(10), np.log(2), np.log(2)],
+        display_names=["c1 (cat10)", "c2 (cont)", "c3 (cont)"],
+    )
+    _valid_png(out)
+    _no_temp_files(tmp_path)
+
+
+def test_save_training_curves_empty(tmp_path):
+    out = tmp_path / "empty.png"
+    save_training_curves([], out, code_names=[], entropies=[])
+    _valid_png(out)
+
+
+def test_read_jsonl_skips_truncated_last_line(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    rows = [{"step": i, "d_loss": 0.1 * i} for i in range(3)]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    p.write_text(text + '{"step": 3, "d_lo')  # killed mid-write
+    assert read_jsonl(p) == rows
+    p.write_text(text + "\n")  # blank trailing line
+    assert read_jsonl(p) == rows
+
+
+def test_read_jsonl_truncated_inside_utf8(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_bytes(b'{"step": 0}\n{"note": "\xc3')  # cut inside a 2-byte UTF-8 character
+    assert read_jsonl(p) == [{"step": 0}]
+
+
+def test_read_jsonl_corrupt_middle_line_raises(tmp_path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_text('{"step": 0}\nnot json\n{"step": 2}\n')
+    with pytest.raises(ValueError, match=":2:"):
+        read_jsonl(p)
+
+
+def test_read_jsonl_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="no such"):
+        read_jsonl(tmp_path / "nope.jsonl")
