@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,37 +166,41 @@ class Trainer:
     # ---- one step ---------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """One D update then one G/Q update (Chen et al. 2016, eq. 5). Returns detached stats."""
-        nets, cfg = self.nets, self.cfg
         x_real = self._batch(step)
         # 1. Sample c ~ p(c), z ~ p(z) and generate x = G(z, c).
         latent = self._latent(step)
-        x_fake = nets.generator(self.spec.assemble(latent))
+        x_fake = self.nets.generator(self.spec.assemble(latent))
+        loss_d = self.d_step(x_real, x_fake, latent)
+        loss_adv, log_q = self.g_step(x_fake, latent)
+        return {"d_loss": loss_d, "g_loss": loss_adv, "mi": mi_bound_fn(log_q, self.spec)}
 
-        # 2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G.
+    def d_step(self, x_real: torch.Tensor, x_fake: torch.Tensor, latent: Latent) -> torch.Tensor:
+        """2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G."""
+        nets = self.nets
         self.opt_d.zero_grad(set_to_none=True)
         loss_d = d_adversarial(nets.discriminate(x_real), nets.discriminate(x_fake.detach()))
-        if cfg.info_in_d_step:
+        if self.cfg.info_in_d_step:
             # Opt-in: Q's loss also shapes the shared body (the original code's routing).
             log_q_d = code_log_q(nets.recognise(x_fake.detach()), latent, self.spec)
             loss_d = loss_d + info_loss(log_q_d, self.weights)
+        # inputs=: only the body and D head accumulate gradients from this loss.
         loss_d.backward(inputs=self._groups["d"])
         self.opt_d.step()
+        return loss_d.detach()
 
-        # 3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q), through the updated D.
+    def g_step(self, x_fake: torch.Tensor, latent: Latent) -> tuple[torch.Tensor, torch.Tensor]:
+        """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q), through the freshly updated D."""
+        nets = self.nets
         self.opt_g.zero_grad(set_to_none=True)
         features = nets.body(x_fake)
         loss_adv = g_adversarial(nets.d_head(features).squeeze(1))
         log_q = code_log_q(nets.q_head(features), latent, self.spec)
         loss_g = loss_adv + info_loss(log_q, self.weights)
-        # inputs= keeps G's losses out of the body and D head: only G and Q's head are updated.
+        # inputs=: G's losses flow *through* D's body and head but only G and the Q head
+        # accumulate gradients, so G's adversarial loss can never move D.
         loss_g.backward(inputs=self._groups["g"])
         self.opt_g.step()
-
-        return {
-            "d_loss": loss_d.detach(),
-            "g_loss": loss_adv.detach(),
-            "mi": mi_bound_fn(log_q.detach(), self.spec),
-        }
+        return loss_adv.detach(), log_q.detach()
 
     # ---- checkpoints ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -256,8 +262,15 @@ class Trainer:
             desc="train",
         )
         try:
-            with metrics_path.open("a") as mf:
+            with metrics_path.open("a") as mf, _GracefulStop() as stop:
                 while self.step_count < cfg.steps:
+                    if stop.requested:
+                        # Ctrl-C / SIGTERM: finish cleanly between steps, keep all the work done.
+                        path = self.save()
+                        raise KeyboardInterrupt(
+                            f"stopped at step {self.step_count}; checkpoint {path}; continue "
+                            f"with: infogan train --resume {self.run_dir}"
+                        )
                     stats = self.train_step(self.step_count)
                     self.step_count += 1
                     for k, v in stats.items():
@@ -294,6 +307,35 @@ class Trainer:
 
     def _sample_path(self) -> Path:
         return self.run_dir / "samples" / f"step_{self.step_count:07d}.png"
+
+
+class _GracefulStop:
+    """Turn the first SIGINT/SIGTERM into a flag checked between steps (a second one kills).
+
+    A signal landing inside a step would leave D updated and G not; deferring it to the step
+    boundary lets the loop write a consistent checkpoint before exiting.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # second signal: the user means it
+            raise KeyboardInterrupt
+        self.requested = True
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def __enter__(self) -> _GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def _row(step: int, sums: dict[str, torch.Tensor], count: int, names: list[str]) -> dict:

@@ -1,0 +1,351 @@
+"""The ``infogan`` command: a thin layer that parses flags, builds a config and calls the library.
+
+Subcommands: ``train``, ``evaluate``, ``sample``, ``traverse``, ``encode``, ``presets``. User errors
+(bad paths, impossible specs, foreign checkpoints) print one line ``error: ...`` and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from infogan.errors import InfoGANError, SpecError
+
+__all__ = ["main", "build_parser"]
+
+#: Flags of ``train`` that change the recipe, mapped to their config field (for --resume checks).
+_RECIPE_FLAGS = {
+    "data": "data",
+    "codes": "model.codes",
+    "noise": "model.noise_dim",
+    "batch": "batch",
+    "seed": "seed",
+    "lr_d": "lr_d",
+    "lr_g": "lr_g",
+    "lambda_cat": "lambda_cat",
+    "lambda_cont": "lambda_cont",
+    "fixed_std": "model.fixed_std",
+    "width": "model.width",
+    "info_in_d_step": "info_in_d_step",
+    "preset": None,
+    "config": None,
+}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="infogan",
+        description="InfoGAN: train GANs whose latent codes mean something; measure and use them.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (or resume one)")
+    t.add_argument(
+        "--preset", help="start from a named recipe (see 'infogan presets'); default paper"
+    )
+    t.add_argument("--config", help="start from a config.json (e.g. another run's)")
+    t.add_argument("--data", help="dataset name (mnist5k, mnist, fashion-mnist), IDX dir or .npz")
+    t.add_argument("--codes", help="latent codes, e.g. 'cat:10,cont:2'")
+    t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
+    t.add_argument("--steps", type=_positive_int, help="total training steps")
+    t.add_argument("--batch", type=_positive_int, help="batch size (default 64)")
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument("--lr-d", type=float, help="discriminator learning rate (default 2e-4)")
+    t.add_argument("--lr-g", type=float, help="generator + Q head learning rate (default 1e-3)")
+    t.add_argument("--lambda-cat", type=float, help="weight of categorical codes' info loss (1)")
+    t.add_argument("--lambda-cont", type=float, help="weight of continuous codes' info loss (0.1)")
+    t.add_argument(
+        "--fixed-std", type=float, help="fixed std for continuous codes (default: learned)"
+    )
+    t.add_argument("--width", type=float, help="network width multiplier (default 1.0 = paper)")
+    t.add_argument(
+        "--info-in-d-step",
+        action="store_true",
+        default=None,
+        help="also train the shared D body with Q's loss",
+    )
+    t.add_argument("--eval-data", help="labelled data to score the categorical codes on at the end")
+    t.add_argument("--out", help="run directory (default runs/<data>-seed<seed>)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
+    t.add_argument("--ckpt-every", type=_positive_int, help="steps between checkpoints (1000)")
+    t.add_argument("--sample-every", type=_positive_int, help="steps between sample grids (1000)")
+    t.add_argument("--log-every", type=_positive_int, help="steps between metrics rows (50)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="score a run: clustering accuracy/NMI/ARI, MI bound")
+    e.add_argument("run", help="run directory")
+    e.add_argument(
+        "--data",
+        action="append",
+        help="labelled data (repeatable); default the run's training data",
+    )
+    e.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "test"],
+        help="split of IDX directories holding both (default test)",
+    )
+    e.add_argument(
+        "--n-mi",
+        type=_positive_int,
+        default=10_000,
+        help="generated samples for the MI bound (10000)",
+    )
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", help="also write the report to this path")
+
+    s = sub.add_parser("sample", help="generate images from chosen code values")
+    s.add_argument("run", help="run directory or checkpoint file")
+    s.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fix a code, e.g. --code c1=3 --code c2=0.5 (repeatable)",
+    )
+    s.add_argument("-n", "--n", type=_positive_int, default=64, help="number of images (64)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--nrow", type=_positive_int, default=8, help="images per grid row (8)")
+    s.add_argument("--out", default="samples.png", help="PNG grid, or .npz for raw arrays")
+    s.add_argument("--device", default="cpu")
+
+    v = sub.add_parser("traverse", help="latent traversal figures (the paper's Figure 2)")
+    v.add_argument("run", help="run directory or checkpoint file")
+    v.add_argument("--code", action="append", help="code(s) to traverse (default all)")
+    v.add_argument("--steps", type=_positive_int, default=9, help="columns of a continuous sweep")
+    v.add_argument("--span", type=float, default=2.0, help="sweep continuous codes over +-span")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--out", default=".", help="output directory")
+    v.add_argument("--device", default="cpu")
+
+    c = sub.add_parser("encode", help="images -> codes (and labels through the saved mapping)")
+    c.add_argument("run", help="run directory")
+    c.add_argument("--data", required=True, help="images: dataset name, IDX dir/file or .npz")
+    c.add_argument("--split", default="test", choices=["train", "test"])
+    c.add_argument("--out", default="codes.csv", help=".csv or .npz")
+    c.add_argument("--device", default="cpu")
+
+    sub.add_parser("presets", help="list the named recipes")
+    return p
+
+
+def _set(cfg, dotted: str, value) -> None:
+    obj = cfg
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        obj = getattr(obj, name)
+    setattr(obj, leaf, value)
+
+
+def _train(a: argparse.Namespace) -> int:
+    from infogan.config import TrainConfig, preset
+    from infogan.train import train
+
+    if a.resume:
+        given = [f"--{k.replace('_', '-')}" for k in _RECIPE_FLAGS if getattr(a, k) is not None]
+        if given:
+            raise SpecError(
+                f"resume: {', '.join(given)} cannot change a run's recipe; only --steps, --device, "
+                "--eval-data and logging flags may be given with --resume"
+            )
+        run_dir = Path(a.resume)
+        if not (run_dir / "config.json").is_file():
+            raise SpecError(f"resume: {run_dir} is not a run directory (no config.json)")
+        cfg = TrainConfig.load(run_dir / "config.json")
+    else:
+        if a.config and a.preset:
+            raise SpecError("train: give --preset or --config, not both")
+        cfg = TrainConfig.load(a.config) if a.config else preset(a.preset or "paper")
+        for flag, field in _RECIPE_FLAGS.items():
+            value = getattr(a, flag)
+            if field is not None and value is not None:
+                _set(cfg, field, value)
+        run_dir = Path(a.out or f"runs/{_slug(cfg.data)}-seed{cfg.seed}")
+        if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
+            raise SpecError(
+                f"train: {run_dir} already holds a run; use --resume {run_dir} to continue it or "
+                "--out to start a new one (nothing was overwritten)"
+            )
+    for flag, field in [
+        ("steps", "steps"),
+        ("device", "device"),
+        ("eval_data", "eval_data"),
+        ("ckpt_every", "ckpt_every"),
+        ("sample_every", "sample_every"),
+        ("log_every", "log_every"),
+    ]:
+        if getattr(a, flag) is not None:
+            _set(cfg, field, getattr(a, flag))
+    cfg.progress = not a.no_progress
+    cfg.validate()
+    print(f"run directory: {run_dir}", flush=True)
+    result = train(cfg, run_dir, resume=bool(a.resume))
+    print(f"done: {result.step} steps in {result.seconds:.1f} s; report: {run_dir / 'report.json'}")
+    return 0
+
+
+def _slug(data: str) -> str:
+    name = Path(data.rstrip("/")).name or "data"
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name.removesuffix(".npz"))
+
+
+def _evaluate(a: argparse.Namespace) -> int:
+    from infogan.atomic import atomic_write_bytes
+    from infogan.evaluate import evaluate_run, format_report
+
+    rep = evaluate_run(a.run, data=a.data, n_mi=max(1, a.n_mi), device=a.device, split=a.split)
+    print(format_report(rep))
+    print(f"report: {Path(a.run) / 'report.json'}")
+    if a.json:
+        atomic_write_bytes(a.json, (json.dumps(rep, indent=2) + "\n").encode())
+    return 0
+
+
+def _parse_codes(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SpecError(f"--code: expected NAME=VALUE such as c1=3, got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SpecError(f"--code: value of {name!r} is not a number: {value!r}") from None
+    return out
+
+
+def _sample(a: argparse.Namespace) -> int:
+    from infogan import viz
+    from infogan.atomic import atomic_write
+    from infogan.model import load_run
+
+    model = load_run(a.run, device=a.device)
+    images = model.generate(n=max(1, a.n), codes=_parse_codes(a.code), seed=a.seed).cpu()
+    if a.out.endswith(".npz"):
+        atomic_write(a.out, lambda f: np.savez_compressed(f, images=images.numpy()))
+    else:
+        viz.save_grid(images, a.out, nrow=max(1, a.nrow))
+    print(f"wrote {len(images)} images to {a.out}")
+    return 0
+
+
+def _traverse(a: argparse.Namespace) -> int:
+    from infogan import viz
+    from infogan.model import load_run
+
+    model = load_run(a.run, device=a.device)
+    names = a.code or model.spec.names
+    out = Path(a.out)
+    for name in names:
+        images, rows, cols = model.traverse(name, steps=max(2, a.steps), span=a.span, seed=a.seed)
+        i = model.spec.index_of(name)
+        path = out / f"traversal_{model.spec.names[i]}.png"
+        viz.save_traversal_figure(images.cpu(), path, rows, cols, title=model.spec.labels[i])
+        print(f"wrote {path}")
+    return 0
+
+
+def _encode(a: argparse.Namespace) -> int:
+    from infogan.atomic import atomic_write
+    from infogan.data import load_dataset
+    from infogan.metrics import apply_mapping
+    from infogan.model import load_run
+
+    model = load_run(a.run, device=a.device)
+    ds = load_dataset(a.data, split=a.split)
+    enc = model.encode(ds.images)
+    mappings = _saved_mappings(Path(a.run))
+    cols: dict[str, np.ndarray] = {}
+    for i, name in enumerate(model.spec.names):
+        kind, j = model.spec.slot(i)
+        if kind == "cat":
+            cols[name] = enc.cat[:, j].numpy()
+            cols[f"{name}_prob"] = enc.cat_probs[j].max(dim=1).values.numpy()
+            if name in mappings:
+                cols[f"{name}_label"] = apply_mapping(cols[name], mappings[name])
+        else:
+            cols[f"{name}_mean"] = enc.cont_mean[:, j].numpy()
+            cols[f"{name}_std"] = enc.cont_std[:, j].numpy()
+    if a.out.endswith(".npz"):
+        atomic_write(a.out, lambda f: np.savez_compressed(f, **cols))
+    else:
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["index", *cols])
+        for r in range(len(ds)):
+            w.writerow([r, *(_fmt(cols[k][r]) for k in cols)])
+        atomic_write(a.out, lambda f: f.write(buf.getvalue().encode()))
+    labelled = [n for n in mappings if f"{n}_label" in cols]
+    note = f" with labels from the saved mapping of {', '.join(labelled)}" if labelled else ""
+    print(f"encoded {len(ds)} images to {a.out}{note}")
+    return 0
+
+
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
+
+
+def _saved_mappings(run_dir: Path) -> dict[str, dict]:
+    path = run_dir / "report.json"
+    if not path.is_file():
+        return {}
+    try:
+        rep = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    return {k: v["mapping"] for k, v in rep.get("clustering", {}).items() if "mapping" in v}
+
+
+def _presets(_: argparse.Namespace) -> int:
+    from infogan.config import PRESETS
+
+    for name, (_, doc) in PRESETS.items():
+        print(f"{name:12s} {doc}")
+    return 0
+
+
+_COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "sample": _sample,
+    "traverse": _traverse,
+    "encode": _encode,
+    "presets": _presets,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``infogan`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return _COMMANDS[args.command](args)
+    except InfoGANError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

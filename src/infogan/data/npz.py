@@ -1,0 +1,136 @@
+"""Reader for images stored as a NumPy ``.npz`` archive.
+
+``.npz`` is the least-friction way to bring one's own data: ``np.savez(path, images=x, labels=y)``
+from whatever produced it. The reader therefore accepts the layouts and value ranges people
+actually save and normalises them to the library's ``uint8 [N, C, H, W]``:
+
+- images under key ``images`` or ``x``; labels (optional) under ``labels`` or ``y``;
+- shapes ``[N, H, W]`` (grey), ``[N, C, H, W]`` or ``[N, H, W, C]`` with ``C`` in ``{1, 3}``;
+- values ``uint8``/integers in 0..255, booleans, or floats in ``[0, 1]``, ``[-1, 1]`` or
+  ``[0, 255]``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infogan.data.dataset import ImageDataset
+from infogan.errors import DataError
+
+IMAGE_KEYS = ("images", "x")
+LABEL_KEYS = ("labels", "y")
+
+
+def _to_nchw(arr: np.ndarray, path: Path) -> np.ndarray:
+    if arr.ndim == 3:
+        return arr[:, None]  # [N, H, W] -> [N, 1, H, W]
+    if arr.ndim == 4:
+        # Channels-first wins when both ends could be channels (only for images 1 or 3 pixels
+        # high), since [N, C, H, W] is what this library and PyTorch use.
+        if arr.shape[1] in (1, 3):
+            return arr
+        if arr.shape[3] in (1, 3):
+            return arr.transpose(0, 3, 1, 2)  # [N, H, W, C] -> [N, C, H, W]
+    raise DataError(
+        f"data: {path}: images have shape {list(arr.shape)}; expected [N, H, W], [N, C, H, W] "
+        "or [N, H, W, C] with C = 1 or 3"
+    )
+
+
+def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Detect the value range of ``arr`` and map it to uint8 0..255."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255  # binary images (e.g. dSprites) as black/white
+    if np.issubdtype(arr.dtype, np.integer):
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise DataError(f"data: {path}: integer images range over [{lo}, {hi}], not 0..255")
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        x = arr.astype(np.float32)  # float32 is exact enough for 256 levels and halves memory
+        if not np.isfinite(x).all():
+            raise DataError(f"data: {path}: images contain NaN or infinite values")
+        lo, hi = float(x.min()), float(x.max())
+        # The range decides the scale. Any negative value means [-1, 1] (tanh-scaled); a maximum
+        # above 1 means raw 0..255 values stored as floats. Data in [0, 1] is taken as [0, 1].
+        if lo >= 0.0 and hi <= 1.0:
+            x *= 255.0
+        elif lo >= -1.0 and hi <= 1.0:
+            x += 1.0
+            x *= 127.5
+        elif not (lo >= 0.0 and hi <= 255.0):
+            raise DataError(
+                f"data: {path}: float images range over [{lo:g}, {hi:g}], which fits none of "
+                "[0, 1], [-1, 1] or [0, 255]"
+            )
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    raise DataError(f"data: {path}: images have unsupported dtype {arr.dtype}")
+
+
+def _labels(arr: np.ndarray, n: int, path: Path, key: str) -> torch.Tensor:
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]  # [N, 1] column vectors are common from scikit-learn style code
+    if arr.ndim != 1:
+        raise DataError(f"data: {path}: labels '{key}' have shape {list(arr.shape)}, expected [N]")
+    if arr.shape[0] != n:
+        raise DataError(f"data: {path}: {arr.shape[0]} labels in '{key}' but {n} images")
+    if np.issubdtype(arr.dtype, np.integer):
+        return torch.from_numpy(arr.astype(np.int64))
+    # Floats holding whole numbers (3.0) are accepted: CSV-derived arrays are often like that.
+    if np.issubdtype(arr.dtype, np.floating):
+        whole = np.isfinite(arr) & (arr == np.rint(arr))
+        if whole.all():
+            return torch.from_numpy(arr.astype(np.int64))
+    raise DataError(f"data: {path}: labels '{key}' are not integer-like (dtype {arr.dtype})")
+
+
+def read_npz(path: str | Path) -> ImageDataset:
+    """Load an ``.npz`` archive of images (and optional labels) into an :class:`ImageDataset`.
+
+    Raises:
+        DataError: the file is empty, not an ``.npz`` archive, has no images key, no images, an
+            unsupported shape or value range, or labels that do not match.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DataError(f"data: {path} does not exist") from None
+    if size == 0:
+        raise DataError(f"data: {path} is empty (0 bytes)")
+    try:
+        # allow_pickle=False: an .npz from elsewhere must not be able to run code on load.
+        archive = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise DataError(f"data: {path} is not a readable .npz archive ({e})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"data: {path} is a single .npy array, not an .npz archive with keys")
+    with archive:
+        try:
+            image_key = next((k for k in IMAGE_KEYS if k in archive.files), None)
+            if image_key is None:
+                raise DataError(
+                    f"data: {path} has no images array: expected key 'images' or 'x', "
+                    f"found {sorted(archive.files)}"
+                )
+            images = archive[image_key]
+            label_key = next((k for k in LABEL_KEYS if k in archive.files), None)
+            labels_np = archive[label_key] if label_key is not None else None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+            # Object arrays (allow_pickle=False) and damaged members only fail when read.
+            raise DataError(f"data: {path} has an unreadable array ({e})") from None
+
+    images = _to_nchw(images, path)
+    if images.shape[0] == 0:
+        raise DataError(f"data: {path} holds 0 images")
+    if images.shape[2] == 0 or images.shape[3] == 0:
+        raise DataError(f"data: {path}: images have shape {list(images.shape)}")
+    images = np.ascontiguousarray(_to_uint8(images, path))
+    labels = None if labels_np is None else _labels(labels_np, images.shape[0], path, label_key)
+    return ImageDataset(images=torch.from_numpy(images), labels=labels, name=str(path))

