@@ -43,8 +43,15 @@ def tiny_config(**kw) -> TrainConfig:
     """Paper recipe at 1/8 width and batch 8: the same code paths, ~100x cheaper."""
     model = ModelConfig(codes=kw.pop("codes", "cat:4,cont:2"), noise_dim=8, width=0.125)
     base = dict(
-        model=model, data="tiny", batch=8, steps=6, log_every=2, ckpt_every=3,
-        sample_every=3, progress=False, device="cpu",
+        model=model,
+        data="tiny",
+        batch=8,
+        steps=6,
+        log_every=2,
+        ckpt_every=3,
+        sample_every=3,
+        progress=False,
+        device="cpu",
     )
     base.update(kw)
     return TrainConfig(**base)

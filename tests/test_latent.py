@@ -19,7 +19,9 @@ def test_parse_paper_spec():
 def test_mixed_order_and_canonical_round_trip():
     spec = LatentSpec.parse(" cont:1, cat:3 ,cat:10,cont:2", 5)
     assert [c.kind for c in spec.codes] == ["cont", "cat3", "cat10", "cont", "cont"]
-    assert spec.slot(0) == ("cont", 0) and spec.slot(2) == ("cat", 1) and spec.slot(4) == ("cont", 2)
+    assert (
+        spec.slot(0) == ("cont", 0) and spec.slot(2) == ("cat", 1) and spec.slot(4) == ("cont", 2)
+    )
     assert LatentSpec.parse(spec.spec, 5) == spec
 
 

@@ -53,7 +53,9 @@ def test_continuous_log_q_matches_normal_log_prob():
 def test_log_q_is_reported_in_spec_order():
     spec = LatentSpec.parse("cont:1,cat:4", 2)
     lat = spec.sample(32, generator=torch.Generator().manual_seed(3))
-    q = QOutput([50.0 * F.one_hot(lat.cat[:, 0], 4).float()], torch.zeros(32, 1), torch.zeros(32, 1))
+    q = QOutput(
+        [50.0 * F.one_hot(lat.cat[:, 0], 4).float()], torch.zeros(32, 1), torch.zeros(32, 1)
+    )
     lq = code_log_q(q, lat, spec)
     assert lq[1].item() == pytest.approx(0.0, abs=1e-6)  # the categorical one, second in spec
     assert lq[0].item() < -0.9
@@ -61,11 +63,13 @@ def test_log_q_is_reported_in_spec_order():
 
 def test_adversarial_losses_match_bce():
     real, fake = torch.randn(16), torch.randn(16)
-    ref_d = F.binary_cross_entropy_with_logits(real, torch.ones(16)) + F.binary_cross_entropy_with_logits(
-        fake, torch.zeros(16)
-    )
+    ref_d = F.binary_cross_entropy_with_logits(
+        real, torch.ones(16)
+    ) + F.binary_cross_entropy_with_logits(fake, torch.zeros(16))
     assert torch.allclose(d_adversarial(real, fake), ref_d)
-    assert torch.allclose(g_adversarial(fake), F.binary_cross_entropy_with_logits(fake, torch.ones(16)))
+    assert torch.allclose(
+        g_adversarial(fake), F.binary_cross_entropy_with_logits(fake, torch.ones(16))
+    )
 
 
 def test_info_loss_weights_codes():

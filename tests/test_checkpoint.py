@@ -1,0 +1,94 @@
+"""Checkpoint round trip, safe loading, and exact resume."""
+
+import pickle
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from infogan import checkpoint as ckpt
+from infogan.errors import CheckpointError
+from infogan.model import load_run
+from infogan.train import Trainer
+
+
+def _train(cfg, run_dir, dataset, resume=False):
+    tr = Trainer(cfg, run_dir, dataset=dataset, resume=resume)
+    tr.run(finish=False)
+    return tr
+
+
+def test_round_trip_and_no_temp_files(tmp_path, tiny_dataset):
+    tr = _train(tiny_config(steps=3), tmp_path / "run", tiny_dataset)
+    path, state = ckpt.latest_checkpoint(tmp_path / "run")
+    assert path.name == "step_0000003.pt" and state["step"] == 3
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+    model = load_run(tmp_path / "run")
+    for k, v in tr.nets.state_dict().items():
+        assert torch.equal(v, model.nets.state_dict()[k]), k
+    x = model.generate(n=4, codes={"c1": 2})
+    assert x.shape == (4, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+
+
+def test_exact_resume_equals_one_run(tmp_path, tiny_dataset):
+    # N steps, resume, N more == 2N in one go: bit for bit on CPU.
+    one = _train(tiny_config(steps=8, ckpt_every=4), tmp_path / "one", tiny_dataset)
+    _train(tiny_config(steps=4, ckpt_every=4), tmp_path / "two", tiny_dataset)
+    two = _train(tiny_config(steps=8, ckpt_every=4), tmp_path / "two", tiny_dataset, resume=True)
+    assert two.step_count == 8
+    for k, v in one.nets.state_dict().items():
+        assert torch.equal(v, two.nets.state_dict()[k]), f"{k} differs after resume"
+    s1, s2 = one.opt_g.state_dict()["state"], two.opt_g.state_dict()["state"]
+    assert all(torch.equal(s1[i]["exp_avg"], s2[i]["exp_avg"]) for i in s1)
+
+
+def test_keep_prunes_old_checkpoints(tmp_path, tiny_dataset):
+    _train(tiny_config(steps=12, ckpt_every=2, keep_ckpts=2), tmp_path / "r", tiny_dataset)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "r")] == [10, 12]
+
+
+def test_foreign_and_malicious_files_are_refused(tmp_path):
+    not_ours = tmp_path / "a.pt"
+    torch.save({"weights": torch.zeros(2)}, not_ours)
+    with pytest.raises(CheckpointError, match="not an infogan checkpoint"):
+        ckpt.load_checkpoint(not_ours)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="cannot be read safely"):
+        ckpt.load_checkpoint(evil)
+    garbage = tmp_path / "g.pt"
+    garbage.write_bytes(b"\x00not a zip")
+    with pytest.raises(CheckpointError):
+        ckpt.load_checkpoint(garbage)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        ckpt.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_corrupt_newest_checkpoint_falls_back(tmp_path, tiny_dataset):
+    _train(tiny_config(steps=6, ckpt_every=3), tmp_path / "r", tiny_dataset)
+    newest = ckpt.checkpoint_path(tmp_path / "r", 6)
+    newest.write_bytes(newest.read_bytes()[:100])  # a copy cut short
+    path, state = ckpt.latest_checkpoint(tmp_path / "r")
+    assert state["step"] == 3 and path.name == "step_0000003.pt"
+    tr = Trainer(
+        tiny_config(steps=6, ckpt_every=3), tmp_path / "r", dataset=tiny_dataset, resume=True
+    )
+    assert tr.step_count == 3
+
+
+def test_checkpoint_from_other_config_is_a_clear_error(tmp_path, tiny_dataset):
+    _train(tiny_config(steps=3), tmp_path / "r", tiny_dataset)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        Trainer(tiny_config(codes="cat:7"), tmp_path / "r", dataset=tiny_dataset, resume=True)
+
+
+def test_newer_format_version_refused(tmp_path):
+    p = tmp_path / "future.pt"
+    torch.save({"format": ckpt.FORMAT, "version": ckpt.VERSION + 1}, p)
+    with pytest.raises(CheckpointError, match="upgrade"):
+        ckpt.load_checkpoint(p)

@@ -1,0 +1,161 @@
+"""The CLI as a user runs it: a smoke run producing every output, and clear one-line errors."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from infogan.cli import main
+
+TINY = [
+    "--batch",
+    "8",
+    "--width",
+    "0.125",
+    "--noise",
+    "8",
+    "--codes",
+    "cat:4,cont:2",
+    "--no-progress",
+]
+
+
+@pytest.fixture
+def run_dir(tmp_path, tiny_npz):
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--data",
+            tiny_npz,
+            "--steps",
+            "6",
+            "--out",
+            str(out),
+            "--log-every",
+            "2",
+            "--ckpt-every",
+            "3",
+            "--sample-every",
+            "3",
+            "--eval-data",
+            tiny_npz,
+            *TINY,
+        ]
+    )
+    assert rc == 0
+    return out
+
+
+def test_train_writes_every_output(run_dir):
+    for name in [
+        "config.json",
+        "metrics.jsonl",
+        "report.json",
+        "curves.png",
+        "traversal_c1.png",
+        "traversal_c2.png",
+        "traversal_c3.png",
+    ]:
+        assert (run_dir / name).is_file(), name
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "step_0000003.pt",
+        "step_0000006.pt",
+    ]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        "step_0000003.png",
+        "step_0000006.png",
+    ]
+    for png in run_dir.glob("*.png"):
+        Image.open(png).verify()
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert {"d_loss", "g_loss", "mi/c1", "mi/c2", "mi/c3"} <= set(rows[0])
+    rep = json.loads((run_dir / "report.json").read_text())
+    c1 = rep["clustering"]["c1"]
+    assert {"accuracy", "nmi", "ari", "mapping"} <= set(c1) and 0 <= c1["accuracy"] <= 1
+    assert set(rep["mi_bound"]) == {"c1", "c2", "c3"}
+    assert rep["mi_bound"]["c1"]["entropy"] == pytest.approx(np.log(4))
+
+
+def test_evaluate_sample_traverse_encode(run_dir, tiny_npz, tmp_path, capsys):
+    assert main(["evaluate", str(run_dir), "--data", tiny_npz, "--n-mi", "200"]) == 0
+    assert "c1 as classifier" in capsys.readouterr().out
+    out = tmp_path / "s.png"
+    assert (
+        main(
+            [
+                "sample",
+                str(run_dir),
+                "--code",
+                "c1=3",
+                "--code",
+                "c2=-1.5",
+                "-n",
+                "6",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert Image.open(out).size[0] > 28
+    assert main(["sample", str(run_dir), "-n", "5", "--out", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["images"].shape == (5, 1, 28, 28)
+    assert main(["traverse", str(run_dir), "--code", "c2", "--out", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t" / "traversal_c2.png").is_file()
+    codes = tmp_path / "codes.csv"
+    assert main(["encode", str(run_dir), "--data", tiny_npz, "--out", str(codes)]) == 0
+    rows = list(csv.DictReader(codes.open()))
+    assert len(rows) == 64
+    assert {"c1", "c1_prob", "c1_label", "c2_mean", "c2_std", "c3_mean"} <= set(rows[0])
+
+
+def _err(capsys, argv):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "codes, part", [("cat:1", "cat:1"), ("cont:0", "cont:0"), ("foo:3", "foo"), ("", "empty")]
+)
+def test_bad_code_specs(capsys, tmp_path, codes, part):
+    err = _err(capsys, ["train", "--codes", codes, "--out", str(tmp_path / "x"), "--steps", "1"])
+    assert part in err
+
+
+def test_bad_data_and_flags(capsys, tmp_path, tiny_npz, run_dir):
+    assert "nope" in _err(
+        capsys, ["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "y")]
+    )
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    assert "bad.npz" in _err(capsys, ["train", "--data", str(bad), "--out", str(tmp_path / "z")])
+    rgb = tmp_path / "rgb.npz"
+    np.savez(rgb, images=np.zeros((16, 32, 32, 3), np.uint8))
+    assert "28x28" in _err(
+        capsys, ["train", "--data", str(rgb), "--out", str(tmp_path / "w"), *TINY]
+    )
+    assert "already holds a run" in _err(
+        capsys, ["train", "--data", tiny_npz, "--out", str(run_dir), *TINY]
+    )
+    assert "--codes" in _err(capsys, ["train", "--resume", str(run_dir), "--codes", "cat:3"])
+    assert "batch" in _err(capsys, ["train", "--batch", "1", "--out", str(tmp_path / "b")])
+    assert "c1" in _err(capsys, ["sample", str(run_dir), "--code", "c1=9"])
+    assert "c9" in _err(capsys, ["sample", str(run_dir), "--code", "c9=0"])
+    assert "NAME=VALUE" in _err(capsys, ["sample", str(run_dir), "--code", "c1"])
+    assert "does not exist" in _err(capsys, ["evaluate", str(tmp_path / "missing")])
+    assert "no checkpoints" in _err(capsys, ["evaluate", str(tmp_path)])
+    assert "preset" in _err(capsys, ["train", "--preset", "nope"])
+    assert "device" in _err(capsys, ["train", "--device", "tpu", "--out", str(tmp_path / "d")])
+
+
+def test_argparse_rejects_non_numbers(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--steps", "ten"])
+    assert e.value.code == 2
