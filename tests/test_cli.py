@@ -159,3 +159,14 @@ def test_argparse_rejects_non_numbers(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--steps", "ten"])
     assert e.value.code == 2
+
+
+def test_download_offline_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    import infogan.data.download as dl
+
+    def no_network(url, dest, timeout=60.0):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(dl, "_fetch", no_network)
+    err = _err(capsys, ["download", "mnist", "--root", str(tmp_path)])
+    assert "mnist" in err

@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="codes.csv", help=".csv or .npz")
     c.add_argument("--device", default="cpu")
 
+    d = sub.add_parser("download", help="download mnist or fashion-mnist (needs internet)")
+    d.add_argument("dataset", choices=["mnist", "fashion-mnist"])
+    d.add_argument("--root", help="cache root (default $INFOGAN_DATA or ~/.cache/infogan)")
+    d.add_argument("--force", action="store_true", help="download even if already present")
+
     sub.add_parser("presets", help="list the named recipes")
     return p
 
@@ -315,6 +320,13 @@ def _saved_mappings(run_dir: Path) -> dict[str, dict]:
     return {k: v["mapping"] for k, v in rep.get("clustering", {}).items() if "mapping" in v}
 
 
+def _download(a: argparse.Namespace) -> int:
+    from infogan.data.download import DATASETS, download
+
+    print(download(DATASETS[a.dataset], Path(a.root) if a.root else None, force=a.force))
+    return 0
+
+
 def _presets(_: argparse.Namespace) -> int:
     from infogan.config import PRESETS
 
@@ -329,6 +341,7 @@ _COMMANDS = {
     "sample": _sample,
     "traverse": _traverse,
     "encode": _encode,
+    "download": _download,
     "presets": _presets,
 }
 

@@ -10,7 +10,7 @@ import torch
 
 from infogan import viz
 from infogan.config import TrainConfig
-from infogan.data import ImageDataset, load_dataset
+from infogan.data import ImageDataset
 from infogan.evaluate import evaluate_model, format_report, write_report
 from infogan.latent import Categorical
 from infogan.model import InfoGAN
@@ -72,21 +72,18 @@ def finish_run(
     run_dir: Path,
     nets: InfoGANNets,
     cfg: TrainConfig,
-    dataset: ImageDataset,
+    datasets: list[ImageDataset | None],
     step: int,
     seconds: float,
 ) -> dict[str, Any]:
-    """Figures, evaluation (training data's own labels, then ``cfg.eval_data``), ``report.json``.
+    """Figures, evaluation on labelled ``datasets`` (last one primary), ``report.json``.
 
     The labels are read here, after training, for scoring only.
     """
     device = next(nets.parameters()).device
     model = InfoGAN(nets, cfg, device=device, step=step)
     write_figures(model, run_dir)
-    datasets = [dataset]
-    if cfg.eval_data:
-        datasets.append(load_dataset(cfg.eval_data, split="test"))
-    rep = evaluate_model(model, datasets)
+    rep = evaluate_model(model, [d for d in datasets if d is not None])
     rep["training"] = {
         "data": cfg.data,
         "steps": step,

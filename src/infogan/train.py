@@ -115,6 +115,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.spec: LatentSpec = cfg.latent()
         self.dataset = dataset if dataset is not None else load_dataset(cfg.data, split="train")
+        # Read the evaluation data now: a wrong path should fail before training, not after it.
+        self.eval_dataset = load_dataset(cfg.eval_data, split="test") if cfg.eval_data else None
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
         self.nets = build_nets(cfg.model).to(self.device)
         self._check_data()
@@ -301,7 +303,12 @@ class Trainer:
         rep: dict[str, Any] = {}
         if finish:
             rep = report_mod.finish_run(
-                self.run_dir, self.nets, cfg, self.dataset, self.step_count, seconds
+                self.run_dir,
+                self.nets,
+                cfg,
+                [self.dataset, self.eval_dataset],
+                self.step_count,
+                seconds,
             )
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
 
