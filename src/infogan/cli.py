@@ -142,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="codes.csv", help=".csv or .npz")
     c.add_argument("--device", default="cpu")
 
+    b = sub.add_parser("bench", help="time training steps; fraction of the measured matmul peak")
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
+    b.add_argument("--batch", default="64", help="batch size(s), comma separated (default 64)")
+    b.add_argument("--steps", type=_positive_int, default=30, help="timed steps (30)")
+    b.add_argument("--warmup", type=_positive_int, default=5, help="untimed steps first (5)")
+    b.add_argument("--preset", default="paper", help="recipe to time (default paper)")
+    b.add_argument("--width", type=float, help="network width multiplier")
+    b.add_argument("--json", help="write the results (a list of objects) to this JSON file")
+
     d = sub.add_parser("download", help="download mnist or fashion-mnist (needs internet)")
     d.add_argument("dataset", choices=["mnist", "fashion-mnist"])
     d.add_argument("--root", help="cache root (default $INFOGAN_DATA or ~/.cache/infogan)")
@@ -320,6 +329,27 @@ def _saved_mappings(run_dir: Path) -> dict[str, dict]:
     return {k: v["mapping"] for k, v in rep.get("clustering", {}).items() if "mapping" in v}
 
 
+def _bench(a: argparse.Namespace) -> int:
+    from infogan.bench import run_bench
+    from infogan.config import preset
+
+    cfg = preset(a.preset)
+    cfg.device, cfg.progress = a.device, False
+    if a.width is not None:
+        cfg.model.width = a.width
+    try:
+        batches = [int(x) for x in a.batch.split(",") if x.strip()]
+    except ValueError:
+        raise SpecError(f"--batch: expected integers like 64,256, got {a.batch!r}") from None
+    for b in batches:
+        cfg.batch = b
+        cfg.validate()
+    run_bench(
+        cfg, batches, steps=max(1, a.steps), warmup=a.warmup, json_path=a.json, preset=a.preset
+    )
+    return 0
+
+
 def _download(a: argparse.Namespace) -> int:
     from infogan.data.download import DATASETS, download
 
@@ -342,6 +372,7 @@ _COMMANDS = {
     "traverse": _traverse,
     "encode": _encode,
     "download": _download,
+    "bench": _bench,
     "presets": _presets,
 }
 

@@ -89,6 +89,10 @@ class TrainConfig:
     """Seed of everything random: weights, data order, latent draws."""
     device: str = "auto"
     """cpu, cuda, cuda:N or auto (cuda when available)."""
+    graph: str = "auto"
+    """CUDA graphs for the step: auto (on CUDA, falling back to eager on failure), on, off."""
+    precision: str = "fp32"
+    """fp32, tf32 (CUDA tensor cores for fp32 matmuls) or bf16 (CUDA autocast); CPU: fp32 only."""
     log_every: int = 50
     """Steps between rows of metrics.jsonl (averages over the steps since the last row)."""
     ckpt_every: int = 1_000
@@ -119,6 +123,10 @@ class TrainConfig:
             ("ckpt_every", self.ckpt_every >= 1, "must be >= 1"),
             ("sample_every", self.sample_every >= 1, "must be >= 1"),
             ("keep_ckpts", self.keep_ckpts >= 1, "must be >= 1"),
+        ]
+        checks += [
+            ("graph", self.graph in ("auto", "on", "off"), "must be auto, on or off"),
+            ("precision", self.precision in ("fp32", "tf32", "bf16"), "must be fp32, tf32 or bf16"),
         ]
         for name, ok, why in checks:
             if not ok:

@@ -226,11 +226,12 @@ class LatentSpec:
         host-to-device copy per step.
         """
         z = torch.randn(n, self.noise_dim, generator=generator, device=device)
+        # One randint per code (no host-to-device copy of the sizes: cheap on a GPU, graph-safe).
         if self.n_cat:
-            u = torch.rand(n, self.n_cat, generator=generator, device=device)
-            sizes = torch.tensor(self.cat_sizes, device=device, dtype=torch.float32)
-            # floor(u * K) is uniform on {0..K-1}; clamp guards the measure-zero u == 1 edge.
-            cat = torch.minimum((u * sizes).long(), sizes.long() - 1)
+            draws = [
+                torch.randint(k, (n,), generator=generator, device=device) for k in self.cat_sizes
+            ]
+            cat = torch.stack(draws, dim=1)
         else:
             cat = torch.zeros(n, 0, dtype=torch.long, device=device)
         cont = torch.rand(n, self.n_cont, generator=generator, device=device) * 2 - 1

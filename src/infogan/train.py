@@ -24,6 +24,7 @@ what an uninterrupted one would, and resuming needs no RNG bookkeeping beyond th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -41,9 +42,9 @@ from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset, to_float
 from infogan.errors import CheckpointError, DataError, SpecError
+from infogan.fastpath import make_stepper
 from infogan.latent import Latent, LatentSpec
 from infogan.losses import code_log_q, code_weights, d_adversarial, g_adversarial, info_loss
-from infogan.losses import mi_bound as mi_bound_fn
 from infogan.model import InfoGAN
 from infogan.nets import InfoGANNets, build_nets
 
@@ -121,11 +122,20 @@ class Trainer:
         self.nets = build_nets(cfg.model).to(self.device)
         self._check_data()
         groups = param_groups(self.nets)
-        betas = (cfg.beta1, cfg.beta2)
-        self.opt_d = torch.optim.Adam(groups["d"], lr=cfg.lr_d, betas=betas)
-        self.opt_g = torch.optim.Adam(groups["g"], lr=cfg.lr_g, betas=betas)
+        self.use_graph = _want_graph(cfg.graph, self.device)
+        _set_precision(cfg.precision, self.device)
+        # Fused Adam on CUDA: one kernel per optimiser instead of one per tensor; capturable so
+        # its step counter lives on the GPU, as a CUDA graph needs.
+        opt_kw: dict[str, Any] = {"betas": (cfg.beta1, cfg.beta2)}
+        if self.device.type == "cuda":
+            opt_kw.update(fused=True, capturable=self.use_graph)
+        self.opt_d = torch.optim.Adam(groups["d"], lr=cfg.lr_d, **opt_kw)
+        self.opt_g = torch.optim.Adam(groups["g"], lr=cfg.lr_g, **opt_kw)
         self._groups = groups
         self.weights = code_weights(self.spec, cfg.lambda_cat, cfg.lambda_cont).to(self.device)
+        # H(c) per code, made once: L_I = E[log q] + H(c) (a per-step host->device copy would
+        # stall the GPU and cannot be captured in a CUDA graph).
+        self._entropies = torch.tensor(self.spec.entropies, device=self.device)
         self.images = self.dataset.images.to(self.device)  # uint8, resident: no loader per step
         self.step_count = 0
         self._perm_epoch = -1
@@ -149,8 +159,8 @@ class Trainer:
                 f"of {self.cfg.batch}"
             )
 
-    def _batch(self, step: int) -> torch.Tensor:
-        """Real images of step ``step``: epoch-wise shuffling, last partial batch dropped."""
+    def _batch_u8(self, step: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Real images (uint8) of step ``step``: epoch-wise shuffling, last partial batch dropped."""
         n = len(self.images)
         per_epoch = n // self.cfg.batch
         epoch, pos = divmod(step, per_epoch)
@@ -159,22 +169,42 @@ class Trainer:
             self._perm = torch.randperm(n, generator=g).to(self.device)
             self._perm_epoch = epoch
         idx = self._perm[pos * self.cfg.batch : (pos + 1) * self.cfg.batch]
-        return to_float(self.images[idx])  # [B, C, H, W] in [-1, 1]
+        return torch.index_select(self.images, 0, idx, out=out)  # [B, C, H, W] uint8
+
+    def _batch(self, step: int) -> torch.Tensor:
+        """Real images of step ``step`` in [-1, 1]."""
+        return to_float(self._batch_u8(step))
 
     def _latent(self, step: int) -> Latent:
         g = _seeded(self.cfg.seed, step, 2, self.device)
         return self.spec.sample(self.cfg.batch, generator=g, device=self.device)
 
     # ---- one step ---------------------------------------------------------------------------
+    def sample_inputs(self, step: int) -> tuple[torch.Tensor, Latent]:
+        """Step ``step``'s real batch (uint8) and latent draw: all the randomness of a step."""
+        return self._batch_u8(step), self._latent(step)
+
+    def step_body(self, x_real_u8: torch.Tensor, latent: Latent) -> dict[str, torch.Tensor]:
+        """One D update then one G/Q update (Chen et al. 2016, eq. 5) on given inputs.
+
+        Pure device work with static shapes: the fast path captures exactly this in a CUDA graph.
+        """
+        with self._autocast():
+            x_real = to_float(x_real_u8)  # [B, C, H, W] in [-1, 1]
+            # 1. c ~ p(c), z ~ p(z) were drawn by sample_inputs; generate x = G(z, c).
+            x_fake = self.nets.generator(self.spec.assemble(latent))
+            loss_d = self.d_step(x_real, x_fake, latent)
+            loss_adv, log_q = self.g_step(x_fake, latent)
+        return {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
+
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        """One D update then one G/Q update (Chen et al. 2016, eq. 5). Returns detached stats."""
-        x_real = self._batch(step)
-        # 1. Sample c ~ p(c), z ~ p(z) and generate x = G(z, c).
-        latent = self._latent(step)
-        x_fake = self.nets.generator(self.spec.assemble(latent))
-        loss_d = self.d_step(x_real, x_fake, latent)
-        loss_adv, log_q = self.g_step(x_fake, latent)
-        return {"d_loss": loss_d, "g_loss": loss_adv, "mi": mi_bound_fn(log_q, self.spec)}
+        """Draw step ``step``'s inputs and run :meth:`step_body` eagerly. Returns detached stats."""
+        return self.step_body(*self.sample_inputs(step))
+
+    def _autocast(self):
+        if self.cfg.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def d_step(self, x_real: torch.Tensor, x_fake: torch.Tensor, latent: Latent) -> torch.Tensor:
         """2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G."""
@@ -250,8 +280,7 @@ class Trainer:
         metrics_path = self.run_dir / "metrics.jsonl"
         _truncate_metrics(metrics_path, self.step_count)
         names = self.spec.names
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
+        stepper = make_stepper(self)
         t0 = time.perf_counter()
         t_last, step_last = t0, self.step_count
         self.nets.train()
@@ -273,16 +302,13 @@ class Trainer:
                             f"stopped at step {self.step_count}; checkpoint {path}; continue "
                             f"with: infogan train --resume {self.run_dir}"
                         )
-                    stats = self.train_step(self.step_count)
+                    stepper.step(self.step_count)
                     self.step_count += 1
-                    for k, v in stats.items():
-                        sums[k] = sums[k] + v if k in sums else v.clone()
-                    count += 1
                     bar.update(1)
                     at_end = self.step_count == cfg.steps
                     if self.step_count % cfg.log_every == 0 or at_end:
                         now = time.perf_counter()
-                        row = _row(self.step_count, sums, count, names)
+                        row = _row(self.step_count, stepper.read()[0], names)
                         row["steps_per_s"] = (self.step_count - step_last) / max(now - t_last, 1e-9)
                         row["wall_s"] = now - t0
                         if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
@@ -290,7 +316,7 @@ class Trainer:
                         mf.write(json.dumps(row) + "\n")
                         mf.flush()
                         bar.set_postfix_str(_postfix(row, names))
-                        sums, count, t_last, step_last = {}, 0, now, self.step_count
+                        t_last, step_last = now, self.step_count
                     if self.step_count % cfg.sample_every == 0 or at_end:
                         report_mod.save_sample_grid(self.model, cfg.seed, self._sample_path())
                     if self.step_count % cfg.ckpt_every == 0 or at_end:
@@ -345,12 +371,29 @@ class _GracefulStop:
             signal.signal(sig, old)
 
 
-def _row(step: int, sums: dict[str, torch.Tensor], count: int, names: list[str]) -> dict:
-    vals = {k: (v / count).tolist() for k, v in sums.items()}  # one device sync per log row
+def _row(step: int, vals: dict[str, Any], names: list[str]) -> dict:
     row: dict[str, Any] = {"step": step, "d_loss": vals["d_loss"], "g_loss": vals["g_loss"]}
     for name, mi in zip(names, vals["mi"], strict=True):
         row[f"mi/{name}"] = mi
     return row
+
+
+def _want_graph(mode: str, device: torch.device) -> bool:
+    if mode == "on" and device.type != "cuda":
+        raise SpecError("graph: CUDA graphs need a CUDA device; use --graph auto or off on CPU")
+    return device.type == "cuda" and mode in ("on", "auto")
+
+
+def _set_precision(precision: str, device: torch.device) -> None:
+    if device.type == "cpu" and precision == "bf16":
+        raise SpecError(
+            "precision: bf16 on this CPU is hundreds of times slower than fp32; use fp32 on CPU"
+        )
+    if device.type == "cuda":
+        # tf32 (and bf16, whose autocast leaves some matmuls in fp32) use tensor cores for fp32.
+        torch.backends.cuda.matmul.allow_tf32 = precision in ("tf32", "bf16")
+        torch.backends.cudnn.allow_tf32 = precision in ("tf32", "bf16")
+        torch.backends.cudnn.benchmark = True
 
 
 def _postfix(row: dict, names: list[str]) -> str:

@@ -19,6 +19,7 @@ import torch
 
 from infogan.data import download, idx
 from infogan.data.dataset import ImageDataset
+from infogan.data.dsprites import DSpritesLike, load_dsprites
 from infogan.data.npz import read_npz
 from infogan.errors import DataError
 
@@ -95,7 +96,23 @@ NAMED_DATASETS: dict[str, Callable[[str], ImageDataset]] = {
     "mnist5k": load_mnist5k,
     "mnist": load_mnist,
     "fashion-mnist": load_fashion_mnist,
+    "dsprites": load_dsprites,
 }
+DSPRITES_SUBSET_PREFIX = "dsprites:"
+"""``"dsprites:N"``: a seeded random subset of ``N`` dSprites-like images, drawn on demand."""
+
+
+def _load_dsprites_subset(key: str, split: str) -> ImageDataset:
+    count = key[len(DSPRITES_SUBSET_PREFIX) :]
+    # isdigit() also rejects signs and spaces, so "dsprites:-5" or "dsprites: 5" get the message.
+    n = int(count) if count.isascii() and count.isdigit() else 0
+    total = len(DSpritesLike())
+    if not 1 <= n <= total:
+        raise DataError(
+            f"data: {key!r}: N in 'dsprites:N' must be a whole number from 1 to {total}, got "
+            f"{count!r}"
+        )
+    return load_dsprites(split, n=n)
 
 
 def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageDataset:
@@ -109,6 +126,9 @@ def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageD
               :func:`~infogan.data.download_mnist`; root ``$INFOGAN_DATA`` or ``~/.cache/infogan``);
             - ``"fashion-mnist"``: ``/usr/share/datasets/fashion-mnist`` (Debian package
               ``dataset-fashion-mnist``) or the download cache;
+            - ``"dsprites"``: all 737,280 dSprites-like 64x64 images (drawn once into the cache,
+              377 MB on disk; the returned tensor needs ~3 GB of RAM), labels = shape;
+            - ``"dsprites:N"``: a random subset of ``N`` of them (seed 0), drawn on demand;
             - a directory of MNIST-format IDX files (``train-images-idx3-ubyte[.gz]``,
               ``t10k-images-idx3-ubyte[.gz]``, optional ``*-labels-idx1-ubyte[.gz]``);
             - one IDX images file (its labels file beside it is used if present);
@@ -126,6 +146,8 @@ def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageD
     key = os.fspath(source)
     if key in NAMED_DATASETS:
         return NAMED_DATASETS[key](split)
+    if key.startswith(DSPRITES_SUBSET_PREFIX):
+        return _load_dsprites_subset(key, split)
     path = Path(key).expanduser()
     if not path.exists():
         raise DataError(

@@ -1,0 +1,183 @@
+"""``infogan bench``: time training steps after warm-up and relate them to the machine's peak.
+
+For each configuration it reports steps/s, images/s, the FLOPs of one step (counted by
+``torch.utils.flop_counter`` on the real step: forward and backward of D and G/Q) and the fraction
+of the machine's matmul peak that this throughput is, where the peak is measured by this same run:
+fp32 matmul on a CPU, bf16 and tf32 matmul on a GPU (the larger one is the denominator, so the
+fraction is never flattered). Synthetic images are used so the numbers measure the model and the
+training step, not a disk.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from infogan.atomic import atomic_write_bytes
+from infogan.config import TrainConfig
+from infogan.data import ImageDataset
+from infogan.nets import image_shape
+from infogan.train import Trainer, resolve_device
+
+__all__ = ["BenchResult", "matmul_peak", "step_flops", "bench_config", "run_bench"]
+
+
+@dataclass
+class BenchResult:
+    """One timed configuration (one JSON object of the bench's output)."""
+
+    device: str
+    device_name: str
+    preset: str
+    path: str
+    batch: int
+    steps: int
+    seconds: float
+    steps_per_second: float
+    images_per_second: float
+    flops_per_step: float
+    achieved_flops: float
+    peak_flops: float
+    peak_kind: str
+    fraction_of_peak: float
+    threads: int
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    n: int | None = None,
+    seconds: float = 1.0,
+) -> float:
+    """Measured dense matmul throughput (FLOP/s) of ``n x n`` by ``n x n`` products."""
+    n = n or (2048 if device.type == "cpu" else 8192)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    reps, t0 = 0, time.perf_counter()
+    while True:
+        a @ b
+        reps += 1
+        if reps % 4 == 0:
+            _sync(device)
+            if time.perf_counter() - t0 > seconds:
+                break
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def peak_for(device: torch.device) -> tuple[float, str]:
+    """The denominator of ``fraction_of_peak``: fp32 on CPU; max(bf16, tf32) on a GPU."""
+    if device.type == "cpu":
+        return matmul_peak(device, torch.float32), "fp32 matmul"
+    old = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        tf32 = matmul_peak(device, torch.float32)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    bf16 = matmul_peak(device, torch.bfloat16)
+    return (bf16, "bf16 matmul") if bf16 >= tf32 else (tf32, "tf32 matmul")
+
+
+def _synthetic(cfg: TrainConfig, n: int) -> ImageDataset:
+    c, h, w = image_shape(cfg.model)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, c, h, w), generator=g, dtype=torch.uint8)
+    return ImageDataset(images, None, "synthetic")
+
+
+def step_flops(trainer: Trainer) -> float:
+    """FLOPs of one real training step, counted by torch's FLOP counter (matmuls and convs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        trainer.train_step(0)
+    return float(counter.get_total_flops())
+
+
+def bench_config(
+    cfg: TrainConfig,
+    steps: int,
+    warmup: int,
+    peak: tuple[float, str],
+    preset: str = "custom",
+    path: str = "eager",
+) -> BenchResult:
+    """Time ``steps`` training steps of ``cfg`` after ``warmup`` untimed ones."""
+    device = resolve_device(cfg.device)
+    data = _synthetic(cfg, max(4 * cfg.batch, 1024))
+    trainer = Trainer(cfg, run_dir="unused", dataset=data)
+    flops = step_flops(trainer)
+    for t in range(warmup):
+        trainer.train_step(t)
+    _sync(device)
+    t0 = time.perf_counter()
+    for t in range(warmup, warmup + steps):
+        trainer.train_step(t)
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    sps = steps / seconds
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return BenchResult(
+        device=str(device),
+        device_name=name,
+        preset=preset,
+        path=path,
+        batch=cfg.batch,
+        steps=steps,
+        seconds=seconds,
+        steps_per_second=sps,
+        images_per_second=sps * cfg.batch,
+        flops_per_step=flops,
+        achieved_flops=flops * sps,
+        peak_flops=peak[0],
+        peak_kind=peak[1],
+        fraction_of_peak=flops * sps / peak[0],
+        threads=torch.get_num_threads(),
+    )
+
+
+def run_bench(
+    cfg: TrainConfig,
+    batches: list[int],
+    steps: int,
+    warmup: int,
+    json_path: str | Path | None = None,
+    preset: str = "custom",
+) -> list[BenchResult]:
+    """Bench every batch size, print a table, write JSON (a list of objects) if asked."""
+    device = resolve_device(cfg.device)
+    peak = peak_for(device)
+    print(
+        f"device {device}: measured {peak[1]} peak {peak[0] / 1e9:.1f} GFLOP/s "
+        f"({torch.get_num_threads()} threads)",
+        flush=True,
+    )
+    results = []
+    for b in batches:
+        r = bench_config(replace(cfg, batch=b), steps, warmup, peak, preset=preset)
+        results.append(r)
+        print(
+            f"  batch {b:5d}: {r.steps_per_second:8.2f} steps/s  {r.images_per_second:10.0f} "
+            f"images/s  {r.flops_per_step / 1e9:6.2f} GFLOP/step  "
+            f"{r.fraction_of_peak:6.1%} of peak",
+            flush=True,
+        )
+    if json_path:
+        atomic_write_bytes(
+            json_path, (json.dumps([asdict(r) for r in results], indent=2) + "\n").encode()
+        )
+    return results
