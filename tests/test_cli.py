@@ -170,3 +170,21 @@ def test_download_offline_is_a_clear_error(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(dl, "_fetch", no_network)
     err = _err(capsys, ["download", "mnist", "--root", str(tmp_path)])
     assert "mnist" in err
+
+
+def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, capsys):
+    out = tmp_path / "sw"
+    argv = ["sweep", "--data", tiny_npz, "--steps", "2", "--seeds", "0-1", "--out", str(out),
+            "--log-every", "1", "--eval-data", tiny_npz, *TINY]
+    assert main(argv) == 0
+    res = json.loads((out / "sweep.json").read_text())
+    assert res["seeds"] == [0, 1] and set(res["per_seed"]) == {"0", "1"}
+    acc = [k for k in res["summary"] if k.endswith("/c1/accuracy")]
+    assert acc
+    st = res["summary"][acc[0]]
+    vals = [res["per_seed"][s][acc[0]] for s in ("0", "1")]
+    assert st["min"] == min(vals) and st["max"] == max(vals) and st["n"] == 2
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert "--seeds" in _err(capsys, ["sweep", "--seeds", "a-b", "--out", str(out)])

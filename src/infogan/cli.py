@@ -33,6 +33,8 @@ _RECIPE_FLAGS = {
     "fixed_std": "model.fixed_std",
     "width": "model.width",
     "info_in_d_step": "info_in_d_step",
+    "graph": "graph",
+    "precision": "precision",
     "preset": None,
     "config": None,
 }
@@ -56,38 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a model (or resume one)")
-    t.add_argument(
-        "--preset", help="start from a named recipe (see 'infogan presets'); default paper"
-    )
-    t.add_argument("--config", help="start from a config.json (e.g. another run's)")
-    t.add_argument("--data", help="dataset name (mnist5k, mnist, fashion-mnist), IDX dir or .npz")
-    t.add_argument("--codes", help="latent codes, e.g. 'cat:10,cont:2'")
-    t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
-    t.add_argument("--steps", type=_positive_int, help="total training steps")
-    t.add_argument("--batch", type=_positive_int, help="batch size (default 64)")
+    _add_recipe_flags(t)
     t.add_argument("--seed", type=int, help="random seed (default 0)")
-    t.add_argument("--lr-d", type=float, help="discriminator learning rate (default 2e-4)")
-    t.add_argument("--lr-g", type=float, help="generator + Q head learning rate (default 1e-3)")
-    t.add_argument("--lambda-cat", type=float, help="weight of categorical codes' info loss (1)")
-    t.add_argument("--lambda-cont", type=float, help="weight of continuous codes' info loss (0.1)")
-    t.add_argument(
-        "--fixed-std", type=float, help="fixed std for continuous codes (default: learned)"
-    )
-    t.add_argument("--width", type=float, help="network width multiplier (default 1.0 = paper)")
-    t.add_argument(
-        "--info-in-d-step",
-        action="store_true",
-        default=None,
-        help="also train the shared D body with Q's loss",
-    )
-    t.add_argument("--eval-data", help="labelled data to score the categorical codes on at the end")
     t.add_argument("--out", help="run directory (default runs/<data>-seed<seed>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
-    t.add_argument("--ckpt-every", type=_positive_int, help="steps between checkpoints (1000)")
-    t.add_argument("--sample-every", type=_positive_int, help="steps between sample grids (1000)")
-    t.add_argument("--log-every", type=_positive_int, help="steps between metrics rows (50)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_run_flags(t)
+
+    w = sub.add_parser("sweep", help="train several seeds, evaluate, summarise every metric")
+    _add_recipe_flags(w)
+    w.add_argument("--seeds", default="0-4", help="seeds: '0-4' or '0,3,7' (default 0-4)")
+    w.add_argument("--out", required=True, help="sweep directory (one run per seed inside)")
+    _add_run_flags(w)
 
     e = sub.add_parser("evaluate", help="score a run: clustering accuracy/NMI/ARI, MI bound")
     e.add_argument("run", help="run directory")
@@ -160,6 +141,63 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--preset", help="start from a named recipe (see 'infogan presets')")
+    t.add_argument("--config", help="start from a config.json (e.g. another run's)")
+    t.add_argument("--data", help="dataset name (mnist5k, mnist, fashion-mnist), IDX dir or .npz")
+    t.add_argument("--codes", help="latent codes, e.g. 'cat:10,cont:2'")
+    t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
+    t.add_argument("--batch", type=_positive_int, help="batch size (default 64)")
+    t.add_argument("--lr-d", type=float, help="discriminator learning rate (default 2e-4)")
+    t.add_argument("--lr-g", type=float, help="generator + Q head learning rate (default 1e-3)")
+    t.add_argument("--lambda-cat", type=float, help="weight of categorical codes' info loss (1)")
+    t.add_argument("--lambda-cont", type=float, help="weight of continuous codes' info loss (0.1)")
+    t.add_argument(
+        "--fixed-std", type=float, help="fixed std of continuous codes (default learned)"
+    )
+    t.add_argument("--width", type=float, help="network width multiplier (default 1.0 = paper)")
+    t.add_argument(
+        "--info-in-d-step",
+        action="store_true",
+        default=None,
+        help="also train the shared D body with Q's loss",
+    )
+    t.add_argument("--graph", choices=["auto", "on", "off"], help="CUDA graphs (default auto)")
+    t.add_argument("--precision", choices=["fp32", "tf32", "bf16"], help="default fp32")
+
+
+def _add_run_flags(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--steps", type=_positive_int, help="total training steps")
+    t.add_argument("--eval-data", help="labelled data to score the categorical codes on at the end")
+    t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
+    t.add_argument("--ckpt-every", type=_positive_int, help="steps between checkpoints (1000)")
+    t.add_argument("--sample-every", type=_positive_int, help="steps between sample grids (1000)")
+    t.add_argument("--log-every", type=_positive_int, help="steps between metrics rows (50)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _recipe_from_args(a: argparse.Namespace):
+    """A config from --preset/--config plus every recipe flag given."""
+    from infogan.config import TrainConfig, preset
+
+    if a.config and a.preset:
+        raise SpecError("train: give --preset or --config, not both")
+    cfg = TrainConfig.load(a.config) if a.config else preset(a.preset or "default")
+    for flag, field in _RECIPE_FLAGS.items():
+        value = getattr(a, flag, None)
+        if field is not None and value is not None:
+            _set(cfg, field, value)
+    return cfg
+
+
+def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
+    for flag in ("steps", "device", "eval_data", "ckpt_every", "sample_every", "log_every"):
+        if getattr(a, flag) is not None:
+            _set(cfg, flag, getattr(a, flag))
+    cfg.progress = not a.no_progress
+    cfg.validate()
+
+
 def _set(cfg, dotted: str, value) -> None:
     obj = cfg
     *parents, leaf = dotted.split(".")
@@ -169,7 +207,7 @@ def _set(cfg, dotted: str, value) -> None:
 
 
 def _train(a: argparse.Namespace) -> int:
-    from infogan.config import TrainConfig, preset
+    from infogan.config import TrainConfig
     from infogan.train import train
 
     if a.resume:
@@ -184,35 +222,40 @@ def _train(a: argparse.Namespace) -> int:
             raise SpecError(f"resume: {run_dir} is not a run directory (no config.json)")
         cfg = TrainConfig.load(run_dir / "config.json")
     else:
-        if a.config and a.preset:
-            raise SpecError("train: give --preset or --config, not both")
-        cfg = TrainConfig.load(a.config) if a.config else preset(a.preset or "paper")
-        for flag, field in _RECIPE_FLAGS.items():
-            value = getattr(a, flag)
-            if field is not None and value is not None:
-                _set(cfg, field, value)
+        cfg = _recipe_from_args(a)
         run_dir = Path(a.out or f"runs/{_slug(cfg.data)}-seed{cfg.seed}")
         if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
             raise SpecError(
                 f"train: {run_dir} already holds a run; use --resume {run_dir} to continue it or "
                 "--out to start a new one (nothing was overwritten)"
             )
-    for flag, field in [
-        ("steps", "steps"),
-        ("device", "device"),
-        ("eval_data", "eval_data"),
-        ("ckpt_every", "ckpt_every"),
-        ("sample_every", "sample_every"),
-        ("log_every", "log_every"),
-    ]:
-        if getattr(a, flag) is not None:
-            _set(cfg, field, getattr(a, flag))
-    cfg.progress = not a.no_progress
-    cfg.validate()
+    _apply_run_flags(cfg, a)
     print(f"run directory: {run_dir}", flush=True)
     result = train(cfg, run_dir, resume=bool(a.resume))
     print(f"done: {result.step} steps in {result.seconds:.1f} s; report: {run_dir / 'report.json'}")
     return 0
+
+
+def _sweep(a: argparse.Namespace) -> int:
+    from infogan.sweep import run_sweep
+
+    cfg = _recipe_from_args(a)
+    _apply_run_flags(cfg, a)
+    run_sweep(cfg, _parse_seeds(a.seeds), a.out)
+    return 0
+
+
+def _parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+    except ValueError:
+        raise SpecError(f"--seeds: expected '0-4' or '0,3,7', got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SpecError(f"--seeds: expected distinct seeds, got {text!r}")
+    return seeds
 
 
 def _slug(data: str) -> str:
@@ -373,6 +416,7 @@ _COMMANDS = {
     "encode": _encode,
     "download": _download,
     "bench": _bench,
+    "sweep": _sweep,
     "presets": _presets,
 }
 

@@ -174,6 +174,7 @@ def _paper() -> TrainConfig:
 
 #: Named presets: name -> (factory, one-line description).
 PRESETS: dict[str, tuple[Any, str]] = {
+    "default": (_paper, "the default recipe (today: the paper's)"),
     "paper": (_paper, "the paper's MNIST recipe (appendix C): cat:10,cont:2, noise 62, batch 64"),
     "mnist": (_paper, "alias of 'paper'"),
 }

@@ -1,0 +1,101 @@
+"""``infogan sweep``: train one recipe over several seeds, evaluate each, summarise every metric.
+
+Robustness across seeds is the point of a recipe, so the summary reports mean, std, min and max
+of every number in the runs' reports, beside the per-seed values (bad seeds included). Each seed
+trains in ``OUT/seed<N>``; a finished seed is not retrained and an interrupted one is resumed, so a
+sweep can be stopped and started again.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from infogan import checkpoint as ckpt
+from infogan.atomic import atomic_write_bytes
+from infogan.config import TrainConfig
+from infogan.train import train
+
+__all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
+
+
+def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
+    """The numbers of a report as ``{"<data>/c1/accuracy": 0.93, "mi_bound/c1": 2.29, ...}``."""
+    out: dict[str, float] = {}
+    for data, ev in rep.get("evaluations", {}).items():
+        for code, r in ev.get("clustering", {}).items():
+            for key in ("accuracy", "nmi", "ari"):
+                out[f"{data}/{code}/{key}"] = float(r[key])
+    for code, r in rep.get("mi_bound", {}).items():
+        out[f"mi_bound/{code}"] = float(r["bound"])
+    for key, value in rep.get("metrics", {}).items():  # extra metric blocks, if any
+        if isinstance(value, int | float):
+            out[key] = float(value)
+    return out
+
+
+def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """mean, std (population), min, max and n of every metric over seeds."""
+    keys = sorted({k for v in per_seed.values() for k in v})
+    out = {}
+    for k in keys:
+        vals = [v[k] for v in per_seed.values() if k in v]
+        out[k] = {
+            "mean": statistics.fmean(vals),
+            "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+            "min": min(vals),
+            "max": max(vals),
+            "n": len(vals),
+        }
+    return out
+
+
+def format_summary(per_seed: dict[int, dict[str, float]], summary: dict) -> str:
+    seeds = sorted(per_seed)
+    head = f"{'metric':44s} " + " ".join(f"{'s' + str(s):>7s}" for s in seeds)
+    lines = [head + f" {'mean':>7s} {'std':>7s} {'min':>7s} {'max':>7s}"]
+    for k, st in summary.items():
+        vals = " ".join(
+            f"{per_seed[s][k]:7.4f}" if k in per_seed[s] else f"{'-':>7s}" for s in seeds
+        )
+        lines.append(
+            f"{k[-44:]:44s} {vals} {st['mean']:7.4f} {st['std']:7.4f} {st['min']:7.4f} "
+            f"{st['max']:7.4f}"
+        )
+    return "\n".join(lines)
+
+
+def run_sweep(cfg: TrainConfig, seeds: list[int], out: str | Path) -> dict[str, Any]:
+    """Train (or finish) ``cfg`` for every seed in ``out/seed<N>``; write ``out/sweep.json``."""
+    out = Path(out)
+    per_seed: dict[int, dict[str, float]] = {}
+    for seed in seeds:
+        run_dir = out / f"seed{seed}"
+        scfg = replace(cfg, seed=seed)
+        done = _finished_step(run_dir)
+        if done is not None and done >= cfg.steps and (run_dir / "report.json").exists():
+            rep = json.loads((run_dir / "report.json").read_text())
+            print(f"seed {seed}: already trained to step {done}; reusing its report", flush=True)
+        else:
+            print(f"seed {seed}: training in {run_dir}", flush=True)
+            rep = train(scfg, run_dir, resume=done is not None).report
+        per_seed[seed] = flatten_report(rep)
+    summary = summarise(per_seed)
+    result = {
+        "config": cfg.to_dict(),
+        "seeds": seeds,
+        "per_seed": {str(s): v for s, v in per_seed.items()},
+        "summary": summary,
+    }
+    atomic_write_bytes(out / "sweep.json", (json.dumps(result, indent=2) + "\n").encode())
+    print(format_summary(per_seed, summary))
+    print(f"sweep: {out / 'sweep.json'}")
+    return result
+
+
+def _finished_step(run_dir: Path) -> int | None:
+    found = ckpt.list_checkpoints(run_dir)
+    return found[-1][0] if found else None
