@@ -42,6 +42,16 @@ def test_exact_resume_equals_one_run(tmp_path, tiny_dataset):
     assert all(torch.equal(s1[i]["exp_avg"], s2[i]["exp_avg"]) for i in s1)
 
 
+def test_exact_resume_with_contrastive_regulariser(tmp_path, tiny_dataset):
+    kw = dict(cr_weight=2.0, cr_start=3, ckpt_every=3)
+    one = _train(tiny_config(steps=6, **kw), tmp_path / "one", tiny_dataset)
+    _train(tiny_config(steps=3, **kw), tmp_path / "two", tiny_dataset)
+    two = _train(tiny_config(steps=6, **kw), tmp_path / "two", tiny_dataset, resume=True)
+    for k, v in one.nets.state_dict().items():
+        assert torch.equal(v, two.nets.state_dict()[k]), f"{k} differs after resume"
+    assert load_run(tmp_path / "two").nets.cr is not None
+
+
 def test_keep_prunes_old_checkpoints(tmp_path, tiny_dataset):
     _train(tiny_config(steps=12, ckpt_every=2, keep_ckpts=2), tmp_path / "r", tiny_dataset)
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "r")] == [10, 12]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from joblib import parallel_config
 
 from infogan.errors import DataError, SpecError
 from infogan.metrics import disentanglement as D
@@ -307,3 +308,12 @@ def test_bad_inputs_fail_with_clear_errors():
 
 def test_grid_satisfies_protocol():
     assert isinstance(Grid(VALUES), D.GroundTruthData)
+
+
+def test_dci_n_jobs_does_not_change_the_result():
+    args = dict(num_train=200, num_test=100, model="fast")
+    serial = D.dci(Grid(VALUES), identity, np.random.default_rng(4), **args)
+    # Threads instead of joblib's default processes: same code path, no worker start-up cost.
+    with parallel_config(backend="threading"):
+        parallel = D.dci(Grid(VALUES), identity, np.random.default_rng(4), n_jobs=2, **args)
+    assert serial == parallel

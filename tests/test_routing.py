@@ -85,3 +85,47 @@ def test_info_in_d_step_routes_q_loss_into_body(tiny_dataset):
         assert all(p.grad is None for p in tr.nets.generator.parameters())
     diff = sum((a - b).abs().sum() for a, b in zip(grads[False], grads[True], strict=True))
     assert diff > 0, "info_in_d_step did not change the body's gradient"
+
+
+def test_cr_pairs_share_exactly_the_chosen_code(tiny_dataset):
+    tr = Trainer(tiny_config(cr_weight=1.0, batch=32), "unused", dataset=tiny_dataset)
+    inp = tr.sample_inputs(0)
+    k = inp["k"]
+    for i in range(len(tr.spec.codes)):
+        kind, j = tr.spec.slot(i)
+        a, b = inp[f"{kind}_1"][:, j], inp[f"{kind}_2"][:, j]
+        assert torch.equal(a[k == i], b[k == i])
+        if kind == "cont":  # independent elsewhere
+            assert not torch.equal(a[k != i], b[k != i])
+    assert not torch.equal(inp["z_1"], inp["z_2"])
+
+
+def test_cr_routing(tiny_dataset):
+    tr = Trainer(tiny_config(cr_weight=1.0), "unused", dataset=tiny_dataset)
+    inp = tr.sample_inputs(0)
+    before = _snapshot(tr.nets)
+    pair = tr.cr_step(inp)
+    changed = _changed(before, tr.nets)
+    assert changed and all(k.startswith("cr.") for k in changed)
+    # G step: the CR loss reaches G, never the classifier or D
+    x_fake = tr.nets.generator(tr.spec.assemble(tr._latent(0)))
+    before = _snapshot(tr.nets)
+    tr._cr_coef.fill_(1.0)
+    tr.g_step(x_fake, tr._latent(0), pair)
+    changed = _changed(before, tr.nets)
+    assert not any(k.startswith(("cr.", "body.", "d_head.")) for k in changed)
+    assert any(k.startswith("generator.") for k in changed)
+
+
+def test_cr_weight_changes_generator_gradient(tiny_dataset):
+    grads = {}
+    for coef in (0.0, 1.0):
+        tr = Trainer(tiny_config(cr_weight=1.0), "unused", dataset=tiny_dataset)
+        inp = tr.sample_inputs(0)
+        lat = tr._latent(0)
+        pair = tr.cr_step(inp)
+        tr._cr_coef.fill_(coef)
+        tr.opt_g.step = lambda: None
+        tr.g_step(tr.nets.generator(tr.spec.assemble(lat)), lat, pair)
+        grads[coef] = torch.cat([p.grad.flatten() for p in tr.nets.generator.parameters()])
+    assert not torch.allclose(grads[0.0], grads[1.0])

@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from infogan.latent import Latent
-
 if TYPE_CHECKING:  # pragma: no cover
     from infogan.train import Trainer
 
@@ -61,11 +59,7 @@ class GraphedStepper(EagerStepper):
     def __init__(self, trainer: Trainer, warmup: int = 3) -> None:
         super().__init__(trainer)
         t = trainer
-        x0, lat0 = t.sample_inputs(t.step_count)
-        self.x = torch.empty_like(x0)
-        self.lat = Latent(
-            torch.empty_like(lat0.z), torch.empty_like(lat0.cat), torch.empty_like(lat0.cont)
-        )
+        self.inputs = {k: torch.empty_like(v) for k, v in t.sample_inputs(t.step_count).items()}
         saved = _snapshot(t)
         side = torch.cuda.Stream(device=t.device)
         side.wait_stream(torch.cuda.current_stream(t.device))
@@ -82,16 +76,15 @@ class GraphedStepper(EagerStepper):
             v.zero_()
 
     def _body(self) -> None:
-        stats = self.t.step_body(self.x, self.lat)
+        stats = self.t.step_body(self.inputs)
         for k, v in stats.items():
             self.acc[k].add_(v)
 
     def _fill(self, step: int) -> None:
-        x, lat = self.t.sample_inputs(step)
-        self.x.copy_(x)
-        self.lat.z.copy_(lat.z)
-        self.lat.cat.copy_(lat.cat)
-        self.lat.cont.copy_(lat.cont)
+        t = self.t
+        t._cr_coef.fill_(t.cfg.cr_weight if step >= t.cfg.cr_start else 0.0)
+        for k, v in t.sample_inputs(step).items():
+            self.inputs[k].copy_(v)
 
     def step(self, step: int) -> None:
         self._fill(step)
@@ -101,11 +94,14 @@ class GraphedStepper(EagerStepper):
 
 def _zero_stats(t: Trainer) -> dict[str, torch.Tensor]:
     z = torch.zeros((), device=t.device)
-    return {
+    stats = {
         "d_loss": z.clone(),
         "g_loss": z.clone(),
         "mi": torch.zeros(len(t.spec.codes), device=t.device),
     }
+    if t.contrastive:
+        stats.update(cr_loss=z.clone(), cr_acc=z.clone())
+    return stats
 
 
 def _snapshot(t: Trainer) -> dict:
@@ -118,7 +114,7 @@ def _snapshot(t: Trainer) -> dict:
                 for p in group["params"]
                 if p in opt.state
             }
-            for opt in (t.opt_d, t.opt_g)
+            for opt in _optimisers(t)
             for group in opt.param_groups
         ],
     }
@@ -130,8 +126,8 @@ def _restore(t: Trainer, saved: dict) -> None:
     state = t.nets.state_dict()
     for k, v in saved["nets"].items():
         state[k].copy_(v)
-    groups = [g for opt in (t.opt_d, t.opt_g) for g in opt.param_groups]
-    opts = [opt for opt in (t.opt_d, t.opt_g) for _ in opt.param_groups]
+    groups = [g for opt in _optimisers(t) for g in opt.param_groups]
+    opts = [opt for opt in _optimisers(t) for _ in opt.param_groups]
     for opt, group, before in zip(opts, groups, saved["opt"], strict=True):
         for p in group["params"]:
             now = opt.state.get(p, {})
@@ -140,6 +136,10 @@ def _restore(t: Trainer, saved: dict) -> None:
                 if torch.is_tensor(v):
                     # no state before the warm-up = a fresh Adam: zeros (step 0, zero moments)
                     v.copy_(old[k]) if k in old else v.zero_()
+
+
+def _optimisers(t: Trainer) -> list[torch.optim.Optimizer]:
+    return [o for o in (t.opt_d, t.opt_g, t.opt_cr) if o is not None]
 
 
 def make_stepper(trainer: Trainer) -> EagerStepper:

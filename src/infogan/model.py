@@ -71,7 +71,7 @@ class InfoGAN:
             raise CheckpointError(f"run: {path} does not exist")
         try:
             cfg = TrainConfig.from_dict(state["config"])
-            nets = build_nets(cfg.model)
+            nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0)
             nets.load_state_dict(state["nets"])
         except (KeyError, RuntimeError, SpecError) as e:
             reason = str(e).splitlines()[0][:200]

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
@@ -80,11 +81,13 @@ def param_groups(nets: InfoGANNets) -> dict[str, list[torch.nn.Parameter]]:
 
     ``d``: body + D head (updated by ``opt_d``). ``g``: generator + Q head (updated by ``opt_g``).
     ``body``: the shared body alone (what the opt-in D-step info loss reaches).
+    ``cr``: InfoGAN-CR's pair classifier (updated by ``opt_cr``), empty when it is off.
     """
     return {
         "d": [*nets.body.parameters(), *nets.d_head.parameters()],
         "g": [*nets.generator.parameters(), *nets.q_head.parameters()],
         "body": list(nets.body.parameters()),
+        "cr": list(nets.cr.parameters()) if nets.cr is not None else [],
     }
 
 
@@ -119,7 +122,8 @@ class Trainer:
         # Read the evaluation data now: a wrong path should fail before training, not after it.
         self.eval_dataset = load_dataset(cfg.eval_data, split="test") if cfg.eval_data else None
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
-        self.nets = build_nets(cfg.model).to(self.device)
+        self.contrastive = cfg.cr_weight > 0
+        self.nets = build_nets(cfg.model, contrastive=self.contrastive).to(self.device)
         self._check_data()
         groups = param_groups(self.nets)
         self.use_graph = _want_graph(cfg.graph, self.device)
@@ -131,6 +135,12 @@ class Trainer:
             opt_kw.update(fused=True, capturable=self.use_graph)
         self.opt_d = torch.optim.Adam(groups["d"], lr=cfg.lr_d, **opt_kw)
         self.opt_g = torch.optim.Adam(groups["g"], lr=cfg.lr_g, **opt_kw)
+        self.opt_cr = (
+            torch.optim.Adam(groups["cr"], lr=cfg.lr_cr, **opt_kw) if self.contrastive else None
+        )
+        # The CR weight lives on the device so that switching it on at cr_start needs no new
+        # CUDA graph: the captured step reads it like any other input.
+        self._cr_coef = torch.zeros((), device=self.device)
         self._groups = groups
         self.weights = code_weights(self.spec, cfg.lambda_cat, cfg.lambda_cont).to(self.device)
         # H(c) per code, made once: L_I = E[log q] + H(c) (a per-step host->device copy would
@@ -180,26 +190,51 @@ class Trainer:
         return self.spec.sample(self.cfg.batch, generator=g, device=self.device)
 
     # ---- one step ---------------------------------------------------------------------------
-    def sample_inputs(self, step: int) -> tuple[torch.Tensor, Latent]:
-        """Step ``step``'s real batch (uint8) and latent draw: all the randomness of a step."""
-        return self._batch_u8(step), self._latent(step)
+    def sample_inputs(self, step: int) -> dict[str, torch.Tensor]:
+        """All the randomness of step ``step``, as a flat dict of tensors with static shapes:
+        the real batch ``x`` (uint8), the latent ``z, cat, cont`` and, with InfoGAN-CR, a pair of
+        latents ``*_1, *_2`` sharing the code ``k`` (one per row)."""
+        lat = self._latent(step)
+        out = {"x": self._batch_u8(step), "z": lat.z, "cat": lat.cat, "cont": lat.cont}
+        if self.contrastive:
+            g = _seeded(self.cfg.seed, step, 3, self.device)
+            a = self.spec.sample(self.cfg.batch, generator=g, device=self.device)
+            b = self.spec.sample(self.cfg.batch, generator=g, device=self.device)
+            k = torch.randint(
+                len(self.spec.codes), (self.cfg.batch,), generator=g, device=self.device
+            )
+            for i in range(len(self.spec.codes)):  # row r of b copies code k[r] from a
+                kind, j = self.spec.slot(i)
+                part_a, part_b = (a.cat, b.cat) if kind == "cat" else (a.cont, b.cont)
+                part_b[:, j] = torch.where(k == i, part_a[:, j], part_b[:, j])
+            out.update(
+                z_1=a.z, cat_1=a.cat, cont_1=a.cont, z_2=b.z, cat_2=b.cat, cont_2=b.cont, k=k
+            )
+        return out
 
-    def step_body(self, x_real_u8: torch.Tensor, latent: Latent) -> dict[str, torch.Tensor]:
-        """One D update then one G/Q update (Chen et al. 2016, eq. 5) on given inputs.
+    def step_body(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One D update, one CR-classifier update (if on), one G/Q update (Chen et al. 2016,
+        eq. 5; Lin et al. 2020, eq. 4) on given inputs.
 
         Pure device work with static shapes: the fast path captures exactly this in a CUDA graph.
         """
+        latent = Latent(inputs["z"], inputs["cat"], inputs["cont"])
         with self._autocast():
-            x_real = to_float(x_real_u8)  # [B, C, H, W] in [-1, 1]
+            x_real = to_float(inputs["x"])  # [B, C, H, W] in [-1, 1]
             # 1. c ~ p(c), z ~ p(z) were drawn by sample_inputs; generate x = G(z, c).
             x_fake = self.nets.generator(self.spec.assemble(latent))
             loss_d = self.d_step(x_real, x_fake, latent)
-            loss_adv, log_q = self.g_step(x_fake, latent)
-        return {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
+            pair = self.cr_step(inputs) if self.contrastive else None
+            loss_adv, log_q, cr = self.g_step(x_fake, latent, pair)
+        stats = {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
+        if pair is not None:
+            stats["cr_loss"], stats["cr_acc"] = pair[3], pair[4]
+        return stats
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """Draw step ``step``'s inputs and run :meth:`step_body` eagerly. Returns detached stats."""
-        return self.step_body(*self.sample_inputs(step))
+        self._cr_coef.fill_(self.cfg.cr_weight if step >= self.cfg.cr_start else 0.0)
+        return self.step_body(self.sample_inputs(step))
 
     def _autocast(self):
         if self.cfg.precision == "bf16":
@@ -220,19 +255,50 @@ class Trainer:
         self.opt_d.step()
         return loss_d.detach()
 
-    def g_step(self, x_fake: torch.Tensor, latent: Latent) -> tuple[torch.Tensor, torch.Tensor]:
-        """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q), through the freshly updated D."""
+    def cr_step(self, inputs: dict[str, torch.Tensor]) -> tuple:
+        """2b. InfoGAN-CR: train the pair classifier to tell which code a pair of fakes shares.
+
+        Returns the pair images (with their graph to G, for the G step), the shared-code labels,
+        and the classifier's loss and accuracy on the detached pair.
+        """
+        nets, k = self.nets, inputs["k"]
+        x1 = nets.generator(
+            self.spec.assemble(Latent(inputs["z_1"], inputs["cat_1"], inputs["cont_1"]))
+        )
+        x2 = nets.generator(
+            self.spec.assemble(Latent(inputs["z_2"], inputs["cat_2"], inputs["cont_2"]))
+        )
+        self.opt_cr.zero_grad(set_to_none=True)
+        logits = nets.pair_logits(x1.detach(), x2.detach())
+        loss = F.cross_entropy(logits, k)
+        # inputs=: the classifier's own loss updates the classifier only.
+        loss.backward(inputs=self._groups["cr"])
+        self.opt_cr.step()
+        acc = (logits.detach().argmax(1) == k).float().mean()
+        return x1, x2, k, loss.detach(), acc
+
+    def g_step(
+        self, x_fake: torch.Tensor, latent: Latent, pair: tuple | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q) (+ alpha L_CR), through the freshly
+        updated D (and CR classifier)."""
         nets = self.nets
         self.opt_g.zero_grad(set_to_none=True)
         features = nets.body(x_fake)
         loss_adv = g_adversarial(nets.d_head(features).squeeze(1))
         log_q = code_log_q(nets.q_head(features), latent, self.spec)
         loss_g = loss_adv + info_loss(log_q, self.weights)
-        # inputs=: G's losses flow *through* D's body and head but only G and the Q head
-        # accumulate gradients, so G's adversarial loss can never move D.
+        cr = None
+        if pair is not None:
+            # G cooperates with the classifier: pairs sharing code k should be recognisably so.
+            x1, x2, k = pair[:3]
+            cr = F.cross_entropy(nets.pair_logits(x1, x2), k)
+            loss_g = loss_g + self._cr_coef * cr
+        # inputs=: G's losses flow *through* D's body and head (and the CR classifier) but only
+        # G and the Q head accumulate gradients, so G's losses can never move D.
         loss_g.backward(inputs=self._groups["g"])
         self.opt_g.step()
-        return loss_adv.detach(), log_q.detach()
+        return loss_adv.detach(), log_q.detach(), cr
 
     # ---- checkpoints ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -243,6 +309,7 @@ class Trainer:
             "nets": self.nets.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "opt_g": self.opt_g.state_dict(),
+            **({"opt_cr": self.opt_cr.state_dict()} if self.opt_cr is not None else {}),
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -258,6 +325,8 @@ class Trainer:
             self.nets.load_state_dict(state["nets"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.opt_g.load_state_dict(state["opt_g"])
+            if self.opt_cr is not None:
+                self.opt_cr.load_state_dict(state["opt_cr"])
             torch.set_rng_state(state["torch_rng"].cpu())
             self.step_count = int(state["step"])
         except (KeyError, RuntimeError, ValueError) as e:
@@ -372,7 +441,8 @@ class _GracefulStop:
 
 
 def _row(step: int, vals: dict[str, Any], names: list[str]) -> dict:
-    row: dict[str, Any] = {"step": step, "d_loss": vals["d_loss"], "g_loss": vals["g_loss"]}
+    row: dict[str, Any] = {"step": step}
+    row.update({k: v for k, v in vals.items() if k != "mi"})  # d_loss, g_loss (cr_loss, cr_acc)
     for name, mi in zip(names, vals["mi"], strict=True):
         row[f"mi/{name}"] = mi
     return row

@@ -7,12 +7,15 @@ Entry point: :func:`load_dataset` (a name such as ``"mnist5k"``, an IDX director
 
 from infogan.data.dataset import ImageDataset, to_float, to_uint8
 from infogan.data.download import default_cache_dir, download_fashion_mnist, download_mnist
+from infogan.data.dsprites import DSpritesLike, load_dsprites
 from infogan.data.idx import load_idx, read_idx_images, read_idx_labels
 from infogan.data.npz import read_npz
 from infogan.data.registry import NAMED_DATASETS, load_dataset
 
 __all__ = [
     "NAMED_DATASETS",
+    "DSpritesLike",
+    "load_dsprites",
     "ImageDataset",
     "default_cache_dir",
     "download_fashion_mnist",

@@ -14,6 +14,7 @@ from torch import nn
 from infogan.config import ModelConfig
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
+from infogan.nets.conv64 import Conv64Body, Conv64Generator
 from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
 from infogan.nets.mnist import LEAK, MnistBody, MnistGenerator
 
@@ -79,17 +80,30 @@ class InfoGANNets(nn.Module):
         q_head: features -> :class:`QOutput`.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, contrastive: bool = False) -> None:
         super().__init__()
         cfg.validate()
         self.latent = cfg.latent()
-        if cfg.arch != "mnist":  # pragma: no cover - validate() already rejects others
+        self.image_shape = image_shape(cfg)
+        if cfg.arch == "mnist":
+            self.generator = MnistGenerator(self.latent.input_dim, cfg.width)
+            self.body = MnistBody(cfg.width)
+        elif cfg.arch == "conv64":
+            self.generator = Conv64Generator(self.latent.input_dim, cfg.width, cfg.channels)
+            self.body = Conv64Body(cfg.width, cfg.channels)
+        else:  # pragma: no cover - validate() already rejects others
             raise SpecError(f"arch: unknown {cfg.arch!r}")
-        self.image_shape = MNIST_SHAPE
-        self.generator = MnistGenerator(self.latent.input_dim, cfg.width)
-        self.body = MnistBody(cfg.width)
         self.d_head = nn.Linear(self.body.feature_dim, 1)
         self.q_head = QHead(self.body.feature_dim, self.latent, cfg)
+        # InfoGAN-CR (Lin et al. 2020): a classifier of image *pairs* that tells which code the
+        # two images share. Same body architecture as D, reading the pair stacked as channels.
+        self.cr: nn.Module | None = None
+        if contrastive:
+            c = self.image_shape[0]
+            body = (
+                MnistBody(cfg.width, 2 * c) if cfg.arch == "mnist" else Conv64Body(cfg.width, 2 * c)
+            )
+            self.cr = nn.Sequential(body, nn.Linear(body.feature_dim, len(self.latent.codes)))
         self.apply(_init_weights)
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,6 +113,11 @@ class InfoGANNets(nn.Module):
     def recognise(self, x: torch.Tensor) -> QOutput:
         """Q's code estimate for images ``x``."""
         return self.q_head(self.body(x))
+
+    def pair_logits(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """InfoGAN-CR: logits ``[N, n_codes]`` of which code the pair (x1, x2) shares."""
+        assert self.cr is not None, "built without contrastive=True"
+        return self.cr(torch.cat([x1, x2], dim=1))  # pair stacked as channels [N, 2C, H, W]
 
 
 def _init_weights(m: nn.Module) -> None:
@@ -112,11 +131,16 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def build_nets(cfg: ModelConfig) -> InfoGANNets:
-    """Networks for a model config (weights drawn from torch's global RNG: seed it first)."""
-    return InfoGANNets(cfg)
+def build_nets(cfg: ModelConfig, contrastive: bool = False) -> InfoGANNets:
+    """Networks for a model config (weights drawn from torch's global RNG: seed it first).
+
+    ``contrastive`` adds InfoGAN-CR's pair classifier (``nets.cr``).
+    """
+    return InfoGANNets(cfg, contrastive)
 
 
 def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     """(C, H, W) of the images an architecture reads and writes."""
-    return {"mnist": MNIST_SHAPE}[cfg.arch]
+    if cfg.arch == "mnist":
+        return MNIST_SHAPE
+    return (cfg.channels, 64, 64)

@@ -67,12 +67,12 @@ class MnistGenerator(nn.Module):
 class MnistBody(nn.Module):
     """The discriminator body shared by D and Q: images -> features ``[N, feature_dim]``."""
 
-    def __init__(self, width: float = 1.0) -> None:
+    def __init__(self, width: float = 1.0, channels: int = 1) -> None:
         super().__init__()
         c1, c2 = _w(64, width), _w(128, width)
         self.feature_dim = _w(1024, width)
         self.conv = nn.Sequential(
-            nn.Conv2d(1, c1, 4, stride=2, padding=1),
+            nn.Conv2d(channels, c1, 4, stride=2, padding=1),
             nn.LeakyReLU(LEAK),
             nn.Conv2d(c1, c2, 4, stride=2, padding=1),
             nn.BatchNorm2d(c2),
