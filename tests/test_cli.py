@@ -81,7 +81,22 @@ def test_train_writes_every_output(run_dir):
 
 
 def test_evaluate_sample_traverse_encode(run_dir, tiny_npz, tmp_path, capsys):
-    assert main(["evaluate", str(run_dir), "--data", tiny_npz, "--n-mi", "200"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run_dir),
+                "--data",
+                tiny_npz,
+                "--n-mi",
+                "200",
+                "--metrics",
+                "clustering,mi",
+            ]
+        )
+        == 0
+    )
+    assert (run_dir / "report.html").read_text().count("<table>") >= 2
     assert "c1 as classifier" in capsys.readouterr().out
     out = tmp_path / "s.png"
     assert (
@@ -174,8 +189,22 @@ def test_download_offline_is_a_clear_error(capsys, tmp_path, monkeypatch):
 
 def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, capsys):
     out = tmp_path / "sw"
-    argv = ["sweep", "--data", tiny_npz, "--steps", "2", "--seeds", "0-1", "--out", str(out),
-            "--log-every", "1", "--eval-data", tiny_npz, *TINY]
+    argv = [
+        "sweep",
+        "--data",
+        tiny_npz,
+        "--steps",
+        "2",
+        "--seeds",
+        "0-1",
+        "--out",
+        str(out),
+        "--log-every",
+        "1",
+        "--eval-data",
+        tiny_npz,
+        *TINY,
+    ]
     assert main(argv) == 0
     res = json.loads((out / "sweep.json").read_text())
     assert res["seeds"] == [0, 1] and set(res["per_seed"]) == {"0", "1"}

@@ -89,6 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="generated samples for the MI bound (10000)",
     )
+    e.add_argument(
+        "--metrics",
+        default="clustering,mi,disentanglement,quality",
+        help="which of clustering,mi,disentanglement,quality (default: all that apply)",
+    )
+    e.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply disentanglement sample counts (default 1 = the reference's)",
+    )
+    e.add_argument(
+        "--n-quality",
+        type=_positive_int,
+        default=10_000,
+        help="generated and real images for sample quality (10000)",
+    )
+    e.add_argument(
+        "--features",
+        help="a TorchScript/.pt2 feature extractor (trusted files only) "
+        "instead of the built-in classifier",
+    )
     e.add_argument("--device", default="cpu")
     e.add_argument("--json", help="also write the report to this path")
 
@@ -265,11 +287,33 @@ def _slug(data: str) -> str:
 
 def _evaluate(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write_bytes
-    from infogan.evaluate import evaluate_run, format_report
+    from infogan.evaluate import METRIC_GROUPS, evaluate_run, format_report
 
-    rep = evaluate_run(a.run, data=a.data, n_mi=max(1, a.n_mi), device=a.device, split=a.split)
+    metrics = tuple(m.strip() for m in a.metrics.split(",") if m.strip())
+    unknown = [m for m in metrics if m not in METRIC_GROUPS]
+    if unknown or not metrics:
+        raise SpecError(
+            f"--metrics: unknown {', '.join(unknown) or 'empty list'}; choose from "
+            f"{', '.join(METRIC_GROUPS)}"
+        )
+    extractor = None
+    if a.features:
+        from infogan.metrics.features import user_features
+
+        extractor = user_features(a.features)
+    rep = evaluate_run(
+        a.run,
+        data=a.data,
+        n_mi=max(1, a.n_mi),
+        device=a.device,
+        split=a.split,
+        metrics=metrics,
+        scale=a.scale,
+        n_quality=max(2, a.n_quality),
+        extractor=extractor,
+    )
     print(format_report(rep))
-    print(f"report: {Path(a.run) / 'report.json'}")
+    print(f"report: {Path(a.run) / 'report.json'} and report.html")
     if a.json:
         atomic_write_bytes(a.json, (json.dumps(rep, indent=2) + "\n").encode())
     return 0

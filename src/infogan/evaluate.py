@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from infogan.atomic import atomic_write_bytes
 from infogan.data import ImageDataset, load_dataset
 from infogan.errors import DataError
@@ -50,10 +53,134 @@ def mi_table(model: InfoGAN, n: int = 10_000) -> dict[str, dict[str, Any]]:
     return out
 
 
-def evaluate_model(
-    model: InfoGAN, datasets: list[ImageDataset], n_mi: int = 10_000
+def representation_fn(model: InfoGAN):
+    """Q's code estimate as a representation, one dimension per code: ``argmax q(c|x)`` for a
+    categorical code, the Gaussian mean for a continuous one (what disentanglement metrics score)."""
+
+    def rep(observations: np.ndarray) -> np.ndarray:
+        enc = model.encode(torch.as_tensor(observations))
+        cols = []
+        for i in range(len(model.spec.codes)):
+            kind, j = model.spec.slot(i)
+            cols.append(enc.cat[:, j].float() if kind == "cat" else enc.cont_mean[:, j])
+        return torch.stack(cols, dim=1).numpy().astype(np.float64)
+
+    return rep
+
+
+class _FactorsAsObservations:
+    """The oracle: ground-truth factors used as their own representation."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.factors_num_values = list(data.factors_num_values)
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.data.sample_factors(n, rng)
+
+    def sample_observations_from_factors(self, factors: np.ndarray, rng: Any = None) -> np.ndarray:
+        return np.asarray(factors, dtype=np.float64)
+
+
+def disentanglement_block(
+    model: InfoGAN,
+    ground_truth: Any,
+    scale: float = 1.0,
+    seed: int = 0,
+    metric_kw: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Clustering on every labelled dataset and the MI bound; the last labelled set is primary."""
+    """All disentanglement scores of Q's codes, with the ground-truth oracle's under ``oracle``.
+
+    ``metric_kw`` goes to :func:`infogan.metrics.disentanglement.all_scores` (e.g. DCI's model).
+    """
+    from infogan.metrics.disentanglement import all_scores
+
+    kw = metric_kw or {}
+    scores = all_scores(
+        ground_truth, representation_fn(model), np.random.default_rng(seed), scale=scale, **kw
+    )
+    oracle = all_scores(
+        _FactorsAsObservations(ground_truth),
+        lambda f: f,
+        np.random.default_rng(seed),
+        scale=scale,
+        **kw,
+    )
+    return {**scores, "oracle": oracle}
+
+
+def quality_block(
+    model: InfoGAN,
+    reference: ImageDataset,
+    other_real: ImageDataset | None = None,
+    n: int = 10_000,
+    extractor: Any = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """FID, KID, precision/recall, density/coverage of ``n`` samples against ``reference``, in
+    the feature space of ``extractor`` (default: the built-in classifier for this image shape),
+    beside the same scores of real data (``other_real``, or one half of ``reference`` against the
+    other) so the model's numbers have a floor to be read against."""
+    from infogan.metrics.features import extract_features, features_for
+    from infogan.metrics.quality import quality_scores
+
+    extractor = extractor or features_for(reference.shape)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(reference), generator=g)[:n]
+    real = extract_features(extractor, reference.images[idx])
+    fake_images = torch.cat(
+        [model.generate(n=min(1000, n - i), seed=seed + 1 + i).cpu() for i in range(0, n, 1000)]
+    )
+    fake = extract_features(extractor, fake_images)
+    out: dict[str, Any] = dict(quality_scores(real, fake, seed=seed))
+    if other_real is not None and other_real.name != reference.name:
+        j = torch.randperm(len(other_real), generator=g)[:n]
+        rvr = quality_scores(real, extract_features(extractor, other_real.images[j]), seed=seed)
+        rvr_what = f"{other_real.name} vs {reference.name}"
+    else:
+        half = len(real) // 2
+        rvr = quality_scores(real[:half], real[half:], seed=seed)
+        rvr_what = f"two halves of {reference.name}"
+    out["real_vs_real"] = {**rvr, "what": rvr_what}
+    out["features"] = getattr(extractor, "name", type(extractor).__name__)
+    out["n_fake"], out["n_real"] = len(fake), len(real)
+    return out
+
+
+def code_usage(model: InfoGAN, dataset: ImageDataset, bins: int = 30) -> dict[str, Any]:
+    """Per code, how Q spreads the data: counts per categorical value, a histogram of the means
+    of a continuous code (the per-code histograms of report.html)."""
+    enc = model.encode(dataset.images)
+    out: dict[str, Any] = {}
+    for i, name in enumerate(model.spec.names):
+        kind, j = model.spec.slot(i)
+        if kind == "cat":
+            k = model.spec.codes[i].k  # type: ignore[union-attr]
+            out[name] = {"counts": torch.bincount(enc.cat[:, j], minlength=k).tolist()}
+        else:
+            counts, edges = np.histogram(enc.cont_mean[:, j].numpy(), bins=bins)
+            out[name] = {"hist": counts.tolist(), "edges": edges.tolist()}
+    return out
+
+
+#: What ``infogan evaluate`` can compute; each applies only where its inputs exist.
+METRIC_GROUPS = ("clustering", "mi", "disentanglement", "quality")
+
+
+def evaluate_model(
+    model: InfoGAN,
+    datasets: list[ImageDataset],
+    n_mi: int = 10_000,
+    metrics: tuple[str, ...] = ("clustering", "mi"),
+    train_data: ImageDataset | None = None,
+    scale: float = 1.0,
+    n_quality: int = 10_000,
+    extractor: Any = None,
+    disentanglement_kw: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every requested metric that applies. Labels -> clustering; ground-truth factors ->
+    disentanglement (with the oracle); always: MI bound, and sample quality against the last
+    dataset. The last labelled dataset's clustering is the primary ``clustering`` entry."""
     rep: dict[str, Any] = {
         "step": model.step,
         "codes": model.spec.spec,
@@ -61,13 +188,24 @@ def evaluate_model(
         "evaluations": {},
     }
     for ds in datasets:
-        if ds.labels is None:
-            continue
-        res = cluster_codes(model, ds)
-        rep["evaluations"][ds.name] = {"clustering": res, "n": len(ds)}
-        rep["clustering"] = res
-        rep["data"] = ds.name
-    rep["mi_bound"] = mi_table(model, n=n_mi)
+        entry: dict[str, Any] = {"n": len(ds)}
+        if "clustering" in metrics and ds.labels is not None:
+            entry["clustering"] = cluster_codes(model, ds)
+            rep["clustering"] = entry["clustering"]
+            rep["data"] = ds.name
+        if "disentanglement" in metrics and ds.ground_truth is not None:
+            entry["disentanglement"] = disentanglement_block(
+                model, ds.ground_truth, scale=scale, metric_kw=disentanglement_kw
+            )
+            rep["disentanglement"] = entry["disentanglement"]
+        entry["code_usage"] = code_usage(model, ds)
+        rep["evaluations"][ds.name] = entry
+    if "mi" in metrics:
+        rep["mi_bound"] = mi_table(model, n=n_mi)
+    if "quality" in metrics and datasets:
+        rep["quality"] = quality_block(
+            model, datasets[-1], other_real=train_data, n=n_quality, extractor=extractor
+        )
     return rep
 
 
@@ -90,7 +228,7 @@ def format_report(rep: dict[str, Any]) -> str:
     """A plain-text table of a report: clustering per dataset and code, MI bound per code."""
     lines = [f"step {rep.get('step', '?')}, codes {rep.get('codes', '?')}"]
     for name, ev in rep.get("evaluations", {}).items():
-        for code, r in ev["clustering"].items():
+        for code, r in ev.get("clustering", {}).items():
             lines.append(
                 f"  {code} as classifier on {name} (n={r['n']}): accuracy {r['accuracy']:.4f}  "
                 f"NMI {r['nmi']:.4f}  ARI {r['ari']:.4f}"
@@ -101,6 +239,20 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(
             f"    {code} ({r['kind']}): {r['bound']:.4f}  H(c) = {r['entropy']:.4f}{extra}"
         )
+    if "disentanglement" in rep:
+        d = rep["disentanglement"]
+        lines.append("  disentanglement (Q's code estimate | ground-truth oracle):")
+        for key in sorted(k for k in d if k != "oracle"):
+            o = d.get("oracle", {}).get(key)
+            lines.append(f"    {key:28s} {d[key]:.4f}" + (f"  | {o:.4f}" if o is not None else ""))
+    if "quality" in rep:
+        q = rep["quality"]
+        r = q["real_vs_real"]
+        lines.append(
+            f"  sample quality ({q['features']} features; model | real vs real: {r['what']}):"
+        )
+        for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
+            lines.append(f"    {key:10s} {q[key]:10.4f}  | {r[key]:10.4f}")
     return "\n".join(lines)
 
 
@@ -110,14 +262,43 @@ def evaluate_run(
     n_mi: int = 10_000,
     device: str = "cpu",
     split: str = "test",
+    metrics: tuple[str, ...] = METRIC_GROUPS,
+    scale: float = 1.0,
+    n_quality: int = 10_000,
+    extractor: Any = None,
+    html: bool = True,
+    disentanglement_kw: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``infogan evaluate``: score a run on labelled data, merge into ``report.json``, return it.
+    """``infogan evaluate``: every metric that applies; merge into ``report.json`` (and write
+    ``report.html``); return the merged report.
 
     ``data`` defaults to the run's training data (whose labels training never saw). IDX
-    directories holding both splits are read at ``split`` (test by default).
+    directories holding both splits are read at ``split`` (test by default). Sample quality is
+    measured against the last dataset, with real-vs-real from the training data beside it.
     """
     model = load_run(run_dir, device=device)
     sources = data or [model.cfg.data]
     datasets = [load_dataset(s, split=split) for s in sources]
-    rep = evaluate_model(model, datasets, n_mi=n_mi)
-    return write_report(run_dir, rep)
+    train_data = None
+    if "quality" in metrics and model.cfg.data not in sources:
+        try:
+            train_data = load_dataset(model.cfg.data, split="train")
+        except DataError:
+            train_data = None  # real-vs-real then compares two halves of the evaluation data
+    rep = evaluate_model(
+        model,
+        datasets,
+        n_mi=n_mi,
+        metrics=metrics,
+        train_data=train_data,
+        scale=scale,
+        n_quality=n_quality,
+        extractor=extractor,
+        disentanglement_kw=disentanglement_kw,
+    )
+    merged = write_report(run_dir, rep)
+    if html:
+        from infogan.report_html import write_html
+
+        write_html(run_dir, merged)
+    return merged

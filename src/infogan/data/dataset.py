@@ -9,6 +9,7 @@ back to pixels with :func:`to_uint8`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -29,6 +30,9 @@ class ImageDataset:
     images: torch.Tensor
     labels: torch.Tensor | None
     name: str
+    ground_truth: Any = None
+    """Optional ground-truth factor model (``infogan.metrics.disentanglement.GroundTruthData``)
+    for disentanglement metrics, e.g. the dSprites-like grid."""
 
     def __post_init__(self) -> None:
         # Checked once here so that every consumer (training loop, metrics) can rely on the layout

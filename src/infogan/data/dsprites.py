@@ -340,8 +340,8 @@ def load_dsprites(split: str = "train", n: int | None = None, seed: int = 0) -> 
         images = ds.images()
         # Index order is row-major with shape slowest: the shape of index i is i // stride.
         labels = torch.arange(len(ds)) // int(ds._strides[0])
-        return ImageDataset(images=images, labels=labels, name="dsprites")
+        return ImageDataset(images=images, labels=labels, name="dsprites", ground_truth=ds)
     factors = ds.subset_factors(n, np.random.default_rng(seed))
     images = torch.from_numpy(ds.render(factors))
     labels = torch.from_numpy(factors[:, 0].astype(np.int64))
-    return ImageDataset(images=images, labels=labels, name=f"dsprites:{n}")
+    return ImageDataset(images=images, labels=labels, name=f"dsprites:{n}", ground_truth=ds)

@@ -1,0 +1,159 @@
+"""``report.html``: one self-contained page (images inlined) summarising a run's report.
+
+Tables for every metric block present in ``report.json`` (clustering, MI bound, disentanglement
+beside the ground-truth oracle, sample quality beside real-vs-real), the traversal figures, the
+training curves, the newest sample grid and per-code histograms of Q's estimates on the data.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from infogan.atomic import atomic_write_bytes
+
+__all__ = ["render_html", "write_html"]
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em}
+th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;border:1px solid #ddd;margin:.3em 0}h2{border-bottom:1px solid #ddd}
+.grid{display:flex;flex-wrap:wrap;gap:1em}.grid figure{margin:0}
+"""
+
+
+def _esc(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else _esc(v)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{_num(c)}</td>' if isinstance(c, int | float) else f"<td>{_esc(c)}</td>"
+            for c in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _histograms(usage: dict[str, Any]) -> bytes:
+    n = len(usage)
+    fig = Figure(figsize=(3.2 * n, 2.4))
+    FigureCanvasAgg(fig)
+    for i, (code, u) in enumerate(usage.items()):
+        ax = fig.add_subplot(1, n, i + 1)
+        if "counts" in u:
+            ax.bar(range(len(u["counts"])), u["counts"], color="#4477aa")
+            ax.set_xlabel(f"{code} value (argmax q)")
+        else:
+            edges = u["edges"]
+            ax.stairs(u["hist"], edges, fill=True, color="#aa7744")
+            ax.set_xlabel(f"{code} mean of q")
+        ax.set_ylabel("images")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
+    """The page for ``rep`` (a merged report.json) with the figures found in ``run_dir``."""
+    run_dir = Path(run_dir)
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>infogan report: {_esc(run_dir.name)}"
+        f"</title><style>{_CSS}</style><h1>infogan report: {_esc(run_dir.name)}</h1>",
+        f"<p>step {_esc(rep.get('step', '?'))}, codes <code>{_esc(rep.get('codes', '?'))}"
+        f"</code>, noise {_esc(rep.get('noise_dim', '?'))}</p>",
+    ]
+    rows = [
+        [data, code, r["accuracy"], r["nmi"], r["ari"], r["n"]]
+        for data, ev in rep.get("evaluations", {}).items()
+        for code, r in ev.get("clustering", {}).items()
+    ]
+    if rows:
+        parts.append("<h2>Categorical codes as classifiers (Hungarian-matched)</h2>")
+        parts.append(_table(["data", "code", "accuracy", "NMI", "ARI", "n"], rows))
+    if "mi_bound" in rep:
+        parts.append("<h2>Mutual-information lower bound L<sub>I</sub> per code (nats)</h2>")
+        parts.append(
+            _table(
+                ["code", "kind", "L_I", "H(c)", "std"],
+                [
+                    [c, r["kind"], r["bound"], r["entropy"], r.get("std", "")]
+                    for c, r in rep["mi_bound"].items()
+                ],
+            )
+        )
+    if "disentanglement" in rep:
+        d = rep["disentanglement"]
+        parts.append("<h2>Disentanglement (Q's code estimate vs ground-truth oracle)</h2>")
+        parts.append(
+            _table(
+                ["metric", "model", "oracle"],
+                [[k, d[k], d.get("oracle", {}).get(k, "")] for k in sorted(d) if k != "oracle"],
+            )
+        )
+    if "quality" in rep:
+        q = rep["quality"]
+        r = q["real_vs_real"]
+        parts.append(f"<h2>Sample quality ({_esc(q['features'])} features)</h2>")
+        parts.append(
+            _table(
+                ["metric", f"model (n={q['n_fake']})", f"real vs real ({r['what']})"],
+                [
+                    [k, q[k], r[k]]
+                    for k in ("fid", "kid", "precision", "recall", "density", "coverage")
+                ],
+            )
+        )
+    for data, ev in rep.get("evaluations", {}).items():
+        if ev.get("code_usage"):
+            parts.append(f"<h2>Q's codes on {_esc(data)}</h2>")
+            parts.append(_img(_histograms(ev["code_usage"]), f"code histograms on {data}"))
+    figures = sorted(run_dir.glob("traversal_*.png"))
+    if figures:
+        parts.append("<h2>Latent traversals</h2><div class='grid'>")
+        parts += [
+            f"<figure>{_img(p.read_bytes(), p.stem)}<figcaption>{_esc(p.stem)}"
+            "</figcaption></figure>"
+            for p in figures
+        ]
+        parts.append("</div>")
+    if (run_dir / "curves.png").exists():
+        parts.append(
+            "<h2>Training curves</h2>"
+            + _img((run_dir / "curves.png").read_bytes(), "training curves")
+        )
+    samples = sorted((run_dir / "samples").glob("step_*.png"))
+    if samples:
+        parts.append(
+            f"<h2>Samples ({_esc(samples[-1].stem)})</h2>"
+            + _img(samples[-1].read_bytes(), "samples")
+        )
+    return "\n".join(parts) + "\n"
+
+
+def write_html(run_dir: str | Path, rep: dict[str, Any]) -> Path:
+    """Write ``run_dir/report.html`` atomically; return its path."""
+    path = Path(run_dir) / "report.html"
+    atomic_write_bytes(path, render_html(run_dir, rep).encode())
+    return path
