@@ -128,11 +128,12 @@ class Trainer:
         groups = param_groups(self.nets)
         self.use_graph = _want_graph(cfg.graph, self.device)
         _set_precision(cfg.precision, self.device)
-        # Fused Adam on CUDA: one kernel per optimiser instead of one per tensor; capturable so
+        # Fused Adam: one pass over each parameter instead of a dozen elementwise ops per tensor
+        # (on a 2-core CPU the unfused update was 16 % of a step); on CUDA also capturable, so
         # its step counter lives on the GPU, as a CUDA graph needs.
-        opt_kw: dict[str, Any] = {"betas": (cfg.beta1, cfg.beta2)}
+        opt_kw: dict[str, Any] = {"betas": (cfg.beta1, cfg.beta2), "fused": True}
         if self.device.type == "cuda":
-            opt_kw.update(fused=True, capturable=self.use_graph)
+            opt_kw["capturable"] = self.use_graph
         self.opt_d = torch.optim.Adam(groups["d"], lr=cfg.lr_d, **opt_kw)
         self.opt_g = torch.optim.Adam(groups["g"], lr=cfg.lr_g, **opt_kw)
         self.opt_cr = (
