@@ -34,6 +34,10 @@ _RECIPE_FLAGS = {
     "width": "model.width",
     "info_in_d_step": "info_in_d_step",
     "graph": "graph",
+    "candidates": "candidates",
+    "select_steps": "select_steps",
+    "cr_weight": "cr_weight",
+    "cr_start": "cr_start",
     "precision": "precision",
     "preset": None,
     "config": None,
@@ -184,6 +188,14 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         default=None,
         help="also train the shared D body with Q's loss",
     )
+    t.add_argument(
+        "--candidates",
+        type=_positive_int,
+        help="short candidate runs to choose from without labels (default 1 = off)",
+    )
+    t.add_argument("--select-steps", type=_positive_int, help="steps per candidate (1000)")
+    t.add_argument("--cr-weight", type=float, help="InfoGAN-CR regulariser weight (0 = off)")
+    t.add_argument("--cr-start", type=_positive_int, help="step the CR loss reaches G from (0)")
     t.add_argument("--graph", choices=["auto", "on", "off"], help="CUDA graphs (default auto)")
     t.add_argument("--precision", choices=["fp32", "tf32", "bf16"], help="default fp32")
 
@@ -230,7 +242,7 @@ def _set(cfg, dotted: str, value) -> None:
 
 def _train(a: argparse.Namespace) -> int:
     from infogan.config import TrainConfig
-    from infogan.train import train
+    from infogan.select import train_selected
 
     if a.resume:
         given = [f"--{k.replace('_', '-')}" for k in _RECIPE_FLAGS if getattr(a, k) is not None]
@@ -253,7 +265,7 @@ def _train(a: argparse.Namespace) -> int:
             )
     _apply_run_flags(cfg, a)
     print(f"run directory: {run_dir}", flush=True)
-    result = train(cfg, run_dir, resume=bool(a.resume))
+    result = train_selected(cfg, run_dir, resume=bool(a.resume))
     print(f"done: {result.step} steps in {result.seconds:.1f} s; report: {run_dir / 'report.json'}")
     return 0
 

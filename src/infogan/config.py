@@ -95,6 +95,10 @@ class TrainConfig:
     """Step from which G gets the CR loss (the pair classifier trains from step 0)."""
     lr_cr: float = 2e-3
     """Adam learning rate of the CR pair classifier (InfoGAN-CR: 2e-3)."""
+    candidates: int = 1
+    """Train this many short candidates and continue the one an unsupervised score prefers."""
+    select_steps: int = 1_000
+    """Steps of each candidate before selection (they count towards ``steps`` of the winner)."""
     seed: int = 0
     """Seed of everything random: weights, data order, latent draws."""
     device: str = "auto"
@@ -132,6 +136,8 @@ class TrainConfig:
             ("cr_weight", self.cr_weight >= 0, "must be >= 0"),
             ("cr_start", self.cr_start >= 0, "must be >= 0"),
             ("lr_cr", self.lr_cr > 0, "must be > 0"),
+            ("candidates", self.candidates >= 1, "must be >= 1"),
+            ("select_steps", self.select_steps >= 1, "must be >= 1"),
             ("log_every", self.log_every >= 1, "must be >= 1"),
             ("ckpt_every", self.ckpt_every >= 1, "must be >= 1"),
             ("sample_every", self.sample_every >= 1, "must be >= 1"),

@@ -17,7 +17,7 @@ from typing import Any
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
-from infogan.train import train
+from infogan.select import train_selected
 
 __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
 
@@ -81,7 +81,7 @@ def run_sweep(cfg: TrainConfig, seeds: list[int], out: str | Path) -> dict[str, 
             print(f"seed {seed}: already trained to step {done}; reusing its report", flush=True)
         else:
             print(f"seed {seed}: training in {run_dir}", flush=True)
-            rep = train(scfg, run_dir, resume=done is not None).report
+            rep = train_selected(scfg, run_dir, resume=done is not None).report
         per_seed[seed] = flatten_report(rep)
     summary = summarise(per_seed)
     result = {

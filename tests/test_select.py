@@ -1,0 +1,57 @@
+"""Candidate selection: the unsupervised score and the train-select-continue flow."""
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from infogan import checkpoint as ckpt
+from infogan.model import Encoding
+from infogan.select import real_code_mi, train_selected
+
+
+class _FakeModel:
+    """Stands in for InfoGAN.encode with chosen probabilities."""
+
+    def __init__(self, probs):
+        from infogan.latent import LatentSpec
+
+        self.spec = LatentSpec.parse(f"cat:{probs.shape[1]},cont:1", 2)
+        self.probs = probs
+
+    def encode(self, images):
+        n = len(self.probs)
+        return Encoding([self.probs], self.probs.argmax(1, keepdim=True), torch.zeros(n, 1),
+                        torch.ones(n, 1))
+
+
+def test_real_code_mi_known_answers():
+    n, k = 400, 4
+    confident = torch.nn.functional.one_hot(torch.arange(n) % k, k).float()
+    assert real_code_mi(_FakeModel(confident), None)["c1"] == pytest.approx(1.0, abs=1e-6)
+    unsure = torch.full((n, k), 1 / k)
+    assert real_code_mi(_FakeModel(unsure), None)["c1"] == pytest.approx(0.0, abs=1e-6)
+    merged = torch.nn.functional.one_hot(torch.arange(n) % 2, k).float()  # only 2 values used
+    assert real_code_mi(_FakeModel(merged), None)["c1"] == pytest.approx(math.log(2) / math.log(4))
+
+
+def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
+    cfg = tiny_config(steps=4, candidates=2, select_steps=2, ckpt_every=2)
+    run = tmp_path / "run"
+    res = train_selected(cfg, run, dataset=tiny_dataset)
+    sel = json.loads((run / "selection.json").read_text())
+    assert len(sel["candidates"]) == 2
+    best = max(sel["candidates"], key=lambda c: c["score"])
+    assert sel["winner"] == best["candidate"] and sel["winner_seed"] == best["seed"]
+    assert res.step == 4
+    _, state = ckpt.latest_checkpoint(run)
+    assert state["step"] == 4 and state["config"]["seed"] == sel["winner_seed"]
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 4
+    # a finished selection is not redone on resume
+    res2 = train_selected(tiny_config(steps=6, candidates=2, select_steps=2, ckpt_every=2,
+                                      seed=sel["winner_seed"]), run, dataset=tiny_dataset)
+    assert res2.step == 6
+    assert json.loads((run / "selection.json").read_text()) == sel
