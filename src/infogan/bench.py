@@ -181,3 +181,58 @@ def run_bench(
             json_path, (json.dumps([asdict(r) for r in results], indent=2) + "\n").encode()
         )
     return results
+
+
+def time_to_accuracy(
+    cfg: TrainConfig,
+    target: float,
+    eval_data: str,
+    eval_every: int = 250,
+    max_steps: int | None = None,
+    t_start: float | None = None,
+) -> dict:
+    """Train ``cfg`` until the first categorical code's Hungarian-matched accuracy on the
+    labelled ``eval_data`` reaches ``target``; report steps and seconds.
+
+    ``wall_seconds`` counts from ``t_start`` (default: now; the CLI passes its own start time, so
+    start-up counts) and includes the evaluations; ``train_seconds`` is the training alone.
+    Labels are read only by the periodic evaluation, never by training.
+    """
+    from infogan.data import load_dataset
+    from infogan.evaluate import cluster_codes
+    from infogan.fastpath import make_stepper
+    from infogan.model import InfoGAN
+
+    t0 = time.perf_counter() if t_start is None else t_start
+    device = resolve_device(cfg.device)
+    test = load_dataset(eval_data, split="test")
+    trainer = Trainer(cfg, run_dir="unused")
+    stepper = make_stepper(trainer)
+    model = InfoGAN(trainer.nets, cfg, device=device)
+    max_steps = max_steps or cfg.steps
+    train_s, curve, reached = 0.0, [], None
+    step = 0
+    while step < max_steps:
+        t = time.perf_counter()
+        for _ in range(min(eval_every, max_steps - step)):
+            stepper.step(step)
+            step += 1
+        _sync(device)
+        train_s += time.perf_counter() - t
+        acc = cluster_codes(model, test)
+        first = next(iter(acc.values()))["accuracy"] if acc else float("nan")
+        curve.append({"step": step, "accuracy": first, "wall_s": time.perf_counter() - t0})
+        print(f"  step {step:6d}: accuracy {first:.4f}  ({curve[-1]['wall_s']:.1f} s)", flush=True)
+        if first >= target:
+            reached = curve[-1]
+            break
+    return {
+        "target": target,
+        "eval_data": eval_data,
+        "device": str(device),
+        "reached": reached is not None,
+        "steps": reached["step"] if reached else None,
+        "wall_seconds": reached["wall_s"] if reached else None,
+        "train_seconds": train_s,
+        "curve": curve,
+    }

@@ -11,11 +11,30 @@ import csv
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from infogan.errors import InfoGANError, SpecError
+
+
+def _process_start() -> float:
+    """``perf_counter`` value at this process's start (Linux: from /proc), so that bench
+    --time-to-acc counts the interpreter and torch start-up too; elsewhere: now."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        import os
+
+        return time.perf_counter() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter()
+
+
+_T_START = _process_start()
 
 __all__ = ["main", "build_parser"]
 
@@ -157,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", default="paper", help="recipe to time (default paper)")
     b.add_argument("--width", type=float, help="network width multiplier")
     b.add_argument("--json", help="write the results (a list of objects) to this JSON file")
+    b.add_argument(
+        "--time-to-acc",
+        type=float,
+        metavar="ACC",
+        help="instead: train the preset until this test accuracy (needs --eval-data)",
+    )
+    b.add_argument("--eval-data", help="labelled data for --time-to-acc")
+    b.add_argument("--eval-every", type=_positive_int, default=250)
+    b.add_argument("--max-steps", type=_positive_int, default=12_000)
 
     d = sub.add_parser("download", help="download mnist or fashion-mnist (needs internet)")
     d.add_argument("dataset", choices=["mnist", "fashion-mnist"])
@@ -443,6 +471,21 @@ def _bench(a: argparse.Namespace) -> int:
     for b in batches:
         cfg.batch = b
         cfg.validate()
+    if a.time_to_acc is not None:
+        from infogan.bench import time_to_accuracy
+
+        if not a.eval_data:
+            raise SpecError("bench: --time-to-acc needs --eval-data (labelled test images)")
+        cfg.batch = batches[0]
+        res = time_to_accuracy(
+            cfg, a.time_to_acc, a.eval_data, a.eval_every, a.max_steps, t_start=_T_START
+        )
+        print(json.dumps({k: v for k, v in res.items() if k != "curve"}))
+        if a.json:
+            from infogan.atomic import atomic_write_bytes
+
+            atomic_write_bytes(a.json, (json.dumps(res, indent=2) + "\n").encode())
+        return 0
     run_bench(
         cfg, batches, steps=max(1, a.steps), warmup=a.warmup, json_path=a.json, preset=a.preset
     )
