@@ -239,7 +239,8 @@ class Trainer:
 
     def _autocast(self):
         if self.cfg.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+            # No weight-cast cache: a CUDA graph must re-cast the (updated) weights every replay.
+            return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def d_step(self, x_real: torch.Tensor, x_fake: torch.Tensor, latent: Latent) -> torch.Tensor:
