@@ -221,8 +221,26 @@ def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, cap
 
 def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     out = tmp_path / "b.json"
-    assert main(["bench", "--device", "cpu", "--batch", "8,16", "--steps", "2", "--warmup", "1",
-                 "--width", "0.125", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--device",
+                "cpu",
+                "--batch",
+                "8,16",
+                "--steps",
+                "2",
+                "--warmup",
+                "1",
+                "--width",
+                "0.125",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())
     assert [r["batch"] for r in rows] == [8, 16]
     for r in rows:
@@ -230,9 +248,30 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
         assert r["images_per_second"] == pytest.approx(r["steps_per_second"] * r["batch"])
         assert r["flops_per_step"] > 0 and r["peak_kind"] == "fp32 matmul"
     out2 = tmp_path / "t.json"
-    assert main(["bench", "--device", "cpu", "--batch", "8", "--width", "0.125",
-                 "--time-to-acc", "1.01", "--eval-data", tiny_npz, "--eval-every", "2",
-                 "--max-steps", "4", "--json", str(out2)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--device",
+                "cpu",
+                "--batch",
+                "8",
+                "--width",
+                "0.125",
+                "--time-to-acc",
+                "1.01",
+                "--eval-data",
+                tiny_npz,
+                "--eval-every",
+                "2",
+                "--max-steps",
+                "4",
+                "--json",
+                str(out2),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out2.read_text())
     assert res["reached"] is False and [c["step"] for c in res["curve"]] == [2, 4]
     assert "--eval-data" in _err(capsys, ["bench", "--time-to-acc", "0.9"])

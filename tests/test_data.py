@@ -124,7 +124,7 @@ def test_mnist_needs_download(tmp_path, monkeypatch):
     monkeypatch.setenv("INFOGAN_DATA", str(tmp_path))
     with pytest.raises(DataError, match="mnist5k") as e:
         load_dataset("mnist")
-    assert str(tmp_path / "mnist") in str(e.value) and "download_mnist()" in str(e.value)
+    assert str(tmp_path / "mnist") in str(e.value) and "infogan download mnist" in str(e.value)
     make_split(tmp_path / "mnist", "t10k", 3, seed=0, gz=False)
     assert len(load_dataset("mnist", split="test")) == 3
     # A named dataset never silently swaps the training set for the test set.

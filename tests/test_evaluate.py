@@ -18,7 +18,12 @@ def dsprites_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("ds") / "run"
     cfg = TrainConfig(
         model=ModelConfig(codes="cat:3,cont:2", noise_dim=4, arch="conv64", width=0.0625),
-        data="dsprites:64", batch=8, steps=2, progress=False, device="cpu", log_every=1,
+        data="dsprites:64",
+        batch=8,
+        steps=2,
+        progress=False,
+        device="cpu",
+        log_every=1,
     )
     Trainer(cfg, run, dataset=load_dataset("dsprites:64")).run(finish=False)
     return run
@@ -31,15 +36,28 @@ def _pixels(images: torch.Tensor) -> torch.Tensor:
 
 def test_every_metric_block_and_html(dsprites_run):
     rep = evaluate_run(
-        dsprites_run, data=["dsprites:300"], n_mi=100, scale=0.02, n_quality=200,
-        extractor=_pixels, disentanglement_kw={"model": "fast"},
+        dsprites_run,
+        data=["dsprites:300"],
+        n_mi=100,
+        scale=0.02,
+        n_quality=200,
+        extractor=_pixels,
+        disentanglement_kw={"model": "fast"},
     )
     d = rep["disentanglement"]
-    for key in ("factorvae", "mig", "dci_disentanglement", "dci_completeness", "sap",
-                "beta_vae", "modularity", "explicitness_test"):
+    for key in (
+        "factorvae",
+        "mig",
+        "dci_disentanglement",
+        "dci_completeness",
+        "sap",
+        "beta_vae",
+        "modularity",
+        "explicitness_test",
+    ):
         assert key in d and key in d["oracle"], key
     assert d["oracle"]["factorvae"] > 0.95  # the ground truth scores near 1
-    assert d["oracle"]["mig"] > d["mig"]    # an untrained Q does not
+    assert d["oracle"]["mig"] > d["mig"]  # an untrained Q does not
     q = rep["quality"]
     for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
         assert np.isfinite(q[key]) and np.isfinite(q["real_vs_real"][key])

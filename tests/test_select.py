@@ -23,8 +23,9 @@ class _FakeModel:
 
     def encode(self, images):
         n = len(self.probs)
-        return Encoding([self.probs], self.probs.argmax(1, keepdim=True), torch.zeros(n, 1),
-                        torch.ones(n, 1))
+        return Encoding(
+            [self.probs], self.probs.argmax(1, keepdim=True), torch.zeros(n, 1), torch.ones(n, 1)
+        )
 
 
 def test_real_code_mi_known_answers():
@@ -51,7 +52,10 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 4
     # a finished selection is not redone on resume
-    res2 = train_selected(tiny_config(steps=6, candidates=2, select_steps=2, ckpt_every=2,
-                                      seed=sel["winner_seed"]), run, dataset=tiny_dataset)
+    res2 = train_selected(
+        tiny_config(steps=6, candidates=2, select_steps=2, ckpt_every=2, seed=sel["winner_seed"]),
+        run,
+        dataset=tiny_dataset,
+    )
     assert res2.step == 6
     assert json.loads((run / "selection.json").read_text()) == sel

@@ -56,22 +56,19 @@ class EagerStepper:
 class GraphedStepper(EagerStepper):
     """The step body captured in one CUDA graph; per step: draw inputs into buffers, replay."""
 
-    def __init__(self, trainer: Trainer, warmup: int = 3) -> None:
+    def __init__(self, trainer: Trainer, warmup: int = 3, capture=None) -> None:
+        """``capture(fn, device) -> replay`` records ``fn`` without running it (default: a CUDA
+        graph); tests pass a stand-in that returns ``fn`` itself, to run this same code on CPU."""
         super().__init__(trainer)
         t = trainer
         self.inputs = {k: torch.empty_like(v) for k, v in t.sample_inputs(t.step_count).items()}
         saved = _snapshot(t)
-        side = torch.cuda.Stream(device=t.device)
-        side.wait_stream(torch.cuda.current_stream(t.device))
-        with torch.cuda.stream(side):
+        with _side_stream(t.device):
             for i in range(warmup):
                 self._fill(t.step_count + i)
                 self._body()
-        torch.cuda.current_stream(t.device).wait_stream(side)
         _restore(t, saved)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._body()
+        self.replay = (capture or _cuda_capture)(self._body, t.device)
         for v in self.acc.values():
             v.zero_()
 
@@ -88,8 +85,35 @@ class GraphedStepper(EagerStepper):
 
     def step(self, step: int) -> None:
         self._fill(step)
-        self.graph.replay()
+        self.replay()
         self.count += 1
+
+
+def _cuda_capture(fn, device: torch.device):
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+class _side_stream:
+    """Warm-up on a side stream (as CUDA graph capture requires); a no-op off CUDA."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.ctx = None
+
+    def __enter__(self) -> None:
+        if self.device.type == "cuda":
+            self.stream = torch.cuda.Stream(device=self.device)
+            self.stream.wait_stream(torch.cuda.current_stream(self.device))
+            self.ctx = torch.cuda.stream(self.stream)
+            self.ctx.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        if self.ctx is not None:
+            self.ctx.__exit__(*exc)
+            torch.cuda.current_stream(self.device).wait_stream(self.stream)
 
 
 def _zero_stats(t: Trainer) -> dict[str, torch.Tensor]:

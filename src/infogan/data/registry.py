@@ -68,10 +68,9 @@ def _load_cached(name: str, split: str, hint: str, elsewhere: Path | None = None
     directory = download.default_cache_dir() / name
     if idx.find_split_images(directory, split) is None:
         where = f"{elsewhere} or {directory}" if elsewhere is not None else str(directory)
-        fn = "download_" + name.replace("-", "_")
         raise DataError(
             f"data: {name} is not available (no {split} files in {where}); {hint}download it "
-            f"with `python -c 'import infogan.data as d; d.{fn}()'` (needs internet)"
+            f"with `infogan download {name}` (needs internet)"
         )
     # No fallback to the other split: for a named dataset, silently training on the test set
     # because the training files are missing would be a quiet, serious mistake.
