@@ -28,13 +28,22 @@ def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
     for data, ev in rep.get("evaluations", {}).items():
         for code, r in ev.get("clustering", {}).items():
             for key in ("accuracy", "nmi", "ari"):
-                out[f"{data}/{code}/{key}"] = float(r[key])
+                out[f"{_short(data)}/{code}/{key}"] = float(r[key])
     for code, r in rep.get("mi_bound", {}).items():
         out[f"mi_bound/{code}"] = float(r["bound"])
     for key, value in rep.get("metrics", {}).items():  # extra metric blocks, if any
         if isinstance(value, int | float):
             out[key] = float(value)
     return out
+
+
+def _short(name: str) -> str:
+    """A dataset's name without its directories: ``/a/b/mnist/t10k-images...gz`` -> ``mnist/t10k``."""
+    p = Path(name)
+    if len(p.parts) <= 1:
+        return name
+    stem = p.name.split("-images")[0].split(".")[0]
+    return f"{p.parent.name}/{stem}"
 
 
 def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
