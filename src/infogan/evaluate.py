@@ -20,16 +20,18 @@ from infogan.data import ImageDataset, load_dataset
 from infogan.errors import DataError
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
-from infogan.model import InfoGAN, load_run
+from infogan.model import Encoding, InfoGAN, load_run
 
 __all__ = ["cluster_codes", "mi_table", "evaluate_run", "format_report", "write_report"]
 
 
-def cluster_codes(model: InfoGAN, dataset: ImageDataset) -> dict[str, dict[str, Any]]:
+def cluster_codes(
+    model: InfoGAN, dataset: ImageDataset, enc: Encoding | None = None
+) -> dict[str, dict[str, Any]]:
     """Per categorical code: accuracy, NMI, ARI, code->label mapping, N (needs labels)."""
     if dataset.labels is None:
         raise DataError(f"data: {dataset.name} has no labels; clustering accuracy needs them")
-    enc = model.encode(dataset.images)
+    enc = enc if enc is not None else model.encode(dataset.images)
     out = {}
     labels = dataset.labels.numpy()
     for i, code in enumerate(model.spec.codes):
@@ -147,10 +149,12 @@ def quality_block(
     return out
 
 
-def code_usage(model: InfoGAN, dataset: ImageDataset, bins: int = 30) -> dict[str, Any]:
+def code_usage(
+    model: InfoGAN, dataset: ImageDataset, bins: int = 30, enc: Encoding | None = None
+) -> dict[str, Any]:
     """Per code, how Q spreads the data: counts per categorical value, a histogram of the means
     of a continuous code (the per-code histograms of report.html)."""
-    enc = model.encode(dataset.images)
+    enc = enc if enc is not None else model.encode(dataset.images)
     out: dict[str, Any] = {}
     for i, name in enumerate(model.spec.names):
         kind, j = model.spec.slot(i)
@@ -189,8 +193,9 @@ def evaluate_model(
     }
     for ds in datasets:
         entry: dict[str, Any] = {"n": len(ds)}
+        enc = model.encode(ds.images)  # once per dataset, shared by clustering and histograms
         if "clustering" in metrics and ds.labels is not None:
-            entry["clustering"] = cluster_codes(model, ds)
+            entry["clustering"] = cluster_codes(model, ds, enc)
             rep["clustering"] = entry["clustering"]
             rep["data"] = ds.name
         if "disentanglement" in metrics and ds.ground_truth is not None:
@@ -198,7 +203,7 @@ def evaluate_model(
                 model, ds.ground_truth, scale=scale, metric_kw=disentanglement_kw
             )
             rep["disentanglement"] = entry["disentanglement"]
-        entry["code_usage"] = code_usage(model, ds)
+        entry["code_usage"] = code_usage(model, ds, enc=enc)
         rep["evaluations"][ds.name] = entry
     if "mi" in metrics:
         rep["mi_bound"] = mi_table(model, n=n_mi)

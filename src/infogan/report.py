@@ -12,7 +12,7 @@ from infogan import viz
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.evaluate import evaluate_model, format_report, write_report
-from infogan.latent import Categorical
+from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN
 from infogan.nets import InfoGANNets
 
@@ -29,16 +29,12 @@ def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> None:
     cols = 10
     if first_cat is not None and spec.codes[first_cat].k <= 20:  # type: ignore[union-attr]
         k = spec.codes[first_cat].k  # type: ignore[union-attr]
-        values = torch.arange(k).repeat_interleave(cols)  # row r = code value r
-        lat = model.latent(k * cols, seed=seed + 7)
         base = model.latent(cols, seed=seed + 7)  # the same 10 draws in every row
-        lat.z, lat.cat, lat.cont = (
-            base.z.repeat(k, 1),
-            base.cat.repeat(k, 1),
-            base.cont.repeat(k, 1),
-        )
+        lat = Latent(base.z.repeat(k, 1), base.cat.repeat(k, 1), base.cont.repeat(k, 1))
         _, j = spec.slot(first_cat)
-        lat.cat[:, j] = values.to(lat.cat.device)
+        lat.cat[:, j] = torch.arange(k, device=lat.cat.device).repeat_interleave(
+            cols
+        )  # row = value
     else:
         lat = model.latent(100, seed=seed + 7)
     viz.save_grid(model.generate(latent=lat).cpu(), path, nrow=cols)
