@@ -6,7 +6,7 @@ The public API::
 """
 
 from infogan.config import ModelConfig, TrainConfig, preset
-from infogan.errors import CheckpointError, DataError, InfoGANError, SpecError
+from infogan.errors import CheckpointError, DataError, InfoGANError, SpecError, TrainingError
 from infogan.latent import LatentSpec
 from infogan.model import InfoGAN, load_run
 from infogan.train import train
@@ -21,6 +21,7 @@ __all__ = [
     "LatentSpec",
     "ModelConfig",
     "SpecError",
+    "TrainingError",
     "TrainConfig",
     "load_run",
     "preset",

@@ -21,3 +21,7 @@ class DataError(InfoGANError, ValueError):
 
 class CheckpointError(InfoGANError, ValueError):
     """A checkpoint or run directory that is missing, corrupt or not from this library."""
+
+
+class TrainingError(InfoGANError, RuntimeError):
+    """Training cannot go on (e.g. the losses became NaN); finished checkpoints are kept."""

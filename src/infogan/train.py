@@ -42,7 +42,7 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset, to_float
-from infogan.errors import CheckpointError, DataError, SpecError
+from infogan.errors import CheckpointError, DataError, SpecError, TrainingError
 from infogan.fastpath import make_stepper
 from infogan.latent import Latent, LatentSpec
 from infogan.losses import code_log_q, code_weights, d_adversarial, g_adversarial, info_loss
@@ -383,7 +383,12 @@ class Trainer:
                         row["steps_per_s"] = (self.step_count - step_last) / max(now - t_last, 1e-9)
                         row["wall_s"] = now - t0
                         if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
-                            raise FloatingPointError(f"non-finite losses at step {self.step_count}")
+                            kept = ckpt.list_checkpoints(self.run_dir)
+                            raise TrainingError(
+                                f"train: losses became non-finite by step {self.step_count}; "
+                                f"checkpoints up to step {kept[-1][0] if kept else 0} are kept "
+                                "(try lower learning rates or another seed)"
+                            )
                         mf.write(json.dumps(row) + "\n")
                         mf.flush()
                         bar.set_postfix_str(_postfix(row, names))
