@@ -278,6 +278,23 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
 
 
 def test_diverging_training_is_a_clear_error(capsys, tmp_path, tiny_npz):
-    err = _err(capsys, ["train", "--data", tiny_npz, "--out", str(tmp_path / "nan"), "--steps",
-                        "4", "--log-every", "2", "--lr-d", "1e30", "--lr-g", "1e30", *TINY])
+    err = _err(
+        capsys,
+        [
+            "train",
+            "--data",
+            tiny_npz,
+            "--out",
+            str(tmp_path / "nan"),
+            "--steps",
+            "4",
+            "--log-every",
+            "2",
+            "--lr-d",
+            "1e30",
+            "--lr-g",
+            "1e30",
+            *TINY,
+        ],
+    )
     assert "non-finite" in err and "kept" in err

@@ -66,3 +66,11 @@ def test_every_metric_block_and_html(dsprites_run):
     page = (dsprites_run / "report.html").read_text()
     assert "Disentanglement" in page and "Sample quality" in page and "data:image/png" in page
     assert json.loads((dsprites_run / "report.json").read_text())["quality"]["n_fake"] == 200
+
+
+def test_quality_is_skipped_with_a_reason_without_a_feature_space(dsprites_run):
+    rep = evaluate_run(
+        dsprites_run, data=["dsprites:100"], n_mi=50, scale=0.01, metrics=("quality",)
+    )
+    assert "64" in rep["quality"]["skipped"] or "extractor" in rep["quality"]["skipped"]
+    assert "skipped" in (dsprites_run / "report.html").read_text()

@@ -208,9 +208,12 @@ def evaluate_model(
     if "mi" in metrics:
         rep["mi_bound"] = mi_table(model, n=n_mi)
     if "quality" in metrics and datasets:
-        rep["quality"] = quality_block(
-            model, datasets[-1], other_real=train_data, n=n_quality, extractor=extractor
-        )
+        try:
+            rep["quality"] = quality_block(
+                model, datasets[-1], other_real=train_data, n=n_quality, extractor=extractor
+            )
+        except DataError as e:  # no built-in feature space for these images: say so, go on
+            rep["quality"] = {"skipped": str(e)}
     return rep
 
 
@@ -250,7 +253,9 @@ def format_report(rep: dict[str, Any]) -> str:
         for key in sorted(k for k in d if k != "oracle"):
             o = d.get("oracle", {}).get(key)
             lines.append(f"    {key:28s} {d[key]:.4f}" + (f"  | {o:.4f}" if o is not None else ""))
-    if "quality" in rep:
+    if "quality" in rep and "skipped" in rep["quality"]:
+        lines.append(f"  sample quality skipped: {rep['quality']['skipped']}")
+    elif "quality" in rep:
         q = rep["quality"]
         r = q["real_vs_real"]
         lines.append(

@@ -112,7 +112,9 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
                 [[k, d[k], d.get("oracle", {}).get(k, "")] for k in sorted(d) if k != "oracle"],
             )
         )
-    if "quality" in rep:
+    if "quality" in rep and "skipped" in rep["quality"]:
+        parts.append(f"<h2>Sample quality</h2><p>skipped: {_esc(rep['quality']['skipped'])}</p>")
+    elif "quality" in rep:
         q = rep["quality"]
         r = q["real_vs_real"]
         parts.append(f"<h2>Sample quality ({_esc(q['features'])} features)</h2>")
