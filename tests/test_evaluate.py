@@ -68,7 +68,14 @@ def test_every_metric_block_and_html(dsprites_run):
     assert json.loads((dsprites_run / "report.json").read_text())["quality"]["n_fake"] == 200
 
 
-def test_quality_is_skipped_with_a_reason_without_a_feature_space(dsprites_run):
+def test_quality_is_skipped_with_a_reason_without_a_feature_space(dsprites_run, monkeypatch):
+    import infogan.metrics.features as features
+
+    monkeypatch.setattr(
+        features,
+        "FEATURE_CLASSIFIERS",
+        {k: v for k, v in features.FEATURE_CLASSIFIERS.items() if k != "dsprites"},
+    )
     rep = evaluate_run(
         dsprites_run, data=["dsprites:100"], n_mi=50, scale=0.01, metrics=("quality",)
     )

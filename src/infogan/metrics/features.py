@@ -494,11 +494,19 @@ FEATURE_CLASSIFIERS: dict[str, ClassifierRecipe] = {
         image_shape=(1, 28, 28),
         description="digit classifier trained on the 5,000 embedded MNIST digits",
     ),
+    "dsprites": ClassifierRecipe(
+        # A fixed random 20,000 of the 737,280 dSprites-like images (rendered on demand, no
+        # cache); its labels are the shape factor, the one categorical factor of the grid.
+        load=lambda: load_dataset("dsprites:20000"),
+        image_shape=(1, 64, 64),
+        epochs=3,
+        description="shape classifier trained on 20,000 dSprites-like images",
+    ),
 }
 """Built-in classifiers by name (the name is also the cache key). Add e.g. ``"dsprites"`` here."""
 
 # Dataset names whose images the built-in classifiers were made for.
-_DATASET_CLASSIFIER = {"mnist5k": "mnist5k", "mnist": "mnist5k"}
+_DATASET_CLASSIFIER = {"mnist5k": "mnist5k", "mnist": "mnist5k", "dsprites": "dsprites"}
 
 
 def builtin_features(
