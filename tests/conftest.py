@@ -40,6 +40,10 @@ def tiny_npz(tmp_path) -> str:
     return str(path)
 
 
+#: CLI flags for the same tiny model (1/8 width, noise 8, batch 8) in subprocess and CLI tests.
+TINY_FLAGS = ["--batch", "8", "--width", "0.125", "--noise", "8", "--no-progress"]
+
+
 def tiny_config(**kw) -> TrainConfig:
     """Paper recipe at 1/8 width and batch 8: the same code paths, ~100x cheaper."""
     model = ModelConfig(codes=kw.pop("codes", "cat:4,cont:2"), noise_dim=8, width=0.125)

@@ -5,21 +5,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TINY_FLAGS
 from PIL import Image
 
 from infogan.cli import main
 
-TINY = [
-    "--batch",
-    "8",
-    "--width",
-    "0.125",
-    "--noise",
-    "8",
-    "--codes",
-    "cat:4,cont:2",
-    "--no-progress",
-]
+TINY = [*TINY_FLAGS, "--codes", "cat:4,cont:2"]
 
 
 @pytest.fixture

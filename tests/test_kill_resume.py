@@ -8,24 +8,11 @@ import sys
 import time
 
 import torch
+from conftest import TINY_FLAGS
 
 from infogan import checkpoint as ckpt
 
-ARGS = [
-    "--batch",
-    "8",
-    "--width",
-    "0.125",
-    "--noise",
-    "8",
-    "--codes",
-    "cat:4,cont:1",
-    "--log-every",
-    "1",
-    "--sample-every",
-    "1000",
-    "--no-progress",
-]
+ARGS = [*TINY_FLAGS, "--codes", "cat:4,cont:1", "--log-every", "1", "--sample-every", "1000"]
 
 
 def _start(data, run_dir, steps, ckpt_every, resume=False):

@@ -15,13 +15,12 @@ from typing import Any
 
 import torch
 
-from infogan.atomic import atomic_write, atomic_write_bytes
+from infogan.atomic import atomic_write
 from infogan.errors import CheckpointError
 
 __all__ = [
     "FORMAT",
     "VERSION",
-    "atomic_write_bytes",
     "save_checkpoint",
     "load_checkpoint",
     "list_checkpoints",

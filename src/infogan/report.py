@@ -9,12 +9,10 @@ from typing import Any
 import torch
 
 from infogan import viz
-from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.evaluate import evaluate_model, format_report, write_report
 from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN
-from infogan.nets import InfoGANNets
 
 __all__ = ["save_sample_grid", "write_figures", "finish_run"]
 
@@ -65,26 +63,20 @@ def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
 
 
 def finish_run(
-    run_dir: Path,
-    nets: InfoGANNets,
-    cfg: TrainConfig,
-    datasets: list[ImageDataset | None],
-    step: int,
-    seconds: float,
+    run_dir: Path, model: InfoGAN, datasets: list[ImageDataset | None], seconds: float
 ) -> dict[str, Any]:
     """Figures, evaluation on labelled ``datasets`` (last one primary), ``report.json``.
 
     The labels are read here, after training, for scoring only.
     """
-    device = next(nets.parameters()).device
-    model = InfoGAN(nets, cfg, device=device, step=step)
+    cfg, step = model.cfg, model.step
     write_figures(model, run_dir)
     rep = evaluate_model(model, [d for d in datasets if d is not None])
     rep["training"] = {
         "data": cfg.data,
         "steps": step,
         "seconds_this_session": round(seconds, 2),
-        "device": str(device),
+        "device": str(model.device),
         "seed": cfg.seed,
         "batch": cfg.batch,
     }

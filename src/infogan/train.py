@@ -170,7 +170,7 @@ class Trainer:
                 f"of {self.cfg.batch}"
             )
 
-    def _batch_u8(self, step: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    def _batch_u8(self, step: int) -> torch.Tensor:
         """Real images (uint8) of step ``step``: epoch-wise shuffling, last partial batch dropped."""
         n = len(self.images)
         per_epoch = n // self.cfg.batch
@@ -180,7 +180,7 @@ class Trainer:
             self._perm = torch.randperm(n, generator=g).to(self.device)
             self._perm_epoch = epoch
         idx = self._perm[pos * self.cfg.batch : (pos + 1) * self.cfg.batch]
-        return torch.index_select(self.images, 0, idx, out=out)  # [B, C, H, W] uint8
+        return self.images[idx]  # [B, C, H, W] uint8
 
     def _batch(self, step: int) -> torch.Tensor:
         """Real images of step ``step`` in [-1, 1]."""
@@ -404,13 +404,9 @@ class Trainer:
             self.save()  # steps=0 or a run that ended exactly on an existing checkpoint
         rep: dict[str, Any] = {}
         if finish:
+            self.model.step = self.step_count
             rep = report_mod.finish_run(
-                self.run_dir,
-                self.nets,
-                cfg,
-                [self.dataset, self.eval_dataset],
-                self.step_count,
-                seconds,
+                self.run_dir, self.model, [self.dataset, self.eval_dataset], seconds
             )
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
 
