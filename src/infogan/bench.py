@@ -20,6 +20,7 @@ import torch
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
+from infogan.errors import SpecError
 from infogan.nets import image_shape
 from infogan.train import Trainer, resolve_device
 
@@ -34,6 +35,7 @@ class BenchResult:
     device_name: str
     preset: str
     path: str
+    precision: str
     batch: int
     steps: int
     seconds: float
@@ -116,19 +118,30 @@ def bench_config(
     preset: str = "custom",
     path: str = "eager",
 ) -> BenchResult:
-    """Time ``steps`` training steps of ``cfg`` after ``warmup`` untimed ones."""
+    """Time ``steps`` training steps of ``cfg`` after ``warmup`` untimed ones.
+
+    ``path`` is how steps run: ``eager`` (plain PyTorch) or ``graph`` (the CUDA-graph stepper that
+    training uses on a GPU, capture included in the untimed part). Each step draws its own inputs
+    exactly as training does, so the number is what ``infogan train`` gets, minus logging.
+    """
+    from infogan.fastpath import EagerStepper, GraphedStepper
+
     device = resolve_device(cfg.device)
+    graph = {"eager": "off", "graph": "on"}[path]
+    cfg = replace(cfg, graph=graph)
     data = _synthetic(cfg, max(4 * cfg.batch, 1024))
     trainer = Trainer(cfg, run_dir="unused", dataset=data)
     flops = step_flops(trainer)
+    stepper = GraphedStepper(trainer) if path == "graph" else EagerStepper(trainer)
     for t in range(warmup):
-        trainer.train_step(t)
+        stepper.step(t)
     _sync(device)
     t0 = time.perf_counter()
     for t in range(warmup, warmup + steps):
-        trainer.train_step(t)
+        stepper.step(t)
     _sync(device)
     seconds = time.perf_counter() - t0
+    stepper.read()  # the statistics must be finite: a fast path computing NaN is not fast
     sps = steps / seconds
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     return BenchResult(
@@ -136,6 +149,7 @@ def bench_config(
         device_name=name,
         preset=preset,
         path=path,
+        precision=cfg.precision,
         batch=cfg.batch,
         steps=steps,
         seconds=seconds,
@@ -157,9 +171,25 @@ def run_bench(
     warmup: int,
     json_path: str | Path | None = None,
     preset: str = "custom",
+    paths: list[str] | None = None,
+    precisions: list[str] | None = None,
 ) -> list[BenchResult]:
-    """Bench every batch size, print a table, write JSON (a list of objects) if asked."""
+    """Bench every (path, precision, batch), print a table, write JSON (a list of objects).
+
+    Defaults: on CPU the eager fp32 step only; on CUDA both paths (eager, graph) and the
+    precision of ``cfg``. A configuration that fails (say, graph capture on an old driver) is
+    reported as failed and the rest still run.
+    """
     device = resolve_device(cfg.device)
+    if paths is None:
+        paths = ["eager", "graph"] if device.type == "cuda" else ["eager"]
+    if precisions is None:
+        precisions = [cfg.precision]
+    for p in paths:
+        if p not in ("eager", "graph"):
+            raise SpecError(f"bench: unknown path {p!r}; choose eager or graph")
+        if p == "graph" and device.type != "cuda":
+            raise SpecError("bench: the graph path needs a CUDA device")
     peak = peak_for(device)
     print(
         f"device {device}: measured {peak[1]} peak {peak[0] / 1e9:.1f} GFLOP/s "
@@ -167,15 +197,22 @@ def run_bench(
         flush=True,
     )
     results = []
-    for b in batches:
-        r = bench_config(replace(cfg, batch=b), steps, warmup, peak, preset=preset)
-        results.append(r)
-        print(
-            f"  batch {b:5d}: {r.steps_per_second:8.2f} steps/s  {r.images_per_second:10.0f} "
-            f"images/s  {r.flops_per_step / 1e9:6.2f} GFLOP/step  "
-            f"{r.fraction_of_peak:6.1%} of peak",
-            flush=True,
-        )
+    for prec in precisions:
+        for p in paths:
+            for b in batches:
+                c = replace(cfg, batch=b, precision=prec)
+                try:
+                    r = bench_config(c, steps, warmup, peak, preset=preset, path=p)
+                except Exception as e:  # report and go on: one broken path must not hide the rest
+                    print(f"  {p:5s} {prec:4s} batch {b:5d}: FAILED ({e})", flush=True)
+                    continue
+                results.append(r)
+                print(
+                    f"  {p:5s} {prec:4s} batch {b:5d}: {r.steps_per_second:8.1f} steps/s  "
+                    f"{r.images_per_second:10.0f} images/s  "
+                    f"{r.flops_per_step / 1e9:6.2f} GFLOP/step  {r.fraction_of_peak:6.1%} of peak",
+                    flush=True,
+                )
     if json_path:
         atomic_write_bytes(
             json_path, (json.dumps([asdict(r) for r in results], indent=2) + "\n").encode()
@@ -206,13 +243,39 @@ def time_to_accuracy(
     t0 = time.perf_counter() if t_start is None else t_start
     device = resolve_device(cfg.device)
     test = load_dataset(eval_data, split="test")
-    trainer = Trainer(cfg, run_dir="unused")
-    stepper = make_stepper(trainer)
-    model = InfoGAN(trainer.nets, cfg, device=device)
     max_steps = max_steps or cfg.steps
     train_s, curve, reached = 0.0, [], None
-    step = 0
-    while step < max_steps:
+    selection = None
+    if cfg.candidates > 1:
+        # The selection recipe, in memory: K short candidates, keep the best by the unsupervised
+        # score (as train_selected does), continue it. Candidate time counts as training time.
+        from infogan.select import candidate_seed, selection_score
+
+        best = None
+        selection = []
+        for i in range(cfg.candidates):
+            ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), candidates=1)
+            trainer = Trainer(ccfg, run_dir="unused")
+            stepper = make_stepper(trainer)
+            t = time.perf_counter()
+            for st in range(min(cfg.select_steps, max_steps)):
+                stepper.step(st)
+            _sync(device)
+            train_s += time.perf_counter() - t
+            score = selection_score(trainer.model, trainer.dataset)["score"]
+            selection.append({"seed": ccfg.seed, "score": score})
+            if best is None or score > best[0]:
+                best = (score, trainer, stepper)
+        _, trainer, stepper = best
+        step = min(cfg.select_steps, max_steps)
+    else:
+        trainer = Trainer(cfg, run_dir="unused")
+        stepper = make_stepper(trainer)
+        step = 0
+    model = InfoGAN(trainer.nets, cfg, device=device)
+    first_eval = True
+    while step < max_steps or first_eval:
+        first_eval = False
         t = time.perf_counter()
         for _ in range(min(eval_every, max_steps - step)):
             stepper.step(step)
@@ -235,4 +298,6 @@ def time_to_accuracy(
         "wall_seconds": reached["wall_s"] if reached else None,
         "train_seconds": train_s,
         "curve": curve,
+        "candidates": cfg.candidates,
+        "selection": selection,
     }

@@ -175,6 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=_positive_int, default=5, help="untimed steps first (5)")
     b.add_argument("--preset", default="paper", help="recipe to time (default paper)")
     b.add_argument("--width", type=float, help="network width multiplier")
+    b.add_argument(
+        "--candidates", type=_positive_int, help="--time-to-acc: candidates (default preset's)"
+    )
+    b.add_argument("--select-steps", type=_positive_int, help="--time-to-acc: steps per candidate")
+    b.add_argument(
+        "--path",
+        choices=["auto", "eager", "graph", "both"],
+        default="auto",
+        help="how steps run: eager, CUDA graph, or both (default: both on CUDA, eager on CPU)",
+    )
+    b.add_argument(
+        "--precision",
+        help="comma list of fp32,tf32,bf16 to time (default the preset's; bf16 is CUDA-only)",
+    )
     b.add_argument("--json", help="write the results (a list of objects) to this JSON file")
     b.add_argument(
         "--time-to-acc",
@@ -464,6 +478,10 @@ def _bench(a: argparse.Namespace) -> int:
     cfg.device, cfg.progress = a.device, False
     if a.width is not None:
         cfg.model.width = a.width
+    if a.candidates is not None:
+        cfg.candidates = a.candidates
+    if a.select_steps is not None:
+        cfg.select_steps = a.select_steps
     try:
         batches = [int(x) for x in a.batch.split(",") if x.strip()]
     except ValueError:
@@ -486,8 +504,20 @@ def _bench(a: argparse.Namespace) -> int:
 
             atomic_write_bytes(a.json, (json.dumps(res, indent=2) + "\n").encode())
         return 0
+    paths = None if a.path == "auto" else (["eager", "graph"] if a.path == "both" else [a.path])
+    precisions = [x.strip() for x in a.precision.split(",") if x.strip()] if a.precision else None
+    for prec in precisions or []:
+        if prec not in ("fp32", "tf32", "bf16"):
+            raise SpecError(f"--precision: unknown {prec!r}; choose from fp32, tf32, bf16")
     run_bench(
-        cfg, batches, steps=max(1, a.steps), warmup=a.warmup, json_path=a.json, preset=a.preset
+        cfg,
+        batches,
+        steps=max(1, a.steps),
+        warmup=a.warmup,
+        json_path=a.json,
+        preset=a.preset,
+        paths=paths,
+        precisions=precisions,
     )
     return 0
 
