@@ -56,6 +56,8 @@ def _run_one(seed: int, a: argparse.Namespace, deadline: float, rows_path: Path)
     cfg.seed, cfg.steps, cfg.device, cfg.progress = seed, a.steps, a.device, False
     if a.data:
         cfg.data = a.data
+    if a.width is not None:
+        cfg.model.width = a.width
     device = resolve_device(cfg.device)
     train = load_dataset(cfg.data, split="train")
     test = load_dataset(a.eval_data, split="test") if a.eval_data else None
@@ -236,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-plain", action="store_true", help="skip the plain seeds themselves")
     p.add_argument("--preset", default="paper")
     p.add_argument("--data", default=None)
+    p.add_argument("--width", type=float, default=None, help="network width multiplier")
     p.add_argument("--steps", type=int, default=12_000)
     p.add_argument("--every", type=int, default=1000)
     p.add_argument("--n-mi", type=int, default=2000)

@@ -497,6 +497,9 @@ def train(
 ) -> TrainResult:
     """Train an InfoGAN, writing checkpoints, metrics, samples, figures and ``report.json``.
 
+    With ``cfg.candidates > 1`` (the default recipe) the run first trains that many short
+    candidates and continues the best by an unsupervised score (:func:`infogan.select.train_selected`).
+
     Args:
         cfg: the recipe (see :class:`infogan.config.TrainConfig`).
         run_dir: output directory (created).
@@ -504,4 +507,6 @@ def train(
         dataset: images to train on; default ``load_dataset(cfg.data)``. Labels are never used in
             training, only by the final evaluation.
     """
-    return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run()
+    from infogan.select import train_selected  # select builds on this module
+
+    return train_selected(cfg, run_dir, resume=resume, dataset=dataset)
