@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU measurements this project owes, as one script for a session lent a GPU (run from the
-# repo root on the GPU machine; everything lands in ${OUT:-gpu_out}, at most 7 files). Each block
+# repo root on the GPU machine; everything lands in ${OUT:-gpu_out}, at most 8 files). Each block
 # has its own time limit, so a slow or broken block does not eat the others; END_S bounds it all.
 #
 # Data travels beside the code in .gpu/ (git-ignored; see the README's GPU section):
@@ -28,10 +28,17 @@ timeout 80 $py -m infogan.cli bench --device "$DEV" --path "$BENCH_PATH" --preci
   --batch 256,1024,4096 --steps $(( BENCH_STEPS / 3 )) --warmup 10 \
   --json "$out/bench_scale.json" 2>&1
 
-echo "== 3. time to accuracy, paper recipe, batch 64, test digits (issue 4) [t=${SECONDS}s]"
-timeout 50 $py -m infogan.cli bench --device "$DEV" --preset paper --time-to-acc 0.95 \
-  --eval-data .gpu/mnist --eval-every 250 --max-steps "$STUDY_STEPS" \
-  --json "$out/t2a_paper.json" 2>&1 | tail -8
+echo "== 3. time to accuracy, default and paper recipes, batch 64, test digits (issue 4) [t=${SECONDS}s]"
+for pre in default paper; do
+  timeout 50 $py -m infogan.cli bench --device "$DEV" --preset $pre --time-to-acc 0.95 \
+    --eval-data .gpu/mnist --eval-every 250 --max-steps "$STUDY_STEPS" \
+    --json "$out/t2a_$pre.json" 2>&1 | tail -6
+done
+
+echo "== 3b. the default recipe for real, seeds 0-4 (issue 3) [t=${SECONDS}s]"
+timeout 200 $py -m infogan.cli sweep --preset default --seeds 0-4 --steps "$STUDY_STEPS" \
+  --device "$DEV" --eval-data .gpu/mnist --out /tmp/sweep_default --no-progress 2>&1 | tail -12
+cp /tmp/sweep_default/sweep.json "$out/sweep_default.json" 2>/dev/null
 
 echo "== 4. seed study: plain runs of every candidate seed, scored every $EVERY steps [t=${SECONDS}s]"
 budget=$(( END_S - SECONDS - 25 ))
@@ -40,11 +47,10 @@ if [ "$budget" -gt 60 ]; then
     --steps "$STUDY_STEPS" --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist \
     --workers "${WORKERS:-6}" --budget-s "$budget" --min-job-s 15 --out /tmp/study 2>&1
 fi
-cp /tmp/study/rows.jsonl /tmp/study/analysis.json "$out/" 2>/dev/null
-# figures: the plain seeds 0-4, and every run some k=4/k=8 selection rule picked (<= 16 MiB each)
+cp /tmp/study/rows.jsonl "$out/" 2>/dev/null
+# figures: the plain seeds 0-4 and every run some k=4/k=8 selection rule picked (one file <= 16 MiB)
 rm -f /tmp/study/runs/*/curves.png
-tar czf "$out/runs_plain.tgz" -C /tmp/study runs/seed{0,1,2,3,4} 2>/dev/null
 winners=$($py -c "import json;a=json.load(open('/tmp/study/analysis.json'));print(' '.join(sorted({'runs/seed%d'%r['winner'] for k,v in a['rules'].items() if k.startswith(('k4_','k8_')) for r in v})))" 2>/dev/null)
-[ -n "$winners" ] && tar czf "$out/runs_winners.tgz" -C /tmp/study $winners
+tar czf "$out/runs.tgz" -C /tmp/study $(cd /tmp/study 2>/dev/null && ls -d runs/seed{0,1,2,3,4} 2>/dev/null) $winners 2>/dev/null
 ls -la "$out"; echo "done at t=${SECONDS}s"
 } 2>&1 | tee "$out/log.txt"

@@ -23,6 +23,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import signal
 import statistics
 import sys
 import time
@@ -58,6 +59,8 @@ def _run_one(seed: int, a: argparse.Namespace, deadline: float, rows_path: Path)
         cfg.data = a.data
     if a.width is not None:
         cfg.model.width = a.width
+    for item in a.set:
+        _override(cfg, item)
     device = resolve_device(cfg.device)
     train = load_dataset(cfg.data, split="train")
     test = load_dataset(a.eval_data, split="test") if a.eval_data else None
@@ -105,6 +108,22 @@ def _run_one(seed: int, a: argparse.Namespace, deadline: float, rows_path: Path)
         f"{type(stepper).__name__}), score {row['score']:.4f}, accuracy {row.get('accuracy')}",
         flush=True,
     )
+
+
+def _override(cfg, item: str) -> None:
+    """``key=value`` onto a TrainConfig field (or its model's), cast to the field's type."""
+    key, _, text = item.partition("=")
+    target = cfg if hasattr(cfg, key) else cfg.model
+    if not hasattr(target, key) or key == "model":
+        raise SystemExit(f"--set: no config field {key!r}")
+    old = getattr(target, key)
+    if isinstance(old, bool):
+        value = text.lower() in ("1", "true", "yes", "on")
+    elif old is None:
+        value = None if text.lower() == "none" else float(text)
+    else:
+        value = type(old)(text)
+    setattr(target, key, value)
 
 
 def _append(path: Path, row: dict) -> None:
@@ -239,6 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="paper")
     p.add_argument("--data", default=None)
     p.add_argument("--width", type=float, default=None, help="network width multiplier")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set batch=128 --set info_in_d_step=true",
+    )
     p.add_argument("--steps", type=int, default=12_000)
     p.add_argument("--every", type=int, default=1000)
     p.add_argument("--n-mi", type=int, default=2000)
@@ -265,10 +291,17 @@ def main(argv: list[str] | None = None) -> int:
         queue.put(s)
     time.sleep(0.2)
     procs = [ctx.Process(target=_worker, args=(queue, a, deadline, rows)) for _ in range(a.workers)]
-    for pr in procs:
-        pr.start()
-    for pr in procs:
-        pr.join()
+    # SIGTERM (timeout, kill) ends the workers too, instead of leaving them training orphaned
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        for pr in procs:
+            pr.start()
+        for pr in procs:
+            pr.join()
+    finally:
+        for pr in procs:
+            if pr.is_alive():
+                pr.terminate()
     rep = analyse(rows, seeds, a.steps)
     (out / "analysis.json").write_text(json.dumps(rep, indent=2) + "\n")
     return 0

@@ -41,7 +41,17 @@ def tiny_npz(tmp_path) -> str:
 
 
 #: CLI flags for the same tiny model (1/8 width, noise 8, batch 8) in subprocess and CLI tests.
-TINY_FLAGS = ["--batch", "8", "--width", "0.125", "--noise", "8", "--candidates", "1", "--no-progress"]
+TINY_FLAGS = [
+    "--batch",
+    "8",
+    "--width",
+    "0.125",
+    "--noise",
+    "8",
+    "--candidates",
+    "1",
+    "--no-progress",
+]
 
 
 def tiny_config(**kw) -> TrainConfig:

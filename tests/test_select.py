@@ -49,6 +49,7 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
     assert res.step == 4
     _, state = ckpt.latest_checkpoint(run)
     assert state["step"] == 4 and state["config"]["seed"] == sel["winner_seed"]
+    assert not list((run / "candidates").glob("*/checkpoints/*"))  # freed once selection is done
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 4
     # a finished selection is not redone on resume

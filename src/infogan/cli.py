@@ -233,7 +233,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--candidates",
         type=_positive_int,
-        help="short candidate runs to choose from without labels (default 1 = off)",
+        help="short candidate starts to choose from without labels (default recipe 4; 1 = off)",
     )
     t.add_argument("--select-steps", type=_positive_int, help="steps per candidate (1000)")
     t.add_argument("--cr-weight", type=float, help="InfoGAN-CR regulariser weight (0 = off)")

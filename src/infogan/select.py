@@ -123,6 +123,10 @@ def train_selected(
     }
     # Written last: its presence means "selection finished", so a crash before it redoes it.
     atomic_write_bytes(run_dir / "selection.json", (json.dumps(record, indent=2) + "\n").encode())
+    # The winner's checkpoint now lives in run_dir/checkpoints; the candidates' own (each with
+    # its optimiser state: ~150 MB at the paper's width) are no longer needed by anything.
+    for i in range(cfg.candidates):
+        shutil.rmtree(run_dir / "candidates" / str(i) / "checkpoints", ignore_errors=True)
     print(
         f"selected candidate {best['candidate'] + 1} (seed {best['seed']}); continuing to "
         f"{cfg.steps} steps",

@@ -106,9 +106,10 @@ class InfoGANNets(nn.Module):
             self.cr = nn.Sequential(body, nn.Linear(body.feature_dim, len(self.latent.codes)))
         self.apply(_init_weights)
 
-    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        """D's real/fake logits ``[N]``."""
-        return self.d_head(self.body(x)).squeeze(1)
+    def discriminate(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        """D's real/fake logits ``[N]``; ``groups`` > 1: ``x`` stacks that many batches, each
+        batch-normalised on its own (one pass instead of ``groups``)."""
+        return self.d_head(self.body(x, groups)).squeeze(1)
 
     def recognise(self, x: torch.Tensor) -> QOutput:
         """Q's code estimate for images ``x``."""

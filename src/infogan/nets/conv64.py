@@ -51,6 +51,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from infogan.nets.grouped import run_grouped
 from infogan.nets.mnist import LEAK
 
 __all__ = ["Conv64Generator", "Conv64Body", "IMAGE_SHAPE"]
@@ -139,6 +140,8 @@ class Conv64Body(nn.Module):
             nn.LeakyReLU(LEAK),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv(x)  # [N, 256, 8, 8]
-        return self.fc(h.flatten(1))  # [N, 1024]
+    def forward(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        """``groups`` > 1: ``x`` stacks that many batches, batch-normalised separately
+        (:func:`~infogan.nets.grouped.run_grouped`)."""
+        h = run_grouped(self.conv, x, groups)  # [N, 256, 8, 8]
+        return run_grouped(self.fc, h.flatten(1), groups)  # [N, 1024]

@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from infogan.nets.grouped import run_grouped
+
 __all__ = ["MnistGenerator", "MnistBody", "IMAGE_SHAPE"]
 
 #: (C, H, W) these networks read and write.
@@ -84,6 +86,8 @@ class MnistBody(nn.Module):
             nn.LeakyReLU(LEAK),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv(x)  # [N, 128, 7, 7]
-        return self.fc(h.flatten(1))  # [N, 1024]
+    def forward(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        """``groups`` > 1: ``x`` stacks that many batches, batch-normalised separately
+        (:func:`~infogan.nets.grouped.run_grouped`)."""
+        h = run_grouped(self.conv, x, groups)  # [N, 128, 7, 7]
+        return run_grouped(self.fc, h.flatten(1), groups)  # [N, 1024]
