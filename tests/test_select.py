@@ -76,3 +76,34 @@ def test_selected_run_equals_plain_run_of_winner_seed(tmp_path, tiny_dataset):
     assert a["step"] == b["step"] == 4
     for k, v in a["nets"].items():
         assert torch.equal(v, b["nets"][k]), k
+
+
+def test_agreement_prefers_the_partition_others_share():
+    import numpy as np
+
+    from infogan.select import agreement
+
+    rng = np.random.default_rng(0)
+    truth = np.arange(1000) % 10
+    relabelled = (truth + 3) % 10  # same partition, other code order: full agreement
+    merged = np.where(truth == 9, 4, truth)  # one class merged into another
+    noise = rng.integers(0, 10, 1000)
+    a = agreement([[truth], [relabelled], [merged], [noise]])
+    assert a[0] == pytest.approx(a[1]) and a[0] > a[2] > a[3]
+    assert agreement([[truth]]) == [0.0]
+
+
+def test_consensus_rule_picks_most_agreeing_candidate(tmp_path, tiny_dataset):
+    cfg = tiny_config(steps=4, candidates=3, select_steps=2, ckpt_every=2, select_rule="consensus")
+    train_selected(cfg, tmp_path / "run", dataset=tiny_dataset)
+    sel = json.loads((tmp_path / "run" / "selection.json").read_text())
+    assert sel["rule"].startswith("consensus")
+    best = max(sel["candidates"], key=lambda c: (c["agreement"], c["score"]))
+    assert sel["winner"] == best["candidate"]
+
+
+def test_unknown_select_rule_is_refused():
+    from infogan.errors import SpecError
+
+    with pytest.raises(SpecError, match="select_rule"):
+        tiny_config(select_rule="best").validate()

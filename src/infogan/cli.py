@@ -55,6 +55,7 @@ _RECIPE_FLAGS = {
     "graph": "graph",
     "candidates": "candidates",
     "select_steps": "select_steps",
+    "select_rule": "select_rule",
     "cr_weight": "cr_weight",
     "cr_start": "cr_start",
     "precision": "precision",
@@ -236,6 +237,11 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         help="short candidate starts to choose from without labels (default recipe 4; 1 = off)",
     )
     t.add_argument("--select-steps", type=_positive_int, help="steps per candidate (1000)")
+    t.add_argument(
+        "--select-rule",
+        choices=["score", "consensus"],
+        help="pick the candidate by its own score (default) or by agreement with the others",
+    )
     t.add_argument("--cr-weight", type=float, help="InfoGAN-CR regulariser weight (0 = off)")
     t.add_argument("--cr-start", type=_positive_int, help="step the CR loss reaches G from (0)")
     t.add_argument("--graph", choices=["auto", "on", "off"], help="CUDA graphs (default auto)")

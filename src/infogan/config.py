@@ -57,6 +57,9 @@ class ModelConfig:
             raise SpecError("log_std_min must be smaller than log_std_max")
 
 
+#: Candidate selection rules known to :mod:`infogan.select`.
+SELECT_RULES = ("score", "consensus")
+
 #: Network families known to :mod:`infogan.nets`.
 ARCHES = ("mnist", "conv64")
 
@@ -101,6 +104,10 @@ class TrainConfig:
     (1 = off; the paper trains one run). See :mod:`infogan.select`."""
     select_steps: int = 1_000
     """Steps of each candidate before selection (they count towards ``steps`` of the winner)."""
+    select_rule: str = "score"
+    """How the winner is chosen: ``score`` (max I(x; c)/ln K of its own code on real images) or
+    ``consensus`` (the candidate whose partition of the real images agrees most, mean NMI, with
+    the other candidates'). See :mod:`infogan.select`."""
     seed: int = 0
     """Seed of everything random: weights, data order, latent draws."""
     device: str = "auto"
@@ -148,6 +155,7 @@ class TrainConfig:
         checks += [
             ("graph", self.graph in ("auto", "on", "off"), "must be auto, on or off"),
             ("precision", self.precision in ("fp32", "tf32", "bf16"), "must be fp32, tf32 or bf16"),
+            ("select_rule", self.select_rule in SELECT_RULES, "must be score or consensus"),
         ]
         for name, ok, why in checks:
             if not ok:

@@ -16,6 +16,11 @@ merges two classes loses marginal entropy, one that is unsure between classes ga
 entropy. ``L_I`` on generated samples cannot see either: G and Q can agree on a code the real
 data does not follow. Per code it is divided by ``ln K`` (so 1 = a perfect, balanced partition);
 codes are averaged. Without categorical codes the score falls back to the mean ``L_I`` bound.
+
+``select_rule="consensus"`` instead keeps the candidate whose partition of the same real images
+agrees most (mean NMI) with the other candidates' partitions: runs that find the data's classes
+agree with each other, while each bad run merges or splits classes in its own way. The score
+rule judges a candidate alone and cannot tell a clean but wrong partition from a right one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from infogan import checkpoint as ckpt
@@ -36,7 +42,14 @@ from infogan.data import ImageDataset, load_dataset
 from infogan.model import InfoGAN, load_run
 from infogan.train import Trainer, TrainResult
 
-__all__ = ["real_code_mi", "selection_score", "train_selected", "candidate_seed"]
+__all__ = [
+    "real_code_mi",
+    "selection_score",
+    "partitions",
+    "agreement",
+    "train_selected",
+    "candidate_seed",
+]
 
 
 def real_code_mi(model: InfoGAN, images: torch.Tensor) -> dict[str, float]:
@@ -55,11 +68,40 @@ def real_code_mi(model: InfoGAN, images: torch.Tensor) -> dict[str, float]:
     return out
 
 
+def _subset(dataset: ImageDataset, n: int) -> torch.Tensor:
+    """The same ``n`` unlabelled images for every candidate."""
+    g = torch.Generator().manual_seed(0)
+    return dataset.images[torch.randperm(len(dataset), generator=g)[:n]]
+
+
+def partitions(model: InfoGAN, dataset: ImageDataset, n: int = 5000) -> list[np.ndarray]:
+    """Q's hard assignment (argmax) of ``n`` unlabelled images, one array per categorical code."""
+    enc = model.encode(_subset(dataset, n))
+    return [enc.cat[:, j].numpy() for j in range(model.spec.n_cat)]
+
+
+def agreement(parts: list[list[np.ndarray]]) -> list[float]:
+    """Per candidate: mean NMI of its partitions with every other candidate's (mean over codes).
+
+    The clustering-stability argument (Lange et al. 2004): a structure that independent runs
+    keep finding is in the data; a merge of two classes, or a split of one, is an accident of one
+    run and disagrees with the runs that did not make it.
+    """
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    k = len(parts)
+    out = []
+    for i in range(k):
+        vals = [
+            nmi(a, b) for j in range(k) if j != i for a, b in zip(parts[i], parts[j], strict=True)
+        ]
+        out.append(float(np.mean(vals)) if vals else 0.0)
+    return out
+
+
 def selection_score(model: InfoGAN, dataset: ImageDataset, n: int = 5000) -> dict[str, Any]:
     """The unsupervised score of one candidate (higher is better) and its parts."""
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randperm(len(dataset), generator=g)[:n]
-    per_code = real_code_mi(model, dataset.images[idx])
+    per_code = real_code_mi(model, _subset(dataset, n))
     if per_code:
         return {"score": sum(per_code.values()) / len(per_code), "real_mi": per_code}
     bounds = model.mi_bound(n=2000)
@@ -91,7 +133,8 @@ def train_selected(
         return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run()
     dataset = dataset if dataset is not None else load_dataset(cfg.data, split="train")
     steps = min(cfg.select_steps, cfg.steps)
-    scores = []
+    scores: list[dict[str, Any]] = []
+    parts: list[list[np.ndarray]] = []
     for i in range(cfg.candidates):
         cdir = run_dir / "candidates" / str(i)
         ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), steps=steps, candidates=1)
@@ -101,12 +144,18 @@ def train_selected(
                 f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed}): {steps} steps", flush=True
             )
             Trainer(ccfg, cdir, dataset=dataset, resume=bool(done)).run(finish=False)
-        s = selection_score(
-            load_run(cdir, device=cfg.device if cfg.device != "auto" else "cpu"), dataset
-        )
+        model = load_run(cdir, device=cfg.device if cfg.device != "auto" else "cpu")
+        s = selection_score(model, dataset)
         scores.append({"candidate": i, "seed": ccfg.seed, **s})
+        parts.append(partitions(model, dataset))
         print(f"candidate {i + 1}: score {s['score']:.4f}", flush=True)
-    best = max(scores, key=lambda r: r["score"])
+    use_consensus = cfg.select_rule == "consensus" and model.spec.n_cat > 0
+    if model.spec.n_cat:
+        for r, a in zip(scores, agreement(parts), strict=True):
+            r["agreement"] = a
+    # consensus: most agreement (ties: the higher score); score: the higher score
+    key = (lambda r: (r["agreement"], r["score"])) if use_consensus else (lambda r: r["score"])
+    best = max(scores, key=key)
     wdir = run_dir / "candidates" / str(best["candidate"])
     path, _ = ckpt.latest_checkpoint(wdir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -114,8 +163,13 @@ def train_selected(
     if (wdir / "metrics.jsonl").exists():
         shutil.copyfile(wdir / "metrics.jsonl", run_dir / "metrics.jsonl")
     record = {
-        "rule": "max mean I(x; c)/ln K of Q's categorical codes on unlabelled training "
-        "images (mean L_I bound without categorical codes)",
+        "rule": (
+            "consensus: max mean NMI of Q's partition of unlabelled training images with the "
+            "other candidates' (ties: score)"
+            if use_consensus
+            else "score: max mean I(x; c)/ln K of Q's categorical codes on unlabelled training "
+            "images (mean L_I bound without categorical codes)"
+        ),
         "select_steps": steps,
         "candidates": scores,
         "winner": best["candidate"],
