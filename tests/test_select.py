@@ -107,3 +107,28 @@ def test_unknown_select_rule_is_refused():
 
     with pytest.raises(SpecError, match="select_rule"):
         tiny_config(select_rule="best").validate()
+
+
+def test_interrupted_selection_resumes_from_the_run_dir(tmp_path, tiny_dataset, monkeypatch):
+    from infogan.config import TrainConfig
+    from infogan.train import Trainer
+
+    cfg = tiny_config(steps=4, candidates=2, select_steps=2, ckpt_every=1)
+    run = tmp_path / "run"
+    real_run = Trainer.run
+
+    def stop_in_second(self, finish=True):
+        if self.cfg.seed == 1:  # candidate 2
+            raise KeyboardInterrupt("stopped")
+        return real_run(self, finish)
+
+    monkeypatch.setattr(Trainer, "run", stop_in_second)
+    with pytest.raises(KeyboardInterrupt, match=f"--resume {run}"):
+        train_selected(cfg, run, dataset=tiny_dataset)
+    assert not (run / "selection.json").exists()
+    monkeypatch.setattr(Trainer, "run", real_run)
+    # what `infogan train --resume RUN` does: the run's own config, then continue
+    again = TrainConfig.load(run / "config.json")
+    assert again.candidates == 2
+    res = train_selected(again, run, resume=True, dataset=tiny_dataset)
+    assert res.step == 4 and (run / "selection.json").exists()

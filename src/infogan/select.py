@@ -133,6 +133,10 @@ def train_selected(
         return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run()
     dataset = dataset if dataset is not None else load_dataset(cfg.data, split="train")
     steps = min(cfg.select_steps, cfg.steps)
+    # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "config.json").exists():
+        cfg.save(run_dir / "config.json")
     scores: list[dict[str, Any]] = []
     parts: list[list[np.ndarray]] = []
     for i in range(cfg.candidates):
@@ -143,7 +147,13 @@ def train_selected(
             print(
                 f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed}): {steps} steps", flush=True
             )
-            Trainer(ccfg, cdir, dataset=dataset, resume=bool(done)).run(finish=False)
+            try:
+                Trainer(ccfg, cdir, dataset=dataset, resume=bool(done)).run(finish=False)
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(
+                    f"stopped in candidate {i + 1}/{cfg.candidates}; its checkpoint is kept; "
+                    f"continue with: infogan train --resume {run_dir}"
+                ) from None
         model = load_run(cdir, device=cfg.device if cfg.device != "auto" else "cpu")
         s = selection_score(model, dataset)
         scores.append({"candidate": i, "seed": ccfg.seed, **s})
