@@ -40,7 +40,7 @@ from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset
 from infogan.model import InfoGAN, load_run
-from infogan.train import Trainer, TrainResult
+from infogan.train import Trainer, TrainResult, resolve_device
 
 __all__ = [
     "real_code_mi",
@@ -154,7 +154,7 @@ def train_selected(
                     f"stopped in candidate {i + 1}/{cfg.candidates}; its checkpoint is kept; "
                     f"continue with: infogan train --resume {run_dir}"
                 ) from None
-        model = load_run(cdir, device=cfg.device if cfg.device != "auto" else "cpu")
+        model = load_run(cdir, device=resolve_device(cfg.device))
         s = selection_score(model, dataset)
         scores.append({"candidate": i, "seed": ccfg.seed, **s})
         parts.append(partitions(model, dataset))
