@@ -81,3 +81,31 @@ def test_quality_is_skipped_with_a_reason_without_a_feature_space(dsprites_run, 
     )
     assert "64" in rep["quality"]["skipped"] or "extractor" in rep["quality"]["skipped"]
     assert "skipped" in (dsprites_run / "report.html").read_text()
+
+
+def test_large_datasets_are_encoded_on_a_capped_subset(dsprites_run):
+    """Clustering and code usage read a fixed random subset of a large set (the full dSprites-
+    like set would take minutes and, converted to float at once, 12 GB), and say so."""
+    from infogan.evaluate import evaluate_model
+    from infogan.model import load_run
+
+    model = load_run(dsprites_run)
+    data = load_dataset("dsprites:64")
+    rep = evaluate_model(model, [data], metrics=("clustering",), n_encode=40)
+    entry = rep["evaluations"][data.name]
+    assert entry["n"] == 40 and entry["of"] == 64
+    assert rep["clustering"]["c1"]["n"] == 40
+    full = evaluate_model(model, [data], metrics=("clustering",))
+    assert full["evaluations"][data.name]["n"] == 64 and "of" not in full["evaluations"][data.name]
+
+
+def test_encode_converts_batch_by_batch_with_the_same_result(dsprites_run):
+    from infogan.data.dataset import to_float
+    from infogan.model import load_run
+
+    model = load_run(dsprites_run)
+    images = load_dataset("dsprites:64").images
+    a = model.encode(images, batch=7)
+    b = model.encode(to_float(images), batch=64)
+    torch.testing.assert_close(a.cont_mean, b.cont_mean)
+    torch.testing.assert_close(a.cat_probs[0], b.cat_probs[0])

@@ -176,7 +176,7 @@ class InfoGAN:
         return torch.stack(images, dim=1), row_labels, col_labels  # [R, K, C, H, W]
 
     # ---- recognition ----------------------------------------------------------------------------
-    def _prepare(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def _prepare(self, images: torch.Tensor | np.ndarray, convert: bool = True) -> torch.Tensor:
         x = torch.as_tensor(images)
         if x.ndim == 3:  # [N, H, W] -> [N, 1, H, W]
             x = x.unsqueeze(1)
@@ -187,17 +187,19 @@ class InfoGAN:
             raise DataError(
                 f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w})"
             )
-        x = to_float(x) if x.dtype == torch.uint8 else x.float()
-        return x
+        return x if convert is False else _as_float(x)
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor | np.ndarray, batch: int = 1000) -> Encoding:
-        """Q's code estimate for images (uint8 0-255 or float in [-1, 1], ``[N, C, H, W]``)."""
-        x = self._prepare(images)
+        """Q's code estimate for images (uint8 0-255 or float in [-1, 1], ``[N, C, H, W]``).
+
+        Images are converted to float one batch at a time, so encoding all 737,280 64x64
+        dSprites-like images needs their uint8 size in memory, not four times it."""
+        x = self._prepare(images, convert=False)
         outs = []
         with _eval(self.nets):
             for chunk in x.split(batch):
-                outs.append(self.nets.recognise(chunk.to(self.device)))
+                outs.append(self.nets.recognise(_as_float(chunk.to(self.device))))
         probs = [
             torch.cat([o.cat_logits[j] for o in outs]).softmax(dim=1).cpu()
             for j in range(self.spec.n_cat)
@@ -226,6 +228,10 @@ class InfoGAN:
                 done += m
         bound = mi_bound(total / n, self.spec)
         return dict(zip(self.spec.names, bound.tolist(), strict=True))
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return to_float(x) if x.dtype == torch.uint8 else x.float()
 
 
 class _eval:
