@@ -186,9 +186,7 @@ def simulate(runs, seeds, k: int, s: int, final: int) -> list[dict] | None:
 def simulate_consensus(runs, runs_dir: Path, seeds, k: int, s: int, final: int):
     """Selection by agreement: the candidate whose partition of the training images agrees most
     (mean NMI) with the other candidates' partitions at step s. None if files are missing."""
-    from sklearn.metrics import normalized_mutual_info_score as nmi
-
-    from infogan.select import candidate_seed
+    from infogan.select import candidate_seed, choose
 
     out = []
     for seed in seeds:
@@ -198,9 +196,9 @@ def simulate_consensus(runs, runs_dir: Path, seeds, k: int, s: int, final: int):
             c in runs and final in runs[c] for c in cands
         ):
             return None
-        parts = [np.load(f) for f in files]
-        agree = [np.mean([nmi(parts[i], parts[j]) for j in range(k) if j != i]) for i in range(k)]
-        win = cands[int(np.argmax(agree))]
+        # exactly the library's rule (infogan.select.choose), ties broken by the score
+        records = [{"score": runs[c][s]["score"]} for c in cands]
+        win = cands[choose(records, [[np.load(f)] for f in files], "consensus")]
         out.append({"seed": seed, "winner": win, **runs[win][final]})
     return out
 

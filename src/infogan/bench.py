@@ -249,7 +249,7 @@ def time_to_accuracy(
     if cfg.candidates > 1:
         # The selection recipe, in memory: K short candidates, keep the best by the unsupervised
         # score (as train_selected does), continue it. Candidate time counts as training time.
-        from infogan.select import agreement, candidate_seed, partitions, selection_score
+        from infogan.select import candidate_seed, choose, partitions, selection_score
 
         kept = []
         selection = []
@@ -265,13 +265,7 @@ def time_to_accuracy(
             score = selection_score(trainer.model, trainer.dataset)["score"]
             selection.append({"seed": ccfg.seed, "score": score})
             kept.append((trainer, stepper, partitions(trainer.model, trainer.dataset)))
-        key = [r["score"] for r in selection]
-        if cfg.select_rule == "consensus" and kept[0][0].spec.n_cat:
-            agree = agreement([k[2] for k in kept])
-            for r, a in zip(selection, agree, strict=True):
-                r["agreement"] = a
-            key = list(zip(agree, key, strict=True))
-        best = max(range(len(kept)), key=lambda i: key[i])
+        best = choose(selection, [k[2] for k in kept], cfg.select_rule)
         trainer, stepper, _ = kept[best]
         del kept
         step = min(cfg.select_steps, max_steps)

@@ -47,6 +47,7 @@ __all__ = [
     "selection_score",
     "partitions",
     "agreement",
+    "choose",
     "train_selected",
     "candidate_seed",
 ]
@@ -97,6 +98,21 @@ def agreement(parts: list[list[np.ndarray]]) -> list[float]:
         ]
         out.append(float(np.mean(vals)) if vals else 0.0)
     return out
+
+
+def choose(records: list[dict[str, Any]], parts: list[list[np.ndarray]], rule: str) -> int:
+    """Index of the winning candidate. ``records[i]["score"]`` is each candidate's score; with
+    categorical codes, each record also gets its ``agreement``. Rule ``consensus``: most agreement
+    (ties: higher score); rule ``score`` (or no categorical code): highest score."""
+    use_consensus = rule == "consensus" and bool(parts) and bool(parts[0])
+    if parts and parts[0]:
+        for r, a in zip(records, agreement(parts), strict=True):
+            r["agreement"] = a
+    if use_consensus:
+        return max(
+            range(len(records)), key=lambda i: (records[i]["agreement"], records[i]["score"])
+        )
+    return max(range(len(records)), key=lambda i: records[i]["score"])
 
 
 def selection_score(model: InfoGAN, dataset: ImageDataset, n: int = 5000) -> dict[str, Any]:
@@ -160,12 +176,7 @@ def train_selected(
         parts.append(partitions(model, dataset))
         print(f"candidate {i + 1}: score {s['score']:.4f}", flush=True)
     use_consensus = cfg.select_rule == "consensus" and model.spec.n_cat > 0
-    if model.spec.n_cat:
-        for r, a in zip(scores, agreement(parts), strict=True):
-            r["agreement"] = a
-    # consensus: most agreement (ties: the higher score); score: the higher score
-    key = (lambda r: (r["agreement"], r["score"])) if use_consensus else (lambda r: r["score"])
-    best = max(scores, key=key)
+    best = scores[choose(scores, parts, cfg.select_rule)]
     wdir = run_dir / "candidates" / str(best["candidate"])
     path, _ = ckpt.latest_checkpoint(wdir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
