@@ -52,7 +52,7 @@ def _run_one(seed: int, a: argparse.Namespace, deadline: float, rows_path: Path)
     from infogan.evaluate import cluster_codes, mi_table
     from infogan.fastpath import make_stepper
     from infogan.report import save_sample_grid, write_figures
-    from infogan.select import selection_score
+    from infogan.select import assess
     from infogan.train import Trainer, resolve_device
 
     cfg = preset(a.preset)
@@ -94,12 +94,11 @@ def _run_one(seed: int, a: argparse.Namespace, deadline: float, rows_path: Path)
             "g_loss": stats["g_loss"],
             "path": type(stepper).__name__,
         }
-        sel = selection_score(model, train)  # unsupervised: the selection rule's score
+        sel, parts = assess(model, train)  # unsupervised: what the selection rules read
         row["score"] = sel["score"]
-        if model.spec.n_cat:  # Q's partition of the training images, for other selection rules
-            cat = model.encode(train.images).cat[:, 0].numpy().astype(np.uint8)
+        if parts:  # Q's partition of the training images, for the consensus rule
             (run_dir / "assign").mkdir(exist_ok=True)
-            np.save(run_dir / "assign" / f"step_{step:06d}.npy", cat)
+            np.save(run_dir / "assign" / f"step_{step:06d}.npy", parts[0].astype(np.uint8))
         row["mi_bound"] = {k: v["bound"] for k, v in mi_table(model, n=a.n_mi).items()}
         if test is not None:  # labels: analysis only, never read by the selection
             acc = cluster_codes(model, test)

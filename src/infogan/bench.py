@@ -249,7 +249,7 @@ def time_to_accuracy(
     if cfg.candidates > 1:
         # The selection recipe, in memory: K short candidates, keep the best by the unsupervised
         # score (as train_selected does), continue it. Candidate time counts as training time.
-        from infogan.select import candidate_seed, choose, partitions, selection_score
+        from infogan.select import assess, candidate_seed, choose
 
         kept = []
         selection = []
@@ -262,9 +262,9 @@ def time_to_accuracy(
                 stepper.step(st)
             _sync(device)
             train_s += time.perf_counter() - t
-            score = selection_score(trainer.model, trainer.dataset)["score"]
-            selection.append({"seed": ccfg.seed, "score": score})
-            kept.append((trainer, stepper, partitions(trainer.model, trainer.dataset)))
+            s, part = assess(trainer.model, trainer.dataset)
+            selection.append({"seed": ccfg.seed, "score": s["score"]})
+            kept.append((trainer, stepper, part))
         best = choose(selection, [k[2] for k in kept], cfg.select_rule)
         trainer, stepper, _ = kept[best]
         del kept

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -513,8 +514,7 @@ def _bench(a: argparse.Namespace) -> int:
     paths = None if a.path == "auto" else (["eager", "graph"] if a.path == "both" else [a.path])
     precisions = [x.strip() for x in a.precision.split(",") if x.strip()] if a.precision else None
     for prec in precisions or []:
-        if prec not in ("fp32", "tf32", "bf16"):
-            raise SpecError(f"--precision: unknown {prec!r}; choose from fp32, tf32, bf16")
+        replace(cfg, precision=prec).validate()  # the config's own check and message
     run_bench(
         cfg,
         batches,

@@ -187,7 +187,7 @@ class InfoGAN:
             raise DataError(
                 f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w})"
             )
-        return x if convert is False else _as_float(x)
+        return _as_float(x) if convert else x
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor | np.ndarray, batch: int = 1000) -> Encoding:

@@ -39,13 +39,14 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset
-from infogan.model import InfoGAN, load_run
+from infogan.model import Encoding, InfoGAN, load_run
 from infogan.train import Trainer, TrainResult, resolve_device
 
 __all__ = [
     "real_code_mi",
     "selection_score",
     "partitions",
+    "assess",
     "agreement",
     "choose",
     "train_selected",
@@ -53,9 +54,12 @@ __all__ = [
 ]
 
 
-def real_code_mi(model: InfoGAN, images: torch.Tensor) -> dict[str, float]:
-    """``I(x; c) / ln K`` per categorical code on real ``images`` (no labels involved)."""
-    enc = model.encode(images)
+def real_code_mi(
+    model: InfoGAN, images: torch.Tensor, enc: Encoding | None = None
+) -> dict[str, float]:
+    """``I(x; c) / ln K`` per categorical code on real ``images`` (no labels involved); ``enc``:
+    their encoding, when the caller already has it."""
+    enc = enc if enc is not None else model.encode(images)
     out = {}
     for i, name in enumerate(model.spec.names):
         kind, j = model.spec.slot(i)
@@ -77,8 +81,22 @@ def _subset(dataset: ImageDataset, n: int) -> torch.Tensor:
 
 def partitions(model: InfoGAN, dataset: ImageDataset, n: int = 5000) -> list[np.ndarray]:
     """Q's hard assignment (argmax) of ``n`` unlabelled images, one array per categorical code."""
-    enc = model.encode(_subset(dataset, n))
-    return [enc.cat[:, j].numpy() for j in range(model.spec.n_cat)]
+    return assess(model, dataset, n)[1]
+
+
+def assess(
+    model: InfoGAN, dataset: ImageDataset, n: int = 5000
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """One candidate's :func:`selection_score` and :func:`partitions` from one encoding of the
+    same ``n`` unlabelled images."""
+    images = _subset(dataset, n)
+    enc = model.encode(images)
+    parts = [enc.cat[:, j].numpy() for j in range(model.spec.n_cat)]
+    per_code = real_code_mi(model, images, enc)
+    if per_code:
+        return {"score": sum(per_code.values()) / len(per_code), "real_mi": per_code}, parts
+    bounds = model.mi_bound(n=2000)
+    return {"score": sum(bounds.values()) / len(bounds), "mi_bound": bounds}, parts
 
 
 def agreement(parts: list[list[np.ndarray]]) -> list[float]:
@@ -117,11 +135,7 @@ def choose(records: list[dict[str, Any]], parts: list[list[np.ndarray]], rule: s
 
 def selection_score(model: InfoGAN, dataset: ImageDataset, n: int = 5000) -> dict[str, Any]:
     """The unsupervised score of one candidate (higher is better) and its parts."""
-    per_code = real_code_mi(model, _subset(dataset, n))
-    if per_code:
-        return {"score": sum(per_code.values()) / len(per_code), "real_mi": per_code}
-    bounds = model.mi_bound(n=2000)
-    return {"score": sum(bounds.values()) / len(bounds), "mi_bound": bounds}
+    return assess(model, dataset, n)[0]
 
 
 def candidate_seed(seed: int, i: int) -> int:
@@ -171,9 +185,9 @@ def train_selected(
                     f"continue with: infogan train --resume {run_dir}"
                 ) from None
         model = load_run(cdir, device=resolve_device(cfg.device))
-        s = selection_score(model, dataset)
+        s, part = assess(model, dataset)
         scores.append({"candidate": i, "seed": ccfg.seed, **s})
-        parts.append(partitions(model, dataset))
+        parts.append(part)
         print(f"candidate {i + 1}: score {s['score']:.4f}", flush=True)
     use_consensus = cfg.select_rule == "consensus" and model.spec.n_cat > 0
     best = scores[choose(scores, parts, cfg.select_rule)]
