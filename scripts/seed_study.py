@@ -94,6 +94,8 @@ def _run_one(seed: int, a: argparse.Namespace, deadline: float, rows_path: Path)
             "g_loss": stats["g_loss"],
             "path": type(stepper).__name__,
         }
+        if "real_mi" in stats:
+            row["real_mi"] = stats["real_mi"]
         sel, parts = assess(model, train)  # unsupervised: what the selection rules read
         row["score"] = sel["score"]
         if parts:  # Q's partition of the training images, for the consensus rule

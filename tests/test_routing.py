@@ -129,3 +129,23 @@ def test_cr_weight_changes_generator_gradient(tiny_dataset):
         tr.g_step(tr.nets.generator(tr.spec.assemble(lat)), lat, pair)
         grads[coef] = torch.cat([p.grad.flatten() for p in tr.nets.generator.parameters()])
     assert not torch.allclose(grads[0.0], grads[1.0])
+
+
+def test_real_info_term_trains_only_the_q_head(tiny_dataset):
+    # lambda_real > 0: the real-image term adds gradient to the Q head and to nothing else
+    # (the real features are detached, so G, the body and D's head get none of it).
+    grads = {}
+    for lam in (0.0, 1.0):
+        tr = Trainer(tiny_config(lambda_real=lam), "unused", dataset=tiny_dataset)
+        x_real, latent, x_fake = _step_inputs(tr)
+        tr.opt_d.step = lambda: None
+        _, real_features = tr.d_step(x_real, x_fake, latent)
+        assert not real_features.requires_grad
+        tr.opt_g.step = lambda: None
+        _, _, _, real_info = tr.g_step(x_fake, latent, None, real_features)
+        assert (real_info is None) == (lam == 0.0)
+        grads[lam] = {
+            n: p.grad.clone() for n, p in tr.nets.named_parameters() if p.grad is not None
+        }
+    differs = {n for n in grads[1.0] if not torch.equal(grads[0.0][n], grads[1.0][n])}
+    assert differs and all(n.startswith("q_head.") for n in differs), differs

@@ -53,6 +53,7 @@ _RECIPE_FLAGS = {
     "fixed_std": "model.fixed_std",
     "width": "model.width",
     "info_in_d_step": "info_in_d_step",
+    "lambda_real": "lambda_real",
     "graph": "graph",
     "candidates": "candidates",
     "select_steps": "select_steps",
@@ -231,6 +232,11 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="also train the shared D body with Q's loss",
+    )
+    t.add_argument(
+        "--lambda-real",
+        type=float,
+        help="weight of I(x; c) of Q's categorical codes on real images (0 = off, the paper)",
     )
     t.add_argument(
         "--candidates",

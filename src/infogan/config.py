@@ -93,6 +93,11 @@ class TrainConfig:
     """Weight of -log q for continuous codes (paper: small, 0.1 is the common choice)."""
     info_in_d_step: bool = False
     """Also minimise the info loss in D's step, updating D's shared body (see train.py routing)."""
+    lambda_real: float = 0.0
+    """Weight of Q's information term on *real* images, ``I(x; c)`` of each categorical code
+    under Q on the real batch (confident per image, even over the batch; see
+    :func:`infogan.losses.real_code_information`). Trains the Q head only. 0 = off (the paper:
+    Q only ever sees generated images)."""
     cr_weight: float = 0.0
     """InfoGAN-CR contrastive regulariser weight (Lin et al. 2020); 0 = off (plain InfoGAN)."""
     cr_start: int = 0
@@ -142,6 +147,12 @@ class TrainConfig:
             ("beta2", 0 <= self.beta2 < 1, "must be in [0, 1)"),
             ("lambda_cat", self.lambda_cat >= 0, "must be >= 0"),
             ("lambda_cont", self.lambda_cont >= 0, "must be >= 0"),
+            ("lambda_real", self.lambda_real >= 0, "must be >= 0"),
+            (
+                "lambda_real",
+                self.lambda_real == 0 or bool(self.model.latent().cat_sizes),
+                "needs a categorical code (it is an information term of categorical codes)",
+            ),
             ("cr_weight", self.cr_weight >= 0, "must be >= 0"),
             ("cr_start", self.cr_start >= 0, "must be >= 0"),
             ("lr_cr", self.lr_cr > 0, "must be > 0"),

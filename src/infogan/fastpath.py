@@ -125,6 +125,8 @@ def _zero_stats(t: Trainer) -> dict[str, torch.Tensor]:
     }
     if t.contrastive:
         stats.update(cr_loss=z.clone(), cr_acc=z.clone())
+    if t.cfg.lambda_real > 0:
+        stats["real_mi"] = z.clone()
     return stats
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "mi_bound",
     "info_loss",
     "code_weights",
+    "real_code_information",
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -86,3 +87,23 @@ def info_loss(log_q: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     H(c) is a constant and is left out of the gradient's objective.
     """
     return -(weights.to(log_q.device, log_q.dtype) * log_q).sum()
+
+
+def real_code_information(cat_logits: list[torch.Tensor]) -> torch.Tensor:
+    """``I(x; c_j)`` under Q on a batch of (real) images, per categorical code: ``[n_cat]``, nats.
+
+    ``H(mean_x q(c|x)) - mean_x H(q(c|x))`` (Krause et al. 2010, "regularized information
+    maximization"): high when Q reads each image confidently (low conditional entropy) and uses
+    every class across the batch (high marginal entropy). It is the same quantity as the
+    unsupervised selection score, and at InfoGAN's optimum it is ``H(c)`` on real data too: Q is
+    then the posterior of a generator whose images match the data, so its average over real
+    images is the uniform prior and it is as certain on them as on the generator's.
+    """
+    out = []
+    for logits in cat_logits:
+        log_p = F.log_softmax(logits.float(), dim=1)  # [N, K]
+        conditional = -(log_p.exp() * log_p).sum(dim=1).mean()
+        log_mean = torch.logsumexp(log_p, dim=0) - math.log(log_p.shape[0])  # log mean_x q
+        marginal = -(log_mean.exp() * log_mean).sum()
+        out.append(marginal - conditional)
+    return torch.stack(out)

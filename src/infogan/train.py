@@ -9,6 +9,8 @@ D's GAN loss                body + D head                                ``opt_d
 G's GAN loss                generator                                    ``opt_g`` (lr_g)
 info loss, G step           generator + Q head                           ``opt_g`` (lr_g)
 info loss, D step (opt-in)  body (+ D head gets none: it is not in it)   ``opt_d`` (lr_d)
+real-image info (opt-in)    Q head (body features of the real batch      ``opt_g`` (lr_g)
+                            are detached)
 ==========================  ===========================================  ======================
 
 Gradients are only accumulated into the parameters a term is meant to update (``inputs=``), so G's
@@ -45,7 +47,14 @@ from infogan.data import ImageDataset, load_dataset, to_float
 from infogan.errors import CheckpointError, DataError, SpecError, TrainingError
 from infogan.fastpath import make_stepper
 from infogan.latent import Latent, LatentSpec
-from infogan.losses import code_log_q, code_weights, d_adversarial, g_adversarial, info_loss
+from infogan.losses import (
+    code_log_q,
+    code_weights,
+    d_adversarial,
+    g_adversarial,
+    info_loss,
+    real_code_information,
+)
 from infogan.model import InfoGAN
 from infogan.nets import InfoGANNets, build_nets
 
@@ -224,10 +233,12 @@ class Trainer:
             x_real = to_float(inputs["x"])  # [B, C, H, W] in [-1, 1]
             # 1. c ~ p(c), z ~ p(z) were drawn by sample_inputs; generate x = G(z, c).
             x_fake = self.nets.generator(self.spec.assemble(latent))
-            loss_d = self.d_step(x_real, x_fake, latent)
+            loss_d, real_features = self.d_step(x_real, x_fake, latent)
             pair = self.cr_step(inputs) if self.contrastive else None
-            loss_adv, log_q, cr = self.g_step(x_fake, latent, pair)
+            loss_adv, log_q, cr, real_info = self.g_step(x_fake, latent, pair, real_features)
         stats = {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
+        if real_info is not None:
+            stats["real_mi"] = real_info.sum()  # nats, all categorical codes together
         if pair is not None:
             stats["cr_loss"], stats["cr_acc"] = pair[3], pair[4]
         return stats
@@ -243,14 +254,20 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
-    def d_step(self, x_real: torch.Tensor, x_fake: torch.Tensor, latent: Latent) -> torch.Tensor:
-        """2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G."""
+    def d_step(
+        self, x_real: torch.Tensor, x_fake: torch.Tensor, latent: Latent
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G.
+
+        Returns D's loss and the body's features of the real batch (detached), which the
+        real-image info term of the G/Q step reads instead of running the body again.
+        """
         nets = self.nets
         self.opt_d.zero_grad(set_to_none=True)
         # Real and fake in one stacked pass, batch norm still per batch (real first, as two
         # passes would run): the same function as two passes, with 2x-taller matmuls.
-        both = nets.discriminate(torch.cat([x_real, x_fake.detach()]), groups=2)
-        d_real, d_fake = both.chunk(2)
+        features = nets.body(torch.cat([x_real, x_fake.detach()]), 2)
+        d_real, d_fake = nets.d_head(features).squeeze(1).chunk(2)
         loss_d = d_adversarial(d_real, d_fake)
         if self.cfg.info_in_d_step:
             # Opt-in: Q's loss also shapes the shared body (the original code's routing).
@@ -259,7 +276,7 @@ class Trainer:
         # inputs=: only the body and D head accumulate gradients from this loss.
         loss_d.backward(inputs=self._groups["d"])
         self.opt_d.step()
-        return loss_d.detach()
+        return loss_d.detach(), features[: len(x_real)].detach()
 
     def cr_step(self, inputs: dict[str, torch.Tensor]) -> tuple:
         """2b. InfoGAN-CR: train the pair classifier to tell which code a pair of fakes shares.
@@ -284,10 +301,15 @@ class Trainer:
         return x1, x2, k, loss.detach(), acc
 
     def g_step(
-        self, x_fake: torch.Tensor, latent: Latent, pair: tuple | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        self,
+        x_fake: torch.Tensor,
+        latent: Latent,
+        pair: tuple | None = None,
+        real_features: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q) (+ alpha L_CR), through the freshly
-        updated D (and CR classifier)."""
+        updated D (and CR classifier); with ``lambda_real`` > 0 also
+        ``- lambda_real * I(x_real; c)`` under Q's head on the real batch's features."""
         nets = self.nets
         self.opt_g.zero_grad(set_to_none=True)
         features = nets.body(x_fake)
@@ -300,11 +322,19 @@ class Trainer:
             x1, x2, k = pair[:3]
             cr = F.cross_entropy(nets.pair_logits(x1, x2), k)
             loss_g = loss_g + self._cr_coef * cr
+        real_info = None
+        if self.cfg.lambda_real > 0 and real_features is not None:
+            # Q is trained on G's images only; this asks its head to read the real images the
+            # way the prior says codes are used: each confidently, all classes evenly. The
+            # features are detached, so only the Q head learns from it (body stays D's).
+            real_info = real_code_information(nets.q_head(real_features).cat_logits)
+            loss_g = loss_g - self.cfg.lambda_real * real_info.sum()
+            real_info = real_info.detach()
         # inputs=: G's losses flow *through* D's body and head (and the CR classifier) but only
         # G and the Q head accumulate gradients, so G's losses can never move D.
         loss_g.backward(inputs=self._groups["g"])
         self.opt_g.step()
-        return loss_adv.detach(), log_q.detach(), cr
+        return loss_adv.detach(), log_q.detach(), cr, real_info
 
     # ---- checkpoints ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
