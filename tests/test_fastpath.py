@@ -68,7 +68,7 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
     # CR weight plumbing all run exactly as on CUDA, and must reproduce the eager run bit for bit.
     from infogan.fastpath import GraphedStepper
 
-    cfg = tiny_config(cr_weight=1.0, cr_start=2, lambda_real=0.5)
+    cfg = tiny_config(cr_weight=1.0, cr_start=2, lambda_real=0.5, instance_noise=0.3)
     eager = Trainer(cfg, "unused", dataset=tiny_dataset)
     graphed = Trainer(cfg, "unused", dataset=tiny_dataset)
     se = EagerStepper(eager)

@@ -54,6 +54,8 @@ _RECIPE_FLAGS = {
     "width": "model.width",
     "info_in_d_step": "info_in_d_step",
     "lambda_real": "lambda_real",
+    "instance_noise": "instance_noise",
+    "instance_noise_end": "instance_noise_end",
     "graph": "graph",
     "candidates": "candidates",
     "select_steps": "select_steps",
@@ -237,6 +239,16 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "--lambda-real",
         type=float,
         help="weight of I(x; c) of Q's categorical codes on real images (0 = off, the paper)",
+    )
+    t.add_argument(
+        "--instance-noise",
+        type=float,
+        help="std of noise on D's (and Q's) inputs, decayed to 0 (0 = off, the paper)",
+    )
+    t.add_argument(
+        "--instance-noise-end",
+        type=_positive_int,
+        help="step at which the instance noise reaches 0 (default: the last step)",
     )
     t.add_argument(
         "--candidates",

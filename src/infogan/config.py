@@ -98,6 +98,13 @@ class TrainConfig:
     under Q on the real batch (confident per image, even over the batch; see
     :func:`infogan.losses.real_code_information`). Trains the Q head only. 0 = off (the paper:
     Q only ever sees generated images)."""
+    instance_noise: float = 0.0
+    """Std of Gaussian noise added to every image D (and so Q) reads, real and fake, in [-1, 1]
+    pixel units, decayed linearly to 0 at step ``instance_noise_end`` (Sønderby et al. 2017,
+    "instance noise": overlapping the real and fake distributions keeps D's gradients useful
+    early on). 0 = off (the paper)."""
+    instance_noise_end: int = 0
+    """Step at which the instance noise reaches 0 (0 = at ``steps``, the end of training)."""
     cr_weight: float = 0.0
     """InfoGAN-CR contrastive regulariser weight (Lin et al. 2020); 0 = off (plain InfoGAN)."""
     cr_start: int = 0
@@ -153,6 +160,8 @@ class TrainConfig:
                 self.lambda_real == 0 or bool(self.model.latent().cat_sizes),
                 "needs a categorical code (it is an information term of categorical codes)",
             ),
+            ("instance_noise", self.instance_noise >= 0, "must be >= 0"),
+            ("instance_noise_end", self.instance_noise_end >= 0, "must be >= 0"),
             ("cr_weight", self.cr_weight >= 0, "must be >= 0"),
             ("cr_start", self.cr_start >= 0, "must be >= 0"),
             ("lr_cr", self.lr_cr > 0, "must be > 0"),

@@ -79,7 +79,7 @@ class GraphedStepper(EagerStepper):
 
     def _fill(self, step: int) -> None:
         t = self.t
-        t._cr_coef.fill_(t.cfg.cr_weight if step >= t.cfg.cr_start else 0.0)
+        t.set_schedules(step)
         for k, v in t.sample_inputs(step).items():
             self.inputs[k].copy_(v)
 

@@ -151,6 +151,8 @@ class Trainer:
         # The CR weight lives on the device so that switching it on at cr_start needs no new
         # CUDA graph: the captured step reads it like any other input.
         self._cr_coef = torch.zeros((), device=self.device)
+        # Likewise the instance-noise std of the current step (a schedule, so a tensor).
+        self._noise_std = torch.zeros((), device=self.device)
         self._groups = groups
         self.weights = code_weights(self.spec, cfg.lambda_cat, cfg.lambda_cont).to(self.device)
         # H(c) per code, made once: L_I = E[log q] + H(c) (a per-step host->device copy would
@@ -220,7 +222,20 @@ class Trainer:
             out.update(
                 z_1=a.z, cat_1=a.cat, cont_1=a.cont, z_2=b.z, cat_2=b.cat, cont_2=b.cont, k=k
             )
+        if self.cfg.instance_noise > 0:  # one noise image per D/Q input: real, fake, G-step fake
+            g = _seeded(self.cfg.seed, step, 4, self.device)
+            shape = (3 * self.cfg.batch, *self.images.shape[1:])
+            out["eps"] = torch.randn(shape, generator=g, device=self.device)
         return out
+
+    def set_schedules(self, step: int) -> None:
+        """Write step ``step``'s scheduled coefficients (CR weight, instance-noise std) into the
+        device scalars the step body reads (so a captured CUDA graph sees them change)."""
+        cfg = self.cfg
+        self._cr_coef.fill_(cfg.cr_weight if step >= cfg.cr_start else 0.0)
+        if cfg.instance_noise > 0:
+            end = cfg.instance_noise_end or cfg.steps
+            self._noise_std.fill_(cfg.instance_noise * max(0.0, 1.0 - step / max(end, 1)))
 
     def step_body(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One D update, one CR-classifier update (if on), one G/Q update (Chen et al. 2016,
@@ -233,9 +248,14 @@ class Trainer:
             x_real = to_float(inputs["x"])  # [B, C, H, W] in [-1, 1]
             # 1. c ~ p(c), z ~ p(z) were drawn by sample_inputs; generate x = G(z, c).
             x_fake = self.nets.generator(self.spec.assemble(latent))
-            loss_d, real_features = self.d_step(x_real, x_fake, latent)
+            noise = None
+            if "eps" in inputs:  # instance noise: D and Q read x + std * eps, real and fake
+                noise = (self._noise_std * inputs["eps"]).chunk(3)
+            loss_d, real_features = self.d_step(x_real, x_fake, latent, noise)
             pair = self.cr_step(inputs) if self.contrastive else None
-            loss_adv, log_q, cr, real_info = self.g_step(x_fake, latent, pair, real_features)
+            loss_adv, log_q, cr, real_info = self.g_step(
+                x_fake, latent, pair, real_features, None if noise is None else noise[2]
+            )
         stats = {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
         if real_info is not None:
             stats["real_mi"] = real_info.sum()  # nats, all categorical codes together
@@ -245,7 +265,7 @@ class Trainer:
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """Draw step ``step``'s inputs and run :meth:`step_body` eagerly. Returns detached stats."""
-        self._cr_coef.fill_(self.cfg.cr_weight if step >= self.cfg.cr_start else 0.0)
+        self.set_schedules(step)
         return self.step_body(self.sample_inputs(step))
 
     def _autocast(self):
@@ -255,7 +275,11 @@ class Trainer:
         return contextlib.nullcontext()
 
     def d_step(
-        self, x_real: torch.Tensor, x_fake: torch.Tensor, latent: Latent
+        self,
+        x_real: torch.Tensor,
+        x_fake: torch.Tensor,
+        latent: Latent,
+        noise: tuple[torch.Tensor, ...] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G.
 
@@ -266,12 +290,15 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         # Real and fake in one stacked pass, batch norm still per batch (real first, as two
         # passes would run): the same function as two passes, with 2x-taller matmuls.
-        features = nets.body(torch.cat([x_real, x_fake.detach()]), 2)
+        x_fake = x_fake.detach()
+        if noise is not None:
+            x_real, x_fake = x_real + noise[0], x_fake + noise[1]
+        features = nets.body(torch.cat([x_real, x_fake]), 2)
         d_real, d_fake = nets.d_head(features).squeeze(1).chunk(2)
         loss_d = d_adversarial(d_real, d_fake)
         if self.cfg.info_in_d_step:
             # Opt-in: Q's loss also shapes the shared body (the original code's routing).
-            log_q_d = code_log_q(nets.recognise(x_fake.detach()), latent, self.spec)
+            log_q_d = code_log_q(nets.recognise(x_fake), latent, self.spec)
             loss_d = loss_d + info_loss(log_q_d, self.weights)
         # inputs=: only the body and D head accumulate gradients from this loss.
         loss_d.backward(inputs=self._groups["d"])
@@ -306,13 +333,14 @@ class Trainer:
         latent: Latent,
         pair: tuple | None = None,
         real_features: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q) (+ alpha L_CR), through the freshly
         updated D (and CR classifier); with ``lambda_real`` > 0 also
         ``- lambda_real * I(x_real; c)`` under Q's head on the real batch's features."""
         nets = self.nets
         self.opt_g.zero_grad(set_to_none=True)
-        features = nets.body(x_fake)
+        features = nets.body(x_fake if noise is None else x_fake + noise)
         loss_adv = g_adversarial(nets.d_head(features).squeeze(1))
         log_q = code_log_q(nets.q_head(features), latent, self.spec)
         loss_g = loss_adv + info_loss(log_q, self.weights)
