@@ -22,7 +22,7 @@ from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import SpecError
 from infogan.nets import image_shape
-from infogan.train import Trainer, resolve_device
+from infogan.train import Trainer, _channels_last, resolve_device
 
 __all__ = ["BenchResult", "matmul_peak", "step_flops", "bench_config", "run_bench"]
 
@@ -36,6 +36,7 @@ class BenchResult:
     preset: str
     path: str
     precision: str
+    memory_format: str
     batch: int
     steps: int
     seconds: float
@@ -150,6 +151,9 @@ def bench_config(
         preset=preset,
         path=path,
         precision=cfg.precision,
+        memory_format=(
+            "channels_last" if _channels_last(cfg.memory_format, device) else "contiguous"
+        ),
         batch=cfg.batch,
         steps=steps,
         seconds=seconds,
@@ -173,6 +177,7 @@ def run_bench(
     preset: str = "custom",
     paths: list[str] | None = None,
     precisions: list[str] | None = None,
+    memory_formats: list[str] | None = None,
 ) -> list[BenchResult]:
     """Bench every (path, precision, batch), print a table, write JSON (a list of objects).
 
@@ -197,22 +202,28 @@ def run_bench(
         flush=True,
     )
     results = []
-    for prec in precisions:
-        for p in paths:
-            for b in batches:
-                c = replace(cfg, batch=b, precision=prec)
-                try:
-                    r = bench_config(c, steps, warmup, peak, preset=preset, path=p)
-                except Exception as e:  # report and go on: one broken path must not hide the rest
-                    print(f"  {p:5s} {prec:4s} batch {b:5d}: FAILED ({e})", flush=True)
-                    continue
-                results.append(r)
-                print(
-                    f"  {p:5s} {prec:4s} batch {b:5d}: {r.steps_per_second:8.1f} steps/s  "
-                    f"{r.images_per_second:10.0f} images/s  "
-                    f"{r.flops_per_step / 1e9:6.2f} GFLOP/step  {r.fraction_of_peak:6.1%} of peak",
-                    flush=True,
-                )
+    combos = [
+        (prec, p, fmt, b)
+        for prec in precisions
+        for p in paths
+        for fmt in memory_formats or [cfg.memory_format]
+        for b in batches
+    ]
+    for prec, p, fmt, b in combos:
+        c = replace(cfg, batch=b, precision=prec, memory_format=fmt)
+        label = f"{p:5s} {prec:4s} {fmt:13s} batch {b:5d}"
+        try:
+            r = bench_config(c, steps, warmup, peak, preset=preset, path=p)
+        except Exception as e:  # report and go on: one broken path must not hide the rest
+            print(f"  {label}: FAILED ({e})", flush=True)
+            continue
+        results.append(r)
+        print(
+            f"  {label}: {r.steps_per_second:8.1f} steps/s  "
+            f"{r.images_per_second:10.0f} images/s  "
+            f"{r.flops_per_step / 1e9:6.2f} GFLOP/step  {r.fraction_of_peak:6.1%} of peak",
+            flush=True,
+        )
     if json_path:
         atomic_write_bytes(
             json_path, (json.dumps([asdict(r) for r in results], indent=2) + "\n").encode()

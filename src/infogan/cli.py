@@ -63,6 +63,7 @@ _RECIPE_FLAGS = {
     "cr_weight": "cr_weight",
     "cr_start": "cr_start",
     "precision": "precision",
+    "memory_format": "memory_format",
     "preset": None,
     "config": None,
 }
@@ -194,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         help="comma list of fp32,tf32,bf16 to time (default the preset's; bf16 is CUDA-only)",
     )
+    b.add_argument(
+        "--memory-format",
+        help="comma list of auto,channels_last,contiguous to time (default auto)",
+    )
     b.add_argument("--json", help="write the results (a list of objects) to this JSON file")
     b.add_argument(
         "--time-to-acc",
@@ -265,6 +270,11 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--cr-start", type=_positive_int, help="step the CR loss reaches G from (0)")
     t.add_argument("--graph", choices=["auto", "on", "off"], help="CUDA graphs (default auto)")
     t.add_argument("--precision", choices=["fp32", "tf32", "bf16"], help="default fp32")
+    t.add_argument(
+        "--memory-format",
+        choices=["auto", "channels_last", "contiguous"],
+        help="conv layout (default auto: channels_last on CPU, contiguous on CUDA)",
+    )
 
 
 def _add_run_flags(t: argparse.ArgumentParser) -> None:
@@ -533,6 +543,11 @@ def _bench(a: argparse.Namespace) -> int:
     precisions = [x.strip() for x in a.precision.split(",") if x.strip()] if a.precision else None
     for prec in precisions or []:
         replace(cfg, precision=prec).validate()  # the config's own check and message
+    formats = (
+        [x.strip() for x in a.memory_format.split(",") if x.strip()] if a.memory_format else None
+    )
+    for fmt in formats or []:
+        replace(cfg, memory_format=fmt).validate()
     run_bench(
         cfg,
         batches,
@@ -542,6 +557,7 @@ def _bench(a: argparse.Namespace) -> int:
         preset=a.preset,
         paths=paths,
         precisions=precisions,
+        memory_formats=formats,
     )
     return 0
 

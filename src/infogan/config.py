@@ -128,6 +128,10 @@ class TrainConfig:
     """CUDA graphs for the step: auto (on CUDA, falling back to eager on failure), on, off."""
     precision: str = "fp32"
     """fp32, tf32 (CUDA tensor cores for fp32 matmuls) or bf16 (CUDA autocast); CPU: fp32 only."""
+    memory_format: str = "auto"
+    """Layout of the networks' conv tensors: ``channels_last`` (NHWC), ``contiguous`` (NCHW) or
+    ``auto`` (channels_last on CPU, where oneDNN's convolutions run NHWC natively and NCHW pays
+    a reorder per call; contiguous on CUDA, where it was measured). The same function either way."""
     log_every: int = 50
     """Steps between rows of metrics.jsonl (averages over the steps since the last row)."""
     ckpt_every: int = 1_000
@@ -176,6 +180,11 @@ class TrainConfig:
             ("graph", self.graph in ("auto", "on", "off"), "must be auto, on or off"),
             ("precision", self.precision in ("fp32", "tf32", "bf16"), "must be fp32, tf32 or bf16"),
             ("select_rule", self.select_rule in SELECT_RULES, "must be score or consensus"),
+            (
+                "memory_format",
+                self.memory_format in ("auto", "channels_last", "contiguous"),
+                "must be auto, channels_last or contiguous",
+            ),
         ]
         for name, ok, why in checks:
             if not ok:

@@ -133,6 +133,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
         self.contrastive = cfg.cr_weight > 0
         self.nets = build_nets(cfg.model, contrastive=self.contrastive).to(self.device)
+        if _channels_last(cfg.memory_format, self.device):
+            # Before the optimisers exist, so their state is made in the same layout.
+            self.nets.to(memory_format=torch.channels_last)
         self._check_data()
         groups = param_groups(self.nets)
         self.use_graph = _want_graph(cfg.graph, self.device)
@@ -393,6 +396,9 @@ class Trainer:
                 self.opt_cr.load_state_dict(state["opt_cr"])
             torch.set_rng_state(state["torch_rng"].cpu())
             self.step_count = int(state["step"])
+            for opt in (self.opt_d, self.opt_g, self.opt_cr):
+                if opt is not None:
+                    _match_layout(opt)
         except (KeyError, RuntimeError, ValueError) as e:
             reason = str(e).splitlines()[0][:200]
             raise CheckpointError(
@@ -511,6 +517,26 @@ def _row(step: int, vals: dict[str, Any], names: list[str]) -> dict:
     for name, mi in zip(names, vals["mi"], strict=True):
         row[f"mi/{name}"] = mi
     return row
+
+
+@torch.no_grad()
+def _match_layout(opt: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor its parameter's memory layout.
+
+    A checkpoint written by a run in the other layout (say NCHW, resumed NHWC) loads its Adam
+    moments with their old strides; fused Adam walks parameter and state memory in lockstep, so
+    mismatched strides would silently pair the wrong elements.
+    """
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+def _channels_last(mode: str, device: torch.device) -> bool:
+    """Whether the networks run NHWC: asked for, or ``auto`` on a CPU (measured faster there:
+    README, "Speed on the CPU")."""
+    return mode == "channels_last" or (mode == "auto" and device.type == "cpu")
 
 
 def _want_graph(mode: str, device: torch.device) -> bool:
