@@ -29,6 +29,10 @@ timeout 80 $py -m infogan.cli bench --device "$DEV" --path "$BENCH_PATH" --preci
   --batch 256,1024,4096 --steps $(( BENCH_STEPS / 3 )) --warmup 10 \
   --json "$out/bench_scale.json" 2>&1
 
+timeout 45 $py -m infogan.cli bench --device "$DEV" --path graph --precision fp32,tf32 \
+  --memory-format channels_last --batch 64 --steps "$BENCH_STEPS" --warmup 30 \
+  --json "$out/bench_b64_channels_last.json" 2>&1 | tail -3
+
 echo "== 3. time to accuracy, default recipe, batch 64, test digits (issue 4) [t=${SECONDS}s]"
 for pre in default; do
   timeout 50 $py -m infogan.cli bench --device "$DEV" --preset $pre --time-to-acc 0.95 \
