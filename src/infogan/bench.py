@@ -22,7 +22,7 @@ from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import SpecError
 from infogan.nets import image_shape
-from infogan.train import Trainer, _channels_last, resolve_device
+from infogan.train import Trainer, resolve_device, wants_channels_last
 
 __all__ = ["BenchResult", "matmul_peak", "step_flops", "bench_config", "run_bench"]
 
@@ -152,7 +152,7 @@ def bench_config(
         path=path,
         precision=cfg.precision,
         memory_format=(
-            "channels_last" if _channels_last(cfg.memory_format, device) else "contiguous"
+            "channels_last" if wants_channels_last(cfg.memory_format, device) else "contiguous"
         ),
         batch=cfg.batch,
         steps=steps,

@@ -58,7 +58,14 @@ from infogan.losses import (
 from infogan.model import InfoGAN
 from infogan.nets import InfoGANNets, build_nets
 
-__all__ = ["Trainer", "TrainResult", "train", "resolve_device", "param_groups"]
+__all__ = [
+    "Trainer",
+    "TrainResult",
+    "train",
+    "resolve_device",
+    "param_groups",
+    "wants_channels_last",
+]
 
 log = logging.getLogger("infogan")
 _MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant: spreads (seed, counter) pairs apart
@@ -133,7 +140,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
         self.contrastive = cfg.cr_weight > 0
         self.nets = build_nets(cfg.model, contrastive=self.contrastive).to(self.device)
-        if _channels_last(cfg.memory_format, self.device):
+        if wants_channels_last(cfg.memory_format, self.device):
             # Before the optimisers exist, so their state is made in the same layout.
             self.nets.to(memory_format=torch.channels_last)
         self._check_data()
@@ -533,7 +540,7 @@ def _match_layout(opt: torch.optim.Optimizer) -> None:
                 st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
 
-def _channels_last(mode: str, device: torch.device) -> bool:
+def wants_channels_last(mode: str, device: torch.device) -> bool:
     """Whether the networks run NHWC: asked for, or ``auto`` on a CPU (measured faster there:
     README, "Speed on the CPU")."""
     return mode == "channels_last" or (mode == "auto" and device.type == "cpu")
