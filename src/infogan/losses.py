@@ -101,7 +101,8 @@ def real_code_information(cat_logits: list[torch.Tensor]) -> torch.Tensor:
     """
     out = []
     for logits in cat_logits:
-        log_p = F.log_softmax(logits.float(), dim=1)  # [N, K]
+        # at least fp32 (bf16 autocast logits), float64 kept (the selection score reads it)
+        log_p = F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=1)
         conditional = -(log_p.exp() * log_p).sum(dim=1).mean()
         log_mean = torch.logsumexp(log_p, dim=0) - math.log(log_p.shape[0])  # log mean_x q
         marginal = -(log_mean.exp() * log_mean).sum()

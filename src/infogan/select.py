@@ -39,6 +39,7 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset
+from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.train import Trainer, TrainResult, resolve_device
 
@@ -65,11 +66,9 @@ def real_code_mi(
         kind, j = model.spec.slot(i)
         if kind != "cat":
             continue
-        p = enc.cat_probs[j].double().clamp_min(1e-12)  # [N, K]
-        marginal = p.mean(dim=0)
-        h_marginal = -(marginal * marginal.log()).sum()
-        h_conditional = -(p * p.log()).sum(dim=1).mean()
-        out[name] = float((h_marginal - h_conditional) / math.log(p.shape[1]))
+        log_p = enc.cat_probs[j].double().clamp_min(1e-12).log()  # [N, K]
+        # the same I(x; c) the --lambda-real training term maximises, read off Q's probabilities
+        out[name] = float(real_code_information([log_p])[0] / math.log(log_p.shape[1]))
     return out
 
 
