@@ -56,7 +56,12 @@ TINY_FLAGS = [
 
 def tiny_config(**kw) -> TrainConfig:
     """Paper recipe at 1/8 width and batch 8: the same code paths, ~100x cheaper."""
-    model = ModelConfig(codes=kw.pop("codes", "cat:4,cont:2"), noise_dim=8, width=0.125)
+    model = ModelConfig(
+        codes=kw.pop("codes", "cat:4,cont:2"),
+        noise_dim=8,
+        width=0.125,
+        spectral_norm=kw.pop("spectral_norm", False),
+    )
     base = dict(
         model=model,
         data="tiny",

@@ -68,7 +68,15 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
     # CR weight plumbing all run exactly as on CUDA, and must reproduce the eager run bit for bit.
     from infogan.fastpath import GraphedStepper
 
-    cfg = tiny_config(cr_weight=1.0, cr_start=2, lambda_real=0.5, instance_noise=0.3)
+    cfg = tiny_config(
+        cr_weight=1.0,
+        cr_start=2,
+        lambda_real=0.5,
+        instance_noise=0.3,
+        r1_gamma=1.0,
+        spectral_norm=True,
+        ema_decay=0.9,
+    )
     eager = Trainer(cfg, "unused", dataset=tiny_dataset)
     graphed = Trainer(cfg, "unused", dataset=tiny_dataset)
     se = EagerStepper(eager)
@@ -78,21 +86,30 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
         sg.step(s)
     assert _states_equal(eager, graphed)
     me, mg = se.read()[0], sg.read()[0]
-    assert me == mg and "real_mi" in me
+    assert me == mg and "real_mi" in me and "r1" in me
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_graphed_matches_eager_on_cuda(tiny_dataset, precision):
+@pytest.mark.parametrize(
+    "precision, regularised", [("fp32", False), ("bf16", False), ("fp32", True)]
+)
+def test_graphed_matches_eager_on_cuda(tiny_dataset, precision, regularised):
     """The paper's networks (full width, batch 64), 100 steps from one seed: every logged loss of
-    the graphed run equals the eager run's to within 1e-3 relative (fp32; bf16 autocast 2e-2)."""
+    the graphed run equals the eager run's to within 1e-3 relative (fp32; bf16 autocast 2e-2).
+    ``regularised``: with spectral norm, R1 (a double backward) and the EMA generator too."""
     from infogan.config import ModelConfig
     from infogan.fastpath import GraphedStepper
 
+    extra = dict(r1_gamma=1.0, ema_decay=0.999) if regularised else {}
     stats = {}
     for graph in ("off", "on"):
         cfg = tiny_config(
-            model=ModelConfig(), device="cuda", graph=graph, batch=64, precision=precision
+            model=ModelConfig(spectral_norm=regularised),
+            device="cuda",
+            graph=graph,
+            batch=64,
+            precision=precision,
+            **extra,
         )
         tr = Trainer(cfg, "unused", dataset=tiny_dataset)
         # the same convolution algorithms in both runs (benchmark mode may time its way to

@@ -1,5 +1,6 @@
 """Which parameters each loss term updates (the routing table in infogan/train.py)."""
 
+import pytest
 import torch
 from conftest import tiny_config
 
@@ -22,11 +23,17 @@ def _step_inputs(tr: Trainer):
     return x_real, latent, x_fake
 
 
-def test_param_groups_partition_the_model():
-    nets = build_nets(tiny_config().model)
+@pytest.mark.parametrize("ema", [False, True])
+def test_param_groups_partition_the_model(ema):
+    nets = build_nets(tiny_config().model, ema=ema)
     g = param_groups(nets)
     ids = [id(p) for p in g["d"] + g["g"]]
-    assert len(ids) == len(set(ids)) == len(list(nets.parameters()))
+    trainable = [p for p in nets.parameters() if p.requires_grad]
+    assert len(ids) == len(set(ids)) == len(trainable)
+    # the EMA copy is the only thing left out, and nothing of it needs a gradient
+    assert len(list(nets.parameters())) - len(trainable) == (
+        len(list(nets.generator.parameters())) if ema else 0
+    )
 
 
 def test_d_step_moves_only_body_and_d_head(tiny_dataset):
@@ -139,7 +146,7 @@ def test_real_info_term_trains_only_the_q_head(tiny_dataset):
         tr = Trainer(tiny_config(lambda_real=lam), "unused", dataset=tiny_dataset)
         x_real, latent, x_fake = _step_inputs(tr)
         tr.opt_d.step = lambda: None
-        _, real_features = tr.d_step(x_real, x_fake, latent)
+        _, real_features, _ = tr.d_step(x_real, x_fake, latent)
         assert not real_features.requires_grad
         tr.opt_g.step = lambda: None
         _, _, _, real_info = tr.g_step(x_fake, latent, None, real_features)

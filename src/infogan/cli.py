@@ -56,6 +56,9 @@ _RECIPE_FLAGS = {
     "lambda_real": "lambda_real",
     "instance_noise": "instance_noise",
     "instance_noise_end": "instance_noise_end",
+    "spectral_norm": "model.spectral_norm",
+    "r1_gamma": "r1_gamma",
+    "ema_decay": "ema_decay",
     "graph": "graph",
     "candidates": "candidates",
     "select_steps": "select_steps",
@@ -254,6 +257,22 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "--instance-noise-end",
         type=_positive_int,
         help="step at which the instance noise reaches 0 (default: the last step)",
+    )
+    t.add_argument(
+        "--spectral-norm",
+        action="store_true",
+        default=None,
+        help="spectral normalisation of D's body and head (off: the paper)",
+    )
+    t.add_argument(
+        "--r1-gamma",
+        type=float,
+        help="R1 gradient penalty weight on real images (0 = off, the paper)",
+    )
+    t.add_argument(
+        "--ema-decay",
+        type=float,
+        help="keep an EMA of G's weights with this decay and draw images from it (0 = off)",
     )
     t.add_argument(
         "--candidates",

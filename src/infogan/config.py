@@ -34,6 +34,10 @@ class ModelConfig:
     """Multiplier on every hidden width (1.0 = the paper's sizes; smaller is faster on CPU)."""
     fixed_std: float | None = None
     """Continuous codes: None = Q predicts mean and log-std; a number = fixed std, Q predicts mean."""
+    spectral_norm: bool = False
+    """Spectral normalisation (Miyato et al. 2018) of the discriminator's weight layers: the
+    shared body's convolutions and linear layers and the D head (not the Q head). Bounds D's
+    Lipschitz constant, the usual cure for a discriminator that wins too fast. False = the paper."""
     log_std_min: float = -5.0
     """Lower clamp of Q's predicted log-std (keeps log q finite)."""
     log_std_max: float = 2.0
@@ -105,6 +109,14 @@ class TrainConfig:
     early on). 0 = off (the paper)."""
     instance_noise_end: int = 0
     """Step at which the instance noise reaches 0 (0 = at ``steps``, the end of training)."""
+    r1_gamma: float = 0.0
+    """R1 penalty weight (Mescheder et al. 2018): D's loss gets ``r1_gamma / 2 * E||grad_x
+    D(x)||^2`` on real images, which keeps D from growing steep around the data. Costs a double
+    backward through D each step. 0 = off (the paper)."""
+    ema_decay: float = 0.0
+    """Decay of an exponential moving average of G's weights, kept beside G and used for every
+    image the trained model draws (samples, figures, sample quality, ``generate``); Q and the
+    training itself are unchanged. 0 = off (the paper); 0.999 is the usual choice."""
     cr_weight: float = 0.0
     """InfoGAN-CR contrastive regulariser weight (Lin et al. 2020); 0 = off (plain InfoGAN)."""
     cr_start: int = 0
@@ -166,6 +178,8 @@ class TrainConfig:
             ),
             ("instance_noise", self.instance_noise >= 0, "must be >= 0"),
             ("instance_noise_end", self.instance_noise_end >= 0, "must be >= 0"),
+            ("r1_gamma", self.r1_gamma >= 0, "must be >= 0"),
+            ("ema_decay", 0 <= self.ema_decay < 1, "must be in [0, 1)"),
             ("cr_weight", self.cr_weight >= 0, "must be >= 0"),
             ("cr_start", self.cr_start >= 0, "must be >= 0"),
             ("lr_cr", self.lr_cr > 0, "must be > 0"),

@@ -127,6 +127,8 @@ def _zero_stats(t: Trainer) -> dict[str, torch.Tensor]:
         stats.update(cr_loss=z.clone(), cr_acc=z.clone())
     if t.cfg.lambda_real > 0:
         stats["real_mi"] = z.clone()
+    if t.cfg.r1_gamma > 0:
+        stats["r1"] = z.clone()
     return stats
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "info_loss",
     "code_weights",
     "real_code_information",
+    "r1_penalty",
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -108,3 +109,15 @@ def real_code_information(cat_logits: list[torch.Tensor]) -> torch.Tensor:
         marginal = -(log_mean.exp() * log_mean).sum()
         out.append(marginal - conditional)
     return torch.stack(out)
+
+
+def r1_penalty(real_logits: torch.Tensor, x_real: torch.Tensor) -> torch.Tensor:
+    """``E_x ||grad_x D(x)||^2`` on real images (Mescheder et al. 2018, eq. 9, without the
+    gamma / 2 factor), from D's logits on ``x_real`` (which must require grad).
+
+    Built with ``create_graph=True`` so that its own gradient reaches D's parameters. The sum
+    over the batch differentiates each logit by its own image (and, through batch norm, by the
+    batch's others, which the real batch shares in D's loss as well).
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), x_real, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()

@@ -71,7 +71,7 @@ class InfoGAN:
             raise CheckpointError(f"run: {path} does not exist")
         try:
             cfg = TrainConfig.from_dict(state["config"])
-            nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0)
+            nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
             nets.load_state_dict(state["nets"])
         except (KeyError, RuntimeError, SpecError) as e:
             reason = str(e).splitlines()[0][:200]
@@ -121,10 +121,11 @@ class InfoGAN:
         seed: int = 0,
         latent: Latent | None = None,
     ) -> torch.Tensor:
-        """Images ``[n, C, H, W]`` in [-1, 1] from chosen codes (others drawn from the prior)."""
+        """Images ``[n, C, H, W]`` in [-1, 1] from chosen codes (others drawn from the prior),
+        drawn by the EMA generator when the run kept one (``ema_decay`` > 0)."""
         lat = latent if latent is not None else self.latent(n, codes, seed)
         with _eval(self.nets):
-            return self.nets.generator(self.spec.assemble(lat))
+            return self.nets.sampler(self.spec.assemble(lat))
 
     def traverse(
         self, code: str, steps: int = 9, span: float = 2.0, rows: int = 10, seed: int = 0
@@ -215,14 +216,15 @@ class InfoGAN:
 
     @torch.no_grad()
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
-        """Estimate ``L_I = E[log q(c|G(z,c))] + H(c)`` per code on ``n`` fresh samples (nats)."""
+        """Estimate ``L_I = E[log q(c|G(z,c))] + H(c)`` per code on ``n`` fresh samples (nats),
+        from the generator that :meth:`generate` uses."""
         total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
         done = 0
         with _eval(self.nets):
             while done < n:
                 m = min(batch, n - done)
                 lat = self.latent(m, seed=seed + done)
-                x = self.nets.generator(self.spec.assemble(lat))
+                x = self.nets.sampler(self.spec.assemble(lat))
                 log_q = code_log_q(self.nets.recognise(x), lat, self.spec)
                 total += log_q.double().cpu() * m
                 done += m

@@ -53,6 +53,7 @@ from infogan.losses import (
     d_adversarial,
     g_adversarial,
     info_loss,
+    r1_penalty,
     real_code_information,
 )
 from infogan.model import InfoGAN
@@ -139,7 +140,9 @@ class Trainer:
         self.eval_dataset = load_dataset(cfg.eval_data, split="test") if cfg.eval_data else None
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
         self.contrastive = cfg.cr_weight > 0
-        self.nets = build_nets(cfg.model, contrastive=self.contrastive).to(self.device)
+        self.nets = build_nets(cfg.model, contrastive=self.contrastive, ema=cfg.ema_decay > 0).to(
+            self.device
+        )
         if wants_channels_last(cfg.memory_format, self.device):
             # Before the optimisers exist, so their state is made in the same layout.
             self.nets.to(memory_format=torch.channels_last)
@@ -163,6 +166,7 @@ class Trainer:
         self._cr_coef = torch.zeros((), device=self.device)
         # Likewise the instance-noise std of the current step (a schedule, so a tensor).
         self._noise_std = torch.zeros((), device=self.device)
+        self._ema_weight = torch.zeros((), device=self.device)  # 1 - decay of this step
         self._groups = groups
         self.weights = code_weights(self.spec, cfg.lambda_cat, cfg.lambda_cont).to(self.device)
         # H(c) per code, made once: L_I = E[log q] + H(c) (a per-step host->device copy would
@@ -239,13 +243,19 @@ class Trainer:
         return out
 
     def set_schedules(self, step: int) -> None:
-        """Write step ``step``'s scheduled coefficients (CR weight, instance-noise std) into the
+        """Write step ``step``'s scheduled coefficients (CR weight, instance-noise std, EMA
+        weight) into the
         device scalars the step body reads (so a captured CUDA graph sees them change)."""
         cfg = self.cfg
         self._cr_coef.fill_(cfg.cr_weight if step >= cfg.cr_start else 0.0)
         if cfg.instance_noise > 0:
             end = cfg.instance_noise_end or cfg.steps
             self._noise_std.fill_(cfg.instance_noise * max(0.0, 1.0 - step / max(end, 1)))
+        if cfg.ema_decay > 0:
+            # Warm-up (as in TensorFlow's ExponentialMovingAverage with num_updates): early on
+            # the average follows G closely instead of dragging in the random init for ~1/(1-d)
+            # steps.
+            self._ema_weight.fill_(1.0 - min(cfg.ema_decay, (1 + step) / (10 + step)))
 
     def step_body(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One D update, one CR-classifier update (if on), one G/Q update (Chen et al. 2016,
@@ -261,12 +271,16 @@ class Trainer:
             noise = None
             if "eps" in inputs:  # instance noise: D and Q read x + std * eps, real and fake
                 noise = (self._noise_std * inputs["eps"]).chunk(3)
-            loss_d, real_features = self.d_step(x_real, x_fake, latent, noise)
+            loss_d, real_features, r1 = self.d_step(x_real, x_fake, latent, noise)
             pair = self.cr_step(inputs) if self.contrastive else None
             loss_adv, log_q, cr, real_info = self.g_step(
                 x_fake, latent, pair, real_features, None if noise is None else noise[2]
             )
+        if self.nets.generator_ema is not None:
+            self.nets.update_ema(self._ema_weight)
         stats = {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
+        if r1 is not None:
+            stats["r1"] = r1
         if real_info is not None:
             stats["real_mi"] = real_info.sum()  # nats, all categorical codes together
         if pair is not None:
@@ -290,11 +304,13 @@ class Trainer:
         x_fake: torch.Tensor,
         latent: Latent,
         noise: tuple[torch.Tensor, ...] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """2. D step: max_D V(D, G) on real vs fake; fakes detached so nothing reaches G.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """2. D step: max_D V(D, G) on real vs fake (+ R1 on real); fakes detached so nothing
+        reaches G.
 
-        Returns D's loss and the body's features of the real batch (detached), which the
-        real-image info term of the G/Q step reads instead of running the body again.
+        Returns D's loss, the body's features of the real batch (detached), which the
+        real-image info term of the G/Q step reads instead of running the body again, and the
+        R1 penalty (detached; None when ``r1_gamma`` is 0).
         """
         nets = self.nets
         self.opt_d.zero_grad(set_to_none=True)
@@ -303,9 +319,16 @@ class Trainer:
         x_fake = x_fake.detach()
         if noise is not None:
             x_real, x_fake = x_real + noise[0], x_fake + noise[1]
+        r1 = self.cfg.r1_gamma > 0
+        if r1:  # the penalty differentiates D's real logits by the images D read
+            x_real = x_real.detach().requires_grad_(True)
         features = nets.body(torch.cat([x_real, x_fake]), 2)
         d_real, d_fake = nets.d_head(features).squeeze(1).chunk(2)
         loss_d = d_adversarial(d_real, d_fake)
+        penalty = None
+        if r1:
+            penalty = r1_penalty(d_real, x_real)
+            loss_d = loss_d + 0.5 * self.cfg.r1_gamma * penalty
         if self.cfg.info_in_d_step:
             # Opt-in: Q's loss also shapes the shared body (the original code's routing).
             log_q_d = code_log_q(nets.recognise(x_fake), latent, self.spec)
@@ -313,7 +336,8 @@ class Trainer:
         # inputs=: only the body and D head accumulate gradients from this loss.
         loss_d.backward(inputs=self._groups["d"])
         self.opt_d.step()
-        return loss_d.detach(), features[: len(x_real)].detach()
+        real_features = features[: len(x_real)].detach()
+        return loss_d.detach(), real_features, None if penalty is None else penalty.detach()
 
     def cr_step(self, inputs: dict[str, torch.Tensor]) -> tuple:
         """2b. InfoGAN-CR: train the pair classifier to tell which code a pair of fakes shares.

@@ -6,6 +6,7 @@ of estimating ``q(c | x)`` on top of a GAN is one small MLP.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -78,9 +79,11 @@ class InfoGANNets(nn.Module):
         body: discriminator body, images -> features (shared by D and Q).
         d_head: features -> real/fake logit ``[N]``.
         q_head: features -> :class:`QOutput`.
+        generator_ema: an exponential moving average of G's weights (only when built with
+            ``ema=True``); :attr:`sampler` is the generator to draw images from.
     """
 
-    def __init__(self, cfg: ModelConfig, contrastive: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, contrastive: bool = False, ema: bool = False) -> None:
         super().__init__()
         cfg.validate()
         self.latent = cfg.latent()
@@ -105,6 +108,37 @@ class InfoGANNets(nn.Module):
             )
             self.cr = nn.Sequential(body, nn.Linear(body.feature_dim, len(self.latent.codes)))
         self.apply(_init_weights)
+        if cfg.spectral_norm:
+            # After the init: spectral norm divides the initialised weight by its largest
+            # singular value (one power iteration per training forward). The Q head is left
+            # alone: it is a code estimator, not part of the critic whose slope SN bounds.
+            for layer in [*self.body.modules(), self.d_head]:
+                if isinstance(layer, nn.Conv2d | nn.Linear):
+                    nn.utils.parametrizations.spectral_norm(layer)
+        # EMA of G (Yazici et al. 2019): an average of the generator's recent weights draws
+        # smoother, steadier samples than the last iterate of a GAN's oscillating game. No
+        # gradients: it is written only by update_ema, never by an optimiser.
+        self.generator_ema: nn.Module | None = None
+        if ema:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator to draw images from: the EMA copy when there is one, else G."""
+        return self.generator if self.generator_ema is None else self.generator_ema
+
+    @torch.no_grad()
+    def update_ema(self, weight: torch.Tensor) -> None:
+        """``ema += weight * (G - ema)`` for every parameter; batch-norm statistics are copied.
+
+        ``weight`` (``1 - decay``) is a 0-dim tensor on the device, so a captured CUDA graph
+        reads the current value on each replay; the foreach ops are one launch per dtype.
+        """
+        assert self.generator_ema is not None, "built without ema=True"
+        torch._foreach_lerp_(
+            list(self.generator_ema.parameters()), list(self.generator.parameters()), weight
+        )
+        torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
 
     def discriminate(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
         """D's real/fake logits ``[N]``; ``groups`` > 1: ``x`` stacks that many batches, each
@@ -132,12 +166,13 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def build_nets(cfg: ModelConfig, contrastive: bool = False) -> InfoGANNets:
+def build_nets(cfg: ModelConfig, contrastive: bool = False, ema: bool = False) -> InfoGANNets:
     """Networks for a model config (weights drawn from torch's global RNG: seed it first).
 
-    ``contrastive`` adds InfoGAN-CR's pair classifier (``nets.cr``).
+    ``contrastive`` adds InfoGAN-CR's pair classifier (``nets.cr``); ``ema`` an EMA copy of the
+    generator (``nets.generator_ema``).
     """
-    return InfoGANNets(cfg, contrastive)
+    return InfoGANNets(cfg, contrastive, ema)
 
 
 def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
