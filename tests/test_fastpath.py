@@ -76,6 +76,8 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
         r1_gamma=1.0,
         spectral_norm=True,
         ema_decay=0.9,
+        lambda_cont_start=1,
+        lambda_cont_ramp=2,
     )
     eager = Trainer(cfg, "unused", dataset=tiny_dataset)
     graphed = Trainer(cfg, "unused", dataset=tiny_dataset)

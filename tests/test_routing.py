@@ -156,3 +156,22 @@ def test_real_info_term_trains_only_the_q_head(tiny_dataset):
         }
     differs = {n for n in grads[1.0] if not torch.equal(grads[0.0][n], grads[1.0][n])}
     assert differs and all(n.startswith("q_head.") for n in differs), differs
+
+
+def test_continuous_weight_schedule(tiny_dataset):
+    # cat:4,cont:2 -> weights [cat, cont, cont]; continuous weight 0 before the start, then a
+    # linear ramp to lambda_cont, categorical untouched throughout
+    cfg = tiny_config(lambda_cont=0.5, lambda_cont_start=4, lambda_cont_ramp=4)
+    tr = Trainer(cfg, "unused", dataset=tiny_dataset)
+    seen = {}
+    for step in (0, 3, 4, 5, 7, 50):
+        tr.set_schedules(step)
+        seen[step] = tr.weights.tolist()
+    assert seen[0] == seen[3] == [1.0, 0.0, 0.0]
+    assert seen[4] == pytest.approx([1.0, 0.125, 0.125])
+    assert seen[5] == pytest.approx([1.0, 0.25, 0.25])
+    assert seen[7] == seen[50] == pytest.approx([1.0, 0.5, 0.5])
+    # off (the default): the weights stay the constant lambdas
+    plain = Trainer(tiny_config(lambda_cont=0.5), "unused", dataset=tiny_dataset)
+    plain.set_schedules(0)
+    assert plain.weights.tolist() == pytest.approx([1.0, 0.5, 0.5])

@@ -51,6 +51,8 @@ _RECIPE_FLAGS = {
     "lambda_cat": "lambda_cat",
     "lambda_cont": "lambda_cont",
     "fixed_std": "model.fixed_std",
+    "lambda_cont_start": "lambda_cont_start",
+    "lambda_cont_ramp": "lambda_cont_ramp",
     "width": "model.width",
     "info_in_d_step": "info_in_d_step",
     "lambda_real": "lambda_real",
@@ -233,6 +235,16 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--lr-g", type=float, help="generator + Q head learning rate (default 1e-3)")
     t.add_argument("--lambda-cat", type=float, help="weight of categorical codes' info loss (1)")
     t.add_argument("--lambda-cont", type=float, help="weight of continuous codes' info loss (0.1)")
+    t.add_argument(
+        "--lambda-cont-start",
+        type=_positive_int,
+        help="step before which the continuous codes' info weight is 0 (default 0)",
+    )
+    t.add_argument(
+        "--lambda-cont-ramp",
+        type=_positive_int,
+        help="steps over which that weight then rises to --lambda-cont (default 0: at once)",
+    )
     t.add_argument(
         "--fixed-std", type=float, help="fixed std of continuous codes (default learned)"
     )

@@ -95,6 +95,14 @@ class TrainConfig:
     """Weight of -log q for categorical codes (paper: 1)."""
     lambda_cont: float = 0.1
     """Weight of -log q for continuous codes (paper: small, 0.1 is the common choice)."""
+    lambda_cont_start: int = 0
+    """Step before which the continuous codes' weight is 0 (then it ramps up over
+    ``lambda_cont_ramp`` steps to ``lambda_cont``). A later start lets the categorical code
+    settle on the data's discrete factor before the continuous codes compete for the same
+    variation. 0 = from the first step (the paper)."""
+    lambda_cont_ramp: int = 0
+    """Steps over which the continuous codes' weight rises linearly from 0 to ``lambda_cont``,
+    starting at ``lambda_cont_start`` (0 = a step)."""
     info_in_d_step: bool = False
     """Also minimise the info loss in D's step, updating D's shared body (see train.py routing)."""
     lambda_real: float = 0.0
@@ -170,6 +178,8 @@ class TrainConfig:
             ("beta2", 0 <= self.beta2 < 1, "must be in [0, 1)"),
             ("lambda_cat", self.lambda_cat >= 0, "must be >= 0"),
             ("lambda_cont", self.lambda_cont >= 0, "must be >= 0"),
+            ("lambda_cont_start", self.lambda_cont_start >= 0, "must be >= 0"),
+            ("lambda_cont_ramp", self.lambda_cont_ramp >= 0, "must be >= 0"),
             ("lambda_real", self.lambda_real >= 0, "must be >= 0"),
             (
                 "lambda_real",

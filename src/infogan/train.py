@@ -243,14 +243,18 @@ class Trainer:
         return out
 
     def set_schedules(self, step: int) -> None:
-        """Write step ``step``'s scheduled coefficients (CR weight, instance-noise std, EMA
-        weight) into the
+        """Write step ``step``'s scheduled coefficients (CR weight, instance-noise std,
+        continuous codes' lambda, EMA weight) into the
         device scalars the step body reads (so a captured CUDA graph sees them change)."""
         cfg = self.cfg
         self._cr_coef.fill_(cfg.cr_weight if step >= cfg.cr_start else 0.0)
         if cfg.instance_noise > 0:
             end = cfg.instance_noise_end or cfg.steps
             self._noise_std.fill_(cfg.instance_noise * max(0.0, 1.0 - step / max(end, 1)))
+        if cfg.lambda_cont_start or cfg.lambda_cont_ramp:
+            rise = (step - cfg.lambda_cont_start + 1) / max(cfg.lambda_cont_ramp, 1)
+            lam = cfg.lambda_cont * min(1.0, max(0.0, rise))
+            self.weights.copy_(code_weights(self.spec, cfg.lambda_cat, lam))
         if cfg.ema_decay > 0:
             # Warm-up (as in TensorFlow's ExponentialMovingAverage with num_updates): early on
             # the average follows G closely instead of dragging in the random init for ~1/(1-d)
