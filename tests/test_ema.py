@@ -75,3 +75,17 @@ def test_exact_resume_with_ema(tmp_path, tiny_dataset):
 def test_decay_out_of_range_is_refused():
     with pytest.raises(SpecError, match="ema_decay"):
         tiny_config(ema_decay=1.0).validate()
+
+
+def test_update_never_reads_the_weight_on_the_host():
+    # A CUDA graph cannot capture a device->host read (.item()), and eagerly it would stall the
+    # GPU every step. On the meta device any such read raises, so this runs the update as a
+    # graph would, without a GPU.
+    with torch.device("meta"):
+        nets = build_nets(tiny_config().model, ema=True)
+        weight = torch.tensor(0.1)
+    nets.update_ema(weight)
+    with pytest.raises(RuntimeError, match="item"):  # the check has teeth: lerp reads it
+        torch._foreach_lerp_(
+            list(nets.generator_ema.parameters()), list(nets.generator.parameters()), weight
+        )

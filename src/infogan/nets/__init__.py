@@ -135,9 +135,12 @@ class InfoGANNets(nn.Module):
         reads the current value on each replay; the foreach ops are one launch per dtype.
         """
         assert self.generator_ema is not None, "built without ema=True"
-        torch._foreach_lerp_(
-            list(self.generator_ema.parameters()), list(self.generator.parameters()), weight
-        )
+        ema = list(self.generator_ema.parameters())
+        # Not _foreach_lerp_: it takes the weight as a Python scalar (a .item() sync per step,
+        # which a CUDA graph cannot capture); _foreach_mul_ has a 0-dim-tensor overload.
+        step = torch._foreach_sub(list(self.generator.parameters()), ema)
+        torch._foreach_mul_(step, weight)
+        torch._foreach_add_(ema, step)
         torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
 
     def discriminate(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
