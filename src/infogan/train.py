@@ -169,6 +169,9 @@ class Trainer:
         self._ema_weight = torch.zeros((), device=self.device)  # 1 - decay of this step
         self._groups = groups
         self.weights = code_weights(self.spec, cfg.lambda_cat, cfg.lambda_cont).to(self.device)
+        if cfg.lambda_cont_start or cfg.lambda_cont_ramp:  # parts of the scheduled weights
+            self._cat_weights = code_weights(self.spec, cfg.lambda_cat, 0.0).to(self.device)
+            self._cont_mask = code_weights(self.spec, 0.0, 1.0).to(self.device)
         # H(c) per code, made once: L_I = E[log q] + H(c) (a per-step host->device copy would
         # stall the GPU and cannot be captured in a CUDA graph).
         self._entropies = torch.tensor(self.spec.entropies, device=self.device)
@@ -254,7 +257,8 @@ class Trainer:
         if cfg.lambda_cont_start or cfg.lambda_cont_ramp:
             rise = (step - cfg.lambda_cont_start + 1) / max(cfg.lambda_cont_ramp, 1)
             lam = cfg.lambda_cont * min(1.0, max(0.0, rise))
-            self.weights.copy_(code_weights(self.spec, cfg.lambda_cat, lam))
+            # On the device, from a mask made once: no host-to-device copy per step.
+            self.weights.copy_(self._cat_weights).add_(self._cont_mask, alpha=lam)
         if cfg.ema_decay > 0:
             # Warm-up (as in TensorFlow's ExponentialMovingAverage with num_updates): early on
             # the average follows G closely instead of dragging in the random init for ~1/(1-d)
