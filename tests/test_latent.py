@@ -86,3 +86,31 @@ def test_code_names():
     for bad in ("c4", "c0", "x"):
         with pytest.raises(SpecError):
             spec.index_of(bad)
+
+
+def test_noise_scale_is_a_gain_on_z_in_g_input_only():
+    """``noise_scale`` scales z where G reads it, leaves the codes alone, and split undoes it."""
+    plain = LatentSpec.parse("cat:10,cont:2", 7)
+    scaled = LatentSpec.parse("cat:10,cont:2", 7, noise_scale=0.1)
+    lat = plain.sample(8, generator=torch.Generator().manual_seed(2))
+    x0, x1 = plain.assemble(lat), scaled.assemble(lat)
+    assert torch.allclose(x1[:, :7], 0.1 * x0[:, :7]) and torch.equal(x1[:, 7:], x0[:, 7:])
+    back = scaled.split(x1)
+    assert torch.allclose(back.z, lat.z) and torch.equal(back.cat, lat.cat)
+    assert scaled.to_dict()["noise_scale"] == 0.1 and "noise_scale" not in plain.to_dict()
+    with pytest.raises(SpecError, match="noise_scale"):
+        LatentSpec.parse("cat:10", 7, noise_scale=0.0)
+
+
+def test_noise_scale_routes_from_config_and_cli():
+    from infogan.cli import _recipe_from_args, build_parser
+    from infogan.config import TrainConfig
+
+    cfg = TrainConfig()
+    cfg.model.noise_scale = 0.25
+    assert cfg.latent().noise_scale == 0.25
+    cfg.model.noise_scale = -1.0
+    with pytest.raises(SpecError, match="noise_scale"):
+        cfg.validate()
+    a = build_parser().parse_args(["train", "--noise-scale", "0.1"])
+    assert _recipe_from_args(a).model.noise_scale == 0.1

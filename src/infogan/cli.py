@@ -44,6 +44,7 @@ _RECIPE_FLAGS = {
     "data": "data",
     "codes": "model.codes",
     "noise": "model.noise_dim",
+    "noise_scale": "model.noise_scale",
     "batch": "batch",
     "seed": "seed",
     "lr_d": "lr_d",
@@ -230,6 +231,9 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data", help="dataset name (mnist5k, mnist, fashion-mnist), IDX dir or .npz")
     t.add_argument("--codes", help="latent codes, e.g. 'cat:10,cont:2'")
     t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
+    t.add_argument(
+        "--noise-scale", type=float, help="gain on z in G's input (default 1.0 = the paper)"
+    )
     t.add_argument("--batch", type=_positive_int, help="batch size (default 64)")
     t.add_argument("--lr-d", type=float, help="discriminator learning rate (default 2e-4)")
     t.add_argument("--lr-g", type=float, help="generator + Q head learning rate (default 1e-3)")

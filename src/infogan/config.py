@@ -26,6 +26,12 @@ class ModelConfig:
     """Latent code spec: comma list of ``cat:K`` (K-way categorical) and ``cont:N`` (N Uniform(-1,1))."""
     noise_dim: int = 62
     """Size of the incompressible noise z ~ N(0, I)."""
+    noise_scale: float = 1.0
+    """Gain on z where it enters G (G reads ``[noise_scale * z | codes]``; z itself stays
+    N(0, I)). With 62 noise dimensions against one one-hot slot, z carries ~60x the code's
+    share of G's first-layer input at initialisation, so early on the image barely depends on
+    c; a small gain (ClusterGAN, Mukherjee et al. 2019, draws z with std 0.1) lets the codes
+    shape the images from the start. 1.0 = the paper."""
     arch: str = "mnist"
     """Networks: ``mnist`` (the paper's 28x28x1 ones) or ``conv64`` (64x64, the chairs ones)."""
     channels: int = 1
@@ -45,7 +51,7 @@ class ModelConfig:
 
     def latent(self) -> LatentSpec:
         """The parsed latent layout (raises SpecError on an impossible spec)."""
-        return LatentSpec.parse(self.codes, self.noise_dim)
+        return LatentSpec.parse(self.codes, self.noise_dim, self.noise_scale)
 
     def validate(self) -> None:
         self.latent()
@@ -55,6 +61,8 @@ class ModelConfig:
             raise SpecError(f"channels: {self.arch!r} networks read 1 channel (conv64: 1 or 3)")
         if not self.width > 0:
             raise SpecError(f"width: must be > 0, got {self.width}")
+        if not self.noise_scale > 0:
+            raise SpecError(f"noise_scale: must be > 0, got {self.noise_scale}")
         if self.fixed_std is not None and not self.fixed_std > 0:
             raise SpecError(f"fixed_std: must be > 0 or None, got {self.fixed_std}")
         if not self.log_std_min < self.log_std_max:
@@ -259,7 +267,8 @@ def _default() -> TrainConfig:
     """The paper's recipe, plus: 4 candidate starts trained 1,000 steps each, the one whose Q
     splits the unlabelled training images most confidently and evenly (max I(x; c)/ln K)
     continued to the end. GAN training is seed-fragile; restarts judged by an unsupervised score
-    are the method-agnostic remedy (measured on an H200: README, "Results")."""
+    are the method-agnostic remedy. Measured on GPUs (README, "Results"): over 28 runs it cuts
+    the share ending below 0.80 test accuracy from 26 % to 9 %, not the share above 0.90."""
     return TrainConfig(candidates=4, select_steps=1_000)
 
 

@@ -130,17 +130,21 @@ class LatentSpec:
 
     codes: tuple[Code, ...]
     noise_dim: int
+    noise_scale: float = 1.0
+    """Gain on z in G's input (:meth:`assemble`); latents themselves keep z ~ N(0, I)."""
 
     def __post_init__(self) -> None:
         if self.noise_dim < 0:
             raise SpecError(f"noise: size must be >= 0, got {self.noise_dim}")
+        if not self.noise_scale > 0:
+            raise SpecError(f"noise_scale: must be > 0, got {self.noise_scale}")
         if not self.codes:
             raise SpecError("codes: at least one code is needed")
 
     @classmethod
-    def parse(cls, spec: str, noise_dim: int) -> LatentSpec:
+    def parse(cls, spec: str, noise_dim: int, noise_scale: float = 1.0) -> LatentSpec:
         """``LatentSpec.parse("cat:10,cont:2", 62)``: the paper's MNIST latent (G input 74)."""
-        return cls(parse_codes(spec), int(noise_dim))
+        return cls(parse_codes(spec), int(noise_dim), float(noise_scale))
 
     # ---- layout -----------------------------------------------------------------------------
     @property
@@ -238,8 +242,8 @@ class LatentSpec:
         return Latent(z=z, cat=cat, cont=cont)
 
     def assemble(self, latent: Latent) -> torch.Tensor:
-        """Generator input ``[N, input_dim]`` = [z | one-hots | continuous]."""
-        parts = [latent.z]
+        """Generator input ``[N, input_dim]`` = [noise_scale * z | one-hots | continuous]."""
+        parts = [latent.z if self.noise_scale == 1.0 else latent.z * self.noise_scale]
         for j, k in enumerate(self.cat_sizes):
             parts.append(torch.nn.functional.one_hot(latent.cat[:, j], k).to(latent.z.dtype))
         parts.append(latent.cont.to(latent.z.dtype))
@@ -251,7 +255,7 @@ class LatentSpec:
             raise SpecError(
                 f"latent batch has shape {tuple(x.shape)}, expected [N, {self.input_dim}]"
             )
-        z = x[:, : self.noise_dim]
+        z = x[:, : self.noise_dim] / self.noise_scale
         offset = self.noise_dim
         cats = []
         for k in self.cat_sizes:
@@ -262,4 +266,7 @@ class LatentSpec:
         return Latent(z=z, cat=cat, cont=cont)
 
     def to_dict(self) -> dict:
-        return {"codes": self.spec, "noise_dim": self.noise_dim}
+        out: dict = {"codes": self.spec, "noise_dim": self.noise_dim}
+        if self.noise_scale != 1.0:
+            out["noise_scale"] = self.noise_scale
+        return out
