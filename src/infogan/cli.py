@@ -58,6 +58,7 @@ _RECIPE_FLAGS = {
     "info_in_d_step": "info_in_d_step",
     "lambda_real": "lambda_real",
     "instance_noise": "instance_noise",
+    "d_translate": "d_translate",
     "instance_noise_end": "instance_noise_end",
     "spectral_norm": "model.spectral_norm",
     "r1_gamma": "r1_gamma",
@@ -263,6 +264,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "--lambda-real",
         type=float,
         help="weight of I(x; c) of Q's categorical codes on real images (0 = off, the paper)",
+    )
+    t.add_argument(
+        "--d-translate",
+        type=int,
+        metavar="PIXELS",
+        help="shift every image D and Q read by up to this many pixels (DiffAugment; 0 = off)",
     )
     t.add_argument(
         "--instance-noise",

@@ -118,6 +118,11 @@ class TrainConfig:
     under Q on the real batch (confident per image, even over the batch; see
     :func:`infogan.losses.real_code_information`). Trains the Q head only. 0 = off (the paper:
     Q only ever sees generated images)."""
+    d_translate: int = 0
+    """Translate every image D (and so Q) reads, real and fake, by a random whole number of
+    pixels in ``[-d_translate, d_translate]`` per axis (DiffAugment's translation, Zhao et al.
+    2020; see :mod:`infogan.augment`): a guard against D memorising a small training set.
+    0 = off, the paper."""
     instance_noise: float = 0.0
     """Std of Gaussian noise added to every image D (and so Q) reads, real and fake, in [-1, 1]
     pixel units, decayed linearly to 0 at step ``instance_noise_end`` (Sønderby et al. 2017,
@@ -195,6 +200,7 @@ class TrainConfig:
                 "needs a categorical code (it is an information term of categorical codes)",
             ),
             ("instance_noise", self.instance_noise >= 0, "must be >= 0"),
+            ("d_translate", self.d_translate >= 0, "must be >= 0"),
             ("instance_noise_end", self.instance_noise_end >= 0, "must be >= 0"),
             ("r1_gamma", self.r1_gamma >= 0, "must be >= 0"),
             ("ema_decay", 0 <= self.ema_decay < 1, "must be in [0, 1)"),

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
+from infogan.augment import translate
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset, to_float
 from infogan.errors import CheckpointError, DataError, SpecError, TrainingError
@@ -197,6 +198,11 @@ class Trainer:
                 f"data: {self.dataset.name} has {len(self.dataset)} images, fewer than one batch "
                 f"of {self.cfg.batch}"
             )
+        if 2 * self.cfg.d_translate >= min(need[1], need[2]):
+            raise SpecError(
+                f"d_translate: {self.cfg.d_translate} pixels would shift a {need[1]}x{need[2]} "
+                "image off itself; use less than half its side"
+            )
 
     def _batch_u8(self, step: int) -> torch.Tensor:
         """Real images (uint8) of step ``step``: epoch-wise shuffling, last partial batch dropped."""
@@ -239,6 +245,12 @@ class Trainer:
             out.update(
                 z_1=a.z, cat_1=a.cat, cont_1=a.cont, z_2=b.z, cat_2=b.cat, cont_2=b.cont, k=k
             )
+        if self.cfg.d_translate > 0:  # one (dy, dx) per D/Q input image: real, fake, G-step fake
+            g = _seeded(self.cfg.seed, step, 5, self.device)
+            s = self.cfg.d_translate
+            out["shift"] = torch.randint(
+                -s, s + 1, (3 * self.cfg.batch, 2), generator=g, device=self.device
+            )
         if self.cfg.instance_noise > 0:  # one noise image per D/Q input: real, fake, G-step fake
             g = _seeded(self.cfg.seed, step, 4, self.device)
             shape = (3 * self.cfg.batch, *self.images.shape[1:])
@@ -276,13 +288,18 @@ class Trainer:
             x_real = to_float(inputs["x"])  # [B, C, H, W] in [-1, 1]
             # 1. c ~ p(c), z ~ p(z) were drawn by sample_inputs; generate x = G(z, c).
             x_fake = self.nets.generator(self.spec.assemble(latent))
+            x_fake_g = x_fake
+            if "shift" in inputs:  # DiffAugment: D and Q read shifted images, real and fake
+                s, shifts = self.cfg.d_translate, inputs["shift"].chunk(3)
+                x_real = translate(x_real, shifts[0], s)
+                x_fake, x_fake_g = translate(x_fake, shifts[1], s), translate(x_fake, shifts[2], s)
             noise = None
             if "eps" in inputs:  # instance noise: D and Q read x + std * eps, real and fake
                 noise = (self._noise_std * inputs["eps"]).chunk(3)
             loss_d, real_features, r1 = self.d_step(x_real, x_fake, latent, noise)
             pair = self.cr_step(inputs) if self.contrastive else None
             loss_adv, log_q, cr, real_info = self.g_step(
-                x_fake, latent, pair, real_features, None if noise is None else noise[2]
+                x_fake_g, latent, pair, real_features, None if noise is None else noise[2]
             )
         if self.nets.generator_ema is not None:
             self.nets.update_ema(self._ema_weight)
