@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Issue 3's GPU question in one call: does fixed-std 1 (the one lead of the CPU screen) lift the
-# default recipe, and does batch 256 lift the paper's? Everything runs side by side on one GPU
-# (time-sliced, so the GPU's total step rate is what bounds it), each block cut at END_S:
-#   1. the CUDA fast-path tests (graph == eager, incl. SN + R1 + EMA) and a short bench;
-#   2. the default recipe with --fixed-std 1, seeds 0-4, as a user runs it (`infogan sweep`,
-#      real candidate selection), one process per seed;
-#   3. plain runs (paper recipe + --fixed-std 1) of seeds 0-4, scored every EVERY steps;
-#   4. plain runs of the paper recipe at batch 256, seeds B256_SEEDS, scored every EVERY steps.
-# Compare with the 22 paper-recipe H200 runs in docs/gpu/h200-2026-11-26/.
+# Issue 3's GPU check in one call. Everything runs side by side on one GPU (time-sliced, so the
+# GPU's total step rate is what bounds it), each block cut at END_S:
+#   1. the CUDA fast-path tests (graph == eager, incl. SN + R1 + EMA + translation), short bench;
+#   2. the default recipe (+ SWEEP_FLAGS), seeds 0-4, as a user runs it (`infogan sweep`, real
+#      candidate selection), one process per seed;
+#   3. plain runs of the paper recipe + STUDY_A (default: --set d_translate=2), seeds 0-4;
+#   4. plain runs of the paper recipe + STUDY_B (default: nothing, the same-machine baseline),
+#      seeds B_SEEDS; 3 and 4 scored every EVERY steps.
+# The H100 session of 2026-11-26 ran it with SWEEP_FLAGS="--fixed-std 1",
+# STUDY_A="--set fixed_std=1.0", STUDY_B="--set batch=256", B_SEEDS=0-2.
 # Outputs in ${OUT:-gpu_out}, at most 8 files. STEPS/SEL/EVERY/DEV exist for a CPU dry run.
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
 END_S=${END_S:-540}; DEV=${DEV:-cuda}; STEPS=${STEPS:-12000}; EVERY=${EVERY:-1000}
-SEL=${SEL:-1000}; B256_SEEDS=${B256_SEEDS:-0-2}; BENCH_STEPS=${BENCH_STEPS:-200}
+SEL=${SEL:-1000}; B_SEEDS=${B_SEEDS:-0-2}; BENCH_STEPS=${BENCH_STEPS:-200}
+SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data
 py=python3
 {
@@ -27,16 +29,16 @@ timeout 45 $py -m infogan.cli bench --device "$DEV" --path both --precision fp32
 echo "== 2-4. side by side until t=${END_S}s [t=${SECONDS}s]"
 left=$(( END_S - SECONDS - 15 ))
 for s in 0 1 2 3 4; do
-  timeout "$left" $py -m infogan.cli sweep --preset default --fixed-std 1 --seeds $s \
+  timeout "$left" $py -m infogan.cli sweep --preset default $SWEEP_FLAGS --seeds $s \
     --steps "$STEPS" --select-steps "$SEL" --device "$DEV" --eval-data .gpu/mnist \
     --out /tmp/swf/s$s --no-progress > /tmp/swf_s$s.log 2>&1 &
 done
 timeout $(( left + 10 )) $py scripts/seed_study.py --seeds 0-4 --candidates 0 --steps "$STEPS" \
   --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers 5 --budget-s "$left" \
-  --min-job-s 10 --out /tmp/st_fixed --set fixed_std=1.0 > /tmp/st_fixed.log 2>&1 &
-timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$B256_SEEDS" --candidates 0 \
+  --min-job-s 10 --out /tmp/st_a $STUDY_A > /tmp/st_a.log 2>&1 &
+timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$B_SEEDS" --candidates 0 \
   --steps "$STEPS" --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers 3 \
-  --budget-s "$left" --min-job-s 10 --out /tmp/st_b256 --set batch=256 > /tmp/st_b256.log 2>&1 &
+  --budget-s "$left" --min-job-s 10 --out /tmp/st_b $STUDY_B > /tmp/st_b.log 2>&1 &
 wait
 echo "== results [t=${SECONDS}s]"
 for s in 0 1 2 3 4; do echo "-- sweep seed $s"; grep -i "score\|selected\|accuracy\|error" /tmp/swf_s$s.log | tail -12; done
@@ -47,14 +49,14 @@ for f in sorted(glob.glob("/tmp/swf/s*/sweep.json")):
     j = json.load(open(f))
     for s, v in j["per_seed"].items():
         rows[s] = v
-json.dump(rows, open("/tmp/sweep_fixed_summary.json", "w"), indent=1)
+json.dump(rows, open("/tmp/sweep_summary.json", "w"), indent=1)
 for s, v in rows.items():
-    print("sweep default+fixed_std seed", s, {k: x for k, x in v.items() if "acc" in k or "c1" in k})
+    print("sweep default seed", s, {k: x for k, x in v.items() if "acc" in k or "c1" in k})
 EOF
-cp /tmp/sweep_fixed_summary.json "$out/" 2>/dev/null
-cat /tmp/st_fixed/rows.jsonl > "$out/rows_fixed.jsonl" 2>/dev/null
-cat /tmp/st_b256/rows.jsonl > "$out/rows_b256.jsonl" 2>/dev/null
-tail -n 4 /tmp/st_fixed.log /tmp/st_b256.log
+cp /tmp/sweep_summary.json "$out/" 2>/dev/null
+cat /tmp/st_a/rows.jsonl > "$out/rows_a.jsonl" 2>/dev/null
+cat /tmp/st_b/rows.jsonl > "$out/rows_b.jsonl" 2>/dev/null
+tail -n 4 /tmp/st_a.log /tmp/st_b.log
 # the sweep's run directories without checkpoints: figures, logs, reports (one small archive)
 tar czf "$out/sweep_runs.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude='ckpt*' --exclude='candidates/*/samples' \
   -C /tmp swf 2>/dev/null
