@@ -275,7 +275,8 @@ def _default() -> TrainConfig:
     DiffAugment translation (``d_translate=2``): every image D and Q read is shifted by up to 2
     pixels, so D cannot memorise a small training set (``mnist5k`` is 5,000 images). On the CPU
     screen (half width, 12 runs) it moved the median test accuracy from 0.775 to 0.875 at 4,000
-    steps, and two 12,000-step runs ended at 0.961 and 0.968 (README, "Results"). Turn it off
+    steps, and the two best of those, run on to 12,000 steps, ended at 0.961 and 0.968 (README,
+    "Results"). Turn it off
     (``--d-translate 0``) where small shifts change what an image means.
 
     4 candidate starts trained 1,000 steps each, the one whose Q splits the unlabelled training
