@@ -61,8 +61,6 @@ class ModelConfig:
             raise SpecError(f"channels: {self.arch!r} networks read 1 channel (conv64: 1 or 3)")
         if not self.width > 0:
             raise SpecError(f"width: must be > 0, got {self.width}")
-        if not self.noise_scale > 0:
-            raise SpecError(f"noise_scale: must be > 0, got {self.noise_scale}")
         if self.fixed_std is not None and not self.fixed_std > 0:
             raise SpecError(f"fixed_std: must be > 0 or None, got {self.fixed_std}")
         if not self.log_std_min < self.log_std_max:
@@ -276,8 +274,7 @@ def _default() -> TrainConfig:
     pixels, so D cannot memorise a small training set (``mnist5k`` is 5,000 images). On the CPU
     screen (half width, 12 runs) it moved the median test accuracy from 0.775 to 0.875 at 4,000
     steps, and the two best of those, run on to 12,000 steps, ended at 0.961 and 0.968 (README,
-    "Results"). Turn it off
-    (``--d-translate 0``) where small shifts change what an image means.
+    "Results"). Turn it off (``--d-translate 0``) where small shifts change what an image means.
 
     4 candidate starts trained 1,000 steps each, the one whose Q splits the unlabelled training
     images most confidently and evenly (max I(x; c)/ln K) continued to the end. Measured on GPUs
