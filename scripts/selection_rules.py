@@ -17,6 +17,9 @@ import argparse
 import json
 import random
 import statistics
+from pathlib import Path
+
+from seed_study import load_rows  # same folder: the study's own reader of its rows
 
 #: name -> (starts, [(keep, at_step), ...]); the cost is in units of one 12,000-step run.
 RULES: dict[str, tuple[int, list[tuple[int, int]]]] = {
@@ -41,14 +44,7 @@ def _cost(starts: int, stages: list[tuple[int, int]], steps: int) -> float:
 
 def load(paths: list[str]) -> dict[tuple[str, int], dict[int, dict]]:
     """Rows keyed by (file, seed) -> step -> row: one file is one set of independent runs."""
-    runs: dict[tuple[str, int], dict[int, dict]] = {}
-    for p in paths:
-        with open(p) as f:
-            for line in f:
-                r = json.loads(line)
-                if "score" in r and "accuracy" in r:
-                    runs.setdefault((p, r["seed"]), {})[r["step"]] = r
-    return runs
+    return {(p, seed): steps for p in paths for seed, steps in load_rows(Path(p)).items()}
 
 
 def simulate(runs, starts, stages, draws=20_000, seed=1) -> list[float]:

@@ -292,7 +292,10 @@ class Trainer:
             if "shift" in inputs:  # DiffAugment: D and Q read shifted images, real and fake
                 s, shifts = self.cfg.d_translate, inputs["shift"].chunk(3)
                 x_real = translate(x_real, shifts[0], s)
-                x_fake, x_fake_g = translate(x_fake, shifts[1], s), translate(x_fake, shifts[2], s)
+                # D's copy is detached by d_step anyway; detaching first keeps its shift off
+                # the autograd graph.
+                x_fake_g = translate(x_fake, shifts[2], s)
+                x_fake = translate(x_fake.detach(), shifts[1], s)
             noise = None
             if "eps" in inputs:  # instance noise: D and Q read x + std * eps, real and fake
                 noise = (self._noise_std * inputs["eps"]).chunk(3)
