@@ -6,7 +6,9 @@
 #      candidate selection), one process per seed;
 #   3. plain runs of the paper recipe + STUDY_A (default: --set d_translate=2), seeds 0-4;
 #   4. plain runs of the paper recipe + STUDY_B (default: nothing, the same-machine baseline),
-#      seeds B_SEEDS; 3 and 4 scored every EVERY steps.
+#      seeds B_SEEDS (B_SEEDS=none skips it); 3 and 4 scored every EVERY steps.
+# T2A_S>0 first times the default recipe to 0.95 test accuracy (tf32, GPU alone) for at most
+# T2A_S seconds (issue 4's time-to-accuracy).
 # The H100 session of 2026-11-26 ran it with SWEEP_FLAGS="--fixed-std 1",
 # STUDY_A="--set fixed_std=1.0", STUDY_B="--set batch=256", B_SEEDS=0-2.
 # Outputs in ${OUT:-gpu_out}, at most 8 files. STEPS/SEL/EVERY/DEV exist for a CPU dry run.
@@ -14,7 +16,7 @@ set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
 END_S=${END_S:-540}; DEV=${DEV:-cuda}; STEPS=${STEPS:-12000}; EVERY=${EVERY:-1000}
 SEL=${SEL:-1000}; B_SEEDS=${B_SEEDS:-0-2}; BENCH_STEPS=${BENCH_STEPS:-200}
-SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
+T2A_S=${T2A_S:-0}; SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data
 py=python3
 {
@@ -26,6 +28,12 @@ timeout 80 $py -m pytest -q -s -p no:cacheprovider tests/test_fastpath.py -k cud
 timeout 45 $py -m infogan.cli bench --device "$DEV" --path both --precision fp32,tf32 \
   --batch 64 --steps "$BENCH_STEPS" --warmup 20 --json "$out/bench_b64.json" 2>&1 | tail -8
 
+if [ "$T2A_S" -gt 0 ]; then
+  echo "== 1b. time to 0.95, default recipe, tf32 [t=${SECONDS}s]"
+  timeout "$T2A_S" $py -m infogan.cli bench --device "$DEV" --preset default --time-to-acc 0.95 \
+    --eval-data .gpu/mnist --eval-every 250 --max-steps 8000 --precision tf32 \
+    --json "$out/t2a_default_tf32.json" 2>&1 | grep -v "it/s" | tail -6
+fi
 echo "== 2-4. side by side until t=${END_S}s [t=${SECONDS}s]"
 left=$(( END_S - SECONDS - 15 ))
 for s in 0 1 2 3 4; do
@@ -36,9 +44,11 @@ done
 timeout $(( left + 10 )) $py scripts/seed_study.py --seeds 0-4 --candidates 0 --steps "$STEPS" \
   --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers 5 --budget-s "$left" \
   --min-job-s 10 --out /tmp/st_a $STUDY_A > /tmp/st_a.log 2>&1 &
-timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$B_SEEDS" --candidates 0 \
-  --steps "$STEPS" --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers 3 \
-  --budget-s "$left" --min-job-s 10 --out /tmp/st_b $STUDY_B > /tmp/st_b.log 2>&1 &
+if [ "$B_SEEDS" != none ]; then
+  timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$B_SEEDS" --candidates 0 \
+    --steps "$STEPS" --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers 3 \
+    --budget-s "$left" --min-job-s 10 --out /tmp/st_b $STUDY_B > /tmp/st_b.log 2>&1 &
+fi
 wait
 echo "== results [t=${SECONDS}s]"
 for s in 0 1 2 3 4; do echo "-- sweep seed $s"; grep -i "score\|selected\|accuracy\|error" /tmp/swf_s$s.log | tail -12; done
