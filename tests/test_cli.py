@@ -265,6 +265,18 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     )
     res = json.loads(out2.read_text())
     assert res["reached"] is False and [c["step"] for c in res["curve"]] == [2, 4]
+    ph = res["phases"]
+    assert {"build_s", "capture_s", "steps_s", "eval_s", "eval_data_s"} <= set(ph)
+    assert all(v >= 0 for v in ph.values())
+    # the selection path: candidates are built, stepped and scored, each phase timed
+    out3 = tmp_path / "t3.json"
+    argv = ["bench", "--device", "cpu", "--batch", "8", "--width", "0.125", "--preset", "default"]
+    argv += ["--candidates", "2", "--select-steps", "2", "--time-to-acc", "1.01"]
+    argv += ["--eval-data", tiny_npz, "--eval-every", "2", "--max-steps", "4", "--json", str(out3)]
+    assert main(argv) == 0
+    res = json.loads(out3.read_text())
+    assert len(res["selection"]) == 2 and [c["step"] for c in res["curve"]] == [4]
+    assert {"candidate_steps_s", "assess_s"} <= set(res["phases"])
     assert "--eval-data" in _err(capsys, ["bench", "--time-to-acc", "0.9"])
 
 

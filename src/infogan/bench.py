@@ -252,11 +252,22 @@ def time_to_accuracy(
     from infogan.model import InfoGAN
 
     t0 = time.perf_counter() if t_start is None else t_start
+    # Where the wall time goes (start-up, building, graph capture, steps, scoring, evaluation),
+    # so that a slow time to accuracy says which part to make faster.
+    phases: dict[str, float] = {"before_call_s": time.perf_counter() - t0}
+    t = time.perf_counter()
     device = resolve_device(cfg.device)
     test = load_dataset(eval_data, split="test")
+    phases["eval_data_s"] = time.perf_counter() - t
     max_steps = max_steps or cfg.steps
     train_s, curve, reached = 0.0, [], None
     selection = None
+
+    def _add(name: str, since: float) -> float:
+        now = time.perf_counter()
+        phases[name] = phases.get(name, 0.0) + now - since
+        return now
+
     if cfg.candidates > 1:
         # The selection recipe, in memory: K short candidates, keep the best by the unsupervised
         # score (as train_selected does), continue it. Candidate time counts as training time.
@@ -266,14 +277,18 @@ def time_to_accuracy(
         selection = []
         for i in range(cfg.candidates):
             ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), candidates=1)
-            trainer = Trainer(ccfg, run_dir="unused")
-            stepper = make_stepper(trainer)
             t = time.perf_counter()
+            trainer = Trainer(ccfg, run_dir="unused")
+            t = _add("build_s", t)
+            stepper = make_stepper(trainer)
+            t = _add("capture_s", t)
             for st in range(min(cfg.select_steps, max_steps)):
                 stepper.step(st)
             _sync(device)
             train_s += time.perf_counter() - t
+            t = _add("candidate_steps_s", t)
             s, part = assess(trainer.model, trainer.dataset)
+            _add("assess_s", t)
             selection.append({"seed": ccfg.seed, "score": s["score"]})
             kept.append((trainer, stepper, part))
         best = choose(selection, [k[2] for k in kept], cfg.select_rule)
@@ -281,8 +296,11 @@ def time_to_accuracy(
         del kept
         step = min(cfg.select_steps, max_steps)
     else:
+        t = time.perf_counter()
         trainer = Trainer(cfg, run_dir="unused")
+        t = _add("build_s", t)
         stepper = make_stepper(trainer)
+        _add("capture_s", t)
         step = 0
     model = InfoGAN(trainer.nets, cfg, device=device)
     first_eval = True
@@ -294,7 +312,9 @@ def time_to_accuracy(
             step += 1
         _sync(device)
         train_s += time.perf_counter() - t
+        t = _add("steps_s", t)
         acc = cluster_codes(model, test)
+        _add("eval_s", t)
         first = next(iter(acc.values()))["accuracy"] if acc else float("nan")
         curve.append({"step": step, "accuracy": first, "wall_s": time.perf_counter() - t0})
         print(f"  step {step:6d}: accuracy {first:.4f}  ({curve[-1]['wall_s']:.1f} s)", flush=True)
@@ -312,4 +332,5 @@ def time_to_accuracy(
         "curve": curve,
         "candidates": cfg.candidates,
         "selection": selection,
+        "phases": {k: round(v, 3) for k, v in phases.items()},
     }
