@@ -301,3 +301,26 @@ def test_diverging_training_is_a_clear_error(capsys, tmp_path, tiny_npz):
         ],
     )
     assert "non-finite" in err and "kept" in err
+
+
+def test_deterministic_flag_is_stored_and_sets_cudnn(tmp_path, tiny_npz):
+    import torch
+
+    from infogan.train import _set_precision
+
+    out = tmp_path / "det"
+    argv = ["train", "--data", tiny_npz, "--steps", "1", "--out", str(out), *TINY]
+    assert main([*argv, "--deterministic"]) == 0
+    assert json.loads((out / "config.json").read_text())["deterministic"] is True
+    # what it does on CUDA (the flags are plain module settings, so this runs on any machine)
+    b = torch.backends
+    saved = (b.cudnn.benchmark, b.cudnn.deterministic, b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32)
+    try:
+        _set_precision("fp32", torch.device("cuda"), deterministic=True)
+        assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == (False, True)
+        _set_precision("fp32", torch.device("cuda"))
+        assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == (True, False)
+    finally:
+        b.cudnn.benchmark, b.cudnn.deterministic, b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = (
+            saved
+        )

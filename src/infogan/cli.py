@@ -326,6 +326,12 @@ def _add_run_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--ckpt-every", type=_positive_int, help="steps between checkpoints (1000)")
     t.add_argument("--sample-every", type=_positive_int, help="steps between sample grids (1000)")
     t.add_argument("--log-every", type=_positive_int, help="steps between metrics rows (50)")
+    t.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="CUDA: fixed cuDNN kernels (no autotuning) so a seed repeats; may be slower",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -344,7 +350,15 @@ def _recipe_from_args(a: argparse.Namespace):
 
 
 def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
-    for flag in ("steps", "device", "eval_data", "ckpt_every", "sample_every", "log_every"):
+    for flag in (
+        "steps",
+        "device",
+        "eval_data",
+        "ckpt_every",
+        "sample_every",
+        "log_every",
+        "deterministic",
+    ):
         if getattr(a, flag) is not None:
             _set(cfg, flag, getattr(a, flag))
     cfg.progress = not a.no_progress

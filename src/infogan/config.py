@@ -163,6 +163,11 @@ class TrainConfig:
     """Layout of the networks' conv tensors: ``channels_last`` (NHWC), ``contiguous`` (NCHW) or
     ``auto`` (channels_last on CPU, where oneDNN's convolutions run NHWC natively and NCHW pays
     a reorder per call; contiguous on CUDA, where it was measured). The same function either way."""
+    deterministic: bool = False
+    """On CUDA: fixed cuDNN algorithms (``cudnn.deterministic``, no ``benchmark`` autotuning), so
+    that two runs of one seed on one machine pick the same kernels. Without it, GPU runs of one
+    seed were seen to diverge (timing-based kernel choice); with it, steps may be slower. Atomic
+    adds in some backward kernels can still differ in the last bits. No effect on the CPU."""
     log_every: int = 50
     """Steps between rows of metrics.jsonl (averages over the steps since the last row)."""
     ckpt_every: int = 1_000

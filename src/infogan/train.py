@@ -150,7 +150,7 @@ class Trainer:
         self._check_data()
         groups = param_groups(self.nets)
         self.use_graph = _want_graph(cfg.graph, self.device)
-        _set_precision(cfg.precision, self.device)
+        _set_precision(cfg.precision, self.device, cfg.deterministic)
         # Fused Adam: one pass over each parameter instead of a dozen elementwise ops per tensor
         # (on a 2-core CPU the unfused update was 16 % of a step); on CUDA also capturable, so
         # its step counter lives on the GPU, as a CUDA graph needs.
@@ -604,7 +604,7 @@ def _want_graph(mode: str, device: torch.device) -> bool:
     return device.type == "cuda" and mode in ("on", "auto")
 
 
-def _set_precision(precision: str, device: torch.device) -> None:
+def _set_precision(precision: str, device: torch.device, deterministic: bool = False) -> None:
     if device.type == "cpu" and precision == "bf16":
         raise SpecError(
             "precision: bf16 on this CPU is hundreds of times slower than fp32; use fp32 on CPU"
@@ -613,7 +613,10 @@ def _set_precision(precision: str, device: torch.device) -> None:
         # tf32 (and bf16, whose autocast leaves some matmuls in fp32) use tensor cores for fp32.
         torch.backends.cuda.matmul.allow_tf32 = precision in ("tf32", "bf16")
         torch.backends.cudnn.allow_tf32 = precision in ("tf32", "bf16")
-        torch.backends.cudnn.benchmark = True
+        # Autotuning picks the fastest kernel by timing, which can differ from run to run and
+        # with it the numerics; deterministic mode trades that speed for repeatable runs.
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
 
 
 def _postfix(row: dict, names: list[str]) -> str:
