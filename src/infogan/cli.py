@@ -1,7 +1,8 @@
 """The ``infogan`` command: a thin layer that parses flags, builds a config and calls the library.
 
-Subcommands: ``train``, ``evaluate``, ``sample``, ``traverse``, ``encode``, ``presets``. User errors
-(bad paths, impossible specs, foreign checkpoints) print one line ``error: ...`` and exit with 2.
+Subcommands: ``train``, ``evaluate``, ``sample``, ``traverse``, ``encode``, ``export``, ``explore``,
+``presets``. User errors (bad paths, impossible specs, foreign checkpoints) print one line
+``error: ...`` and exit with 2.
 """
 
 from __future__ import annotations
@@ -173,6 +174,36 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--out", default=".", help="output directory")
     v.add_argument("--device", default="cpu")
+
+    x = sub.add_parser("export", help="write the generator as safetensors, TorchScript or ONNX")
+    x.add_argument("run", help="run directory or checkpoint file")
+    x.add_argument("--out", required=True, help="file to write (its description goes to OUT.json)")
+    x.add_argument(
+        "--format",
+        dest="fmt",
+        choices=["safetensors", "torchscript", "onnx"],
+        default="safetensors",
+        help="safetensors weights (default), a traced TorchScript module, or ONNX (needs onnx)",
+    )
+    x.add_argument(
+        "--what",
+        choices=["generator", "all"],
+        default="generator",
+        help="safetensors: the generator only (default) or every network",
+    )
+    x.add_argument(
+        "--ema",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the EMA generator or the raw one (default: the one 'sample' uses)",
+    )
+    x.add_argument("--force", action="store_true", help="replace existing output files")
+
+    o = sub.add_parser("explore", help="browse the codes live in a web page (local server)")
+    o.add_argument("run", help="run directory or checkpoint file")
+    o.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    o.add_argument("--port", type=_positive_int, default=8000, help="port (8000; 0 = any free)")
+    o.add_argument("--device", default="cpu")
 
     c = sub.add_parser("encode", help="images -> codes (and labels through the saved mapping)")
     c.add_argument("run", help="run directory")
@@ -508,6 +539,21 @@ def _traverse(a: argparse.Namespace) -> int:
     return 0
 
 
+def _export(a: argparse.Namespace) -> int:
+    from infogan.export import export_model
+
+    res = export_model(a.run, a.out, a.fmt, what=a.what, ema=a.ema, force=a.force)
+    print(f"wrote {res.model_path} and {res.sidecar_path} ({res.generator}, step {res.step})")
+    return 0
+
+
+def _explore(a: argparse.Namespace) -> int:
+    from infogan.explore import serve
+
+    serve(a.run, host=a.host, port=a.port, device=a.device)
+    return 0
+
+
 def _encode(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write
     from infogan.data import load_dataset
@@ -639,6 +685,8 @@ _COMMANDS = {
     "sample": _sample,
     "traverse": _traverse,
     "encode": _encode,
+    "export": _export,
+    "explore": _explore,
     "download": _download,
     "bench": _bench,
     "sweep": _sweep,

@@ -1,0 +1,587 @@
+"""A live browser explorer of a trained model's codes: ``infogan explore RUN``.
+
+Standard library only (:mod:`http.server`). :class:`Explorer` holds the model and answers requests
+as plain data, ``handle("/image.png?seed=3&c1=4") -> Response(status, content_type, body)``, so
+all of its logic is testable without a socket; :func:`make_server` and :func:`serve` wrap it in a
+:class:`~http.server.ThreadingHTTPServer` bound to 127.0.0.1 unless told otherwise.
+
+Endpoints (GET or HEAD; anything else is 405, unknown paths 404, bad parameters 400):
+
+``/``
+    one self-contained page (inline CSS/JS): a control per code, a noise seed, a grid of images
+    that follows the controls, and an optional traversal row for one code.
+``/spec.json``
+    the codes (name, kind, K or slider range) and the limits below, for the page.
+``/image.png?seed=S&grid=G&c1=..&c2=..``
+    a G x G grid (G in 1..16, default 4) of images with the given codes; codes left out are drawn
+    from the prior. ``seed`` (0 <= S < 2**31, default 0) fixes the noise of every cell.
+``/traverse.png?seed=S&code=cN&steps=T&c1=..``
+    one row: code ``cN`` swept over its K values (categorical) or ``steps`` (2..16, default 9)
+    values in [-2, 2] (continuous), every other input fixed.
+
+Every parameter is checked strictly: an unknown or repeated name, a value that is not a plain
+decimal number, a categorical value that is not an integer in 0..K-1, a continuous value that is
+not finite or beyond +-10 are all 400 with a one-line reason. A request costs at most one
+generator call of 256 images; calls are serialised by a lock (one model, many handler threads).
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import math
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, urlsplit
+
+import torch
+from PIL import Image
+
+from infogan.errors import InfoGANError, SpecError
+from infogan.latent import Categorical, Latent
+from infogan.model import InfoGAN, load_run
+from infogan.viz import image_grid
+
+__all__ = ["Explorer", "Response", "make_server", "serve"]
+
+#: Largest grid side (a request draws at most MAX_GRID**2 images).
+MAX_GRID = 16
+#: Grid side when the request names none.
+DEFAULT_GRID = 4
+#: Largest |value| of a continuous code (the prior is U(-1, 1); the sliders span +-SLIDER_SPAN).
+MAX_ABS_CONTINUOUS = 10.0
+#: Range of the continuous codes' sliders, as in ``infogan traverse``.
+SLIDER_SPAN = 2.0
+#: Seeds are ints in [0, SEED_LIMIT).
+SEED_LIMIT = 2**31
+#: Columns of a continuous traversal row: at most this many (and at least 2).
+MAX_STEPS = 16
+#: Most categories a traversal row shows (one column each).
+MAX_ROW_CATEGORIES = 64
+#: Longest request target we parse; anything longer is a client bug or abuse.
+MAX_TARGET = 4096
+
+_INT = re.compile(r"[0-9]{1,10}")
+# Plain decimals only: no "nan", "inf", "1_0", hex or whitespace, all of which float() accepts.
+_FLOAT = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?")
+
+_TEXT = "text/plain; charset=utf-8"
+_PNG = "image/png"
+_JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+
+
+class Response(NamedTuple):
+    """One HTTP answer: status code, Content-Type and body bytes."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+class _BadRequest(Exception):
+    """A request parameter is missing, unknown or out of range (answered with 400)."""
+
+
+class Explorer:
+    """Request handling of the explorer for one loaded model, independent of any socket.
+
+    Thread-safe: generator calls are serialised by a lock; everything else is read-only.
+    """
+
+    def __init__(self, model: InfoGAN) -> None:
+        self.model = model
+        self._lock = threading.Lock()
+        self._spec_body = (json.dumps(self.spec(), indent=1) + "\n").encode()
+        self._page = _PAGE.encode()
+
+    def spec(self) -> dict[str, Any]:
+        """The code spec and limits that the page builds its controls from."""
+        spec = self.model.spec
+        codes: list[dict[str, Any]] = []
+        for name, label, code in zip(spec.names, spec.labels, spec.codes, strict=True):
+            if isinstance(code, Categorical):
+                codes.append({"name": name, "label": label, "kind": "categorical", "k": code.k})
+            else:
+                codes.append(
+                    {
+                        "name": name,
+                        "label": label,
+                        "kind": "continuous",
+                        "min": -SLIDER_SPAN,
+                        "max": SLIDER_SPAN,
+                        "prior": [-1.0, 1.0],
+                    }
+                )
+        nets = self.model.nets
+        return {
+            "codes": codes,
+            "noise_dim": spec.noise_dim,
+            "image_shape": list(nets.image_shape),
+            "step": self.model.step,
+            "generator": "generator_ema" if nets.generator_ema is not None else "generator",
+            "limits": {
+                "seed_max": SEED_LIMIT - 1,
+                "grid_max": MAX_GRID,
+                "continuous_abs_max": MAX_ABS_CONTINUOUS,
+                "steps_max": MAX_STEPS,
+                "row_categories_max": MAX_ROW_CATEGORIES,
+            },
+        }
+
+    # ---- dispatch ---------------------------------------------------------------------------
+    def handle(self, target: str, method: str = "GET") -> Response:
+        """Answer one request; ``target`` is the request line's path with its query string.
+
+        Never raises for bad input: every client error becomes a 4xx response with a one-line
+        plain-text reason. HEAD gets the same response as GET (the server drops the body).
+        """
+        if method not in ("GET", "HEAD"):
+            return _text(405, "method not allowed: use GET or HEAD")
+        if len(target) > MAX_TARGET:
+            return _text(414, f"request target longer than {MAX_TARGET} characters")
+        parts = urlsplit(target)
+        routes = {
+            "/": self._index,
+            "/index.html": self._index,
+            "/spec.json": self._spec,
+            "/image.png": self._image,
+            "/traverse.png": self._traverse,
+        }
+        route = routes.get(parts.path)
+        if route is None:
+            return _text(404, "not found: try / , /spec.json, /image.png or /traverse.png")
+        try:
+            return route(_parse_query(parts.query))
+        except (_BadRequest, SpecError) as e:  # SpecError: the model's own check, a backstop
+            return _text(400, f"bad request: {e}")
+
+    def _index(self, params: dict[str, str]) -> Response:
+        _allow(params, set())
+        return Response(200, _HTML, self._page)
+
+    def _spec(self, params: dict[str, str]) -> Response:
+        _allow(params, set())
+        return Response(200, _JSON, self._spec_body)
+
+    def _image(self, params: dict[str, str]) -> Response:
+        names = self.model.spec.names
+        _allow(params, {"seed", "grid", *names})
+        seed = _seed(params)
+        grid = _int("grid", params.get("grid", str(DEFAULT_GRID)), 1, MAX_GRID)
+        codes = self._codes(params)
+        with self._lock:
+            images = self.model.generate(n=grid * grid, codes=codes, seed=seed)
+        return Response(200, _PNG, _png(images, nrow=grid))
+
+    def _traverse(self, params: dict[str, str]) -> Response:
+        spec = self.model.spec
+        _allow(params, {"seed", "code", "steps", *spec.names})
+        seed = _seed(params)
+        if "code" not in params:
+            raise _BadRequest(f"code: missing; one of {', '.join(spec.names)}")
+        if params["code"] not in spec.names:
+            raise _BadRequest(
+                f"code: unknown {params['code'][:40]!r}; one of {', '.join(spec.names)}"
+            )
+        i = spec.names.index(params["code"])
+        steps = _int("steps", params.get("steps", "9"), 2, MAX_STEPS)
+        kind, j = spec.slot(i)
+        code = spec.codes[i]
+        if isinstance(code, Categorical):
+            if code.k > MAX_ROW_CATEGORIES:
+                raise _BadRequest(
+                    f"code: {params['code']} has {code.k} values, more than a row shows "
+                    f"({MAX_ROW_CATEGORIES})"
+                )
+            values = torch.arange(code.k)
+        else:
+            values = torch.linspace(-SLIDER_SPAN, SLIDER_SPAN, steps)
+        one = self.model.latent(1, self._codes(params), seed)
+        m = len(values)
+        lat = Latent(one.z.repeat(m, 1), one.cat.repeat(m, 1), one.cont.repeat(m, 1))
+        if kind == "cat":
+            lat.cat[:, j] = values.to(lat.cat)
+        else:
+            lat.cont[:, j] = values.to(lat.cont)
+        with self._lock:
+            images = self.model.generate(latent=lat)
+        return Response(200, _PNG, _png(images, nrow=m))
+
+    def _codes(self, params: dict[str, str]) -> dict[str, float | int]:
+        """The code values named in the query, each checked against its kind."""
+        spec = self.model.spec
+        out: dict[str, float | int] = {}
+        for name, code in zip(spec.names, spec.codes, strict=True):
+            if name not in params:
+                continue
+            text = params[name]
+            if isinstance(code, Categorical):
+                if not _INT.fullmatch(text) or int(text) >= code.k:
+                    raise _BadRequest(
+                        f"{name}: categorical value must be an integer in 0..{code.k - 1}, "
+                        f"got {text[:40]!r}"
+                    )
+                out[name] = int(text)
+            else:
+                out[name] = _float(name, text, MAX_ABS_CONTINUOUS)
+        return out
+
+
+# ---- parameter parsing ----------------------------------------------------------------------------
+
+
+def _parse_query(query: str) -> dict[str, str]:
+    if not query:
+        return {}
+    try:
+        pairs = parse_qsl(
+            query, keep_blank_values=True, strict_parsing=True, errors="strict", max_num_fields=64
+        )
+    except ValueError as e:  # malformed field, bad percent-encoding / UTF-8, too many fields
+        raise _BadRequest(f"malformed query string ({str(e)[:80]})") from None
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _BadRequest(f"{name[:40]!r} given more than once")
+        out[name] = value
+    return out
+
+
+def _allow(params: dict[str, str], names: set[str]) -> None:
+    unknown = sorted(set(params) - names)
+    if unknown:
+        allowed = ", ".join(sorted(names)) or "none"
+        raise _BadRequest(f"unknown parameter {unknown[0][:40]!r} (allowed: {allowed})")
+
+
+def _int(name: str, text: str, lo: int, hi: int) -> int:
+    if not _INT.fullmatch(text):
+        raise _BadRequest(f"{name}: expected an integer in {lo}..{hi}, got {text[:40]!r}")
+    v = int(text)
+    if not lo <= v <= hi:
+        raise _BadRequest(f"{name}: expected an integer in {lo}..{hi}, got {v}")
+    return v
+
+
+def _float(name: str, text: str, bound: float) -> float:
+    if not _FLOAT.fullmatch(text):
+        raise _BadRequest(f"{name}: expected a number, got {text[:40]!r}")
+    v = float(text)
+    if not math.isfinite(v) or abs(v) > bound:
+        raise _BadRequest(f"{name}: continuous value must be within +-{bound:g}, got {text[:40]!r}")
+    return v
+
+
+def _seed(params: dict[str, str]) -> int:
+    return _int("seed", params.get("seed", "0"), 0, SEED_LIMIT - 1)
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(status, _TEXT, (message + "\n").encode())
+
+
+def _png(images: torch.Tensor, nrow: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image_grid(images.cpu(), nrow=nrow)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---- the HTTP wrapper -----------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a slow client must not keep Ctrl-C from ending the process
+    explorer: Explorer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "infogan-explore"
+
+    def version_string(self) -> str:
+        return self.server_version  # not the Python version: nothing for a client to need
+
+    def do_GET(self) -> None:
+        self._reply(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._reply(send_body=False)
+
+    def _not_allowed(self) -> None:
+        # The request body is never read: close the connection rather than parse it as the next
+        # request on a keep-alive connection.
+        self.close_connection = True
+        self._reply(send_body=True)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+    def _reply(self, send_body: bool) -> None:
+        status, ctype, body = self.server.explorer.handle(self.path, self.command)
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if ctype == _HTML:
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'none'; img-src 'self' blob:; style-src 'unsafe-inline'; "
+                "script-src 'unsafe-inline'; connect-src 'self'",
+            )
+        if status == 405:
+            self.send_header("Allow", "GET, HEAD")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # A slider drag is dozens of requests: log only the failures.
+        if str(code).isdigit() and int(code) >= 400:
+            super().log_request(code, size)
+
+
+def make_server(
+    explorer: Explorer, host: str = "127.0.0.1", port: int = 8000
+) -> ThreadingHTTPServer:
+    """A threading HTTP server for ``explorer`` on ``host:port`` (0 = any free port), not started:
+    call ``serve_forever()``, and ``shutdown()`` / ``server_close()`` to stop."""
+    server_cls = _Server
+    if ":" in host:  # an IPv6 literal such as ::1
+        server_cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+    server = server_cls((host, port), _Handler)
+    server.explorer = explorer
+    return server
+
+
+def serve(
+    source: str | Path, host: str = "127.0.0.1", port: int = 8000, device: str = "cpu"
+) -> None:
+    """Load a run and serve its explorer until Ctrl-C; prints the URL first."""
+    if not 0 <= port <= 65535:
+        raise SpecError(f"explore: port must be in 0..65535, got {port}")
+    model = load_run(source, device=device)
+    try:
+        server = make_server(Explorer(model), host, port)
+    except (OSError, OverflowError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise InfoGANError(f"explore: cannot listen on {host}:{port} ({reason})") from None
+    bound_port = server.server_address[1]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"explore: {source} at http://{shown}:{bound_port}/ (Ctrl-C stops)", flush=True)
+    if not _is_loopback(host):
+        print(f"explore: listening on {host}: anyone who can reach it can use it", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("explore: stopped", flush=True)
+    finally:
+        server.server_close()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ---- the page -------------------------------------------------------------------------------------
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>infogan explore</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 1rem 1.5rem; color: #222; background: #fafafa; }
+h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
+#info { color: #666; margin: 0 0 1rem; }
+main { display: flex; gap: 1.5rem; flex-wrap: wrap; align-items: flex-start; }
+#controls { min-width: 20rem; max-width: 28rem; }
+fieldset { border: 1px solid #ccc; border-radius: 6px; padding: .4rem .8rem .6rem; margin: 0 0 .7rem; }
+legend { font-weight: 600; }
+.row { display: flex; align-items: center; gap: .5rem; margin: .35rem 0; flex-wrap: wrap; }
+.row > label { min-width: 6.5rem; }
+input[type=number] { width: 8rem; }
+input[type=range] { width: 11rem; }
+output { font-variant-numeric: tabular-nums; min-width: 3rem; }
+.cats button { min-width: 2rem; margin: 1px; padding: 2px 6px; border: 1px solid #999;
+  background: #fff; border-radius: 3px; cursor: pointer; }
+.cats button.on { background: #246; color: #fff; border-color: #246; }
+img { image-rendering: pixelated; background: #fff; border: 1px solid #ddd; display: block; }
+#travimg { margin-top: 1rem; }
+#err { color: #b00; min-height: 1.2em; white-space: pre-wrap; }
+</style>
+</head>
+<body>
+<h1>infogan explore</h1>
+<p id="info">loading the model's codes...</p>
+<main>
+<section id="controls">
+  <fieldset><legend>noise</legend>
+    <div class="row"><label for="seed">seed</label>
+      <input id="seed" type="number" min="0" step="1" value="0">
+      <button id="newnoise" type="button">new noise</button></div>
+    <div class="row"><label for="grid">grid</label><select id="grid"></select></div>
+    <div class="row"><label for="zoom">zoom</label>
+      <input id="zoom" type="range" min="1" max="8" step="1" value="3"></div>
+  </fieldset>
+  <fieldset id="codes"><legend>codes</legend></fieldset>
+  <fieldset><legend>traversal row</legend>
+    <div class="row"><label for="tcode">code</label>
+      <select id="tcode"><option value="">none</option></select></div>
+    <div class="row"><label for="tsteps">steps</label>
+      <input id="tsteps" type="number" min="2" step="1" value="9"></div>
+  </fieldset>
+  <div id="err" role="alert"></div>
+</section>
+<section>
+  <img id="gridimg" alt="images generated from the chosen codes">
+  <img id="travimg" alt="traversal of the chosen code" hidden>
+</section>
+</main>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+let spec = null;
+const state = { seed: 0, codes: {} };
+const busy = {}, next = {};
+
+// One request in flight per image; while it runs only the newest wish is kept, so a slider
+// drag neither floods the server nor shows stale frames last.
+function request(imgId, url) {
+  if (busy[imgId]) { next[imgId] = url; return; }
+  busy[imgId] = true;
+  fetch(url).then(async (r) => {
+    if (!r.ok) { $("err").textContent = r.status + " " + (await r.text()); return; }
+    const img = $(imgId), old = img.src;
+    img.src = URL.createObjectURL(await r.blob());
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    $("err").textContent = "";
+  }).catch((e) => { $("err").textContent = String(e); }).finally(() => {
+    busy[imgId] = false;
+    const u = next[imgId]; next[imgId] = null;
+    if (u) request(imgId, u);
+  });
+}
+
+function query(extra) {
+  const p = new URLSearchParams();
+  p.set("seed", String(state.seed));
+  for (const c of spec.codes) p.set(c.name, String(state.codes[c.name]));
+  for (const [k, v] of Object.entries(extra)) p.set(k, String(v));
+  return p.toString();
+}
+
+function refresh() {
+  request("gridimg", "image.png?" + query({ grid: $("grid").value }));
+  const t = $("tcode").value;
+  $("travimg").hidden = !t;
+  if (t) request("travimg", "traverse.png?" + query({ code: t, steps: $("tsteps").value }));
+}
+
+function zoom() {
+  const z = Number($("zoom").value);
+  for (const id of ["gridimg", "travimg"]) {
+    const img = $(id);
+    if (img.naturalWidth) img.style.width = img.naturalWidth * z + "px";
+  }
+}
+
+function categorical(c, box) {
+  state.codes[c.name] = 0;
+  const row = document.createElement("div");
+  row.className = "row";
+  const label = document.createElement("label");
+  label.textContent = c.label;
+  row.append(label);
+  if (c.k <= 20) {
+    const group = document.createElement("span");
+    group.className = "cats";
+    for (let v = 0; v < c.k; v++) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = String(v);
+      if (v === 0) b.className = "on";
+      b.addEventListener("click", () => {
+        for (const o of group.children) o.className = "";
+        b.className = "on";
+        state.codes[c.name] = v;
+        refresh();
+      });
+      group.append(b);
+    }
+    row.append(group);
+  } else {
+    const sel = document.createElement("select");
+    for (let v = 0; v < c.k; v++) sel.add(new Option(String(v), String(v)));
+    sel.addEventListener("change", () => { state.codes[c.name] = Number(sel.value); refresh(); });
+    row.append(sel);
+  }
+  box.append(row);
+}
+
+function continuous(c, box) {
+  state.codes[c.name] = 0;
+  const row = document.createElement("div");
+  row.className = "row";
+  const label = document.createElement("label");
+  label.textContent = c.label;
+  const slider = document.createElement("input");
+  Object.assign(slider, { type: "range", min: c.min, max: c.max, step: 0.05, value: 0 });
+  slider.title = "double-click: back to 0";
+  const out = document.createElement("output");
+  out.textContent = "0.00";
+  const set = (v) => { state.codes[c.name] = v; out.textContent = v.toFixed(2); refresh(); };
+  slider.addEventListener("input", () => set(Number(slider.value)));
+  slider.addEventListener("dblclick", () => { slider.value = 0; set(0); });
+  row.append(label, slider, out);
+  box.append(row);
+}
+
+async function main() {
+  const r = await fetch("spec.json");
+  spec = await r.json();
+  const lim = spec.limits;
+  $("info").textContent = spec.codes.map((c) => c.label).join(", ") + " | noise " +
+    spec.noise_dim + " | step " + spec.step + " | " + spec.generator;
+  $("seed").max = lim.seed_max;
+  $("tsteps").max = lim.steps_max;
+  for (let g = 1; g <= lim.grid_max; g++) $("grid").add(new Option(g + " x " + g, String(g)));
+  $("grid").value = String(Math.min(8, lim.grid_max));
+  const box = $("codes");
+  for (const c of spec.codes) {
+    (c.kind === "categorical" ? categorical : continuous)(c, box);
+    $("tcode").add(new Option(c.label, c.name));
+  }
+  $("seed").addEventListener("change", () => {
+    const v = Number($("seed").value);
+    if (Number.isInteger(v) && v >= 0 && v <= lim.seed_max) { state.seed = v; refresh(); }
+    else $("err").textContent = "seed: an integer in 0.." + lim.seed_max;
+  });
+  $("newnoise").addEventListener("click", () => {
+    state.seed = Math.floor(Math.random() * (lim.seed_max + 1));
+    $("seed").value = state.seed;
+    refresh();
+  });
+  for (const id of ["grid", "tcode", "tsteps"]) $(id).addEventListener("change", refresh);
+  $("zoom").addEventListener("input", zoom);
+  for (const id of ["gridimg", "travimg"]) $(id).addEventListener("load", zoom);
+  refresh();
+}
+main().catch((e) => { $("err").textContent = "cannot load spec.json: " + e; });
+</script>
+</body>
+</html>
+"""

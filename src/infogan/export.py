@@ -1,0 +1,399 @@
+"""Export a trained generator for use outside this library: safetensors, TorchScript or ONNX.
+
+Every export writes two files: the model file at ``PATH`` and a sidecar ``PATH.json`` that says how
+to use it (the run's config, the latent layout, which generator was taken). The sidecar's name
+appends ``.json`` rather than replacing the suffix, so exports of one run in several formats
+(``g.safetensors``, ``g.pt``, ``g.onnx``) never share, and never overwrite, one sidecar.
+
+Formats:
+
+* ``safetensors`` (default): weights only, no code. ``what="generator"`` stores the chosen
+  generator under ``generator.*``; ``what="all"`` stores every network (G, its EMA copy, D/Q body
+  and heads). :func:`load_generator` rebuilds a generator from the pair of files.
+* ``torchscript``: ``torch.jit.trace`` of :class:`LatentGenerator`, which maps one latent vector
+  ``[N, input_dim]`` (layout in the sidecar) to images ``[N, C, H, W]`` in [-1, 1]; loads with
+  ``torch.jit.load`` and no infogan installed. The sidecar also rides inside the archive.
+* ``onnx``: the same module through ``torch.onnx`` (needs ``pip install onnx``), batch axis dynamic.
+
+>>> from infogan.export import export_model
+>>> export_model("runs/mnist", "g.safetensors")   # g.safetensors + g.safetensors.json
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from infogan.atomic import atomic_write_bytes
+from infogan.config import TrainConfig
+from infogan.errors import CheckpointError, InfoGANError, SpecError
+from infogan.latent import Categorical, LatentSpec
+from infogan.model import InfoGAN, load_run
+from infogan.nets import build_nets
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "FORMATS",
+    "WHAT",
+    "ExportResult",
+    "LatentGenerator",
+    "export_model",
+    "latent_layout",
+    "load_generator",
+    "sidecar_path",
+]
+
+#: Output formats, the first is the default.
+FORMATS = ("safetensors", "torchscript", "onnx")
+#: What a safetensors export holds: the generator only, or every network.
+WHAT = ("generator", "all")
+#: ``format`` field of every sidecar, so readers can tell our JSON from any other.
+EXPORT_FORMAT = "infogan-export"
+#: Sidecar schema version; bump when a field changes meaning.
+EXPORT_VERSION = 1
+#: Name of the sidecar inside a TorchScript archive (``torch.jit.load(..., _extra_files=...)``).
+TORCHSCRIPT_EXTRA = "infogan.json"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_model` wrote.
+
+    Attributes:
+        model_path: the weights / program file.
+        sidecar_path: the JSON description beside it.
+        generator: ``"generator_ema"`` or ``"generator"``: which generator the file holds (for
+            ``what="all"``: the one :attr:`InfoGAN.generate` would draw from).
+        step: the training step of the exported checkpoint.
+    """
+
+    model_path: Path
+    sidecar_path: Path
+    generator: str
+    step: int
+
+
+class LatentGenerator(nn.Module):
+    """G as one function of one vector: latent ``[N, input_dim]`` -> images ``[N, C, H, W]``.
+
+    The latent is ``[z | one-hot(cat1) | one-hot(cat2) | ... | cont1 | cont2 | ...]`` with z drawn
+    from N(0, I). The run's ``noise_scale`` gain on z is applied here (a constant per-column
+    multiplier), so users of the exported module never need to know it.
+    """
+
+    def __init__(self, generator: nn.Module, spec: LatentSpec) -> None:
+        super().__init__()
+        self.generator = generator
+        gain = torch.ones(spec.input_dim)
+        gain[: spec.noise_dim] = spec.noise_scale
+        # A buffer, not a Python float branch: traces and ONNX graphs stay one straight line.
+        self.register_buffer("gain", gain, persistent=False)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.generator(latent * self.gain)
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The sidecar JSON of an exported file: ``PATH.json`` (``g.safetensors.json``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def latent_layout(spec: LatentSpec) -> list[dict[str, Any]]:
+    """Column ranges of each part of the latent vector, in the order they appear in it.
+
+    One entry for z, then one per categorical code (one-hot, in spec order), then one per
+    continuous code: ``{"name", "kind", "offset", "size", ...}``.
+    """
+    layout: list[dict[str, Any]] = [
+        {
+            "name": "z",
+            "kind": "noise",
+            "offset": 0,
+            "size": spec.noise_dim,
+            "distribution": "normal(0, 1)",
+            "noise_scale": spec.noise_scale,
+        }
+    ]
+    offset = spec.noise_dim
+    cats, conts = [], []
+    for i, (name, code) in enumerate(zip(spec.names, spec.codes, strict=True)):
+        if isinstance(code, Categorical):
+            cats.append((i, name, code.k))
+        else:
+            conts.append((i, name))
+    # Categorical one-hots come first whatever the spec order (see infogan.latent).
+    for _, name, k in cats:
+        layout.append(
+            {
+                "name": name,
+                "kind": "categorical",
+                "offset": offset,
+                "size": k,
+                "encoding": "one-hot",
+            }
+        )
+        offset += k
+    for _, name in conts:
+        layout.append(
+            {
+                "name": name,
+                "kind": "continuous",
+                "offset": offset,
+                "size": 1,
+                "distribution": "uniform(-1, 1)",
+            }
+        )
+        offset += 1
+    return layout
+
+
+def export_model(
+    source: str | Path,
+    out: str | Path,
+    fmt: str = "safetensors",
+    *,
+    what: str = "generator",
+    ema: bool | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """Export a run directory's newest checkpoint (or one checkpoint file) to ``out``.
+
+    Args:
+        source: run directory or checkpoint file.
+        out: the model file to write; its sidecar goes to :func:`sidecar_path` ``(out)``.
+        fmt: one of :data:`FORMATS`.
+        what: ``"generator"`` or ``"all"`` (every network; safetensors only).
+        ema: ``None`` takes the generator ``infogan sample`` draws from (the EMA copy when the run
+            kept one); ``True`` insists on the EMA copy; ``False`` takes the raw generator.
+        force: replace existing output files (otherwise they are an error).
+
+    Raises:
+        SpecError: unknown format or ``what``, output directory missing, output exists, ``ema=True``
+            on a run without an EMA generator.
+        CheckpointError: ``source`` is missing or holds no usable model.
+        InfoGANError: ONNX asked for without the ``onnx`` package.
+    """
+    if fmt not in FORMATS:
+        raise SpecError(f"export: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if what not in WHAT:
+        raise SpecError(f"export: unknown --what {what!r}; choose from {', '.join(WHAT)}")
+    if what == "all" and fmt != "safetensors":
+        raise SpecError(
+            "export: --what all is for safetensors; TorchScript/ONNX hold the generator"
+        )
+    out = Path(out)
+    side = sidecar_path(out)
+    _check_output(out, side, force)
+    if fmt == "onnx" and importlib.util.find_spec("onnx") is None:
+        # Checked before loading the model so the user learns it at once.
+        raise InfoGANError("export: the onnx format needs the onnx package; pip install onnx")
+    if not Path(source).exists():
+        raise CheckpointError(f"export: {source} does not exist")
+
+    model = load_run(source, device="cpu")
+    gen_name = _choose_generator(model, ema)
+    generator: nn.Module = getattr(model.nets, gen_name)
+    meta = _sidecar(model, source, fmt, what, gen_name)
+
+    if fmt == "safetensors":
+        data = _safetensors_bytes(model, generator, what, meta)
+    else:
+        wrapper = LatentGenerator(generator, model.spec).eval()
+        example = _example_latent(model.spec, n=2)
+        data = (
+            _torchscript_bytes(wrapper, example, meta)
+            if fmt == "torchscript"
+            else _onnx_bytes(wrapper, example)
+        )
+    # Two atomic writes, not one transaction: a crash between them can leave the new model
+    # beside an old (or no) sidecar. The safetensors and TorchScript files carry the same
+    # description inside them, so those stay usable on their own; re-export with --force fixes it.
+    atomic_write_bytes(out, data)
+    atomic_write_bytes(side, (json.dumps(meta, indent=2) + "\n").encode())
+    return ExportResult(out, side, gen_name, model.step)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the generator of a safetensors export.
+
+    The description comes from the sidecar ``PATH.json``, or, when that was not copied along,
+    from the same JSON stored in the safetensors header. Returns the raw generator in eval mode:
+    it reads the latent as :meth:`LatentSpec.assemble` builds it (z already multiplied by
+    ``noise_scale``); wrap it in :class:`LatentGenerator` to feed plain N(0, I) noise instead.
+    """
+    import safetensors
+    from safetensors.torch import load_file
+
+    # Named SafetensorError in current releases; fall back for older ones rather than pin.
+    st_error = getattr(safetensors, "SafetensorError", Exception)
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"export: {path} does not exist")
+    try:
+        meta = _read_description(path)
+        if meta.get("export_format") != "safetensors":
+            raise CheckpointError(f"export: {path} is a {meta.get('export_format')} export")
+        cfg = TrainConfig.from_dict(meta["config"])
+        tensors = load_file(str(path), device="cpu")
+        nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
+        if meta["what"] == "all":
+            nets.load_state_dict(tensors)
+            # Only the two generator attributes: the name comes from a file, not from us.
+            name = meta["generator"]
+            generator = nets.generator_ema if name == "generator_ema" else nets.generator
+            if generator is None or name not in ("generator", "generator_ema"):
+                raise KeyError(f"generator {name!r}")
+        else:
+            generator = nets.generator
+            prefix = "generator."
+            generator.load_state_dict(
+                {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+    except (KeyError, TypeError, RuntimeError, SpecError, AttributeError, st_error) as e:
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise CheckpointError(f"export: {path} does not rebuild a generator ({reason})") from None
+    return generator.eval().to(device)
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+
+def _read_description(path: Path) -> dict[str, Any]:
+    """The export description: the sidecar if present, else the safetensors header's copy."""
+    from safetensors import safe_open
+
+    side = sidecar_path(path)
+    try:
+        if side.is_file():
+            text = side.read_text()
+        else:
+            with safe_open(str(path), framework="pt") as f:
+                text = (f.metadata() or {}).get("infogan", "")
+        meta = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"export: no readable description of {path} ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"export: {side} is not an infogan export description")
+    return meta
+
+
+def _check_output(out: Path, side: Path, force: bool) -> None:
+    """Refuse before any work: a missing parent (a typo, not a wish to create folders), a
+    directory in the way, or existing files without ``force``."""
+    parent = out.parent
+    if not parent.is_dir():
+        raise SpecError(f"export: output directory {parent} does not exist")
+    for p in (out, side):
+        if p.is_dir():
+            raise SpecError(f"export: {p} is a directory")
+        if p.exists() and not force:
+            raise SpecError(f"export: {p} already exists; pass --force to replace it")
+
+
+def _choose_generator(model: InfoGAN, ema: bool | None) -> str:
+    has_ema = model.nets.generator_ema is not None
+    if ema and not has_ema:
+        raise SpecError("export: --ema: this run kept no EMA generator (trained with ema_decay 0)")
+    if ema is None:
+        ema = has_ema  # what `infogan sample` draws from (InfoGANNets.sampler)
+    return "generator_ema" if ema else "generator"
+
+
+def _sidecar(model: InfoGAN, source: str | Path, fmt: str, what: str, gen: str) -> dict[str, Any]:
+    spec = model.spec
+    c, h, w = model.nets.image_shape
+    raw_input = fmt == "safetensors"
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "export_format": fmt,
+        "what": what,
+        "generator": gen,
+        "source": str(source),
+        "step": model.step,
+        "config": model.cfg.to_dict(),
+        "latent": {
+            **spec.to_dict(),
+            "noise_scale": spec.noise_scale,
+            "input_dim": spec.input_dim,
+            "names": spec.names,
+            "labels": spec.labels,
+            "layout": latent_layout(spec),
+        },
+        "input": {
+            "name": "latent",
+            "shape": ["N", spec.input_dim],
+            "dtype": "float32",
+            # The raw generator (safetensors) reads noise_scale * z; the traced/ONNX module
+            # applies that gain itself and reads plain z.
+            "z": "noise_scale * z" if raw_input else "z ~ N(0, I); noise_scale applied inside",
+        },
+        "output": {
+            "name": "images",
+            "shape": ["N", c, h, w],
+            "dtype": "float32",
+            "range": [-1.0, 1.0],
+        },
+    }
+
+
+def _example_latent(spec: LatentSpec, n: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    lat = spec.sample(n, generator=g)
+    # Undo the gain that assemble applies: LatentGenerator applies it itself.
+    x = spec.assemble(lat)
+    x[:, : spec.noise_dim] = lat.z
+    return x
+
+
+def _safetensors_bytes(
+    model: InfoGAN, generator: nn.Module, what: str, meta: dict[str, Any]
+) -> bytes:
+    from safetensors.torch import save
+
+    if what == "all":
+        state = model.nets.state_dict()
+    else:
+        state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    # safetensors refuses views and shared storage: give every tensor its own contiguous copy.
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    # The description also rides in the header, so a .safetensors file copied alone still says
+    # how to rebuild and feed its generator.
+    return save(tensors, metadata={"format": EXPORT_FORMAT, "infogan": json.dumps(meta)})
+
+
+def _torchscript_bytes(wrapper: nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> bytes:
+    with warnings.catch_warnings():
+        # torch >= 2.9 marks torch.jit as deprecated; TorchScript is still what this format is.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with torch.no_grad():
+            traced = torch.jit.trace(wrapper, (example,))
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA: json.dumps(meta)})
+    return buf.getvalue()
+
+
+def _onnx_bytes(wrapper: nn.Module, example: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # The TorchScript-based exporter needs only `onnx`; the dynamo one also needs onnxscript.
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            buf,
+            dynamo=False,
+            input_names=["latent"],
+            output_names=["images"],
+            dynamic_axes={"latent": {0: "N"}, "images": {0: "N"}},
+        )
+    return buf.getvalue()
