@@ -56,6 +56,7 @@ _RECIPE_FLAGS = {
     "lambda_cont_start": "lambda_cont_start",
     "lambda_cont_ramp": "lambda_cont_ramp",
     "width": "model.width",
+    "arch": "model.arch",
     "info_in_d_step": "info_in_d_step",
     "lambda_real": "lambda_real",
     "instance_noise": "instance_noise",
@@ -263,6 +264,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data", help="dataset name (mnist5k, mnist, fashion-mnist), IDX dir or .npz")
     t.add_argument("--codes", help="latent codes, e.g. 'cat:10,cont:2'")
     t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
+    t.add_argument(
+        "--arch",
+        choices=["mnist", "conv64", "conv64s"],
+        help="networks: mnist (28x28), conv64 (64x64, the paper's chairs), conv64s (64x64, "
+        "InfoGAN-CR's small dSprites ones)",
+    )
     t.add_argument(
         "--noise-scale", type=float, help="gain on z in G's input (default 1.0 = the paper)"
     )

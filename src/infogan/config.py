@@ -33,7 +33,8 @@ class ModelConfig:
     c; a small gain (ClusterGAN, Mukherjee et al. 2019, draws z with std 0.1) lets the codes
     shape the images from the start. 1.0 = the paper."""
     arch: str = "mnist"
-    """Networks: ``mnist`` (the paper's 28x28x1 ones) or ``conv64`` (64x64, the chairs ones)."""
+    """Networks: ``mnist`` (the paper's 28x28x1 ones), ``conv64`` (64x64, the paper's chairs
+    ones) or ``conv64s`` (64x64, InfoGAN-CR's small dSprites ones, ~100x cheaper)."""
     channels: int = 1
     """Image channels (1 or 3); the ``mnist`` networks read 1."""
     width: float = 1.0
@@ -58,7 +59,7 @@ class ModelConfig:
         if self.arch not in ARCHES:
             raise SpecError(f"arch: unknown {self.arch!r}; choose from {', '.join(ARCHES)}")
         if self.channels not in (1, 3) or (self.arch == "mnist" and self.channels != 1):
-            raise SpecError(f"channels: {self.arch!r} networks read 1 channel (conv64: 1 or 3)")
+            raise SpecError(f"channels: {self.arch!r} networks read 1 channel (conv64*: 1 or 3)")
         if not self.width > 0:
             raise SpecError(f"width: must be > 0, got {self.width}")
         if self.fixed_std is not None and not self.fixed_std > 0:
@@ -71,7 +72,7 @@ class ModelConfig:
 SELECT_RULES = ("score", "consensus")
 
 #: Network families known to :mod:`infogan.nets`.
-ARCHES = ("mnist", "conv64")
+ARCHES = ("mnist", "conv64", "conv64s")
 
 
 @dataclass
@@ -289,14 +290,15 @@ def _default() -> TrainConfig:
 
 
 def _dsprites() -> TrainConfig:
-    """dSprites-like 64x64 images, 5 continuous codes + 5 noise dims (InfoGAN-CR's dSprites
-    latent), the 64x64 networks. Not yet tuned on a GPU: a starting point.
+    """dSprites-like 64x64 images, 5 continuous codes + 5 noise dims and InfoGAN-CR's small
+    64x64 networks (``conv64s``: its dSprites latent and networks, with which its published
+    scores were made). Not yet tuned on a GPU: a starting point.
 
-    tf32 on CUDA (a no-op on the CPU): a step of these networks is 308 GFLOP, and in fp32 on an
-    H100's CUDA cores four runs sharing the GPU made ~9 CR steps/s each; tf32 moves the convolutions
-    and matmuls to the tensor cores (the MNIST bench: graph tf32 1.5x graph fp32 at batch 64)."""
+    The paper's chairs networks (``--arch conv64``) cost 308 GFLOP per step at batch 64; on an
+    H100 four such runs sharing the GPU made ~9 CR steps/s each in fp32, far too few for a
+    10-minute budget. tf32 on CUDA (a no-op on the CPU) puts either on the tensor cores."""
     return TrainConfig(
-        model=ModelConfig(codes="cont:5", noise_dim=5, arch="conv64"),
+        model=ModelConfig(codes="cont:5", noise_dim=5, arch="conv64s"),
         data="dsprites",
         lambda_cont=0.1,
         steps=20_000,
@@ -316,7 +318,10 @@ PRESETS: dict[str, tuple[Any, str]] = {
         "the paper's MNIST recipe (appendix C): cat:10,cont:2, noise 62, batch 64, one start",
     ),
     "mnist": (_paper, "alias of 'paper'"),
-    "dsprites": (_dsprites, "dSprites-like 64x64: cont:5, noise 5, conv64 networks (untuned)"),
+    "dsprites": (
+        _dsprites,
+        "dSprites-like 64x64: cont:5, noise 5, InfoGAN-CR's small conv64s networks (untuned)",
+    ),
 }
 
 

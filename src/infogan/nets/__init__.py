@@ -16,6 +16,7 @@ from infogan.config import ModelConfig
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
 from infogan.nets.conv64 import Conv64Body, Conv64Generator
+from infogan.nets.conv64s import Conv64SmallBody, Conv64SmallGenerator
 from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
 from infogan.nets.mnist import LEAK, MnistBody, MnistGenerator
 
@@ -94,6 +95,9 @@ class InfoGANNets(nn.Module):
         elif cfg.arch == "conv64":
             self.generator = Conv64Generator(self.latent.input_dim, cfg.width, cfg.channels)
             self.body = Conv64Body(cfg.width, cfg.channels)
+        elif cfg.arch == "conv64s":
+            self.generator = Conv64SmallGenerator(self.latent.input_dim, cfg.width, cfg.channels)
+            self.body = Conv64SmallBody(cfg.width, cfg.channels)
         else:  # pragma: no cover - validate() already rejects others
             raise SpecError(f"arch: unknown {cfg.arch!r}")
         self.d_head = nn.Linear(self.body.feature_dim, 1)
@@ -103,9 +107,8 @@ class InfoGANNets(nn.Module):
         self.cr: nn.Module | None = None
         if contrastive:
             c = self.image_shape[0]
-            body = (
-                MnistBody(cfg.width, 2 * c) if cfg.arch == "mnist" else Conv64Body(cfg.width, 2 * c)
-            )
+            body_cls = {"mnist": MnistBody, "conv64": Conv64Body, "conv64s": Conv64SmallBody}
+            body = body_cls[cfg.arch](cfg.width, 2 * c)
             self.cr = nn.Sequential(body, nn.Linear(body.feature_dim, len(self.latent.codes)))
         self.apply(_init_weights)
         if cfg.spectral_norm:
