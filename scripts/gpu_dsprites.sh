@@ -6,7 +6,10 @@
 # Run from the repo root on the GPU machine; outputs in ${OUT:-gpu_out} (<= 8 files).
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
-DEV=${DEV:-cuda}; TRAIN_S=${TRAIN_S:-300}; STEPS=${STEPS:-100000}; CR=${CR:-2.0}
+DEV=${DEV:-cuda}; TRAIN_S=${TRAIN_S:-300}; STEPS=${STEPS:-1000000}; CR=${CR:-2.0}
+# InfoGAN-CR switches its regulariser on after plain InfoGAN training; 15,000 steps is a guess at
+# a third of what a run gets in TRAIN_S=300 s with four runs sharing one GPU (untested).
+CR_START=${CR_START:-15000}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data
 py=python3
 {
@@ -14,7 +17,7 @@ echo "== draw the dSprites-like set once (cached) [t=${SECONDS}s]"
 $py -c "from infogan.data import load_dataset; d = load_dataset('dsprites'); print(len(d))"
 echo "== train: 3 seeds with CR (weight $CR), 1 without, ${TRAIN_S}s each, side by side [t=${SECONDS}s]"
 for s in 0 1 2; do
-  timeout -s TERM "$TRAIN_S" $py -m infogan.cli train --preset dsprites --cr-weight "$CR" \
+  timeout -s TERM "$TRAIN_S" $py -m infogan.cli train --preset dsprites --cr-weight "$CR" --cr-start "$CR_START" \
     --seed $s --steps "$STEPS" --device "$DEV" --out /tmp/ds/cr_s$s --no-progress \
     --ckpt-every 2000 > /tmp/ds_cr_s$s.log 2>&1 &
 done
