@@ -317,3 +317,124 @@ def test_dci_n_jobs_does_not_change_the_result():
     with parallel_config(backend="threading"):
         parallel = D.dci(Grid(VALUES), identity, np.random.default_rng(4), n_jobs=2, **args)
     assert serial == parallel
+
+
+# ----- speed-ups that must not change a score --------------------------------------------------
+
+
+def _per_batch_reference(data, rep_fn, num_points, rng, batch_size):
+    """The reference's loop: one representation call per sampling batch."""
+    codes, factors = [], []
+    for start in range(0, num_points, batch_size):
+        n = min(batch_size, num_points - start)
+        f = data.sample_factors(n, rng)
+        codes.append(rep_fn(data.sample_observations_from_factors(f, rng)))
+        factors.append(f)
+    return np.concatenate(codes).T, np.concatenate(factors).T
+
+
+class NoisyGrid(Grid):
+    """Observations that draw from ``rng`` too: the sampling order must be the reference's."""
+
+    def sample_observations_from_factors(self, factors, rng):
+        return factors + rng.normal(size=factors.shape)
+
+
+@pytest.mark.parametrize("data", [Grid(VALUES), NoisyGrid(VALUES)])
+def test_batched_representation_calls_equal_per_batch_calls(data):
+    sizes: list[int] = []
+
+    def recording(x):
+        sizes.append(len(x))
+        return transformed(x)
+
+    n = D._MAX_CALL + 1000  # more than one big call
+    codes, factors = D.generate_batch_factor_code(data, recording, n, np.random.default_rng(7), 16)
+    ref_codes, ref_factors = _per_batch_reference(
+        data, transformed, n, np.random.default_rng(7), 16
+    )
+    np.testing.assert_array_equal(factors, ref_factors)
+    np.testing.assert_array_equal(codes, ref_codes)
+    assert sum(sizes) == n and max(sizes) <= D._MAX_CALL and len(sizes) == 2
+
+
+class IndexedGrid(Grid):
+    """A noise-free grid with flat indices, as dSprites: eligible for memoisation."""
+
+    deterministic_observations = True
+
+    def __len__(self) -> int:
+        return int(np.prod(self.factors_num_values))
+
+    def index_of(self, factors: np.ndarray) -> np.ndarray:
+        return np.ravel_multi_index(tuple(np.asarray(factors).T), self.factors_num_values)
+
+    def factors_of(self, index: np.ndarray) -> np.ndarray:
+        return np.stack(np.unravel_index(index, self.factors_num_values), axis=1)
+
+
+def test_memoized_representation_gives_the_same_scores_from_distinct_observations():
+    seen: list[np.ndarray] = []
+
+    def recording(x):
+        seen.append(np.asarray(x).copy())
+        return transformed(x)
+
+    data = IndexedGrid(VALUES)
+    kw = dict(scale=SCALE, model="fast")
+    plain = D.all_scores(data, transformed, np.random.default_rng(5), memoize_codes=False, **kw)
+    memo = D.all_scores(data, recording, np.random.default_rng(5), **kw)
+    assert memo == plain
+    rows = np.concatenate(seen)
+    # Each of the 360 grid points was represented once, although ~60,000 were drawn.
+    assert len(rows) == len(np.unique(rows, axis=0)) == len(data)
+    # Not applied where an observation is not a function of its factors alone.
+    assert D.memoize(Grid(VALUES), identity)[0].__class__ is Grid
+    assert D.memoize(NoisyGrid(VALUES), identity)[1] is identity
+
+
+def test_parallel_metrics_give_the_same_scores_and_timings():
+    kw = dict(scale=SCALE, model="fast")
+    serial_t: dict[str, float] = {}
+    serial = D.all_scores(
+        IndexedGrid(VALUES), transformed, np.random.default_rng(6), timings=serial_t, **kw
+    )
+    parallel_t: dict[str, float] = {}
+    parallel = D.all_scores(
+        IndexedGrid(VALUES),
+        transformed,
+        np.random.default_rng(6),
+        concurrent=True,
+        n_jobs=2,  # DCI's factors in two threads as well
+        timings=parallel_t,
+        **kw,
+    )
+    assert parallel == serial
+    assert list(parallel) == list(serial)  # keys in METRICS order either way
+    assert set(serial_t) == set(parallel_t) == set(D.METRICS)
+    assert all(t >= 0 for t in parallel_t.values())
+
+
+def test_serialized_representation_runs_one_call_at_a_time():
+    import threading
+    import time
+
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    def slow(x):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.01)
+        with lock:
+            active[0] -= 1
+        return x
+
+    rep = D._Serialized(slow)
+    threads = [threading.Thread(target=rep, args=(np.zeros((2, 2)),)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 1

@@ -2,14 +2,16 @@
 with a user feature extractor, the HTML report."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 from infogan.config import ModelConfig, TrainConfig
 from infogan.data import load_dataset
-from infogan.evaluate import evaluate_run
+from infogan.evaluate import evaluate_run, format_report
 from infogan.train import Trainer
 
 
@@ -66,6 +68,12 @@ def test_every_metric_block_and_html(dsprites_run):
     page = (dsprites_run / "report.html").read_text()
     assert "Disentanglement" in page and "Sample quality" in page and "data:image/png" in page
     assert json.loads((dsprites_run / "report.json").read_text())["quality"]["n_fake"] == 200
+    t = rep["timings"]  # wall-clock seconds of each part, and of each metric
+    for key in ("load", "dsprites:300/encode", "dsprites:300/disentanglement", "quality", "total"):
+        assert t[key] >= 0, key
+    assert t["dsprites:300/disentanglement/dci"] >= 0 and t["dsprites:300/oracle/dci"] >= 0
+    text = format_report(rep)
+    assert "seconds per metric" in text and "modularity_explicitness" in text
 
 
 def test_quality_is_skipped_with_a_reason_without_a_feature_space(dsprites_run, monkeypatch):
@@ -109,3 +117,44 @@ def test_encode_converts_batch_by_batch_with_the_same_result(dsprites_run):
     b = model.encode(to_float(images), batch=64)
     torch.testing.assert_close(a.cont_mean, b.cont_mean)
     torch.testing.assert_close(a.cat_probs[0], b.cat_probs[0])
+
+
+def test_batched_representation_equals_per_example(dsprites_run):
+    from infogan.evaluate import representation_fn
+    from infogan.model import load_run
+
+    model = load_run(dsprites_run)
+    images = load_dataset("dsprites:64").images.numpy()
+    whole = representation_fn(model, batch=25)(images)  # several passes, one call
+    alone = np.concatenate([representation_fn(model)(images[i : i + 1]) for i in range(64)])
+    assert whole.shape == (64, 3) and whole.dtype == np.float64
+    np.testing.assert_allclose(whole, alone, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(whole[:, 0], alone[:, 0])  # the categorical code's argmax
+
+
+def test_fast_disentanglement_block_scores_as_the_plain_one(dsprites_run):
+    """Memoised codes, batched calls, and parallel metrics (the default on a GPU) and DCI fits
+    change no score."""
+    from infogan.data.dsprites import DSpritesLike
+    from infogan.evaluate import disentanglement_block
+    from infogan.metrics import disentanglement as D
+    from infogan.model import load_run
+
+    model = load_run(dsprites_run)
+    timings: dict[str, float] = {}
+    kw = {"model": "fast", "concurrent": True}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        filters = list(warnings.filters)
+        fast = disentanglement_block(model, DSpritesLike(), 0.01, metric_kw=kw, timings=timings)
+        # Threads each silencing the estimators' warnings leave the process-wide list as it was.
+        assert warnings.filters == filters
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    plain = disentanglement_block(
+        model,
+        DSpritesLike(),
+        0.01,
+        metric_kw={"model": "fast", "n_jobs": 1, "memoize_codes": False, "concurrent": False},
+    )
+    assert fast == plain
+    assert set(timings) == {*D.METRICS, *(f"oracle/{m}" for m in D.METRICS)}

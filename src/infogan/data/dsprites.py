@@ -91,6 +91,10 @@ class DSpritesLike:
     #: The factor grid. A subclass may shrink it (tests do); every derived value follows it.
     GRID: tuple[int, int, int, int, int] = (3, 6, 40, 32, 32)
 
+    #: Each factor row has exactly one image (no noise; ``rng`` unused), so a representation of
+    #: it can be computed once per flat index (:func:`infogan.metrics.disentanglement.memoize`).
+    deterministic_observations: bool = True
+
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None) -> None:
         """``cache_dir``: directory of the bit-packed full set (:attr:`cache_path`); default
         :func:`~infogan.data.download.default_cache_dir` (``$INFOGAN_DATA`` or
