@@ -2,9 +2,10 @@
 # Issue 3's GPU check in one call. Everything runs side by side on one GPU (time-sliced, so the
 # GPU's total step rate is what bounds it), each block cut at END_S:
 #   1. the CUDA fast-path tests (graph == eager, incl. SN + R1 + EMA + translation), short bench;
-#   2. the default recipe (+ SWEEP_FLAGS), seeds 0-4, as a user runs it (`infogan sweep`, real
+#   2. the default recipe (+ SWEEP_FLAGS), seeds SWEEP_SEEDS (default "0 1 2 3 4"), as a user
+#      runs it (`infogan sweep`, real
 #      candidate selection), one process per seed;
-#   3. plain runs of the paper recipe + STUDY_A (default: --set d_translate=2), seeds 0-4;
+#   3. plain runs of the paper recipe + STUDY_A (default: --set d_translate=2), seeds A_SEEDS (0-4);
 #   4. plain runs of the paper recipe + STUDY_B (default: nothing, the same-machine baseline),
 #      seeds B_SEEDS (B_SEEDS=none skips it); 3 and 4 scored every EVERY steps.
 # T2A_S>0 first times the default recipe to 0.95 test accuracy (tf32, GPU alone) for at most
@@ -15,7 +16,8 @@
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
 END_S=${END_S:-540}; DEV=${DEV:-cuda}; STEPS=${STEPS:-12000}; EVERY=${EVERY:-1000}
-SEL=${SEL:-1000}; B_SEEDS=${B_SEEDS:-0-2}; BENCH_STEPS=${BENCH_STEPS:-200}
+SEL=${SEL:-1000}; B_SEEDS=${B_SEEDS:-0-2}; A_SEEDS=${A_SEEDS:-0-4}
+SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2 3 4}; BENCH_STEPS=${BENCH_STEPS:-200}
 T2A_S=${T2A_S:-0}; SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data
 py=python3
@@ -36,12 +38,12 @@ if [ "$T2A_S" -gt 0 ]; then
 fi
 echo "== 2-4. side by side until t=${END_S}s [t=${SECONDS}s]"
 left=$(( END_S - SECONDS - 15 ))
-for s in 0 1 2 3 4; do
+for s in $SWEEP_SEEDS; do
   timeout "$left" $py -m infogan.cli sweep --preset default $SWEEP_FLAGS --seeds $s \
     --steps "$STEPS" --select-steps "$SEL" --device "$DEV" --eval-data .gpu/mnist \
     --out /tmp/swf/s$s --no-progress > /tmp/swf_s$s.log 2>&1 &
 done
-timeout $(( left + 10 )) $py scripts/seed_study.py --seeds 0-4 --candidates 0 --steps "$STEPS" \
+timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$A_SEEDS" --candidates 0 --steps "$STEPS" \
   --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers 5 --budget-s "$left" \
   --min-job-s 10 --out /tmp/st_a $STUDY_A > /tmp/st_a.log 2>&1 &
 if [ "$B_SEEDS" != none ]; then
@@ -51,7 +53,7 @@ if [ "$B_SEEDS" != none ]; then
 fi
 wait
 echo "== results [t=${SECONDS}s]"
-for s in 0 1 2 3 4; do echo "-- sweep seed $s"; grep -i "score\|selected\|accuracy\|error" /tmp/swf_s$s.log | tail -12; done
+for s in $SWEEP_SEEDS; do echo "-- sweep seed $s"; grep -i "score\|selected\|accuracy\|error" /tmp/swf_s$s.log | tail -12; done
 $py - <<'EOF' 2>&1
 import json, glob
 rows = {}
