@@ -52,16 +52,12 @@ import torch
 from torch import nn
 
 from infogan.nets.grouped import run_grouped
-from infogan.nets.mnist import LEAK
+from infogan.nets.mnist import LEAK, _w  # one rounding rule for every width
 
 __all__ = ["Conv64Generator", "Conv64Body", "IMAGE_SHAPE"]
 
 #: (C, H, W) these networks read and write (with the default ``channels=1``).
 IMAGE_SHAPE = (1, 64, 64)
-
-
-def _w(n: int, width: float) -> int:
-    return max(1, round(n * width))
 
 
 def _same_conv(c_in: int, c_out: int) -> nn.Sequential:

@@ -43,13 +43,9 @@ import torch
 from torch import nn
 
 from infogan.nets.grouped import run_grouped
-from infogan.nets.mnist import LEAK
+from infogan.nets.mnist import LEAK, _w  # one rounding rule for every width
 
 __all__ = ["Conv64SmallGenerator", "Conv64SmallBody"]
-
-
-def _w(n: int, width: float) -> int:
-    return max(1, round(n * width))
 
 
 def _up(c_in: int, c_out: int) -> nn.ConvTranspose2d:
