@@ -31,6 +31,14 @@ RULES: dict[str, tuple[int, list[tuple[int, int]]]] = {
     "4 starts, best 2 at 2,000, best at 4,000": (4, [(2, 2000), (1, 4000)]),
     "3 starts, best at 4,000": (3, [(1, 4000)]),
     "4 starts, best at 4,000": (4, [(1, 4000)]),
+    "6 starts, best at 1,000": (6, [(1, 1000)]),
+    "8 starts, best at 1,000": (8, [(1, 1000)]),
+    "4 starts, best 2 at 1,000, best at 3,000": (4, [(2, 1000), (1, 3000)]),
+    "6 starts, best 3 at 1,000, best at 3,000": (6, [(3, 1000), (1, 3000)]),
+    "8 starts, best 4 at 1,000, best 2 at 2,000, best at 3,000": (
+        8,
+        [(4, 1000), (2, 2000), (1, 3000)],
+    ),
 }
 
 
@@ -50,6 +58,8 @@ def load(paths: list[str]) -> dict[tuple[str, int], dict[int, dict]]:
 def simulate(runs, starts, stages, draws=20_000, seed=1) -> list[float]:
     final = {k: v[max(v)]["accuracy"] for k, v in runs.items()}
     keys = [k for k in runs if all(s in runs[k] for _, s in stages)]
+    if len(keys) < starts:
+        raise ValueError(f"{len(keys)} runs have rows at {[s for _, s in stages]}; need {starts}")
     rnd = random.Random(seed)
     picks = []
     for _ in range(draws):
@@ -78,11 +88,12 @@ def main() -> None:
             "mean": round(statistics.mean(picks), 4),
             "p_ge_090": round(sum(x >= 0.90 for x in picks) / len(picks), 3),
             "p_lt_080": round(sum(x < 0.80 for x in picks) / len(picks), 3),
+            "p_lt_090": round(sum(x < 0.90 for x in picks) / len(picks), 3),
         }
         table.append(row)
         print(
-            f"{name:44s} cost {row['cost']:.2f}x  median {row['median']:.3f}  mean "
-            f"{row['mean']:.3f}  P(>=0.90) {row['p_ge_090']:.2f}  P(<0.80) {row['p_lt_080']:.2f}"
+            f"{name:58s} cost {row['cost']:.2f}x  median {row['median']:.3f}  mean "
+            f"{row['mean']:.3f}  P(>=0.90) {row['p_ge_090']:.2f}  P(<0.80) {row['p_lt_080']:.3f}"
         )
     if a.json:
         with open(a.json, "w") as f:

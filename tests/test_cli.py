@@ -277,7 +277,32 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     res = json.loads(out3.read_text())
     assert len(res["selection"]) == 2 and [c["step"] for c in res["curve"]] == [4]
     assert {"candidate_steps_s", "assess_s"} <= set(res["phases"])
+    # successive halving in the bench: 4 starts scored at step 2, the best 2 again at step 3
+    out4 = tmp_path / "t4.json"
+    argv = [*argv[: argv.index("--candidates")], "--candidates", "4", "--select-steps", "2,3"]
+    argv += ["--time-to-acc", "1.01", "--eval-data", tiny_npz, "--eval-every", "2"]
+    argv += ["--max-steps", "5", "--json", str(out4)]
+    assert main(argv) == 0
+    res = json.loads(out4.read_text())
+    assert [c["step"] for c in res["selection"]] == [2, 2, 2, 2, 3, 3]
+    assert [c["step"] for c in res["curve"]] == [5]
     assert "--eval-data" in _err(capsys, ["bench", "--time-to-acc", "0.9"])
+
+
+def test_select_steps_flag_takes_halving_points(capsys, tmp_path):
+    from infogan.cli import _recipe_from_args, build_parser
+
+    a = build_parser().parse_args(["train", "--select-steps", "1000,3000"])
+    cfg = _recipe_from_args(a)
+    assert (cfg.select_steps, cfg.select_later) == (1000, [3000])
+    a = build_parser().parse_args(["train", "--select-steps", "500"])
+    assert (_recipe_from_args(a).select_steps, _recipe_from_args(a).select_later) == (500, [])
+    for bad in ("3000,1000", "1000,x", "0", "1000,1000"):
+        with pytest.raises(SystemExit) as e:  # argparse's own usage error
+            main(["train", "--select-steps", bad, "--out", str(tmp_path / "r")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "argument --select-steps" in err and repr(bad) in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_diverging_training_is_a_clear_error(capsys, tmp_path, tiny_npz):

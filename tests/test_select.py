@@ -132,3 +132,101 @@ def test_interrupted_selection_resumes_from_the_run_dir(tmp_path, tiny_dataset, 
     assert again.candidates == 2
     res = train_selected(again, run, resume=True, dataset=tiny_dataset)
     assert res.step == 4 and (run / "selection.json").exists()
+
+
+def test_selection_stages_halve_then_keep_one():
+    from infogan.select import selection_stages
+
+    def stages(**kw):
+        return selection_stages(tiny_config(**kw))
+
+    assert stages(steps=100, candidates=4, select_steps=10) == [(10, 1)]
+    assert stages(steps=100, candidates=4, select_steps=10, select_later=[30]) == [(10, 2), (30, 1)]
+    assert stages(steps=100, candidates=5, select_steps=10, select_later=[20, 30]) == [
+        (10, 3),
+        (20, 2),
+        (30, 1),
+    ]
+    # two candidates: one is left after the first point, so later points are dropped
+    assert stages(steps=100, candidates=2, select_steps=10, select_later=[30]) == [(10, 1)]
+    # points past the run's length collapse onto its end
+    assert stages(steps=20, candidates=4, select_steps=10, select_later=[30, 40]) == [
+        (10, 2),
+        (20, 1),
+    ]
+
+
+def test_select_later_must_increase():
+    from infogan.errors import SpecError
+
+    with pytest.raises(SpecError, match="select_later"):
+        tiny_config(select_steps=10, select_later=[10]).validate()
+    with pytest.raises(SpecError, match="select_later"):
+        tiny_config(select_steps=10, select_later=[30, 20]).validate()
+    tiny_config(select_steps=10, select_later=[20, 30]).validate()
+
+
+def test_successive_halving_keeps_the_best_half_then_the_best(tmp_path, tiny_dataset):
+    cfg = tiny_config(steps=6, candidates=4, select_steps=2, select_later=[4], ckpt_every=2)
+    run = tmp_path / "run"
+    res = train_selected(cfg, run, dataset=tiny_dataset)
+    sel = json.loads((run / "selection.json").read_text())
+    first, second = sel["stages"]
+    assert first["step"] == 2 and len(first["candidates"]) == 4
+    by_score = sorted(first["candidates"], key=lambda c: -c["score"])
+    assert first["kept"] == [c["candidate"] for c in by_score[:2]]
+    assert second["step"] == 4 and [c["candidate"] for c in second["candidates"]] == first["kept"]
+    best = max(second["candidates"], key=lambda c: c["score"])
+    assert sel["winner"] == best["candidate"] and sel["winner_seed"] == best["seed"]
+    assert sel["candidates"] == first["candidates"]  # every start, as with one point
+    # the survivors really trained on to step 4 (their metrics reach it); the others did not
+    for c in range(4):
+        rows = (run / "candidates" / str(c) / "metrics.jsonl").read_text().splitlines()
+        assert json.loads(rows[-1])["step"] == (4 if c in first["kept"] else 2)
+    assert not list((run / "candidates").glob("*/checkpoints/*"))
+    assert res.step == 6
+    _, state = ckpt.latest_checkpoint(run)
+    assert state["config"]["seed"] == sel["winner_seed"]
+    # the continued winner is the plain run of its seed, halving or not
+    plain_cfg = tiny_config(steps=6, seed=sel["winner_seed"], ckpt_every=2)
+    train_selected(plain_cfg, tmp_path / "p", dataset=tiny_dataset)
+    _, plain = ckpt.latest_checkpoint(tmp_path / "p")
+    for k, v in state["nets"].items():
+        assert torch.equal(v, plain["nets"][k]), k
+
+
+def test_halving_interrupted_in_its_second_point_resumes(tmp_path, tiny_dataset, monkeypatch):
+    from infogan.config import TrainConfig
+    from infogan.train import Trainer
+
+    cfg = tiny_config(steps=6, candidates=4, select_steps=2, select_later=[4], ckpt_every=1)
+    run = tmp_path / "run"
+    real_run = Trainer.run
+    calls = []
+
+    def stop_late(self, finish=True):
+        calls.append((self.cfg.seed, self.cfg.steps))
+        if self.cfg.steps == 4 and len([c for c in calls if c[1] == 4]) == 2:
+            raise KeyboardInterrupt("stopped")  # the second survivor's second leg
+        return real_run(self, finish)
+
+    monkeypatch.setattr(Trainer, "run", stop_late)
+    with pytest.raises(KeyboardInterrupt, match=f"--resume {run}"):
+        train_selected(cfg, run, dataset=tiny_dataset)
+    first = json.loads((run / "candidates" / "stages.json").read_text())["stages"]
+    assert len(first) == 1 and not (run / "selection.json").exists()
+    monkeypatch.setattr(Trainer, "run", real_run)
+    calls.clear()
+    monkeypatch.setattr(
+        Trainer,
+        "run",
+        lambda self, finish=True: (calls.append(self.cfg.steps), real_run(self, finish))[1],
+    )
+    res = train_selected(
+        TrainConfig.load(run / "config.json"), run, resume=True, dataset=tiny_dataset
+    )
+    # the first point is not redone, nor the first survivor's finished leg: only the
+    # interrupted leg, then the winner
+    assert calls == [4, 6] and res.step == 6
+    sel = json.loads((run / "selection.json").read_text())
+    assert sel["stages"][0] == first[0]

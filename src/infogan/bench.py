@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -269,32 +270,41 @@ def time_to_accuracy(
         return now
 
     if cfg.candidates > 1:
-        # The selection recipe, in memory: K short candidates, keep the best by the unsupervised
-        # score (as train_selected does), continue it. Candidate time counts as training time.
-        from infogan.select import assess, candidate_seed, choose
+        # The selection recipe, in memory: K short candidates, the best by the unsupervised
+        # score kept at each selection point (as train_selected does), the winner continued.
+        # Candidate time counts as training time.
+        from infogan.select import assess, candidate_seed, rank, selection_stages
 
-        kept = []
-        selection = []
+        alive: dict[int, tuple[Trainer, Any]] = {}
         for i in range(cfg.candidates):
             ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), candidates=1)
             t = time.perf_counter()
             trainer = Trainer(ccfg, run_dir="unused")
             t = _add("build_s", t)
-            stepper = make_stepper(trainer)
-            t = _add("capture_s", t)
-            for st in range(min(cfg.select_steps, max_steps)):
-                stepper.step(st)
-            _sync(device)
-            train_s += time.perf_counter() - t
-            t = _add("candidate_steps_s", t)
-            s, part = assess(trainer.model, trainer.dataset)
-            _add("assess_s", t)
-            selection.append({"seed": ccfg.seed, "score": s["score"]})
-            kept.append((trainer, stepper, part))
-        best = choose(selection, [k[2] for k in kept], cfg.select_rule)
-        trainer, stepper, _ = kept[best]
-        del kept
-        step = min(cfg.select_steps, max_steps)
+            alive[i] = (trainer, make_stepper(trainer))
+            _add("capture_s", t)
+        selection = []
+        step = 0
+        for at, keep in selection_stages(replace(cfg, steps=max_steps)):
+            records, parts = [], []
+            for trainer, stepper in alive.values():
+                t = time.perf_counter()
+                for st in range(step, at):
+                    stepper.step(st)
+                _sync(device)
+                train_s += time.perf_counter() - t
+                t = _add("candidate_steps_s", t)
+                s, part = assess(trainer.model, trainer.dataset)
+                _add("assess_s", t)
+                records.append({"seed": trainer.cfg.seed, "step": at, "score": s["score"]})
+                parts.append(part)
+            ids = list(alive)
+            kept = [ids[j] for j in rank(records, parts, cfg.select_rule)[:keep]]
+            selection += records
+            alive = {i: alive[i] for i in kept}
+            step = at
+        trainer, stepper = alive[kept[0]]
+        del alive
     else:
         t = time.perf_counter()
         trainer = Trainer(cfg, run_dir="unused")

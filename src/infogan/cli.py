@@ -88,6 +88,25 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _select_points(text: str) -> list[int]:
+    """``1000`` or ``1000,3000``: the selection point(s) of ``--select-steps``."""
+    try:
+        points = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected steps like 1000 or 1000,3000, got {text!r}"
+        ) from None
+    if any(p < 1 for p in points) or points != sorted(set(points)):
+        raise argparse.ArgumentTypeError(
+            f"expected increasing step numbers >= 1 like 1000,3000, got {text!r}"
+        )
+    return points
+
+
+def _set_select_points(cfg, points: list[int]) -> None:
+    cfg.select_steps, cfg.select_later = points[0], points[1:]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="infogan",
@@ -223,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--candidates", type=_positive_int, help="--time-to-acc: candidates (default preset's)"
     )
-    b.add_argument("--select-steps", type=_positive_int, help="--time-to-acc: steps per candidate")
+    b.add_argument(
+        "--select-steps",
+        type=_select_points,
+        help="--time-to-acc: selection point(s), e.g. 1000 or 1000,3000 (halving)",
+    )
     b.add_argument(
         "--path",
         choices=["auto", "eager", "graph", "both"],
@@ -340,7 +363,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         type=_positive_int,
         help="short candidate starts to choose from without labels (default recipe 4; 1 = off)",
     )
-    t.add_argument("--select-steps", type=_positive_int, help="steps per candidate (1000)")
+    t.add_argument(
+        "--select-steps",
+        type=_select_points,
+        help="steps per candidate before the choice (1000); several, like 1000,3000: keep the "
+        "better half at each and one at the last (successive halving)",
+    )
     t.add_argument(
         "--select-rule",
         choices=["score", "consensus"],
@@ -382,7 +410,9 @@ def _recipe_from_args(a: argparse.Namespace):
     cfg = TrainConfig.load(a.config) if a.config else preset(a.preset or "default")
     for flag, field in _RECIPE_FLAGS.items():
         value = getattr(a, flag, None)
-        if field is not None and value is not None:
+        if flag == "select_steps" and value is not None:
+            _set_select_points(cfg, value)
+        elif field is not None and value is not None:
             _set(cfg, field, value)
     return cfg
 
@@ -625,7 +655,7 @@ def _bench(a: argparse.Namespace) -> int:
     if a.candidates is not None:
         cfg.candidates = a.candidates
     if a.select_steps is not None:
-        cfg.select_steps = a.select_steps
+        _set_select_points(cfg, a.select_steps)
     try:
         batches = [int(x) for x in a.batch.split(",") if x.strip()]
     except ValueError:

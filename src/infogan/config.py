@@ -148,6 +148,13 @@ class TrainConfig:
     (1 = off; the paper trains one run). See :mod:`infogan.select`."""
     select_steps: int = 1_000
     """Steps of each candidate before selection (they count towards ``steps`` of the winner)."""
+    select_later: list[int] = field(default_factory=list)
+    """Later selection points, for successive halving (Jamieson & Talwalkar 2016): with any
+    given, the selection at ``select_steps`` keeps the better half of the candidates (rounded
+    up) instead of one, they train on to the next point, the better half of those go on, and
+    the last point keeps one. The score ranks runs better the later it is read (README,
+    "Choosing a run without labels"), and halving reads it late for only a few runs. Empty =
+    one selection at ``select_steps``. CLI: ``--select-steps 1000,3000``."""
     select_rule: str = "score"
     """How the winner is chosen: ``score`` (max I(x; c)/ln K of its own code on real images) or
     ``consensus`` (the candidate whose partition of the real images agrees most, mean NMI, with
@@ -213,6 +220,17 @@ class TrainConfig:
             ("lr_cr", self.lr_cr > 0, "must be > 0"),
             ("candidates", self.candidates >= 1, "must be >= 1"),
             ("select_steps", self.select_steps >= 1, "must be >= 1"),
+            (
+                "select_later",
+                all(
+                    isinstance(b, int) and b > a
+                    for a, b in zip(
+                        [self.select_steps, *self.select_later], self.select_later, strict=False
+                    )
+                ),
+                "must be whole numbers of steps, each later than the one before "
+                "(and than select_steps)",
+            ),
             ("log_every", self.log_every >= 1, "must be >= 1"),
             ("ckpt_every", self.ckpt_every >= 1, "must be >= 1"),
             ("sample_every", self.sample_every >= 1, "must be >= 1"),

@@ -50,6 +50,8 @@ __all__ = [
     "assess",
     "agreement",
     "choose",
+    "rank",
+    "selection_stages",
     "train_selected",
     "candidate_seed",
 ]
@@ -117,19 +119,42 @@ def agreement(parts: list[list[np.ndarray]]) -> list[float]:
     return out
 
 
-def choose(records: list[dict[str, Any]], parts: list[list[np.ndarray]], rule: str) -> int:
-    """Index of the winning candidate. ``records[i]["score"]`` is each candidate's score; with
-    categorical codes, each record also gets its ``agreement``. Rule ``consensus``: most agreement
-    (ties: higher score); rule ``score`` (or no categorical code): highest score."""
+def rank(records: list[dict[str, Any]], parts: list[list[np.ndarray]], rule: str) -> list[int]:
+    """Indices of the candidates, best first. ``records[i]["score"]`` is each candidate's score;
+    with categorical codes, each record also gets its ``agreement``. Rule ``consensus``: most
+    agreement first (ties: higher score); rule ``score`` (or no categorical code): highest
+    score first. Ties keep the candidates' order."""
     use_consensus = rule == "consensus" and bool(parts) and bool(parts[0])
     if parts and parts[0]:
         for r, a in zip(records, agreement(parts), strict=True):
             r["agreement"] = a
     if use_consensus:
-        return max(
-            range(len(records)), key=lambda i: (records[i]["agreement"], records[i]["score"])
-        )
-    return max(range(len(records)), key=lambda i: records[i]["score"])
+        key = lambda i: (-records[i]["agreement"], -records[i]["score"])  # noqa: E731
+    else:
+        key = lambda i: -records[i]["score"]  # noqa: E731
+    return sorted(range(len(records)), key=key)
+
+
+def choose(records: list[dict[str, Any]], parts: list[list[np.ndarray]], rule: str) -> int:
+    """Index of the winning candidate: the first of :func:`rank`."""
+    return rank(records, parts, rule)[0]
+
+
+def selection_stages(cfg: TrainConfig) -> list[tuple[int, int]]:
+    """``(step, keep)`` per selection point: at ``step`` the best ``keep`` of the candidates still
+    running go on. One point (``select_steps``) keeps one; with ``select_later`` every point but
+    the last keeps the better half, rounded up (successive halving), and the last keeps one.
+    Points at or past ``cfg.steps`` collapse into one at ``cfg.steps``; once one candidate is
+    left, later points are dropped."""
+    points = sorted({min(s, cfg.steps) for s in [cfg.select_steps, *cfg.select_later]})
+    alive, out = cfg.candidates, []
+    for i, at in enumerate(points):
+        keep = 1 if i == len(points) - 1 else max(1, math.ceil(alive / 2))
+        out.append((at, keep))
+        alive = keep
+        if keep == 1:
+            break
+    return out
 
 
 def selection_score(model: InfoGAN, dataset: ImageDataset, n: int = 5000) -> dict[str, Any]:
@@ -150,10 +175,13 @@ def train_selected(
 ) -> TrainResult:
     """Train with candidate selection when ``cfg.candidates > 1``, else plainly.
 
-    Candidates train for ``cfg.select_steps`` in ``run_dir/candidates/<i>``; the winner's
-    checkpoint and metrics become the run's, its seed the run's seed, and training continues
-    to ``cfg.steps`` from there. ``selection.json`` records every candidate's score. Interrupted
-    selections resume where they stopped; a finished selection is never redone.
+    Candidates train in ``run_dir/candidates/<i>`` up to each selection point of
+    :func:`selection_stages` (``cfg.select_steps``, then any ``cfg.select_later``), where the
+    best by ``cfg.select_rule`` go on; the last winner's checkpoint and metrics become the run's,
+    its seed the run's seed, and training continues to ``cfg.steps`` from there.
+    ``selection.json`` records every candidate's score at every point. Interrupted selections
+    resume where they stopped (finished points are kept in ``candidates/stages.json``); a
+    finished selection is never redone.
     """
     run_dir = Path(run_dir)
     if cfg.candidates <= 1 or (run_dir / "selection.json").exists():
@@ -161,36 +189,60 @@ def train_selected(
             resume = True
         return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run()
     dataset = dataset if dataset is not None else load_dataset(cfg.data, split="train")
-    steps = min(cfg.select_steps, cfg.steps)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         cfg.save(run_dir / "config.json")
-    scores: list[dict[str, Any]] = []
-    parts: list[list[np.ndarray]] = []
-    for i in range(cfg.candidates):
-        cdir = run_dir / "candidates" / str(i)
-        ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), steps=steps, candidates=1)
-        done = ckpt.list_checkpoints(cdir)
-        if not done or done[-1][0] < steps:
-            print(
-                f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed}): {steps} steps", flush=True
-            )
-            try:
-                Trainer(ccfg, cdir, dataset=dataset, resume=bool(done)).run(finish=False)
-            except KeyboardInterrupt:
-                raise KeyboardInterrupt(
-                    f"stopped in candidate {i + 1}/{cfg.candidates}; its checkpoint is kept; "
-                    f"continue with: infogan train --resume {run_dir}"
-                ) from None
-        model = load_run(cdir, device=resolve_device(cfg.device))
-        s, part = assess(model, dataset)
-        scores.append({"candidate": i, "seed": ccfg.seed, **s})
-        parts.append(part)
-        print(f"candidate {i + 1}: score {s['score']:.4f}", flush=True)
-    use_consensus = cfg.select_rule == "consensus" and model.spec.n_cat > 0
-    best = scores[choose(scores, parts, cfg.select_rule)]
-    wdir = run_dir / "candidates" / str(best["candidate"])
+    stages = selection_stages(cfg)
+    progress = run_dir / "candidates" / "stages.json"
+    done_stages: list[dict[str, Any]] = (
+        json.loads(progress.read_text())["stages"] if progress.exists() else []
+    )
+    alive = list(range(cfg.candidates))
+    n_cat = cfg.latent().n_cat
+    for si, (at, keep) in enumerate(stages):
+        if si < len(done_stages) and done_stages[si]["step"] == at:
+            alive = list(done_stages[si]["kept"])
+            continue
+        del done_stages[si:]  # a point not (or differently) finished: redo from here
+        scores: list[dict[str, Any]] = []
+        parts: list[list[np.ndarray]] = []
+        for i in alive:
+            cdir = run_dir / "candidates" / str(i)
+            ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), steps=at, candidates=1)
+            ckpts = ckpt.list_checkpoints(cdir)
+            if not ckpts or ckpts[-1][0] < at:
+                print(
+                    f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed}): to step {at}",
+                    flush=True,
+                )
+                try:
+                    Trainer(ccfg, cdir, dataset=dataset, resume=bool(ckpts)).run(finish=False)
+                except KeyboardInterrupt:
+                    raise KeyboardInterrupt(
+                        f"stopped in candidate {i + 1}/{cfg.candidates}; its checkpoint is kept; "
+                        f"continue with: infogan train --resume {run_dir}"
+                    ) from None
+            model = load_run(cdir, device=resolve_device(cfg.device))
+            s, part = assess(model, dataset)
+            scores.append({"candidate": i, "seed": ccfg.seed, **s})
+            parts.append(part)
+            print(f"candidate {i + 1} at step {at}: score {s['score']:.4f}", flush=True)
+        order = rank(scores, parts, cfg.select_rule)
+        kept = [scores[j]["candidate"] for j in order[:keep]]
+        done_stages.append({"step": at, "candidates": scores, "kept": kept})
+        atomic_write_bytes(progress, (json.dumps({"stages": done_stages}) + "\n").encode())
+        # The dropped candidates' checkpoints (each with its optimiser state: ~150 MB at the
+        # paper's width) are no longer needed by anything.
+        for i in set(alive) - set(kept):
+            shutil.rmtree(run_dir / "candidates" / str(i) / "checkpoints", ignore_errors=True)
+        if keep > 1:
+            print(f"step {at}: kept candidates {', '.join(str(k + 1) for k in kept)}", flush=True)
+        alive = kept
+    use_consensus = cfg.select_rule == "consensus" and n_cat > 0
+    winner = alive[0]
+    best = next(r for r in done_stages[-1]["candidates"] if r["candidate"] == winner)
+    wdir = run_dir / "candidates" / str(winner)
     path, _ = ckpt.latest_checkpoint(wdir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, run_dir / "checkpoints" / path.name)
@@ -204,20 +256,17 @@ def train_selected(
             else "score: max mean I(x; c)/ln K of Q's categorical codes on unlabelled training "
             "images (mean L_I bound without categorical codes)"
         ),
-        "select_steps": steps,
-        "candidates": scores,
-        "winner": best["candidate"],
+        "select_steps": stages[-1][0],
+        "candidates": done_stages[0]["candidates"],
+        "stages": done_stages,
+        "winner": winner,
         "winner_seed": best["seed"],
     }
     # Written last: its presence means "selection finished", so a crash before it redoes it.
     atomic_write_bytes(run_dir / "selection.json", (json.dumps(record, indent=2) + "\n").encode())
-    # The winner's checkpoint now lives in run_dir/checkpoints; the candidates' own (each with
-    # its optimiser state: ~150 MB at the paper's width) are no longer needed by anything.
-    for i in range(cfg.candidates):
-        shutil.rmtree(run_dir / "candidates" / str(i) / "checkpoints", ignore_errors=True)
+    shutil.rmtree(wdir / "checkpoints", ignore_errors=True)
     print(
-        f"selected candidate {best['candidate'] + 1} (seed {best['seed']}); continuing to "
-        f"{cfg.steps} steps",
+        f"selected candidate {winner + 1} (seed {best['seed']}); continuing to {cfg.steps} steps",
         flush=True,
     )
     final = replace(cfg, seed=best["seed"])
