@@ -104,7 +104,15 @@ def test_cr_pairs_share_exactly_the_chosen_code(tiny_dataset):
         assert torch.equal(a[k == i], b[k == i])
         if kind == "cont":  # independent elsewhere
             assert not torch.equal(a[k != i], b[k != i])
-    assert not torch.equal(inp["z_1"], inp["z_2"])
+    # InfoGAN-CR's pairs share their noise too (its sample_cr); the option turns that off
+    assert torch.equal(inp["z_1"], inp["z_2"])
+    tr = Trainer(
+        tiny_config(cr_weight=1.0, batch=32, cr_share_noise=False), "unused", dataset=tiny_dataset
+    )
+    inp2 = tr.sample_inputs(0)
+    assert not torch.equal(inp2["z_1"], inp2["z_2"])
+    for key in ("z_1", "cat_1", "cont_1", "cat_2", "cont_2", "k"):  # the rest drawn as before
+        assert torch.equal(inp[key], inp2[key]), key
 
 
 def test_cr_routing(tiny_dataset):

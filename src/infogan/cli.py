@@ -71,6 +71,7 @@ _RECIPE_FLAGS = {
     "select_rule": "select_rule",
     "cr_weight": "cr_weight",
     "cr_start": "cr_start",
+    "cr_share_noise": "cr_share_noise",
     "precision": "precision",
     "memory_format": "memory_format",
     "preset": None,
@@ -376,6 +377,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--cr-weight", type=float, help="InfoGAN-CR regulariser weight (0 = off)")
     t.add_argument("--cr-start", type=_positive_int, help="step the CR loss reaches G from (0)")
+    t.add_argument(
+        "--cr-share-noise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CR pairs share their noise z (default, as InfoGAN-CR's code does) or not",
+    )
     t.add_argument("--graph", choices=["auto", "on", "off"], help="CUDA graphs (default auto)")
     t.add_argument("--precision", choices=["fp32", "tf32", "bf16"], help="default fp32")
     t.add_argument(

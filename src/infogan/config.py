@@ -143,6 +143,10 @@ class TrainConfig:
     """Step from which G gets the CR loss (the pair classifier trains from step 0)."""
     lr_cr: float = 2e-3
     """Adam learning rate of the CR pair classifier (InfoGAN-CR: 2e-3)."""
+    cr_share_noise: bool = True
+    """The two images of a CR pair share their noise ``z`` as well as code ``k``, so that they
+    differ only in the other codes (InfoGAN-CR's released code does this). False = independent
+    noise per image (this library before 2026-11-26)."""
     candidates: int = 4
     """Train this many short candidates and continue the one an unsupervised score prefers
     (1 = off; the paper trains one run). See :mod:`infogan.select`."""
@@ -316,17 +320,22 @@ def _dsprites() -> TrainConfig:
     H100 four such runs sharing the GPU made ~9 CR steps/s each in fp32, far too few for a
     10-minute budget. tf32 on CUDA (a no-op on the CPU) puts either on the tensor cores.
 
-    InfoGAN-CR's dSprites settings otherwise, as its released configurations give them: Adam
-    lr 1e-3 for G, 2e-3 for D (and for the CR classifier, ``lr_cr``'s default), information
-    weight 0.2, and Q's Gaussian for each continuous code with a fixed std of 1. The CR
-    regulariser itself stays off here (``--cr-weight``, ``--cr-start``): InfoGAN-CR switches it
-    on late, after plain InfoGAN training."""
+    InfoGAN-CR's dSprites settings otherwise, as its released dSprites configuration
+    (``InfoGAN-CR_dSprites/config.py``) gives them: Adam lr 1e-3 for G, 2e-3 for D (and for the
+    CR classifier, ``lr_cr``'s default); information weight 0.05 on the sum over codes of
+    ``-log q``, in G's step and in D's (``info_in_d_step``: its D/Q update minimises the same
+    weighted term); Q's Gaussian for each continuous code with a fixed std of 1. The CR
+    regulariser itself stays off here (``--cr-weight``, ``--cr-start``): that configuration
+    switches it on, at weight 2, for the last ~11 % of training (step 288,000 of ~322,000).
+    Not reproduced: its noise is 5 Uniform(-1, 1) dimensions (here N(0, 1)), and it updates G
+    twice per step."""
     return TrainConfig(
         model=ModelConfig(codes="cont:5", noise_dim=5, arch="conv64s", fixed_std=1.0),
         data="dsprites",
         lr_d=2e-3,
         lr_g=1e-3,
-        lambda_cont=0.2,
+        lambda_cont=0.05,
+        info_in_d_step=True,
         steps=20_000,
         candidates=1,
         precision="tf32",

@@ -228,7 +228,8 @@ class Trainer:
     def sample_inputs(self, step: int) -> dict[str, torch.Tensor]:
         """All the randomness of step ``step``, as a flat dict of tensors with static shapes:
         the real batch ``x`` (uint8), the latent ``z, cat, cont`` and, with InfoGAN-CR, a pair of
-        latents ``*_1, *_2`` sharing the code ``k`` (one per row)."""
+        latents ``*_1, *_2`` sharing the code ``k`` (one per row) and, with ``cr_share_noise``,
+        the noise ``z``."""
         lat = self._latent(step)
         out = {"x": self._batch_u8(step), "z": lat.z, "cat": lat.cat, "cont": lat.cont}
         if self.contrastive:
@@ -242,8 +243,11 @@ class Trainer:
                 kind, j = self.spec.slot(i)
                 part_a, part_b = (a.cat, b.cat) if kind == "cat" else (a.cont, b.cont)
                 part_b[:, j] = torch.where(k == i, part_a[:, j], part_b[:, j])
+            # InfoGAN-CR's released code draws the pair's noise once for both images (its
+            # sample_cr), so that the pair differs only in the codes other than k.
+            z_2 = a.z if self.cfg.cr_share_noise else b.z
             out.update(
-                z_1=a.z, cat_1=a.cat, cont_1=a.cont, z_2=b.z, cat_2=b.cat, cont_2=b.cont, k=k
+                z_1=a.z, cat_1=a.cat, cont_1=a.cont, z_2=z_2, cat_2=b.cat, cont_2=b.cont, k=k
             )
         if self.cfg.d_translate > 0:  # one (dy, dx) per D/Q input image: real, fake, G-step fake
             g = _seeded(self.cfg.seed, step, 5, self.device)
