@@ -6,6 +6,9 @@
 #      runs it (`infogan sweep`, real
 #      candidate selection), one process per seed;
 #   3. plain runs of the paper recipe + STUDY_A (default: --set d_translate=2), seeds A_SEEDS (0-4);
+#      with A_CANDS=K > 0, instead of the seeds themselves, candidates 0..K-1 of each (seeds
+#      s*1000+i: every selection rule, halving and consensus included, simulated exactly from
+#      them by seed_study.py --analyse / selection_rules.py; Q's partitions ship in assign.tgz);
 #   4. plain runs of the paper recipe + STUDY_B (default: nothing, the same-machine baseline),
 #      seeds B_SEEDS (B_SEEDS=none skips it); 3 and 4 scored every EVERY steps.
 # T2A_S>0 first times the default recipe to 0.95 test accuracy (tf32, GPU alone) for at most
@@ -18,7 +21,7 @@ out=${OUT:-gpu_out}; mkdir -p "$out"
 END_S=${END_S:-540}; DEV=${DEV:-cuda}; STEPS=${STEPS:-12000}; EVERY=${EVERY:-1000}
 SEL=${SEL:-1000}; B_SEEDS=${B_SEEDS:-0-2}; A_SEEDS=${A_SEEDS:-0-4}
 SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2 3 4}; BENCH_STEPS=${BENCH_STEPS:-200}
-T2A_S=${T2A_S:-0}; SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
+T2A_S=${T2A_S:-0}; A_CANDS=${A_CANDS:-0}; SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data
 py=python3
 {
@@ -43,8 +46,9 @@ for s in $SWEEP_SEEDS; do
     --steps "$STEPS" --select-steps "$SEL" --device "$DEV" --eval-data .gpu/mnist \
     --out /tmp/swf/s$s --no-progress > /tmp/swf_s$s.log 2>&1 &
 done
-timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$A_SEEDS" --candidates 0 --steps "$STEPS" \
-  --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers 5 --budget-s "$left" \
+a_jobs="--candidates 0"; [ "$A_CANDS" -gt 0 ] && a_jobs="--candidates $A_CANDS --no-plain"
+timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$A_SEEDS" $a_jobs --steps "$STEPS" \
+  --every "$EVERY" --device "$DEV" --eval-data .gpu/mnist --workers "${A_WORKERS:-5}" --budget-s "$left" \
   --min-job-s 10 --out /tmp/st_a $STUDY_A > /tmp/st_a.log 2>&1 &
 if [ "$B_SEEDS" != none ]; then
   timeout $(( left + 10 )) $py scripts/seed_study.py --seeds "$B_SEEDS" --candidates 0 \
@@ -72,5 +76,6 @@ tail -n 4 /tmp/st_a.log /tmp/st_b.log
 # the sweep's run directories without checkpoints: figures, logs, reports (one small archive)
 tar czf "$out/sweep_runs.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude='ckpt*' --exclude='candidates/*/samples' \
   -C /tmp swf 2>/dev/null
+[ "$A_CANDS" -gt 0 ] && tar czf "$out/assign.tgz" -C /tmp/st_a $(cd /tmp/st_a && ls -d runs/*/assign) 2>/dev/null
 ls -la "$out"; echo "done at t=${SECONDS}s"
 } 2>&1 | tee "$out/log.txt"
