@@ -230,3 +230,64 @@ def test_halving_interrupted_in_its_second_point_resumes(tmp_path, tiny_dataset,
     assert calls == [4, 6] and res.step == 6
     sel = json.loads((run / "selection.json").read_text())
     assert sel["stages"][0] == first[0]
+
+
+def test_parallel_candidates_match_one_after_another(tmp_path, tiny_dataset):
+    """Two worker processes train the candidates; the selection is the serial one's."""
+    kw = dict(steps=6, candidates=3, select_steps=2, select_later=[4], ckpt_every=2)
+    train_selected(tiny_config(**kw), tmp_path / "serial", dataset=tiny_dataset)
+    res = train_selected(tiny_config(parallel=2, **kw), tmp_path / "par", dataset=tiny_dataset)
+    a, b = (json.loads((tmp_path / d / "selection.json").read_text()) for d in ("serial", "par"))
+    assert a["winner"] == b["winner"] and res.step == 6
+    for sa, sb in zip(a["stages"], b["stages"], strict=True):
+        assert sa["kept"] == sb["kept"]
+        for ca, cb in zip(sa["candidates"], sb["candidates"], strict=True):
+            assert ca["score"] == pytest.approx(cb["score"], abs=1e-4)
+
+
+def test_a_failing_parallel_candidate_is_one_clear_error(tmp_path, tiny_dataset):
+    from infogan.errors import TrainingError
+
+    run = tmp_path / "run"
+    (run / "candidates").mkdir(parents=True)
+    (run / "candidates" / "1").write_text("not a directory")  # candidate 2 cannot write its run
+    cfg = tiny_config(steps=4, candidates=2, select_steps=2, parallel=2)
+    with pytest.raises(TrainingError, match=r"candidate 2/2 \(seed 1\): .*Error"):
+        train_selected(cfg, run, dataset=tiny_dataset)
+    assert not (run / "selection.json").exists()
+
+
+def test_leg_devices():
+    from infogan.parallel import leg_devices
+
+    assert leg_devices("cpu", 3) == ["cpu"] * 3
+    assert leg_devices("cuda:1", 2) == ["cuda:1", "cuda:1"]
+    if not torch.cuda.is_available():
+        assert leg_devices("auto", 2) == ["cpu", "cpu"]
+
+
+def test_stopping_parallel_candidates_keeps_each_ones_checkpoint(tmp_path, tiny_dataset):
+    """SIGTERM to the parent (as `kill` or a scheduler sends it) reaches every worker once;
+    each stops at a step boundary with a checkpoint, and the parent says how to resume."""
+    import os
+    import signal
+    import threading
+    import time
+
+    run = tmp_path / "run"
+    cfg = tiny_config(steps=10**6, candidates=2, select_steps=10**5, parallel=2, ckpt_every=10**5)
+
+    def stop_once_both_train():
+        files = [run / "candidates" / str(i) / "metrics.jsonl" for i in (0, 1)]
+        deadline = time.time() + 120
+        while time.time() < deadline and not all(f.exists() and f.stat().st_size for f in files):
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_once_both_train, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt, match=f"--resume {run}"):
+        train_selected(cfg, run, dataset=tiny_dataset)
+    for i in (0, 1):
+        kept = ckpt.list_checkpoints(run / "candidates" / str(i))
+        assert kept and 0 < kept[-1][0] < 10**5  # written by the stop, not by the schedule
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the parent's handler is gone

@@ -405,6 +405,12 @@ def _add_run_flags(t: argparse.ArgumentParser) -> None:
         default=None,
         help="CUDA: fixed cuDNN kernels (no autotuning) so a seed repeats; may be slower",
     )
+    t.add_argument(
+        "--parallel",
+        type=_positive_int,
+        help="candidates trained at once, one process each (1; on a CPU with 2+ cores or "
+        "several GPUs, 2 or more is faster)",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -433,6 +439,7 @@ def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
         "sample_every",
         "log_every",
         "deterministic",
+        "parallel",
     ):
         if getattr(a, flag) is not None:
             _set(cfg, flag, getattr(a, flag))

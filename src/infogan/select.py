@@ -41,6 +41,7 @@ from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset
 from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
+from infogan.parallel import Leg, run_legs
 from infogan.train import Trainer, TrainResult, resolve_device
 
 __all__ = [
@@ -207,25 +208,27 @@ def train_selected(
         del done_stages[si:]  # a point not (or differently) finished: redo from here
         scores: list[dict[str, Any]] = []
         parts: list[list[np.ndarray]] = []
+        legs = []
         for i in alive:
             cdir = run_dir / "candidates" / str(i)
-            ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), steps=at, candidates=1)
             ckpts = ckpt.list_checkpoints(cdir)
             if not ckpts or ckpts[-1][0] < at:
-                print(
-                    f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed}): to step {at}",
-                    flush=True,
-                )
-                try:
-                    Trainer(ccfg, cdir, dataset=dataset, resume=bool(ckpts)).run(finish=False)
-                except KeyboardInterrupt:
-                    raise KeyboardInterrupt(
-                        f"stopped in candidate {i + 1}/{cfg.candidates}; its checkpoint is kept; "
-                        f"continue with: infogan train --resume {run_dir}"
-                    ) from None
+                ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), steps=at, candidates=1)
+                label = f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed})"
+                legs.append(Leg(ccfg, cdir, resume=bool(ckpts), label=label))
+        try:
+            run_legs(legs, cfg.parallel, cfg.device, dataset)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                "stopped while training the candidates; their checkpoints are kept; "
+                f"continue with: infogan train --resume {run_dir}"
+            ) from None
+        for i in alive:
+            cdir = run_dir / "candidates" / str(i)
+            seed = candidate_seed(cfg.seed, i)
             model = load_run(cdir, device=resolve_device(cfg.device))
             s, part = assess(model, dataset)
-            scores.append({"candidate": i, "seed": ccfg.seed, **s})
+            scores.append({"candidate": i, "seed": seed, **s})
             parts.append(part)
             print(f"candidate {i + 1} at step {at}: score {s['score']:.4f}", flush=True)
         order = rank(scores, parts, cfg.select_rule)
