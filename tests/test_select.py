@@ -187,6 +187,10 @@ def test_successive_halving_keeps_the_best_half_then_the_best(tmp_path, tiny_dat
     assert res.step == 6
     _, state = ckpt.latest_checkpoint(run)
     assert state["config"]["seed"] == sel["winner_seed"]
+    # the run's report page shows every point's scores (6 rows: 4 starts, then 2) and the winner
+    page = (run / "report.html").read_text()
+    assert "Candidate selection" in page and page.count("<td>kept</td>") == 3
+    assert f"winner: candidate {sel['winner'] + 1} (seed {sel['winner_seed']})" in page
     # the continued winner is the plain run of its seed, halving or not
     plain_cfg = tiny_config(steps=6, seed=sel["winner_seed"], ckpt_every=2)
     train_selected(plain_cfg, tmp_path / "p", dataset=tiny_dataset)

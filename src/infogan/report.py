@@ -65,7 +65,8 @@ def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
 def finish_run(
     run_dir: Path, model: InfoGAN, datasets: list[ImageDataset | None], seconds: float
 ) -> dict[str, Any]:
-    """Figures, evaluation on labelled ``datasets`` (last one primary), ``report.json``.
+    """Figures, evaluation on labelled ``datasets`` (last one primary), ``report.json`` and
+    ``report.html``.
 
     The labels are read here, after training, for scoring only.
     """
@@ -81,5 +82,8 @@ def finish_run(
         "batch": cfg.batch,
     }
     rep = write_report(run_dir, rep)
+    from infogan.report_html import write_html  # matplotlib's Agg canvas, only when needed
+
+    write_html(run_dir, rep)
     print(format_report(rep), flush=True)
     return rep

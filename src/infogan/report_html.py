@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,36 @@ def _histograms(usage: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def _selection(run_dir: Path) -> list[str]:
+    """The candidate selection of the run (``selection.json``), one row per candidate and point;
+    nothing for a run without one (or with an unreadable one: the page must still render)."""
+    try:
+        sel = json.loads((run_dir / "selection.json").read_text())
+        stages = sel.get("stages") or [
+            {"step": sel["select_steps"], "candidates": sel["candidates"], "kept": [sel["winner"]]}
+        ]
+        rows = [
+            [
+                st["step"],
+                c["candidate"] + 1,
+                c["seed"],
+                c["score"],
+                c.get("agreement", ""),
+                "kept" if c["candidate"] in st["kept"] else "",
+            ]
+            for st in stages
+            for c in st["candidates"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [
+        "<h2>Candidate selection (no labels)</h2>",
+        f"<p>{_esc(sel.get('rule', ''))}; winner: candidate {_esc(sel['winner'] + 1)} "
+        f"(seed {_esc(sel['winner_seed'])})</p>",
+        _table(["step", "candidate", "seed", "score", "agreement", ""], rows),
+    ]
+
+
 def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
     """The page for ``rep`` (a merged report.json) with the figures found in ``run_dir``."""
     run_dir = Path(run_dir)
@@ -92,6 +123,7 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
     if rows:
         parts.append("<h2>Categorical codes as classifiers (Hungarian-matched)</h2>")
         parts.append(_table(["data", "code", "accuracy", "NMI", "ARI", "n"], rows))
+    parts += _selection(run_dir)
     if "mi_bound" in rep:
         parts.append("<h2>Mutual-information lower bound L<sub>I</sub> per code (nats)</h2>")
         parts.append(
