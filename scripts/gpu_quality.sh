@@ -19,7 +19,7 @@
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
 END_S=${END_S:-540}; DEV=${DEV:-cuda}; STEPS=${STEPS:-12000}; EVERY=${EVERY:-1000}
-SEL=${SEL:-1000}; B_SEEDS=${B_SEEDS:-0-2}; A_SEEDS=${A_SEEDS:-0-4}
+SEL=${SEL:-1000,3000}; B_SEEDS=${B_SEEDS:-0-2}; A_SEEDS=${A_SEEDS:-0-4}
 SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2 3 4}; BENCH_STEPS=${BENCH_STEPS:-200}
 T2A_S=${T2A_S:-0}; A_CANDS=${A_CANDS:-0}; SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data

@@ -13,6 +13,10 @@ then stops at a step boundary and writes a checkpoint (``train._GracefulStop``),
 ``KeyboardInterrupt`` once they have. Training draws its randomness from (seed, step) counters,
 so a leg computes the same run in a worker as in the parent (up to the last bits where the
 thread count changes how a CPU kernel splits a sum).
+
+Workers are spawned, not forked (CUDA cannot be forked, and a fork would copy the parent's
+threads' state), so a Python script that trains with ``parallel > 1`` needs the usual
+``if __name__ == "__main__":`` guard; the ``infogan`` command has it.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ def leg_devices(device: str, n: int) -> list[str]:
         count = max(1, torch.cuda.device_count())
         return [f"cuda:{j % count}" for j in range(n)]
     return [device] * n
+
+
+def _threads(n: int) -> str:
+    return f", {n} thread{'s' if n > 1 else ''}"
 
 
 def _leg_main(leg: Leg, device: str, threads: int, dataset: ImageDataset | None, conn) -> None:
@@ -141,7 +149,7 @@ def run_legs(
                 running[slot] = (proc, leg, recv)
                 print(
                     f"{leg.label}: to step {leg.cfg.steps} (worker {slot + 1}/{n}, "
-                    f"{devices[slot]}{f', {threads} threads' if devices[slot] == 'cpu' else ''})",
+                    f"{devices[slot]}{_threads(threads) if devices[slot] == 'cpu' else ''})",
                     flush=True,
                 )
             wait([p.sentinel for p, _, _ in running.values()])
