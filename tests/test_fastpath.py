@@ -79,6 +79,7 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
         lambda_cont_start=1,
         lambda_cont_ramp=2,
         d_translate=2,
+        g_steps=2,
     )
     eager = Trainer(cfg, "unused", dataset=tiny_dataset)
     graphed = Trainer(cfg, "unused", dataset=tiny_dataset)
@@ -99,12 +100,12 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
 def test_graphed_matches_eager_on_cuda(tiny_dataset, precision, regularised):
     """The paper's networks (full width, batch 64), 100 steps from one seed: every logged loss of
     the graphed run equals the eager run's to within 1e-3 relative (fp32; bf16 autocast 2e-2).
-    ``regularised``: with spectral norm, R1 (a double backward), the EMA generator and
-    DiffAugment translation too."""
+    ``regularised``: with spectral norm, R1 (a double backward), the EMA generator,
+    DiffAugment translation and two G updates per step too."""
     from infogan.config import ModelConfig
     from infogan.fastpath import GraphedStepper
 
-    extra = dict(r1_gamma=1.0, ema_decay=0.999, d_translate=2) if regularised else {}
+    extra = dict(r1_gamma=1.0, ema_decay=0.999, d_translate=2, g_steps=2) if regularised else {}
     stats = {}
     for graph in ("off", "on"):
         cfg = tiny_config(

@@ -183,3 +183,33 @@ def test_continuous_weight_schedule(tiny_dataset):
     plain = Trainer(tiny_config(lambda_cont=0.5), "unused", dataset=tiny_dataset)
     plain.set_schedules(0)
     assert plain.weights.tolist() == pytest.approx([1.0, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("cr", [0.0, 1.0])
+def test_g_steps_updates_g_more_often_than_d(tiny_dataset, cr):
+    """g_steps=2: two G/Q updates per step on the same inputs, D (and the CR classifier) one."""
+    from infogan.train import Trainer
+
+    tr = Trainer(
+        tiny_config(g_steps=2, cr_weight=cr, d_translate=1), "unused", dataset=tiny_dataset
+    )
+    tr._cr_coef.fill_(cr)
+    before = {k: v.clone() for k, v in tr.nets.state_dict().items()}
+    tr.train_step(0)
+
+    def adam_steps(opt):
+        return {int(st["step"]) for st in opt.state.values()}
+
+    assert adam_steps(tr.opt_g) == {2} and adam_steps(tr.opt_d) == {1}
+    if cr:
+        assert adam_steps(tr.opt_cr) == {1}
+    one = Trainer(tiny_config(cr_weight=cr, d_translate=1), "unused", dataset=tiny_dataset)
+    one.train_step(0)
+    after_two, after_one = tr.nets.state_dict(), one.nets.state_dict()
+    # the first G update is the g_steps=1 step; the second moves G further
+    for k, v in before.items():
+        if k.startswith("generator.") and v.is_floating_point():
+            assert not torch.equal(after_two[k], after_one[k]), k
+            break
+    d = [k for k in before if k.startswith("d_head.") and before[k].is_floating_point()]
+    assert all(torch.equal(after_two[k], after_one[k]) for k in d)  # D's one update: the same

@@ -69,6 +69,7 @@ _RECIPE_FLAGS = {
     "candidates": "candidates",
     "select_steps": "select_steps",
     "select_rule": "select_rule",
+    "g_steps": "g_steps",
     "cr_weight": "cr_weight",
     "cr_start": "cr_start",
     "cr_share_noise": "cr_share_noise",
@@ -374,6 +375,9 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "--select-rule",
         choices=["score", "consensus"],
         help="pick the candidate by its own score (default) or by agreement with the others",
+    )
+    t.add_argument(
+        "--g-steps", type=_positive_int, help="G/Q updates per step (1; InfoGAN-CR's code: 2)"
     )
     t.add_argument("--cr-weight", type=float, help="InfoGAN-CR regulariser weight (0 = off)")
     t.add_argument("--cr-start", type=_positive_int, help="step the CR loss reaches G from (0)")

@@ -139,6 +139,10 @@ class TrainConfig:
     """Decay of an exponential moving average of G's weights, kept beside G and used for every
     image the trained model draws (samples, figures, sample quality, ``generate``); Q and the
     training itself are unchanged. 0 = off (the paper); 0.999 is the usual choice."""
+    g_steps: int = 1
+    """G/Q updates per training step, each on the same inputs with G's images recomputed (D
+    and the CR classifier are updated once). InfoGAN-CR's released code runs its G update twice
+    per step. 1 = the paper."""
     cr_weight: float = 0.0
     """InfoGAN-CR contrastive regulariser weight (Lin et al. 2020); 0 = off (plain InfoGAN)."""
     cr_start: int = 0
@@ -227,6 +231,7 @@ class TrainConfig:
             ("instance_noise_end", self.instance_noise_end >= 0, "must be >= 0"),
             ("r1_gamma", self.r1_gamma >= 0, "must be >= 0"),
             ("ema_decay", 0 <= self.ema_decay < 1, "must be in [0, 1)"),
+            ("g_steps", self.g_steps >= 1, "must be >= 1"),
             ("cr_weight", self.cr_weight >= 0, "must be >= 0"),
             ("cr_start", self.cr_start >= 0, "must be >= 0"),
             ("lr_cr", self.lr_cr > 0, "must be > 0"),
@@ -340,8 +345,9 @@ def _dsprites() -> TrainConfig:
     weighted term); Q's Gaussian for each continuous code with a fixed std of 1. The CR
     regulariser itself stays off here (``--cr-weight``, ``--cr-start``): that configuration
     switches it on, at weight 2, for the last ~11 % of training (step 288,000 of ~322,000).
-    Not reproduced: its noise is 5 Uniform(-1, 1) dimensions (here N(0, 1)), and it updates G
-    twice per step."""
+    Two G updates per step (``g_steps=2``), as its training loop runs them. Not reproduced: its
+    noise is 5 Uniform(-1, 1) dimensions (here N(0, 1)), and its Q head is updated with D (here
+    with G, so twice per step)."""
     return TrainConfig(
         model=ModelConfig(codes="cont:5", noise_dim=5, arch="conv64s", fixed_std=1.0),
         data="dsprites",
@@ -349,6 +355,7 @@ def _dsprites() -> TrainConfig:
         lr_g=1e-3,
         lambda_cont=0.05,
         info_in_d_step=True,
+        g_steps=2,
         steps=20_000,
         candidates=1,
         precision="tf32",

@@ -305,9 +305,21 @@ class Trainer:
                 noise = (self._noise_std * inputs["eps"]).chunk(3)
             loss_d, real_features, r1 = self.d_step(x_real, x_fake, latent, noise)
             pair = self.cr_step(inputs) if self.contrastive else None
+            g_noise = None if noise is None else noise[2]
             loss_adv, log_q, cr, real_info = self.g_step(
-                x_fake_g, latent, pair, real_features, None if noise is None else noise[2]
+                x_fake_g, latent, pair, real_features, g_noise
             )
+            for _ in range(self.cfg.g_steps - 1):
+                # More G/Q updates on the same inputs (InfoGAN-CR's code runs its G update
+                # twice per step): G's images, shifts and CR pairs recomputed with G's new
+                # weights; D and the CR classifier stay as they are. Statistics: the first.
+                x_g = self.nets.generator(self.spec.assemble(latent))
+                if "shift" in inputs:
+                    x_g = translate(x_g, inputs["shift"].chunk(3)[2], self.cfg.d_translate)
+                more = None
+                if pair is not None:
+                    more = (*self.cr_pair(inputs), inputs["k"])
+                self.g_step(x_g, latent, more, real_features, g_noise)
         if self.nets.generator_ema is not None:
             self.nets.update_ema(self._ema_weight)
         stats = {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
@@ -371,6 +383,17 @@ class Trainer:
         real_features = features[: len(x_real)].detach()
         return loss_d.detach(), real_features, None if penalty is None else penalty.detach()
 
+    def cr_pair(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """G's two images of each InfoGAN-CR pair (with their graph to G)."""
+        nets = self.nets
+        x1 = nets.generator(
+            self.spec.assemble(Latent(inputs["z_1"], inputs["cat_1"], inputs["cont_1"]))
+        )
+        x2 = nets.generator(
+            self.spec.assemble(Latent(inputs["z_2"], inputs["cat_2"], inputs["cont_2"]))
+        )
+        return x1, x2
+
     def cr_step(self, inputs: dict[str, torch.Tensor]) -> tuple:
         """2b. InfoGAN-CR: train the pair classifier to tell which code a pair of fakes shares.
 
@@ -378,12 +401,7 @@ class Trainer:
         and the classifier's loss and accuracy on the detached pair.
         """
         nets, k = self.nets, inputs["k"]
-        x1 = nets.generator(
-            self.spec.assemble(Latent(inputs["z_1"], inputs["cat_1"], inputs["cont_1"]))
-        )
-        x2 = nets.generator(
-            self.spec.assemble(Latent(inputs["z_2"], inputs["cat_2"], inputs["cont_2"]))
-        )
+        x1, x2 = self.cr_pair(inputs)
         self.opt_cr.zero_grad(set_to_none=True)
         logits = nets.pair_logits(x1.detach(), x2.detach())
         loss = F.cross_entropy(logits, k)
