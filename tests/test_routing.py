@@ -213,3 +213,12 @@ def test_g_steps_updates_g_more_often_than_d(tiny_dataset, cr):
             break
     d = [k for k in before if k.startswith("d_head.") and before[k].is_floating_point()]
     assert all(torch.equal(after_two[k], after_one[k]) for k in d)  # D's one update: the same
+
+
+def test_configs_saved_before_cr_share_noise_keep_independent_noise():
+    from infogan.config import TrainConfig
+
+    old = TrainConfig(cr_weight=1.0).to_dict()
+    del old["cr_share_noise"]  # as written before the field existed
+    assert TrainConfig.from_dict(old).cr_share_noise is False
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).cr_share_noise is True

@@ -277,6 +277,10 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise SpecError."""
         d = dict(d)
+        # Fields whose default changed after runs were saved without them: such a config keeps
+        # the behaviour it was trained with, so a resumed run stays the same run.
+        for key, before in _LEGACY_DEFAULTS.items():
+            d.setdefault(key, before)
         model = _from_dict(ModelConfig, d.pop("model", {}), "model")
         cfg = _from_dict(cls, d, "config")
         cfg.model = model
@@ -291,6 +295,10 @@ class TrainConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as e:
             raise SpecError(f"config: cannot read {path}: {e}") from None
+
+
+#: Config keys absent from configs saved before they existed -> the behaviour those runs had.
+_LEGACY_DEFAULTS: dict[str, Any] = {"cr_share_noise": False}
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str):
