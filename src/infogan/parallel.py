@@ -34,6 +34,7 @@ import torch
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import InfoGANError, TrainingError
+from infogan.train import _GracefulStop
 
 __all__ = ["Leg", "run_legs", "leg_devices"]
 
@@ -84,14 +85,14 @@ def _leg_main(leg: Leg, device: str, threads: int, dataset: ImageDataset | None,
         conn.close()
 
 
-class _Forward:
+class _Forward(_GracefulStop):
     """While active, the first SIGINT/SIGTERM sets ``requested`` and sends one SIGTERM to every
-    running worker; a second one raises KeyboardInterrupt at once (the user means it)."""
+    running worker; a second one raises KeyboardInterrupt at once (the user means it). Installs
+    and restores its handlers as the trainer's :class:`~infogan.train._GracefulStop` does."""
 
     def __init__(self, running: dict[int, Any]) -> None:
+        super().__init__()
         self.running = running
-        self.requested = False
-        self._old: dict[int, Any] = {}
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
@@ -100,15 +101,6 @@ class _Forward:
         for proc, _, _ in list(self.running.values()):
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
-
-    def __enter__(self) -> _Forward:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def run_legs(
