@@ -353,11 +353,15 @@ def _dsprites() -> TrainConfig:
     weighted term); Q's Gaussian for each continuous code with a fixed std of 1. The CR
     regulariser itself stays off here (``--cr-weight``, ``--cr-start``): that configuration
     switches it on, at weight 2, for the last ~11 % of training (step 288,000 of ~322,000).
-    Two G updates per step (``g_steps=2``), as its training loop runs them. Not reproduced: its
+    Two G updates per step (``g_steps=2``), as its training loop runs them. Spectral
+    normalisation of D (its discriminator has it on every layer and no batch norm; here on the
+    body and the D head, not the Q head). Not reproduced: its
     noise is 5 Uniform(-1, 1) dimensions (here N(0, 1)), and its Q head is updated with D (here
     with G, so twice per step)."""
     return TrainConfig(
-        model=ModelConfig(codes="cont:5", noise_dim=5, arch="conv64s", fixed_std=1.0),
+        model=ModelConfig(
+            codes="cont:5", noise_dim=5, arch="conv64s", fixed_std=1.0, spectral_norm=True
+        ),
         data="dsprites",
         lr_d=2e-3,
         lr_g=1e-3,

@@ -16,7 +16,7 @@ from infogan.config import ModelConfig
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
 from infogan.nets.conv64 import Conv64Body, Conv64Generator
-from infogan.nets.conv64s import Conv64SmallBody, Conv64SmallGenerator
+from infogan.nets.conv64s import LEAK_CR, Conv64SmallBody, Conv64SmallGenerator
 from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
 from infogan.nets.mnist import LEAK, MnistBody, MnistGenerator
 
@@ -41,7 +41,16 @@ class QOutput:
 class QHead(nn.Module):
     """Q head: body features -> code parameters (paper: FC 128 -> BN -> lReLU -> FC)."""
 
-    def __init__(self, feature_dim: int, latent: LatentSpec, cfg: ModelConfig) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        latent: LatentSpec,
+        cfg: ModelConfig,
+        batch_norm: bool = True,
+        leak: float = LEAK,
+    ) -> None:
+        """``batch_norm``/``leak``: the hidden layer's normalisation and slope (the paper's: batch
+        norm, 0.1; InfoGAN-CR's 64x64 Q: none, 0.2)."""
         super().__init__()
         self.cat_sizes = latent.cat_sizes
         self.n_cont = latent.n_cont
@@ -54,8 +63,8 @@ class QHead(nn.Module):
         out = sum(self.cat_sizes) + self.n_cont * (2 if self.learn_std else 1)
         self.net = nn.Sequential(
             nn.Linear(feature_dim, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.LeakyReLU(LEAK),
+            nn.BatchNorm1d(hidden) if batch_norm else nn.Identity(),
+            nn.LeakyReLU(leak),
             nn.Linear(hidden, out),
         )
 
@@ -101,7 +110,14 @@ class InfoGANNets(nn.Module):
         else:  # pragma: no cover - validate() already rejects others
             raise SpecError(f"arch: unknown {cfg.arch!r}")
         self.d_head = nn.Linear(self.body.feature_dim, 1)
-        self.q_head = QHead(self.body.feature_dim, self.latent, cfg)
+        small = cfg.arch == "conv64s"  # InfoGAN-CR's Q: no batch norm, slope 0.2
+        self.q_head = QHead(
+            self.body.feature_dim,
+            self.latent,
+            cfg,
+            batch_norm=not small,
+            leak=LEAK_CR if small else LEAK,
+        )
         # InfoGAN-CR (Lin et al. 2020): a classifier of image *pairs* that tells which code the
         # two images share. Same body architecture as D, reading the pair stacked as channels.
         self.cr: nn.Module | None = None

@@ -19,20 +19,25 @@ Generator G(z, c)::
 FC layers have no bias, being followed by batch norm; here they keep one, as elsewhere in this
 project: batch norm cancels it, so the function class is the same.)
 
-Discriminator body (shared by D and Q)::
+Discriminator body (shared by D and Q), as InfoGAN-CR's ``InfoGANDiscriminator``: no batch
+norm anywhere, leaky ReLU 0.2 (its ``op.lrelu``), spectral normalisation of every weight layer
+(``ModelConfig.spectral_norm``, which the ``dsprites`` preset turns on)::
 
-    conv 4x4, 32, stride 2 -> leaky ReLU(0.1)     # [N, 32, 32, 32]
-    conv 4x4, 32, stride 2 -> BN -> leaky ReLU    # [N, 32, 16, 16]
-    conv 4x4, 64, stride 2 -> BN -> leaky ReLU    # [N, 64, 8, 8]
-    conv 4x4, 64, stride 2 -> BN -> leaky ReLU    # [N, 64, 4, 4]
-    FC 128 -> BN -> leaky ReLU                    # [N, 128]
+    conv 4x4, 32, stride 2 -> leaky ReLU(0.2)     # [N, 32, 32, 32]
+    conv 4x4, 32, stride 2 -> leaky ReLU          # [N, 32, 16, 16]
+    conv 4x4, 64, stride 2 -> leaky ReLU          # [N, 64, 8, 8]
+    conv 4x4, 64, stride 2 -> leaky ReLU          # [N, 64, 4, 4]
+    FC 128 -> leaky ReLU                          # [N, 128]
 
-D head: FC -> 1 logit. Q head: FC 128 -> BN -> leaky ReLU -> FC, as InfoGAN-CR's and the MNIST one.
+D head: FC -> 1 logit. Q head: FC 128 -> leaky ReLU -> FC, without batch norm, like InfoGAN-CR's.
+(Until 2026-11-26 this body had batch norm after layers 2-5 and leaky ReLU 0.1, as the MNIST
+one; InfoGAN-CR's released networks have neither, and with them every 64x64 probe on the CPU
+failed.)
 
 Parameter counts at width 1, one channel::
 
     Conv64SmallGenerator(input_dim) = 250,113 + 128 * input_dim   (251,393 for 10)
-    Conv64SmallBody()               = 247,168                     (feature_dim 128)
+    Conv64SmallBody()               = 246,592                     (feature_dim 128)
 
 ``width`` scales every hidden size; ``channels`` is the image's channel count.
 """
@@ -43,9 +48,12 @@ import torch
 from torch import nn
 
 from infogan.nets.grouped import run_grouped
-from infogan.nets.mnist import LEAK, _w  # one rounding rule for every width
+from infogan.nets.mnist import _w  # one rounding rule for every width
 
-__all__ = ["Conv64SmallGenerator", "Conv64SmallBody"]
+#: Leaky ReLU slope of InfoGAN-CR's discriminators (its ``op.lrelu``; the MNIST nets use 0.1).
+LEAK_CR = 0.2
+
+__all__ = ["Conv64SmallGenerator", "Conv64SmallBody", "LEAK_CR"]
 
 
 def _up(c_in: int, c_out: int) -> nn.ConvTranspose2d:
@@ -97,22 +105,15 @@ class Conv64SmallBody(nn.Module):
         self.feature_dim = _w(128, width)
         self.conv = nn.Sequential(
             nn.Conv2d(channels, c1, 4, stride=2, padding=1),
-            nn.LeakyReLU(LEAK),
+            nn.LeakyReLU(LEAK_CR),
             nn.Conv2d(c1, c2, 4, stride=2, padding=1),
-            nn.BatchNorm2d(c2),
-            nn.LeakyReLU(LEAK),
+            nn.LeakyReLU(LEAK_CR),
             nn.Conv2d(c2, c3, 4, stride=2, padding=1),
-            nn.BatchNorm2d(c3),
-            nn.LeakyReLU(LEAK),
+            nn.LeakyReLU(LEAK_CR),
             nn.Conv2d(c3, c4, 4, stride=2, padding=1),
-            nn.BatchNorm2d(c4),
-            nn.LeakyReLU(LEAK),
+            nn.LeakyReLU(LEAK_CR),
         )
-        self.fc = nn.Sequential(
-            nn.Linear(c4 * 4 * 4, self.feature_dim),
-            nn.BatchNorm1d(self.feature_dim),
-            nn.LeakyReLU(LEAK),
-        )
+        self.fc = nn.Sequential(nn.Linear(c4 * 4 * 4, self.feature_dim), nn.LeakyReLU(LEAK_CR))
 
     def forward(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
         """``groups`` > 1: ``x`` stacks that many batches, batch-normalised separately
