@@ -34,7 +34,7 @@ import torch
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import InfoGANError, TrainingError
-from infogan.train import _GracefulStop
+from infogan.train import Trainer, _GracefulStop
 
 __all__ = ["Leg", "run_legs", "leg_devices"]
 
@@ -67,8 +67,6 @@ def _threads(n: int) -> str:
 
 def _leg_main(leg: Leg, device: str, threads: int, dataset: ImageDataset | None, conn) -> None:
     """Worker process: train one leg, report ``None`` or ``(kind, message)`` through ``conn``."""
-    from infogan.train import Trainer
-
     os.setpgrp()  # signals come from the parent only (it forwards exactly one)
     torch.set_num_threads(threads)
     try:
@@ -113,8 +111,6 @@ def run_legs(
     single leg: in this process). Raises :class:`KeyboardInterrupt` (after every running leg has
     saved a checkpoint) when stopped, and :class:`TrainingError` naming the leg when one fails.
     """
-    from infogan.train import Trainer
-
     if parallel <= 1 or len(legs) <= 1:
         for leg in legs:
             print(f"{leg.label}: to step {leg.cfg.steps}", flush=True)
