@@ -292,13 +292,12 @@ class Trainer:
             x_real = to_float(inputs["x"])  # [B, C, H, W] in [-1, 1]
             # 1. c ~ p(c), z ~ p(z) were drawn by sample_inputs; generate x = G(z, c).
             x_fake = self.nets.generator(self.spec.assemble(latent))
-            x_fake_g = x_fake
+            x_fake_g = self._g_view(x_fake, inputs)
             if "shift" in inputs:  # DiffAugment: D and Q read shifted images, real and fake
                 s, shifts = self.cfg.d_translate, inputs["shift"].chunk(3)
                 x_real = translate(x_real, shifts[0], s)
                 # D's copy is detached by d_step anyway; detaching first keeps its shift off
                 # the autograd graph.
-                x_fake_g = translate(x_fake, shifts[2], s)
                 x_fake = translate(x_fake.detach(), shifts[1], s)
             noise = None
             if "eps" in inputs:  # instance noise: D and Q read x + std * eps, real and fake
@@ -313,9 +312,7 @@ class Trainer:
                 # More G/Q updates on the same inputs (InfoGAN-CR's code runs its G update
                 # twice per step): G's images, shifts and CR pairs recomputed with G's new
                 # weights; D and the CR classifier stay as they are. Statistics: the first.
-                x_g = self.nets.generator(self.spec.assemble(latent))
-                if "shift" in inputs:
-                    x_g = translate(x_g, inputs["shift"].chunk(3)[2], self.cfg.d_translate)
+                x_g = self._g_view(self.nets.generator(self.spec.assemble(latent)), inputs)
                 more = None
                 if pair is not None:
                     more = (*self.cr_pair(inputs), inputs["k"])
@@ -330,6 +327,13 @@ class Trainer:
         if pair is not None:
             stats["cr_loss"], stats["cr_acc"] = pair[3], pair[4]
         return stats
+
+    def _g_view(self, x_fake: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """G's images as the G/Q step's D and Q read them: with DiffAugment, shifted by the
+        step's third set of shifts (differentiably, so G gets D's gradient)."""
+        if "shift" not in inputs:
+            return x_fake
+        return translate(x_fake, inputs["shift"].chunk(3)[2], self.cfg.d_translate)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """Draw step ``step``'s inputs and run :meth:`step_body` eagerly. Returns detached stats."""
