@@ -5,19 +5,20 @@ measures against) were made with these networks, not with the paper's 3D-chairs 
 (:mod:`infogan.nets.conv64`). They are about 100x cheaper per image, which is what lets a
 dSprites run see hundreds of thousands of images in minutes.
 
-Generator G(z, c)::
+Generator G(z, c), as InfoGAN-CR's ``Decoder``: activation *before* batch norm, leaky ReLU
+0.2 in the up-convolutions::
 
     input (noise + codes)
-    FC 128 -> BN -> ReLU
-    FC 4*4*64 -> BN -> ReLU                       # reshaped to [N, 64, 4, 4]
-    upconv 4x4, 64, stride 2 -> BN -> ReLU        # [N, 64, 8, 8]
-    upconv 4x4, 32, stride 2 -> BN -> ReLU        # [N, 32, 16, 16]
-    upconv 4x4, 32, stride 2 -> BN -> ReLU        # [N, 32, 32, 32]
+    FC 128 -> ReLU -> BN
+    FC 4*4*64 -> ReLU -> BN                       # reshaped to [N, 64, 4, 4]
+    upconv 4x4, 64, stride 2 -> leaky ReLU -> BN  # [N, 64, 8, 8]
+    upconv 4x4, 32, stride 2 -> leaky ReLU -> BN  # [N, 32, 16, 16]
+    upconv 4x4, 32, stride 2 -> leaky ReLU -> BN  # [N, 32, 32, 32]
     upconv 4x4, C, stride 2 -> tanh               # [N, C, 64, 64], in [-1, 1] like the data
 
-(InfoGAN-CR ends in a sigmoid for [0, 1] pixels; tanh matches this project's [-1, 1] range. Its
-FC layers have no bias, being followed by batch norm; here they keep one, as elsewhere in this
-project: batch norm cancels it, so the function class is the same.)
+(InfoGAN-CR ends in a sigmoid for [0, 1] pixels; tanh matches this project's [-1, 1] range.
+Until 2026-11-27 this generator used the DCGAN order, BN -> ReLU everywhere; since batch norm
+comes after the nonlinearity here, the layers' biases are not cancelled by it.)
 
 Discriminator body (shared by D and Q), as InfoGAN-CR's ``InfoGANDiscriminator``: no batch
 norm anywhere, leaky ReLU 0.2 (its ``op.lrelu``), spectral normalisation of every weight layer
@@ -68,24 +69,25 @@ class Conv64SmallGenerator(nn.Module):
         fc = _w(128, width)
         self.c0 = _w(64, width)
         c1, c2, c3 = _w(64, width), _w(32, width), _w(32, width)
+        # Activation, then batch norm (InfoGAN-CR's order): BN sees the rectified features.
         self.fc = nn.Sequential(
             nn.Linear(input_dim, fc),
+            nn.ReLU(),
             nn.BatchNorm1d(fc),
-            nn.ReLU(),
             nn.Linear(fc, 4 * 4 * self.c0),
-            nn.BatchNorm1d(4 * 4 * self.c0),
             nn.ReLU(),
+            nn.BatchNorm1d(4 * 4 * self.c0),
         )
         self.up = nn.Sequential(
             _up(self.c0, c1),
+            nn.LeakyReLU(LEAK_CR),
             nn.BatchNorm2d(c1),
-            nn.ReLU(),
             _up(c1, c2),
+            nn.LeakyReLU(LEAK_CR),
             nn.BatchNorm2d(c2),
-            nn.ReLU(),
             _up(c2, c3),
+            nn.LeakyReLU(LEAK_CR),
             nn.BatchNorm2d(c3),
-            nn.ReLU(),
             _up(c3, channels),
             nn.Tanh(),
         )
