@@ -27,6 +27,27 @@ def test_spectral_norm_bounds_d_layers_and_leaves_q_head(tiny_dataset):
     assert _sigma(plain.nets.d_head.weight) < 0.5  # DCGAN init: far below 1, so SN did change it
 
 
+def test_sn_scope_all_also_normalises_q_head_and_cr_classifier_but_not_its_output():
+    from infogan.config import ModelConfig
+    from infogan.nets import build_nets
+
+    def normalised(m: torch.nn.Module) -> bool:
+        return hasattr(m, "parametrizations")
+
+    for scope, q_and_cr in (("d", False), ("all", True)):
+        cfg = ModelConfig(codes="cont:3", noise_dim=2, arch="conv64s", width=0.25)
+        cfg.spectral_norm, cfg.sn_scope = True, scope
+        nets = build_nets(cfg, contrastive=True)
+        assert normalised(nets.d_head) and normalised(nets.body.fc[0])
+        q_layers = [m for m in nets.q_head.modules() if isinstance(m, torch.nn.Linear)]
+        assert len(q_layers) == 2 and all(normalised(m) == q_and_cr for m in q_layers)
+        cr_body, cr_out = nets.cr
+        assert normalised(cr_body.conv[0]) == q_and_cr and normalised(cr_body.fc[0]) == q_and_cr
+        assert not normalised(cr_out)  # InfoGAN-CR's classifier output layer has none
+    with pytest.raises(SpecError, match="sn_scope"):
+        ModelConfig(sn_scope="q").validate()
+
+
 def test_spectral_norm_run_saves_and_loads(tiny_dataset, tmp_path):
     train(tiny_config(spectral_norm=True), tmp_path / "run", dataset=tiny_dataset)
     model = load_run(tmp_path / "run")

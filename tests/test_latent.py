@@ -114,3 +114,14 @@ def test_noise_scale_routes_from_config_and_cli():
         cfg.validate()
     a = build_parser().parse_args(["train", "--noise-scale", "0.1"])
     assert _recipe_from_args(a).model.noise_scale == 0.1
+
+
+def test_uniform_noise_prior_is_bounded_and_recorded():
+    spec = LatentSpec.parse("cat:3,cont:1", 4, noise_dist="uniform")
+    z = spec.sample(4000, generator=torch.Generator().manual_seed(0)).z
+    assert z.min() >= -1 and z.max() <= 1 and z.mean().abs() < 0.05
+    assert z.var().item() == pytest.approx(1 / 3, abs=0.02)  # U(-1, 1)
+    assert spec.to_dict()["noise_dist"] == "uniform"
+    assert "noise_dist" not in LatentSpec.parse("cat:3", 4).to_dict()
+    with pytest.raises(SpecError, match="noise_dist"):
+        LatentSpec.parse("cat:3", 4, noise_dist="cauchy")

@@ -222,3 +222,30 @@ def test_configs_saved_before_cr_share_noise_keep_independent_noise():
     del old["cr_share_noise"]  # as written before the field existed
     assert TrainConfig.from_dict(old).cr_share_noise is False
     assert TrainConfig.from_dict(TrainConfig().to_dict()).cr_share_noise is True
+
+
+def test_q_head_step_d_moves_the_q_head_into_ds_update(tiny_dataset):
+    """InfoGAN-CR's routing: the D-step info loss trains body and Q head; G's step only G."""
+    cfg = tiny_config(info_in_d_step=True, q_head_step="d")
+    tr = Trainer(cfg, "unused", dataset=tiny_dataset)
+    groups = param_groups(tr.nets, "d")
+    q = {id(p) for p in tr.nets.q_head.parameters()}
+    assert q <= {id(p) for p in groups["d"]} and not q & {id(p) for p in groups["g"]}
+    x_real, latent, x_fake = _step_inputs(tr)
+    before = _snapshot(tr.nets)
+    tr.d_step(x_real, x_fake, latent)
+    changed = _changed(before, tr.nets)
+    assert {k for k in before if k.startswith(("body.", "d_head.", "q_head."))} == changed
+    before = _snapshot(tr.nets)
+    q_grads = [p.grad.clone() for p in tr.nets.q_head.parameters()]  # left by D's step
+    tr.g_step(tr.nets.generator(tr.spec.assemble(latent)), latent)
+    changed = _changed(before, tr.nets)
+    assert {k for k in before if k.startswith("generator.")} == changed
+    # G's info loss added no gradient to the Q head (D's step zeroes it before its own)
+    for p, g in zip(tr.nets.q_head.parameters(), q_grads, strict=True):
+        assert torch.equal(p.grad, g)
+    # without the D-step info loss nothing would train the Q head: refused
+    from infogan.errors import SpecError
+
+    with pytest.raises(SpecError, match="q_head_step"):
+        tiny_config(q_head_step="d").validate()

@@ -46,6 +46,7 @@ _RECIPE_FLAGS = {
     "codes": "model.codes",
     "noise": "model.noise_dim",
     "noise_scale": "model.noise_scale",
+    "noise_dist": "model.noise_dist",
     "batch": "batch",
     "seed": "seed",
     "lr_d": "lr_d",
@@ -58,11 +59,13 @@ _RECIPE_FLAGS = {
     "width": "model.width",
     "arch": "model.arch",
     "info_in_d_step": "info_in_d_step",
+    "q_head_step": "q_head_step",
     "lambda_real": "lambda_real",
     "instance_noise": "instance_noise",
     "instance_noise_end": "instance_noise_end",
     "d_translate": "d_translate",
     "spectral_norm": "model.spectral_norm",
+    "sn_scope": "model.sn_scope",
     "r1_gamma": "r1_gamma",
     "ema_decay": "ema_decay",
     "graph": "graph",
@@ -298,6 +301,11 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--noise-scale", type=float, help="gain on z in G's input (default 1.0 = the paper)"
     )
+    t.add_argument(
+        "--noise-dist",
+        choices=["normal", "uniform"],
+        help="prior of z: normal N(0, 1) (the paper) or uniform U(-1, 1) (InfoGAN-CR)",
+    )
     t.add_argument("--batch", type=_positive_int, help="batch size (default 64)")
     t.add_argument("--lr-d", type=float, help="discriminator learning rate (default 2e-4)")
     t.add_argument("--lr-g", type=float, help="generator + Q head learning rate (default 1e-3)")
@@ -322,6 +330,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="also train the shared D body with Q's loss",
+    )
+    t.add_argument(
+        "--q-head-step",
+        choices=["g", "d"],
+        help="which update trains the Q head: g = G's (the paper, default), d = D's "
+        "(InfoGAN-CR; needs --info-in-d-step)",
     )
     t.add_argument(
         "--lambda-real",
@@ -349,6 +363,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="spectral normalisation of D's body and head (off: the paper)",
+    )
+    t.add_argument(
+        "--sn-scope",
+        choices=["d", "all"],
+        help="where --spectral-norm applies: d = D's body and head (default); all = also the "
+        "Q head and the CR classifier (InfoGAN-CR's networks)",
     )
     t.add_argument(
         "--r1-gamma",

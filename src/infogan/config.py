@@ -25,7 +25,10 @@ class ModelConfig:
     codes: str = "cat:10,cont:2"
     """Latent code spec: comma list of ``cat:K`` (K-way categorical) and ``cont:N`` (N Uniform(-1,1))."""
     noise_dim: int = 62
-    """Size of the incompressible noise z ~ N(0, I)."""
+    """Size of the incompressible noise z (drawn from ``noise_dist``)."""
+    noise_dist: str = "normal"
+    """Prior of z: ``normal`` (N(0, I), the paper) or ``uniform`` (U(-1, 1) per dimension,
+    InfoGAN-CR's dSprites latent)."""
     noise_scale: float = 1.0
     """Gain on z where it enters G (G reads ``[noise_scale * z | codes]``; z itself stays
     N(0, I)). With 62 noise dimensions against one one-hot slot, z carries ~60x the code's
@@ -42,9 +45,13 @@ class ModelConfig:
     fixed_std: float | None = None
     """Continuous codes: None = Q predicts mean and log-std; a number = fixed std, Q predicts mean."""
     spectral_norm: bool = False
-    """Spectral normalisation (Miyato et al. 2018) of the discriminator's weight layers: the
-    shared body's convolutions and linear layers and the D head (not the Q head). Bounds D's
-    Lipschitz constant, the usual cure for a discriminator that wins too fast. False = the paper."""
+    """Spectral normalisation (Miyato et al. 2018) of the discriminator's weight layers (which
+    ones: ``sn_scope``). Bounds D's Lipschitz constant, the usual cure for a discriminator that
+    wins too fast. False = the paper."""
+    sn_scope: str = "d"
+    """Where ``spectral_norm`` applies: ``d`` = the shared body and the D head (the critic
+    whose slope it bounds); ``all`` = also the Q head and every layer but the last of
+    InfoGAN-CR's pair classifier, as InfoGAN-CR's released networks have it."""
     log_std_min: float = -5.0
     """Lower clamp of Q's predicted log-std (keeps log q finite)."""
     log_std_max: float = 2.0
@@ -52,7 +59,7 @@ class ModelConfig:
 
     def latent(self) -> LatentSpec:
         """The parsed latent layout (raises SpecError on an impossible spec)."""
-        return LatentSpec.parse(self.codes, self.noise_dim, self.noise_scale)
+        return LatentSpec.parse(self.codes, self.noise_dim, self.noise_scale, self.noise_dist)
 
     def validate(self) -> None:
         self.latent()
@@ -64,12 +71,19 @@ class ModelConfig:
             raise SpecError(f"width: must be > 0, got {self.width}")
         if self.fixed_std is not None and not self.fixed_std > 0:
             raise SpecError(f"fixed_std: must be > 0 or None, got {self.fixed_std}")
+        if self.sn_scope not in SN_SCOPES:
+            raise SpecError(
+                f"sn_scope: unknown {self.sn_scope!r}; choose from {', '.join(SN_SCOPES)}"
+            )
         if not self.log_std_min < self.log_std_max:
             raise SpecError("log_std_min must be smaller than log_std_max")
 
 
 #: Candidate selection rules known to :mod:`infogan.select`.
 SELECT_RULES = ("score", "consensus")
+
+#: Where spectral normalisation can apply (``ModelConfig.sn_scope``).
+SN_SCOPES = ("d", "all")
 
 #: Network families known to :mod:`infogan.nets`.
 ARCHES = ("mnist", "conv64", "conv64s")
@@ -114,6 +128,10 @@ class TrainConfig:
     starting at ``lambda_cont_start`` (0 = a step)."""
     info_in_d_step: bool = False
     """Also minimise the info loss in D's step, updating D's shared body (see train.py routing)."""
+    q_head_step: str = "g"
+    """Which update trains the Q head: ``g`` = G's (the paper: "Q is trained with G", at
+    ``lr_g``), ``d`` = D's (InfoGAN-CR: the Q head is part of its discriminator, trained by the
+    D-step info loss at ``lr_d``; needs ``info_in_d_step``)."""
     lambda_real: float = 0.0
     """Weight of Q's information term on *real* images, ``I(x; c)`` of each categorical code
     under Q on the real batch (confident per image, even over the batch; see
@@ -225,6 +243,17 @@ class TrainConfig:
                 "lambda_real",
                 self.lambda_real == 0 or bool(self.model.latent().cat_sizes),
                 "needs a categorical code (it is an information term of categorical codes)",
+            ),
+            ("q_head_step", self.q_head_step in ("g", "d"), "must be 'g' or 'd'"),
+            (
+                "q_head_step",
+                self.q_head_step == "g" or self.info_in_d_step,
+                "'d' needs info_in_d_step (else no loss would train the Q head)",
+            ),
+            (
+                "lambda_real",
+                self.lambda_real == 0 or self.q_head_step == "g",
+                "needs q_head_step 'g' (it trains the Q head in G's step)",
             ),
             ("instance_noise", self.instance_noise >= 0, "must be >= 0"),
             ("d_translate", self.d_translate >= 0, "must be >= 0"),
@@ -353,20 +382,28 @@ def _dsprites() -> TrainConfig:
     weighted term); Q's Gaussian for each continuous code with a fixed std of 1. The CR
     regulariser itself stays off here (``--cr-weight``, ``--cr-start``): that configuration
     switches it on, at weight 2, for the last ~11 % of training (step 288,000 of ~322,000).
-    Two G updates per step (``g_steps=2``), as its training loop runs them. Spectral
-    normalisation of D (its discriminator has it on every layer and no batch norm; here on the
-    body and the D head, not the Q head). Not reproduced: its
-    noise is 5 Uniform(-1, 1) dimensions (here N(0, 1)), and its Q head is updated with D (here
-    with G, so twice per step)."""
+    Two G updates per step (``g_steps=2``), as its training loop runs them. Its latent: noise
+    of 5 Uniform(-1, 1) dimensions (``noise_dist``). Its routing: the Q head belongs to the
+    discriminator and learns in D's update only (``q_head_step="d"``). Spectral normalisation
+    of every discriminator layer, the Q head's included, and of its CR classifier bar the
+    output layer (``spectral_norm``, ``sn_scope="all"``); no batch norm in either. Not
+    reproduced: its power iteration runs once per step (here once per training forward)."""
     return TrainConfig(
         model=ModelConfig(
-            codes="cont:5", noise_dim=5, arch="conv64s", fixed_std=1.0, spectral_norm=True
+            codes="cont:5",
+            noise_dim=5,
+            noise_dist="uniform",
+            arch="conv64s",
+            fixed_std=1.0,
+            spectral_norm=True,
+            sn_scope="all",
         ),
         data="dsprites",
         lr_d=2e-3,
         lr_g=1e-3,
         lambda_cont=0.05,
         info_in_d_step=True,
+        q_head_step="d",
         g_steps=2,
         steps=20_000,
         candidates=1,

@@ -85,7 +85,7 @@ class LatentGenerator(nn.Module):
     """G as one function of one vector: latent ``[N, input_dim]`` -> images ``[N, C, H, W]``.
 
     The latent is ``[z | one-hot(cat1) | one-hot(cat2) | ... | cont1 | cont2 | ...]`` with z drawn
-    from N(0, I). The run's ``noise_scale`` gain on z is applied here (a constant per-column
+    from the run's noise prior (N(0, I), or U(-1, 1) with ``noise_dist="uniform"``). The run's ``noise_scale`` gain on z is applied here (a constant per-column
     multiplier), so users of the exported module never need to know it.
     """
 
@@ -119,7 +119,7 @@ def latent_layout(spec: LatentSpec) -> list[dict[str, Any]]:
             "kind": "noise",
             "offset": 0,
             "size": spec.noise_dim,
-            "distribution": "normal(0, 1)",
+            "distribution": "normal(0, 1)" if spec.noise_dist == "normal" else "uniform(-1, 1)",
             "noise_scale": spec.noise_scale,
         }
     ]

@@ -29,6 +29,8 @@ __all__ = ["Categorical", "Continuous", "Latent", "LatentSpec", "parse_codes"]
 MAX_CATEGORIES = 10_000
 #: Largest number of continuous codes in one ``cont:N`` entry.
 MAX_CONTINUOUS = 1_000
+#: Priors of the noise z known to :meth:`LatentSpec.sample`.
+NOISE_DISTS = ("normal", "uniform")
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Latent:
     """One batch of latent inputs, kept in parts.
 
     Attributes:
-        z: noise, float ``[N, noise_dim]`` from N(0, 1).
+        z: noise, float ``[N, noise_dim]`` from the noise prior (N(0, 1) unless ``noise_dist``).
         cat: categorical code values, int64 ``[N, n_cat]`` (column j is the j-th categorical code).
         cont: continuous code values, float ``[N, n_cont]`` in [-1, 1] when sampled.
     """
@@ -131,20 +133,29 @@ class LatentSpec:
     codes: tuple[Code, ...]
     noise_dim: int
     noise_scale: float = 1.0
-    """Gain on z in G's input (:meth:`assemble`); latents themselves keep z ~ N(0, I)."""
+    """Gain on z in G's input (:meth:`assemble`); latents themselves keep z as drawn."""
+    noise_dist: str = "normal"
+    """Prior of z: ``normal`` (N(0, I), the paper's MNIST) or ``uniform`` (U(-1, 1) per
+    dimension, InfoGAN-CR's)."""
 
     def __post_init__(self) -> None:
         if self.noise_dim < 0:
             raise SpecError(f"noise: size must be >= 0, got {self.noise_dim}")
         if not self.noise_scale > 0:
             raise SpecError(f"noise_scale: must be > 0, got {self.noise_scale}")
+        if self.noise_dist not in NOISE_DISTS:
+            raise SpecError(
+                f"noise_dist: unknown {self.noise_dist!r}; choose from {', '.join(NOISE_DISTS)}"
+            )
         if not self.codes:
             raise SpecError("codes: at least one code is needed")
 
     @classmethod
-    def parse(cls, spec: str, noise_dim: int, noise_scale: float = 1.0) -> LatentSpec:
+    def parse(
+        cls, spec: str, noise_dim: int, noise_scale: float = 1.0, noise_dist: str = "normal"
+    ) -> LatentSpec:
         """``LatentSpec.parse("cat:10,cont:2", 62)``: the paper's MNIST latent (G input 74)."""
-        return cls(parse_codes(spec), int(noise_dim), float(noise_scale))
+        return cls(parse_codes(spec), int(noise_dim), float(noise_scale), str(noise_dist))
 
     # ---- layout -----------------------------------------------------------------------------
     @property
@@ -224,12 +235,16 @@ class LatentSpec:
     def sample(
         self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
     ) -> Latent:
-        """Draw ``n`` latents from the prior: z ~ N(0, I), c_cat ~ U{0..K-1}, c_cont ~ U(-1, 1).
+        """Draw ``n`` latents from the prior: z ~ N(0, I) (or U(-1, 1), ``noise_dist``),
+        c_cat ~ U{0..K-1}, c_cont ~ U(-1, 1).
 
         Drawn directly on ``device`` (``generator`` must live there too) so the GPU path needs no
         host-to-device copy per step.
         """
-        z = torch.randn(n, self.noise_dim, generator=generator, device=device)
+        if self.noise_dist == "uniform":
+            z = torch.rand(n, self.noise_dim, generator=generator, device=device) * 2 - 1
+        else:
+            z = torch.randn(n, self.noise_dim, generator=generator, device=device)
         # One randint per code (no host-to-device copy of the sizes: cheap on a GPU, graph-safe).
         if self.n_cat:
             draws = [
@@ -269,4 +284,6 @@ class LatentSpec:
         out: dict = {"codes": self.spec, "noise_dim": self.noise_dim}
         if self.noise_scale != 1.0:
             out["noise_scale"] = self.noise_scale
+        if self.noise_dist != "normal":
+            out["noise_dist"] = self.noise_dist
         return out

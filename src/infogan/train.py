@@ -9,6 +9,8 @@ D's GAN loss                body + D head                                ``opt_d
 G's GAN loss                generator                                    ``opt_g`` (lr_g)
 info loss, G step           generator + Q head                           ``opt_g`` (lr_g)
 info loss, D step (opt-in)  body (+ D head gets none: it is not in it)   ``opt_d`` (lr_d)
+``q_head_step="d"``         moves the Q head from G's step to D's: the   ``opt_d`` (lr_d)
+                            D-step info loss trains it, G's does not
 real-image info (opt-in)    Q head (body features of the real batch      ``opt_g`` (lr_g)
                             are detached)
 ==========================  ===========================================  ======================
@@ -94,16 +96,23 @@ def _seeded(seed: int, counter: int, stream: int, device: torch.device) -> torch
     return g
 
 
-def param_groups(nets: InfoGANNets) -> dict[str, list[torch.nn.Parameter]]:
+def param_groups(nets: InfoGANNets, q_head_step: str = "g") -> dict[str, list[torch.nn.Parameter]]:
     """The parameter sets of the routing table above.
 
     ``d``: body + D head (updated by ``opt_d``). ``g``: generator + Q head (updated by ``opt_g``).
+    With ``q_head_step="d"`` the Q head is in ``d`` instead (InfoGAN-CR's routing: its Q head is
+    part of the discriminator and its optimiser).
     ``body``: the shared body alone (what the opt-in D-step info loss reaches).
     ``cr``: InfoGAN-CR's pair classifier (updated by ``opt_cr``), empty when it is off.
     """
+    q = list(nets.q_head.parameters())
     return {
-        "d": [*nets.body.parameters(), *nets.d_head.parameters()],
-        "g": [*nets.generator.parameters(), *nets.q_head.parameters()],
+        "d": [
+            *nets.body.parameters(),
+            *nets.d_head.parameters(),
+            *(q if q_head_step == "d" else []),
+        ],
+        "g": [*nets.generator.parameters(), *(q if q_head_step == "g" else [])],
         "body": list(nets.body.parameters()),
         "cr": list(nets.cr.parameters()) if nets.cr is not None else [],
     }
@@ -148,7 +157,7 @@ class Trainer:
             # Before the optimisers exist, so their state is made in the same layout.
             self.nets.to(memory_format=torch.channels_last)
         self._check_data()
-        groups = param_groups(self.nets)
+        groups = param_groups(self.nets, cfg.q_head_step)
         self.use_graph = _want_graph(cfg.graph, self.device)
         _set_precision(cfg.precision, self.device, cfg.deterministic)
         # Fused Adam: one pass over each parameter instead of a dozen elementwise ops per tensor

@@ -129,9 +129,16 @@ class InfoGANNets(nn.Module):
         self.apply(_init_weights)
         if cfg.spectral_norm:
             # After the init: spectral norm divides the initialised weight by its largest
-            # singular value (one power iteration per training forward). The Q head is left
-            # alone: it is a code estimator, not part of the critic whose slope SN bounds.
-            for layer in [*self.body.modules(), self.d_head]:
+            # singular value (one power iteration per training forward). Scope "d": the critic
+            # whose slope SN bounds (body + D head); the Q head, a code estimator, is left
+            # alone. Scope "all" adds the Q head and the CR classifier bar its output layer,
+            # as InfoGAN-CR's released networks have them.
+            layers = [*self.body.modules(), self.d_head]
+            if cfg.sn_scope == "all":
+                layers += list(self.q_head.modules())
+                if self.cr is not None:
+                    layers += list(self.cr[0].modules())
+            for layer in layers:
                 if isinstance(layer, nn.Conv2d | nn.Linear):
                     nn.utils.parametrizations.spectral_norm(layer)
         # EMA of G (Yazici et al. 2019): an average of the generator's recent weights draws
