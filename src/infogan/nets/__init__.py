@@ -118,29 +118,31 @@ class InfoGANNets(nn.Module):
             batch_norm=not small,
             leak=LEAK_CR if small else LEAK,
         )
+        self.apply(_init_weights)
+        sn = cfg.spectral_norm
+        # After the init: spectral norm divides the initialised weight by its largest singular
+        # value (one power iteration per training forward). Scope "d": the critic whose slope
+        # SN bounds (body + D head); the Q head, a code estimator, is left alone. Scope "all"
+        # adds the Q head and the CR classifier bar its output layer, as InfoGAN-CR's released
+        # networks have them.
+        if sn:
+            _spectral_norm(
+                [self.body, self.d_head, *([self.q_head] if cfg.sn_scope == "all" else [])]
+            )
         # InfoGAN-CR (Lin et al. 2020): a classifier of image *pairs* that tells which code the
         # two images share. Same body architecture as D, reading the pair stacked as channels.
+        # Built (and its random draws made) after everything else, so that a run with it starts
+        # from the very weights of the same seed's run without it: the two are one run until
+        # the regulariser starts.
         self.cr: nn.Module | None = None
         if contrastive:
             c = self.image_shape[0]
             body_cls = {"mnist": MnistBody, "conv64": Conv64Body, "conv64s": Conv64SmallBody}
             body = body_cls[cfg.arch](cfg.width, 2 * c)
             self.cr = nn.Sequential(body, nn.Linear(body.feature_dim, len(self.latent.codes)))
-        self.apply(_init_weights)
-        if cfg.spectral_norm:
-            # After the init: spectral norm divides the initialised weight by its largest
-            # singular value (one power iteration per training forward). Scope "d": the critic
-            # whose slope SN bounds (body + D head); the Q head, a code estimator, is left
-            # alone. Scope "all" adds the Q head and the CR classifier bar its output layer,
-            # as InfoGAN-CR's released networks have them.
-            layers = [*self.body.modules(), self.d_head]
-            if cfg.sn_scope == "all":
-                layers += list(self.q_head.modules())
-                if self.cr is not None:
-                    layers += list(self.cr[0].modules())
-            for layer in layers:
-                if isinstance(layer, nn.Conv2d | nn.Linear):
-                    nn.utils.parametrizations.spectral_norm(layer)
+            self.cr.apply(_init_weights)
+            if sn and cfg.sn_scope == "all":
+                _spectral_norm([body])
         # EMA of G (Yazici et al. 2019): an average of the generator's recent weights draws
         # smoother, steadier samples than the last iterate of a GAN's oscillating game. No
         # gradients: it is written only by update_ema, never by an optimiser.
@@ -182,6 +184,13 @@ class InfoGANNets(nn.Module):
         """InfoGAN-CR: logits ``[N, n_codes]`` of which code the pair (x1, x2) shares."""
         assert self.cr is not None, "built without contrastive=True"
         return self.cr(torch.cat([x1, x2], dim=1))  # pair stacked as channels [N, 2C, H, W]
+
+
+def _spectral_norm(modules: list[nn.Module]) -> None:
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, nn.Conv2d | nn.Linear):
+                nn.utils.parametrizations.spectral_norm(layer)
 
 
 def _init_weights(m: nn.Module) -> None:
