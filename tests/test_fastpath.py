@@ -84,13 +84,25 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
     eager = Trainer(cfg, "unused", dataset=tiny_dataset)
     graphed = Trainer(cfg, "unused", dataset=tiny_dataset)
     se = EagerStepper(eager)
-    sg = GraphedStepper(graphed, capture=lambda fn, device: fn)
-    for s in range(5):
+    captures = []
+
+    def capture(fn, device):
+        captures.append(graphed._cr_live)
+        return fn
+
+    sg = GraphedStepper(graphed, capture=capture)
+    for s in range(2):  # before cr_start: no CR work, so no CR statistics either
         se.step(s)
         sg.step(s)
+    me, mg = se.read()[0], sg.read()[0]
+    assert me == mg and "cr_loss" not in mg and "real_mi" in me and "r1" in me
+    for s in range(2, 5):  # from cr_start: the body captured again, with the CR work
+        se.step(s)
+        sg.step(s)
+    assert captures == [False, True]
     assert _states_equal(eager, graphed)
     me, mg = se.read()[0], sg.read()[0]
-    assert me == mg and "real_mi" in me and "r1" in me
+    assert me == mg and "cr_loss" in mg
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -249,3 +249,46 @@ def test_q_head_step_d_moves_the_q_head_into_ds_update(tiny_dataset):
 
     with pytest.raises(SpecError, match="q_head_step"):
         tiny_config(q_head_step="d").validate()
+
+
+@pytest.mark.parametrize("pretrain", [False, True])
+def test_cr_classifier_trains_from_cr_start_unless_pretrained(tiny_dataset, pretrain):
+    """InfoGAN-CR re-initialises its classifier where the CR weight rises; here it simply
+    starts there (cr_pretrain=False), untouched and unpaid-for before."""
+    cfg = tiny_config(cr_weight=1.0, cr_start=2, cr_pretrain=pretrain)
+    tr = Trainer(cfg, "unused", dataset=tiny_dataset)
+    before = {k: v.clone() for k, v in tr.nets.cr.state_dict().items()}
+    stats = [tr.train_step(s) for s in range(2)]
+    moved = any(not torch.equal(v, tr.nets.cr.state_dict()[k]) for k, v in before.items())
+    assert moved == pretrain and ("cr_loss" in stats[0]) == pretrain
+    assert "cr_loss" in tr.train_step(2)
+    assert any(not torch.equal(v, tr.nets.cr.state_dict()[k]) for k, v in before.items())
+
+
+def test_configs_saved_before_cr_pretrain_keep_the_pretraining():
+    from infogan.config import TrainConfig
+
+    d = tiny_config(cr_weight=1.0).to_dict()
+    assert d["cr_pretrain"] is False
+    del d["cr_pretrain"]
+    assert TrainConfig.from_dict(d).cr_pretrain is True
+
+
+def test_a_cr_run_is_the_plain_run_until_cr_start(tiny_dataset):
+    """Same seed, with and without InfoGAN-CR: the same weights at init (the classifier is
+    drawn last) and the same training up to cr_start, so the plain run is the CR run's past."""
+    plain = Trainer(tiny_config(spectral_norm=True), "unused", dataset=tiny_dataset)
+    cr = Trainer(
+        tiny_config(spectral_norm=True, cr_weight=1.0, cr_start=3), "unused", dataset=tiny_dataset
+    )
+    for s in range(3):
+        plain.train_step(s)
+        cr.train_step(s)
+    ps, cs = plain.nets.state_dict(), cr.nets.state_dict()
+    assert set(cs) - set(ps) and all(k.startswith("cr.") for k in set(cs) - set(ps))
+    for k, v in ps.items():
+        assert torch.equal(v, cs[k]), k
+    plain.train_step(3)
+    cr.train_step(3)  # the CR loss now reaches G
+    g_plain, g_cr = plain.nets.generator.state_dict(), cr.nets.generator.state_dict()
+    assert any(not torch.equal(v, g_cr[k]) for k, v in g_plain.items())

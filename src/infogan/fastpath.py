@@ -34,48 +34,68 @@ class EagerStepper:
     def __init__(self, trainer: Trainer) -> None:
         self.t = trainer
         self.acc = _zero_stats(trainer)
+        # Steps that produced each statistic (the CR ones only come from steps with CR work).
+        self.seen = dict.fromkeys(self.acc, 0)
         self.count = 0
 
     def step(self, step: int) -> None:
         stats = self.t.train_step(step)
         for k, v in stats.items():
             self.acc[k].add_(v)
+            self.seen[k] += 1
         self.count += 1
 
     def read(self) -> tuple[dict[str, list[float] | float], int]:
-        """Mean statistics since the last read (one device sync), and how many steps they cover."""
-        n = max(self.count, 1)
-        out = {k: (v / n).tolist() for k, v in self.acc.items()}
+        """Mean statistics since the last read (one device sync), and how many steps they cover.
+        A statistic no step produced since then (CR's before ``cr_start``) is left out."""
+        out = {k: (v / self.seen[k]).tolist() for k, v in self.acc.items() if self.seen[k]}
         count = self.count
         for v in self.acc.values():
             v.zero_()
+        self.seen = dict.fromkeys(self.acc, 0)
         self.count = 0
         return out, count
 
 
 class GraphedStepper(EagerStepper):
-    """The step body captured in one CUDA graph; per step: draw inputs into buffers, replay."""
+    """The step body captured in one CUDA graph; per step: draw inputs into buffers, replay.
+
+    The body's shape changes once at most, when InfoGAN-CR's work starts (``cr_start``): then
+    the body is captured again, the same way."""
 
     def __init__(self, trainer: Trainer, warmup: int = 3, capture=None) -> None:
         """``capture(fn, device) -> replay`` records ``fn`` without running it (default: a CUDA
         graph); tests pass a stand-in that returns ``fn`` itself, to run this same code on CPU."""
         super().__init__(trainer)
         t = trainer
+        self.warmup = warmup
+        self.capture = capture or _cuda_capture
         self.inputs = {k: torch.empty_like(v) for k, v in t.sample_inputs(t.step_count).items()}
+        self.live: bool | None = None
+        self._capture(t.cr_live(t.step_count), t.step_count)
+
+    def _capture(self, live: bool, step: int) -> None:
+        """Warm up on steps ``step``... (their effects undone), then capture the body with CR
+        work ``live``."""
+        t = self.t
+        kept = {k: v.clone() for k, v in self.acc.items()}  # statistics of steps already run
+        t._cr_live = live
         saved = _snapshot(t)
         with _side_stream(t.device):
-            for i in range(warmup):
-                self._fill(t.step_count + i)
-                self._body()
+            for i in range(self.warmup):
+                self._fill(step + i)
+                self.keys = self._body()
         _restore(t, saved)
-        self.replay = (capture or _cuda_capture)(self._body, t.device)
-        for v in self.acc.values():
-            v.zero_()
+        self.replay = self.capture(self._body, t.device)
+        self.live = live
+        for k, v in self.acc.items():
+            v.copy_(kept[k])
 
-    def _body(self) -> None:
+    def _body(self) -> list[str]:
         stats = self.t.step_body(self.inputs)
         for k, v in stats.items():
             self.acc[k].add_(v)
+        return list(stats)
 
     def _fill(self, step: int) -> None:
         t = self.t
@@ -84,8 +104,12 @@ class GraphedStepper(EagerStepper):
             self.inputs[k].copy_(v)
 
     def step(self, step: int) -> None:
+        if self.t.cr_live(step) != self.live:
+            self._capture(not self.live, step)
         self._fill(step)
         self.replay()
+        for k in self.keys:
+            self.seen[k] += 1
         self.count += 1
 
 

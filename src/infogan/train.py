@@ -174,6 +174,9 @@ class Trainer:
         # The CR weight lives on the device so that switching it on at cr_start needs no new
         # CUDA graph: the captured step reads it like any other input.
         self._cr_coef = torch.zeros((), device=self.device)
+        # Whether the step body runs the CR work (see cr_live); set per step by train_step and
+        # per captured graph by the graphed stepper.
+        self._cr_live = self.cr_live(0)
         # Likewise the instance-noise std of the current step (a schedule, so a tensor).
         self._noise_std = torch.zeros((), device=self.device)
         self._ema_weight = torch.zeros((), device=self.device)  # 1 - decay of this step
@@ -270,6 +273,12 @@ class Trainer:
             out["eps"] = torch.randn(shape, generator=g, device=self.device)
         return out
 
+    def cr_live(self, step: int) -> bool:
+        """Whether step ``step`` runs InfoGAN-CR's work (the classifier's update, the pairs in
+        G's step): with the regulariser on, from ``cr_start`` (from step 0 with
+        ``cr_pretrain``). A Python bool: the step body's shape, fixed in a captured graph."""
+        return self.contrastive and (self.cfg.cr_pretrain or step >= self.cfg.cr_start)
+
     def set_schedules(self, step: int) -> None:
         """Write step ``step``'s scheduled coefficients (CR weight, instance-noise std,
         continuous codes' lambda, EMA weight) into the
@@ -312,7 +321,7 @@ class Trainer:
             if "eps" in inputs:  # instance noise: D and Q read x + std * eps, real and fake
                 noise = (self._noise_std * inputs["eps"]).chunk(3)
             loss_d, real_features, r1 = self.d_step(x_real, x_fake, latent, noise)
-            pair = self.cr_step(inputs) if self.contrastive else None
+            pair = self.cr_step(inputs) if self._cr_live else None
             g_noise = None if noise is None else noise[2]
             loss_adv, log_q, cr, real_info = self.g_step(
                 x_fake_g, latent, pair, real_features, g_noise
@@ -347,6 +356,7 @@ class Trainer:
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         """Draw step ``step``'s inputs and run :meth:`step_body` eagerly. Returns detached stats."""
         self.set_schedules(step)
+        self._cr_live = self.cr_live(step)
         return self.step_body(self.sample_inputs(step))
 
     def _autocast(self):
