@@ -4,20 +4,29 @@
 # its configuration does (step 288,000 of ~322,000), trained side by side for at most TRAIN_S
 # seconds each (SIGTERM then stops a run cleanly with a checkpoint), then FactorVAE, MIG and the
 # rest of the disentanglement block with the oracle beside (`infogan evaluate --metrics
-# disentanglement,mi`). Plain InfoGAN for comparison: seed 0's checkpoint at CR_START (the same
-# run before the regulariser reaches G). Run from the repo root on the GPU machine; outputs in
-# ${OUT:-gpu_out} (<= 8 files). SCREEN=1 trains seed 0 of three variants instead (the preset,
-# --lr-d 2e-4, --g-steps 1), to see which keeps its modes (CPU, 2,000 steps: the preset draws
-# sprites, with some mode collapse by step 2,000).
+# disentanglement,mi`). Plain InfoGAN for comparison: seed 0's checkpoint at CR_START (a CR
+# run is bit for bit the same seed's plain run until then). Run from the repo root on the GPU
+# machine; outputs in ${OUT:-gpu_out} (<= 8 files). STEPS unset: sized from a 300-step bench
+# of the preset so that the runs finish, CR part included, within TRAIN_S. SCREEN=1 trains
+# seed 0 of three variants instead (the preset, --lr-d 2e-4, --g-steps 1).
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
-DEV=${DEV:-cuda}; TRAIN_S=${TRAIN_S:-300}; STEPS=${STEPS:-30000}; CR=${CR:-2.0}
-CR_START=${CR_START:-$(( STEPS * 89 / 100 ))}
+DEV=${DEV:-cuda}; TRAIN_S=${TRAIN_S:-300}; CR=${CR:-2.0}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=${INFOGAN_DATA:-/tmp/infogan_data}
 py=python3
 {
 echo "== draw the dSprites-like set once (cached) [t=${SECONDS}s]"
 $py -c "from infogan.data import load_dataset; d = load_dataset('dsprites'); print(len(d))"
+if [ -z "${STEPS:-}" ]; then
+  # STEPS that fit TRAIN_S: one process's rate (the preset, no CR), a third of it for each of
+  # three runs sharing the GPU, CR steps counted twice (classifier + pairs), 10 % to spare.
+  $py -m infogan.cli bench --preset dsprites --device "$DEV" --steps 300 --warmup 30 \
+    --json /tmp/ds_bench.json > /tmp/ds_bench.log 2>&1
+  rate=$($py -c "import json; print(json.load(open('/tmp/ds_bench.json'))[0]['steps_per_second'])")
+  STEPS=$($py -c "print(int(0.9 * $rate / 3 * $TRAIN_S / 1.11) // 100 * 100)")
+  echo "one run alone: $rate steps/s; STEPS=$STEPS for three runs in ${TRAIN_S}s [t=${SECONDS}s]"
+fi
+CR_START=${CR_START:-$(( STEPS * 89 / 100 ))}
 echo "== train: 3 seeds, CR (weight $CR) from step $CR_START of $STEPS, <= ${TRAIN_S}s each [t=${SECONDS}s]"
 # SCREEN=1: instead of seeds 0-2, seed 0 of three variants
 if [ "${SCREEN:-0}" = 1 ]; then

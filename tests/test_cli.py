@@ -289,6 +289,19 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     assert "--eval-data" in _err(capsys, ["bench", "--time-to-acc", "0.9"])
 
 
+def test_infogan_cr_flags_reach_the_config_and_the_preset_sets_them():
+    from infogan.cli import _recipe_from_args, build_parser
+
+    flags = ["--noise-dist", "uniform", "--sn-scope", "all", "--q-head-step", "d"]
+    a = build_parser().parse_args(["train", *flags, "--info-in-d-step", "--cr-pretrain"])
+    cfg = _recipe_from_args(a)
+    assert (cfg.model.noise_dist, cfg.model.sn_scope, cfg.q_head_step) == ("uniform", "all", "d")
+    assert cfg.cr_pretrain and cfg.info_in_d_step
+    ds = _recipe_from_args(build_parser().parse_args(["train", "--preset", "dsprites"]))
+    assert (ds.model.noise_dist, ds.model.sn_scope, ds.q_head_step) == ("uniform", "all", "d")
+    assert not ds.cr_pretrain and ds.model.spectral_norm and ds.info_in_d_step
+
+
 def test_select_steps_flag_takes_halving_points(capsys, tmp_path):
     from infogan.cli import _recipe_from_args, build_parser
 

@@ -76,6 +76,7 @@ _RECIPE_FLAGS = {
     "cr_weight": "cr_weight",
     "cr_start": "cr_start",
     "cr_share_noise": "cr_share_noise",
+    "cr_pretrain": "cr_pretrain",
     "precision": "precision",
     "memory_format": "memory_format",
     "preset": None,
@@ -406,6 +407,13 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="CR pairs share their noise z (default, as InfoGAN-CR's code does) or not",
+    )
+    t.add_argument(
+        "--cr-pretrain",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the CR classifier from step 0 (default: from --cr-start, where InfoGAN-CR "
+        "re-initialises it)",
     )
     t.add_argument("--graph", choices=["auto", "on", "off"], help="CUDA graphs (default auto)")
     t.add_argument("--precision", choices=["fp32", "tf32", "bf16"], help="default fp32")
