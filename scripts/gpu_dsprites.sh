@@ -4,11 +4,12 @@
 # its configuration does (step 288,000 of ~322,000), trained side by side for at most TRAIN_S
 # seconds each (SIGTERM then stops a run cleanly with a checkpoint), then FactorVAE, MIG and the
 # rest of the disentanglement block with the oracle beside (`infogan evaluate --metrics
-# disentanglement,mi`). Plain InfoGAN for comparison: seed 0's checkpoint at CR_START (a CR
+# disentanglement,mi`). Plain InfoGAN for comparison: each run's checkpoint at CR_START (a CR
 # run is bit for bit the same seed's plain run until then). Run from the repo root on the GPU
 # machine; outputs in ${OUT:-gpu_out} (<= 8 files). STEPS unset: sized from a 300-step bench
 # of the preset so that the runs finish, CR part included, within TRAIN_S. SCREEN=1 trains
-# seed 0 of three variants instead (the preset, --lr-d 2e-4, --g-steps 1).
+# seed 0 of three variants instead (the preset, --lr-d 2e-4, --g-steps 1). CR_FLAGS: more
+# train flags (say --cr-pretrain).
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
 DEV=${DEV:-cuda}; TRAIN_S=${TRAIN_S:-300}; CR=${CR:-2.0}
@@ -23,7 +24,8 @@ if [ -z "${STEPS:-}" ]; then
   $py -m infogan.cli bench --preset dsprites --device "$DEV" --steps 300 --warmup 30 \
     --json /tmp/ds_bench.json > /tmp/ds_bench.log 2>&1
   rate=$($py -c "import json; print(json.load(open('/tmp/ds_bench.json'))[0]['steps_per_second'])")
-  STEPS=$($py -c "print(int(0.9 * $rate / 3 * $TRAIN_S / 1.11) // 100 * 100)")
+  cost=1.11; [[ "${CR_FLAGS:-}" == *--cr-pretrain* ]] && cost=2.0  # every step a CR step
+  STEPS=$($py -c "print(int(0.9 * $rate / 3 * $TRAIN_S / $cost) // 100 * 100)")
   echo "one run alone: $rate steps/s; STEPS=$STEPS for three runs in ${TRAIN_S}s [t=${SECONDS}s]"
 fi
 CR_START=${CR_START:-$(( STEPS * 89 / 100 ))}
@@ -35,7 +37,7 @@ else
   names=(s0 s1 s2); flags=("" "" ""); seeds=(0 1 2)
 fi
 for i in 0 1 2; do
-  timeout -s TERM "$TRAIN_S" $py -m infogan.cli train --preset dsprites ${flags[$i]} --cr-weight "$CR" \
+  timeout -s TERM "$TRAIN_S" $py -m infogan.cli train --preset dsprites ${flags[$i]} ${CR_FLAGS:-} --cr-weight "$CR" \
     --cr-start "$CR_START" --seed ${seeds[$i]} --steps "$STEPS" --device "$DEV" \
     --out /tmp/ds/cr_${names[$i]} --no-progress --ckpt-every "$CR_START" \
     > /tmp/ds_cr_${names[$i]}.log 2>&1 &
@@ -43,14 +45,16 @@ done
 wait
 tail -n 3 /tmp/ds_cr_s*.log
 grep -h '"step"' /tmp/ds/cr_s*/metrics.jsonl | tail -n 3
-first=/tmp/ds/cr_${names[0]}
-ck=$first/checkpoints/step_$(printf %07d "$CR_START").pt
-if [ -f "$ck" ]; then
-  mkdir -p /tmp/ds/plain_${names[0]}/checkpoints && cp $first/config.json /tmp/ds/plain_${names[0]}/ && cp "$ck" /tmp/ds/plain_${names[0]}/checkpoints/
-fi
+# each run's checkpoint at CR_START is the same seed's plain InfoGAN run at that step
+for name in "${names[@]}"; do
+  ck=/tmp/ds/cr_$name/checkpoints/step_$(printf %07d "$CR_START").pt
+  if [ -f "$ck" ]; then
+    mkdir -p /tmp/ds/plain_$name/checkpoints && cp /tmp/ds/cr_$name/config.json /tmp/ds/plain_$name/ && cp "$ck" /tmp/ds/plain_$name/checkpoints/
+  fi
+done
 echo "== evaluate [t=${SECONDS}s]"
 for r in /tmp/ds/*; do
-  $py -m infogan.cli evaluate "$r" --data dsprites --metrics disentanglement,mi --device "$DEV" \
+  OMP_NUM_THREADS=2 $py -m infogan.cli evaluate "$r" --data dsprites --metrics disentanglement,mi --device "$DEV" \
     --scale "${SCALE:-1}" --json "$out/$(basename "$r").json" 2>&1 | tail -25 &
 done
 wait

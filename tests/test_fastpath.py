@@ -113,11 +113,15 @@ def test_graphed_matches_eager_on_cuda(tiny_dataset, precision, regularised):
     """The paper's networks (full width, batch 64), 100 steps from one seed: every logged loss of
     the graphed run equals the eager run's to within 1e-3 relative (fp32; bf16 autocast 2e-2).
     ``regularised``: with spectral norm, R1 (a double backward), the EMA generator,
-    DiffAugment translation and two G updates per step too."""
+    DiffAugment translation, two G updates per step and InfoGAN-CR from step 50 (the graph
+    captured again there) too."""
     from infogan.config import ModelConfig
     from infogan.fastpath import GraphedStepper
 
-    extra = dict(r1_gamma=1.0, ema_decay=0.999, d_translate=2, g_steps=2) if regularised else {}
+    extra = {}
+    if regularised:
+        extra = dict(r1_gamma=1.0, ema_decay=0.999, d_translate=2, g_steps=2)
+        extra.update(cr_weight=1.0, cr_start=50)
     stats = {}
     for graph in ("off", "on"):
         cfg = tiny_config(
