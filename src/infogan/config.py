@@ -30,8 +30,8 @@ class ModelConfig:
     """Prior of z: ``normal`` (N(0, I), the paper) or ``uniform`` (U(-1, 1) per dimension,
     InfoGAN-CR's dSprites latent)."""
     noise_scale: float = 1.0
-    """Gain on z where it enters G (G reads ``[noise_scale * z | codes]``; z itself stays
-    N(0, I)). With 62 noise dimensions against one one-hot slot, z carries ~60x the code's
+    """Gain on z where it enters G (G reads ``[noise_scale * z | codes]``; z itself stays as
+    drawn). With 62 noise dimensions against one one-hot slot, z carries ~60x the code's
     share of G's first-layer input at initialisation, so early on the image barely depends on
     c; a small gain (ClusterGAN, Mukherjee et al. 2019, draws z with std 0.1) lets the codes
     shape the images from the start. 1.0 = the paper."""
@@ -167,12 +167,12 @@ class TrainConfig:
     """Step from which G gets the CR loss and, unless ``cr_pretrain``, from which the pair
     classifier trains (from its initial weights)."""
     cr_pretrain: bool = False
-    """Train the CR pair classifier from step 0, before ``cr_start`` (this library before
-    2026-11-27). False: it starts at ``cr_start``, as in InfoGAN-CR's code in effect (that
+    """Train the CR pair classifier from step 0, before ``cr_start`` (this library until the
+    sixth session). False: it starts at ``cr_start``, as in InfoGAN-CR's code in effect (that
     code trains it from step 0 but re-initialises it, and its Adam state, at the step the CR
     weight is raised), and the steps before ``cr_start`` cost no CR work: on the CPU the
-    ``dsprites`` preset's run with CR from step 2,750 made a median 5.1 steps/s before it and 1.9
-    after (one thread, another run beside it)."""
+    ``dsprites`` preset's run with CR from step 2,750 made a median 5.1 steps/s before it and
+    1.9 after (one thread, another run beside it)."""
     lr_cr: float = 2e-3
     """Adam learning rate of the CR pair classifier (InfoGAN-CR: 2e-3)."""
     cr_share_noise: bool = True

@@ -85,8 +85,9 @@ class LatentGenerator(nn.Module):
     """G as one function of one vector: latent ``[N, input_dim]`` -> images ``[N, C, H, W]``.
 
     The latent is ``[z | one-hot(cat1) | one-hot(cat2) | ... | cont1 | cont2 | ...]`` with z drawn
-    from the run's noise prior (N(0, I), or U(-1, 1) with ``noise_dist="uniform"``). The run's ``noise_scale`` gain on z is applied here (a constant per-column
-    multiplier), so users of the exported module never need to know it.
+    from the run's noise prior (N(0, I), or U(-1, 1) with ``noise_dist="uniform"``). The run's
+    ``noise_scale`` gain on z is applied here (a constant per-column multiplier), so users of
+    the exported module never need to know it.
     """
 
     def __init__(self, generator: nn.Module, spec: LatentSpec) -> None:

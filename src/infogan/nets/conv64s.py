@@ -17,8 +17,8 @@ Generator G(z, c), as InfoGAN-CR's ``Decoder``: activation *before* batch norm, 
     upconv 4x4, C, stride 2 -> tanh               # [N, C, 64, 64], in [-1, 1] like the data
 
 (InfoGAN-CR ends in a sigmoid for [0, 1] pixels; tanh matches this project's [-1, 1] range.
-Until 2026-11-27 this generator used the DCGAN order, BN -> ReLU everywhere; since batch norm
-comes after the nonlinearity here, the layers' biases are not cancelled by it.)
+Until the seventh session (2026-11-26) this generator used the DCGAN order, BN -> ReLU
+everywhere; since batch norm now comes after the nonlinearity, the biases are not cancelled.)
 
 Discriminator body (shared by D and Q), as InfoGAN-CR's ``InfoGANDiscriminator``: no batch
 norm anywhere, leaky ReLU 0.2 (its ``op.lrelu``), spectral normalisation of every weight layer
