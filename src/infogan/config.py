@@ -85,6 +85,9 @@ SELECT_RULES = ("score", "consensus")
 #: Where spectral normalisation can apply (``ModelConfig.sn_scope``).
 SN_SCOPES = ("d", "all")
 
+#: Which update can train the Q head (``TrainConfig.q_head_step``).
+Q_HEAD_STEPS = ("g", "d")
+
 #: Network families known to :mod:`infogan.nets`.
 ARCHES = ("mnist", "conv64", "conv64s")
 
@@ -252,7 +255,7 @@ class TrainConfig:
                 self.lambda_real == 0 or bool(self.model.latent().cat_sizes),
                 "needs a categorical code (it is an information term of categorical codes)",
             ),
-            ("q_head_step", self.q_head_step in ("g", "d"), "must be 'g' or 'd'"),
+            ("q_head_step", self.q_head_step in Q_HEAD_STEPS, "must be 'g' or 'd'"),
             (
                 "q_head_step",
                 self.q_head_step == "g" or self.info_in_d_step,
