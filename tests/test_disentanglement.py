@@ -438,3 +438,26 @@ def test_serialized_representation_runs_one_call_at_a_time():
     for t in threads:
         t.join()
     assert peak[0] == 1
+
+
+def test_code_factor_matrix_says_which_code_holds_which_factor():
+    """The matrix MIG reads: for the permuted factors, code PERM^-1[k] holds factor k alone;
+    for the mixed code, code 0 holds factor 0 and part of factor 1, which code 1 holds too."""
+    rng = np.random.default_rng(0)
+    m = D.code_factor_mi(Grid(VALUES), permuted, rng, num_train=2000)
+    assert m.shape == (N_FACTORS, N_FACTORS)
+    for code, factor in enumerate(PERM):  # code j is factor PERM[j]
+        assert m[code, factor] == pytest.approx(1.0)
+        assert np.delete(m[:, factor], code).max() < 0.05
+    mixed_m = D.code_factor_mi(Grid(VALUES), mixed, np.random.default_rng(0), num_train=2000)
+    assert mixed_m[0, 0] > 0.9 and mixed_m[0, 1] > 0.5 and mixed_m[1, 1] > 0.9
+
+
+def test_mig_breakdown_is_migs_own_sample(results):
+    """Mean gap of the breakdown = all_scores' MIG for the same seed and scale, exactly."""
+    for name, rep_fn in (("mixed", mixed), ("permuted", permuted)):
+        b = D.mig_breakdown(Grid(VALUES), rep_fn, seed=0, scale=SCALE)
+        assert np.mean(b["gap"]) == pytest.approx(results[name]["mig"], abs=1e-12)
+        assert len(b["normalized_mi"]) == N_FACTORS and len(b["top_code"]) == N_FACTORS
+    b = D.mig_breakdown(Grid(VALUES), permuted, seed=0, scale=SCALE)
+    assert b["top_code"] == np.argsort(PERM).tolist()

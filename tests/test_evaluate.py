@@ -74,6 +74,12 @@ def test_every_metric_block_and_html(dsprites_run):
     assert t["dsprites:300/disentanglement/dci"] >= 0 and t["dsprites:300/oracle/dci"] >= 0
     text = format_report(rep)
     assert "seconds per metric" in text and "modularity_explicitness" in text
+    b = rep["evaluations"]["dsprites:300"]["code_factor_mi"]  # which code holds which factor
+    assert b["codes"] == ["c1", "c2", "c3"]
+    assert b["factors"] == ["shape", "scale", "orientation", "posX", "posY"]
+    assert np.array(b["normalized_mi"]).shape == (3, 5)
+    assert np.mean(b["gap"]) == pytest.approx(d["mig"], abs=1e-12)  # MIG's own sample
+    assert "MIG gap" in text and "Which code holds which factor" in page
 
 
 def test_quality_is_skipped_with_a_reason_without_a_feature_space(dsprites_run, monkeypatch):

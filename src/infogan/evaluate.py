@@ -127,6 +127,7 @@ def disentanglement_block(
     seed: int = 0,
     metric_kw: dict[str, Any] | None = None,
     timings: dict[str, float] | None = None,
+    breakdown: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """All disentanglement scores of Q's codes, with the ground-truth oracle's under ``oracle``.
 
@@ -135,9 +136,17 @@ def disentanglement_block(
     ``concurrent`` (default: when the model is on a GPU) to run the metrics, and the oracle
     beside them, in parallel threads around the one network, so that the CPU's model fitting
     overlaps the GPU's encoding. None of these changes a score. ``timings``, if given, gets each
-    metric's seconds (``name`` for Q's codes, ``oracle/name`` for the oracle).
+    metric's seconds (``name`` for Q's codes, ``oracle/name`` for the oracle). ``breakdown``, if
+    given, gets which code holds which factor (``mig_breakdown`` of
+    :mod:`infogan.metrics.disentanglement`, on MIG's own sample: its ``gap`` averages to
+    ``mig``), with ``codes`` and ``factors`` naming the rows and columns.
     """
-    from infogan.metrics.disentanglement import _no_convergence_warnings, all_scores
+    from infogan.metrics.disentanglement import (
+        _no_convergence_warnings,
+        all_scores,
+        memoize,
+        mig_breakdown,
+    )
 
     kw = {"n_jobs": -1, **(metric_kw or {})}
     concurrent = bool(kw.pop("concurrent", torch.device(model.device).type != "cpu"))
@@ -155,20 +164,32 @@ def disentanglement_block(
             **kw,
         )
 
-    rep = representation_fn(model)
+    # Memoised here, not in all_scores, so the breakdown below reuses the metrics' encodings.
+    data, rep = ground_truth, representation_fn(model)
+    if kw.pop("memoize_codes", True):
+        data, rep = memoize(data, rep)
     # The warnings filter is process-wide: held here, around both threads (see the helper).
     with _no_convergence_warnings(), _eval_mode(model.nets), ThreadPoolExecutor(1) as pool:
         oracle_future = pool.submit(score_oracle) if concurrent else None
         scores = all_scores(
-            ground_truth,
+            data,
             rep,
             np.random.default_rng(seed),
             scale=scale,
             concurrent=concurrent,
+            memoize_codes=False,
             timings=model_s,
             **kw,
         )
         oracle = oracle_future.result() if oracle_future is not None else score_oracle()
+        if breakdown is not None:
+            n_factors = len(ground_truth.factors_num_values)
+            breakdown["codes"] = list(model.spec.names)
+            breakdown["factors"] = list(
+                getattr(ground_truth, "factor_names", None)
+                or [f"factor{k}" for k in range(n_factors)]
+            )
+            breakdown.update(mig_breakdown(data, rep, seed, scale=scale, **kw))
     if timings is not None:
         timings.update(model_s)
         timings.update({f"oracle/{k}": v for k, v in oracle_s.items()})
@@ -278,6 +299,7 @@ def evaluate_model(
             rep["data"] = ds.name
         if "disentanglement" in metrics and ds.ground_truth is not None:
             per_metric: dict[str, float] = {}
+            breakdown: dict[str, Any] = {}
             with _timed(timings, f"{ds.name}/disentanglement"):
                 entry["disentanglement"] = disentanglement_block(
                     model,
@@ -285,7 +307,9 @@ def evaluate_model(
                     scale=scale,
                     metric_kw=disentanglement_kw,
                     timings=per_metric,
+                    breakdown=breakdown,
                 )
+            entry["code_factor_mi"] = breakdown
             for key, seconds in per_metric.items():
                 name = key if key.startswith("oracle/") else f"disentanglement/{key}"
                 timings[f"{ds.name}/{name}"] = seconds
@@ -354,6 +378,8 @@ def format_report(rep: dict[str, Any]) -> str:
         for key in sorted(k for k in d if k != "oracle"):
             o = d.get("oracle", {}).get(key)
             lines.append(f"    {key:28s} {d[key]:.4f}" + (f"  | {o:.4f}" if o is not None else ""))
+    for name, ev in rep.get("evaluations", {}).items():
+        lines.extend(_format_breakdown(name, ev.get("code_factor_mi")))
     if "quality" in rep and "skipped" in rep["quality"]:
         lines.append(f"  sample quality skipped: {rep['quality']['skipped']}")
     elif "quality" in rep:
@@ -366,6 +392,22 @@ def format_report(rep: dict[str, Any]) -> str:
             lines.append(f"    {key:10s} {q[key]:10.4f}  | {r[key]:10.4f}")
     lines.extend(_format_timings(rep.get("timings", {})))
     return "\n".join(lines)
+
+
+def _format_breakdown(data: str, b: dict[str, Any] | None) -> list[str]:
+    """The code x factor matrix of normalised MI (what MIG reads) as a text table."""
+    if not b or "normalized_mi" not in b:
+        return []
+    width = max(8, *(len(f) + 1 for f in b["factors"]))
+    lines = [
+        f"  which code holds which factor on {data}: I(code; factor) / H(factor), "
+        "MIG's sample and bins",
+        "    " + " " * 8 + "".join(f"{f:>{width}s}" for f in b["factors"]),
+    ]
+    for code, row in zip(b["codes"], b["normalized_mi"], strict=True):
+        lines.append(f"    {code:8s}" + "".join(f"{v:{width}.3f}" for v in row))
+    lines.append(f"    {'MIG gap':8s}" + "".join(f"{v:{width}.3f}" for v in b["gap"]))
+    return lines
 
 
 def _format_timings(timings: dict[str, float]) -> list[str]:

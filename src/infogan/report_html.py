@@ -76,6 +76,35 @@ def _histograms(usage: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def _breakdown(data: str, b: dict[str, Any] | None) -> list[str]:
+    """The code x factor matrix of normalised MI as a table, each cell shaded by its value."""
+    if not isinstance(b, dict):
+        return []
+    try:
+        factors, codes = list(b["factors"]), list(b["codes"])
+        cells = [[float(v) for v in row] for row in b["normalized_mi"]]
+        gaps = [float(g) for g in b["gap"]]
+    except (TypeError, KeyError, ValueError):
+        return []  # absent or malformed: the page must still render
+
+    def cell(v: float) -> str:
+        shade = round(255 - 150 * min(max(v, 0.0), 1.0))
+        return f'<td class="n" style="background:rgb({shade},{shade},255)">{v:.3f}</td>'
+
+    head = "".join(f"<th>{_esc(f)}</th>" for f in ["code", *factors])
+    body = "".join(
+        f"<tr><td>{_esc(c)}</td>" + "".join(cell(v) for v in row) + "</tr>"
+        for c, row in zip(codes, cells, strict=False)
+    )
+    body += "<tr><td>MIG gap</td>" + "".join(f'<td class="n">{g:.3f}</td>' for g in gaps)
+    return [
+        f"<h2>Which code holds which factor on {_esc(data)}</h2>",
+        "<p>I(code; factor) / H(factor), on MIG's sample and bins; the last row is each "
+        "factor's gap between its top two codes (their mean is MIG).</p>",
+        f"<table><tr>{head}</tr>{body}</tr></table>",
+    ]
+
+
 def _selection(run_dir: Path) -> list[str]:
     """The candidate selection of the run (``selection.json``), one row per candidate and point;
     nothing for a run without one (or with an unreadable one: the page must still render)."""
@@ -144,6 +173,8 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
                 [[k, d[k], d.get("oracle", {}).get(k, "")] for k in sorted(d) if k != "oracle"],
             )
         )
+    for data, ev in rep.get("evaluations", {}).items():
+        parts += _breakdown(data, ev.get("code_factor_mi"))
     if "quality" in rep and "skipped" in rep["quality"]:
         parts.append(f"<h2>Sample quality</h2><p>skipped: {_esc(rep['quality']['skipped'])}</p>")
     elif "quality" in rep:
