@@ -54,3 +54,38 @@ def test_encode_accepts_uint8_and_float_and_restores_mode(model, tiny_dataset):
 def test_mi_bound_keys(model):
     b = model.mi_bound(n=300, batch=100)
     assert set(b) == {"c1", "c2", "c3"} and all(isinstance(v, float) for v in b.values())
+
+
+def test_mi_bound_with_a_fitted_std(tmp_path, tiny_dataset):
+    """One std per continuous code, the RMS error of Q's means on samples of its own, then the
+    Gaussian bound on mi_bound's samples; the code's entropy added as for L_I."""
+    import dataclasses
+    import math
+
+    cfg = tiny_config(steps=3)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, fixed_std=1.0))
+    Trainer(cfg, tmp_path / "r", dataset=tiny_dataset).run(finish=False)
+    model = infogan.load_run(tmp_path / "r")
+    fitted = model.mi_bound_fitted_std(n=300, batch=100, seed=7)
+    assert set(fitted) == {"c2", "c3"}  # the continuous codes
+    fit_r = model._cont_residuals(300, 100, seed=7 + 300)
+    eval_r = model._cont_residuals(300, 100, seed=7)
+    assert not torch.equal(fit_r, eval_r)  # fitted on other samples than it is scored on
+    s = fit_r.square().mean(0).sqrt()
+    for j, name in enumerate(("c2", "c3")):
+        assert fitted[name]["std"] == pytest.approx(float(s[j]))
+        log_q = (
+            -0.5 * math.log(2 * math.pi) - math.log(s[j]) - 0.5 * (eval_r[:, j] / s[j]).square()
+        ).mean()
+        h = model.spec.entropies[model.spec.names.index(name)]
+        assert fitted[name]["bound"] == pytest.approx(float(log_q) + h, rel=1e-9)
+    # the fixed-std bound on the same samples is the same formula at Q's std, 1
+    lq = (-0.5 * math.log(2 * math.pi) - 0.5 * eval_r[:, 0].square()).mean()
+    assert model.mi_bound(n=300, batch=100, seed=7)["c2"] == pytest.approx(
+        float(lq) + model.spec.entropies[1], rel=1e-5
+    )
+    from infogan.evaluate import mi_table
+
+    row = mi_table(model, n=300)["c2"]
+    assert row["std"] == "fixed 1.0" and row["fitted_std"] > 0
+    assert "bound_fitted_std" not in mi_table(model, n=300)["c1"]  # categorical: no std

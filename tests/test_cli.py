@@ -362,3 +362,33 @@ def test_deterministic_flag_is_stored_and_sets_cudnn(tmp_path, tiny_npz):
         b.cudnn.benchmark, b.cudnn.deterministic, b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = (
             saved
         )
+
+
+def test_sweep_flattens_every_metric_block():
+    from infogan.sweep import flatten_report
+
+    rep = {
+        "evaluations": {
+            "dsprites": {
+                "disentanglement": {"mig": 0.1, "factorvae": 0.6, "oracle": {"mig": 0.9}},
+                "code_factor_mi": {"gap": [0.1]},
+            },
+            "/x/mnist/t10k-images-idx3-ubyte.gz": {
+                "clustering": {"c1": {"accuracy": 0.9, "nmi": 0.8, "ari": 0.7}}
+            },
+        },
+        "mi_bound": {"c1": {"bound": -0.2, "bound_fitted_std": 1.1}, "c2": {"bound": 2.0}},
+        "quality": {"fid": 3.0, "n_fake": 10, "features": "cnn", "real_vs_real": {"fid": 1.0}},
+    }
+    assert flatten_report(rep) == {
+        "dsprites/mig": 0.1,
+        "dsprites/factorvae": 0.6,
+        "mnist/t10k/c1/accuracy": 0.9,
+        "mnist/t10k/c1/nmi": 0.8,
+        "mnist/t10k/c1/ari": 0.7,
+        "mi_bound/c1": -0.2,
+        "mi_bound_fitted_std/c1": 1.1,
+        "mi_bound/c2": 2.0,
+        "quality/fid": 3.0,
+        "quality/n_fake": 10.0,
+    }

@@ -46,14 +46,21 @@ def cluster_codes(
 
 
 def mi_table(model: InfoGAN, n: int = 10_000) -> dict[str, dict[str, Any]]:
-    """Per code: the bound L_I (nats) on ``n`` fresh samples, beside H(c) and the code kind."""
+    """Per code: the bound L_I (nats) on ``n`` fresh samples, beside H(c) and the code kind.
+
+    Continuous codes of a Q with a fixed std also get ``bound_fitted_std`` and ``fitted_std``
+    (:meth:`InfoGAN.mi_bound_fitted_std`): the fixed std caps ``bound`` whatever Q knows."""
     bounds = model.mi_bound(n=n)
-    std = "learned" if model.cfg.model.fixed_std is None else f"fixed {model.cfg.model.fixed_std}"
+    fixed = model.cfg.model.fixed_std
+    fitted = model.mi_bound_fitted_std(n=n) if fixed is not None else {}
     out = {}
     for name, code, h in zip(model.spec.names, model.spec.codes, model.spec.entropies, strict=True):
-        row = {"bound": bounds[name], "entropy": h, "kind": code.kind, "n": n}
+        row: dict[str, Any] = {"bound": bounds[name], "entropy": h, "kind": code.kind, "n": n}
         if not isinstance(code, Categorical):
-            row["std"] = std
+            row["std"] = "learned" if fixed is None else f"fixed {fixed}"
+        if name in fitted:
+            row["bound_fitted_std"] = fitted[name]["bound"]
+            row["fitted_std"] = fitted[name]["std"]
         out[name] = row
     return out
 
@@ -369,6 +376,8 @@ def format_report(rep: dict[str, Any]) -> str:
     lines.append("  MI lower bound L_I per code (nats, fresh samples):")
     for code, r in rep.get("mi_bound", {}).items():
         extra = f", std {r['std']}" if "std" in r else ""
+        if "bound_fitted_std" in r:
+            extra += f"; with a fitted std {r['fitted_std']:.3f}: {r['bound_fitted_std']:.4f}"
         lines.append(
             f"    {code} ({r['kind']}): {r['bound']:.4f}  H(c) = {r['entropy']:.4f}{extra}"
         )

@@ -18,6 +18,7 @@ __all__ = [
     "d_adversarial",
     "g_adversarial",
     "code_log_q",
+    "gaussian_log_density",
     "mi_bound",
     "info_loss",
     "code_weights",
@@ -42,6 +43,11 @@ def g_adversarial(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits).mean()
 
 
+def gaussian_log_density(err: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """``log N(c; mu, sigma^2)`` elementwise, from ``err = c - mu`` and ``log sigma``."""
+    return -_HALF_LOG_2PI - log_std - 0.5 * (err * torch.exp(-log_std)).square()
+
+
 def code_log_q(q: QOutput, latent: Latent, spec: LatentSpec) -> torch.Tensor:
     """Monte-Carlo estimate of ``E[log q(c_i | x)]`` for every code, in spec order: ``[n_codes]``.
 
@@ -54,8 +60,7 @@ def code_log_q(q: QOutput, latent: Latent, spec: LatentSpec) -> torch.Tensor:
         for j, logits in enumerate(q.cat_logits)
     ]
     if spec.n_cont:
-        std_err = (latent.cont - q.cont_mean) * torch.exp(-q.cont_log_std)
-        cont = (-_HALF_LOG_2PI - q.cont_log_std - 0.5 * std_err.square()).mean(dim=0)  # [n_cont]
+        cont = gaussian_log_density(latent.cont - q.cont_mean, q.cont_log_std).mean(dim=0)
         cont_terms = list(cont.unbind())
     else:
         cont_terms = []

@@ -157,9 +157,17 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
         parts.append("<h2>Mutual-information lower bound L<sub>I</sub> per code (nats)</h2>")
         parts.append(
             _table(
-                ["code", "kind", "L_I", "H(c)", "std"],
+                ["code", "kind", "L_I", "H(c)", "std", "L_I, fitted std", "fitted std"],
                 [
-                    [c, r["kind"], r["bound"], r["entropy"], r.get("std", "")]
+                    [
+                        c,
+                        r["kind"],
+                        r["bound"],
+                        r["entropy"],
+                        r.get("std", ""),
+                        r.get("bound_fitted_std", ""),
+                        r.get("fitted_std", ""),
+                    ]
                     for c, r in rep["mi_bound"].items()
                 ],
             )

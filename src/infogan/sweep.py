@@ -23,14 +23,25 @@ __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
 
 
 def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
-    """The numbers of a report as ``{"<data>/c1/accuracy": 0.93, "mi_bound/c1": 2.29, ...}``."""
+    """The numbers of a report as ``{"<data>/c1/accuracy": 0.93, "mi_bound/c1": 2.29, ...}``:
+    clustering per dataset and code, disentanglement scores per dataset (``<data>/mig``; the
+    oracle's are the data's, not the seed's, so left out), the MI bound per code (and the
+    fitted-std bound where there is one), and sample quality (``quality/fid``, ...)."""
     out: dict[str, float] = {}
     for data, ev in rep.get("evaluations", {}).items():
         for code, r in ev.get("clustering", {}).items():
             for key in ("accuracy", "nmi", "ari"):
                 out[f"{_short(data)}/{code}/{key}"] = float(r[key])
+        for key, value in ev.get("disentanglement", {}).items():
+            if isinstance(value, int | float):
+                out[f"{_short(data)}/{key}"] = float(value)
     for code, r in rep.get("mi_bound", {}).items():
         out[f"mi_bound/{code}"] = float(r["bound"])
+        if "bound_fitted_std" in r:
+            out[f"mi_bound_fitted_std/{code}"] = float(r["bound_fitted_std"])
+    for key, value in rep.get("quality", {}).items():
+        if isinstance(value, int | float):
+            out[f"quality/{key}"] = float(value)
     for key, value in rep.get("metrics", {}).items():  # extra metric blocks, if any
         if isinstance(value, int | float):
             out[key] = float(value)
