@@ -55,7 +55,7 @@ done
 echo "== evaluate [t=${SECONDS}s]"
 for r in /tmp/ds/*; do
   OMP_NUM_THREADS=2 $py -m infogan.cli evaluate "$r" --data dsprites --metrics disentanglement,mi --device "$DEV" \
-    --scale "${SCALE:-1}" --json "$out/$(basename "$r").json" 2>&1 | tail -25 &
+    --scale "${SCALE:-1}" --json "$out/$(basename "$r").json" 2>&1 | tail -n 45 &
 done
 wait
 # what G draws: each run's sample grids and traversals, one archive

@@ -164,3 +164,34 @@ def test_fast_disentanglement_block_scores_as_the_plain_one(dsprites_run):
     )
     assert fast == plain
     assert set(timings) == {*D.METRICS, *(f"oracle/{m}" for m in D.METRICS)}
+
+
+def test_one_disentanglement_metric_from_the_cli_keeps_the_others(dsprites_run, capsys):
+    """`--disentanglement mig` scores MIG only (beside the oracle's) and, at the same step,
+    report.json keeps every score an earlier evaluation wrote; a bad name is one clear line."""
+    from infogan.cli import main
+
+    path = dsprites_run / "report.json"
+    rep = json.loads(path.read_text())
+    rep["disentanglement"] = {**rep.get("disentanglement", {}), "factorvae": 0.123}
+    path.write_text(json.dumps(rep))
+    argv = ["evaluate", str(dsprites_run), "--data", "dsprites:100", "--metrics"]
+    assert main([*argv, "disentanglement", "--scale", "0.01", "--disentanglement", "mig"]) == 0
+    out = json.loads(path.read_text())
+    assert out["disentanglement"]["factorvae"] == 0.123  # kept from before, same step
+    assert "mig" in out["disentanglement"] and "mig" in out["disentanglement"]["oracle"]
+    assert "code_factor_mi" in out["evaluations"]["dsprites:100"]
+    assert "MIG gap" in capsys.readouterr().out
+    assert main([*argv, "disentanglement", "--disentanglement", "mig,bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "bogus" in err and "factor_vae" in err and "Traceback" not in err
+
+
+def test_reports_of_another_step_are_not_mixed(tmp_path):
+    from infogan.evaluate import write_report
+
+    write_report(tmp_path, {"step": 1, "disentanglement": {"mig": 0.1, "sap": 0.2}})
+    merged = write_report(tmp_path, {"step": 1, "disentanglement": {"mig": 0.3}})
+    assert merged["disentanglement"] == {"mig": 0.3, "sap": 0.2}
+    merged = write_report(tmp_path, {"step": 2, "disentanglement": {"mig": 0.4}})
+    assert merged["disentanglement"] == {"mig": 0.4}

@@ -155,7 +155,9 @@ def disentanglement_block(
         mig_breakdown,
     )
 
-    kw = {"n_jobs": -1, **(metric_kw or {})}
+    kw = dict(metric_kw or {})
+    if "dci" in (kw.get("metrics") or ["dci"]):  # only DCI takes it, and names must be taken
+        kw.setdefault("n_jobs", -1)
     concurrent = bool(kw.pop("concurrent", torch.device(model.device).type != "cpu"))
     model_s: dict[str, float] = {}
     oracle_s: dict[str, float] = {}
@@ -349,8 +351,23 @@ def _capped(ds: ImageDataset, n: int) -> ImageDataset:
     return ImageDataset(ds.images[idx], labels, ds.name, ds.ground_truth)
 
 
+def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` over ``old``, nested dicts merged key by key rather than replaced."""
+    out = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``new`` into ``run_dir/report.json`` (atomically) and return the merged report."""
+    """Merge ``new`` into ``run_dir/report.json`` (atomically) and return the merged report.
+
+    Of the same step, the reports merge key by key all the way down, so that evaluating one
+    metric (``--disentanglement mig``) keeps the others already there; of another step, only
+    other datasets' evaluations are kept beside ``new``."""
     path = Path(run_dir) / "report.json"
     old: dict[str, Any] = {}
     if path.exists():
@@ -358,8 +375,13 @@ def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             old = {}
-    evaluations = {**old.get("evaluations", {}), **new.get("evaluations", {})}
-    merged = {**old, **new, "evaluations": evaluations}
+    if not isinstance(old, dict):
+        old = {}
+    if old.get("step") == new.get("step"):
+        merged = _deep_merge(old, new)
+    else:
+        evaluations = {**old.get("evaluations", {}), **new.get("evaluations", {})}
+        merged = {**old, **new, "evaluations": evaluations}
     atomic_write_bytes(path, (json.dumps(merged, indent=2) + "\n").encode())
     return merged
 
