@@ -29,7 +29,7 @@ $py -c "import torch; print(torch.__version__, torch.cuda.is_available() and tor
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv 2>/dev/null
 
 echo "== 1. fast path == plain path on CUDA; short bench [t=${SECONDS}s]"
-timeout 80 $py -m pytest -q -s -p no:cacheprovider tests/test_fastpath.py -k cuda 2>&1 | tail -8
+timeout 80 $py -m pytest -q -s -p no:cacheprovider tests/test_fastpath.py -k "cuda and not compiled" 2>&1 | tail -8
 timeout 45 $py -m infogan.cli bench --device "$DEV" --path both --precision fp32,tf32 \
   --batch 64 --steps "$BENCH_STEPS" --warmup 20 --json "$out/bench_b64.json" 2>&1 | tail -8
 

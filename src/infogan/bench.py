@@ -107,9 +107,19 @@ def step_flops(trainer: Trainer) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
-    with counter:
-        trainer.train_step(0)
+    # The plain body: a compiled one does the same matmuls and convs, but the counter sees
+    # only what runs through the dispatcher eagerly.
+    body, trainer.body = trainer.body, trainer.step_body
+    try:
+        with counter:
+            trainer.train_step(0)
+    finally:
+        trainer.body = body
     return float(counter.get_total_flops())
+
+
+#: How ``infogan bench`` can run steps (see :func:`bench_config`).
+BENCH_PATHS = ("eager", "graph", "compile", "compile+graph")
 
 
 def bench_config(
@@ -122,19 +132,25 @@ def bench_config(
 ) -> BenchResult:
     """Time ``steps`` training steps of ``cfg`` after ``warmup`` untimed ones.
 
-    ``path`` is how steps run: ``eager`` (plain PyTorch) or ``graph`` (the CUDA-graph stepper that
-    training uses on a GPU, capture included in the untimed part). Each step draws its own inputs
-    exactly as training does, so the number is what ``infogan train`` gets, minus logging.
+    ``path`` is how steps run: ``eager`` (plain PyTorch), ``graph`` (the CUDA-graph stepper that
+    training uses on a GPU, capture included in the untimed part), ``compile`` (the step body
+    through ``torch.compile``, launched eagerly) or ``compile+graph`` (compiled, then captured);
+    compiling happens in the untimed warm-up. Each step draws its own inputs exactly as
+    training does, so the number is what ``infogan train`` gets, minus logging.
     """
     from infogan.fastpath import EagerStepper, GraphedStepper
 
     device = resolve_device(cfg.device)
-    graph = {"eager": "off", "graph": "on"}[path]
-    cfg = replace(cfg, graph=graph)
+    graph = "on" if path.endswith("graph") else "off"
+    cfg = replace(cfg, graph=graph, compile=path.startswith("compile"))
+    if cfg.compile:
+        # Every configuration compiles its own networks: without a reset, dynamo's cache of the
+        # one step_body code object fills up after a few and then silently runs it eagerly.
+        torch._dynamo.reset()
     data = _synthetic(cfg, max(4 * cfg.batch, 1024))
     trainer = Trainer(cfg, run_dir="unused", dataset=data)
     flops = step_flops(trainer)
-    stepper = GraphedStepper(trainer) if path == "graph" else EagerStepper(trainer)
+    stepper = GraphedStepper(trainer) if graph == "on" else EagerStepper(trainer)
     for t in range(warmup):
         stepper.step(t)
     _sync(device)
@@ -192,10 +208,10 @@ def run_bench(
     if precisions is None:
         precisions = [cfg.precision]
     for p in paths:
-        if p not in ("eager", "graph"):
-            raise SpecError(f"bench: unknown path {p!r}; choose eager or graph")
-        if p == "graph" and device.type != "cuda":
-            raise SpecError("bench: the graph path needs a CUDA device")
+        if p not in BENCH_PATHS:
+            raise SpecError(f"bench: unknown path {p!r}; choose from {', '.join(BENCH_PATHS)}")
+        if p.endswith("graph") and device.type != "cuda":
+            raise SpecError(f"bench: the {p} path needs a CUDA device")
     peak = peak_for(device)
     print(
         f"device {device}: measured {peak[1]} peak {peak[0] / 1e9:.1f} GFLOP/s "
@@ -212,7 +228,7 @@ def run_bench(
     ]
     for prec, p, fmt, b in combos:
         c = replace(cfg, batch=b, precision=prec, memory_format=fmt)
-        label = f"{p:5s} {prec:4s} {fmt:13s} batch {b:5d}"
+        label = f"{p:13s} {prec:4s} {fmt:13s} batch {b:5d}"
         try:
             r = bench_config(c, steps, warmup, peak, preset=preset, path=p)
         except Exception as e:  # report and go on: one broken path must not hide the rest

@@ -210,6 +210,13 @@ class TrainConfig:
     """cpu, cuda, cuda:N or auto (cuda when available)."""
     graph: str = "auto"
     """CUDA graphs for the step: auto (on CUDA, falling back to eager on failure), on, off."""
+    compile: bool = False
+    """``torch.compile`` (inductor) the step body: the many small elementwise kernels around
+    the convolutions (batch norm, activations, losses, their gradients) fused into fewer. On
+    CUDA the compiled body is then captured in the CUDA graph as the plain one is. The same
+    function up to the order of float sums (a test checks the losses step by step); compiling
+    costs about a minute at start and again at ``cr_start``. Off by default: not yet timed on a
+    GPU (``infogan bench --path eager,compile,graph,compile+graph``)."""
     precision: str = "fp32"
     """fp32, tf32 (CUDA tensor cores for fp32 matmuls) or bf16 (CUDA autocast); CPU: fp32 only."""
     memory_format: str = "auto"

@@ -1,6 +1,7 @@
 """How training steps are executed: eagerly, or replayed from a CUDA graph (the fast path).
 
-Both steppers run the same :meth:`Trainer.step_body` on the same inputs drawn by
+Both steppers run the same :meth:`Trainer.step_body` (or its compiled form, ``Trainer.body``)
+on the same inputs drawn by
 :meth:`Trainer.sample_inputs`, and accumulate the same statistics; they differ only in how the work
 reaches the GPU. Eager PyTorch issues a few hundred small kernels per step and, at batch 64 on an
 H100, is bound by launch overhead, not arithmetic. The graphed stepper captures the whole step body
@@ -92,7 +93,7 @@ class GraphedStepper(EagerStepper):
             v.copy_(kept[k])
 
     def _body(self) -> list[str]:
-        stats = self.t.step_body(self.inputs)
+        stats = self.t.body(self.inputs)
         for k, v in stats.items():
             self.acc[k].add_(v)
         return list(stats)

@@ -159,6 +159,9 @@ class Trainer:
         self._check_data()
         groups = param_groups(self.nets, cfg.q_head_step)
         self.use_graph = _want_graph(cfg.graph, self.device)
+        # What runs a step's device work: step_body itself, or its compiled form (fullgraph
+        # off: the backward passes and optimiser steps split it into several compiled pieces).
+        self.body = torch.compile(self.step_body) if cfg.compile else self.step_body
         _set_precision(cfg.precision, self.device, cfg.deterministic)
         # Fused Adam: one pass over each parameter instead of a dozen elementwise ops per tensor
         # (on a 2-core CPU the unfused update was 16 % of a step); on CUDA also capturable, so
@@ -354,10 +357,11 @@ class Trainer:
         return translate(x_fake, inputs["shift"].chunk(3)[2], self.cfg.d_translate)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        """Draw step ``step``'s inputs and run :meth:`step_body` eagerly. Returns detached stats."""
+        """Draw step ``step``'s inputs and run :meth:`step_body` (compiled if ``compile``)
+        eagerly. Returns detached stats."""
         self.set_schedules(step)
         self._cr_live = self.cr_live(step)
-        return self.step_body(self.sample_inputs(step))
+        return self.body(self.sample_inputs(step))
 
     def _autocast(self):
         if self.cfg.precision == "bf16":
