@@ -193,5 +193,7 @@ def test_reports_of_another_step_are_not_mixed(tmp_path):
     write_report(tmp_path, {"step": 1, "disentanglement": {"mig": 0.1, "sap": 0.2}})
     merged = write_report(tmp_path, {"step": 1, "disentanglement": {"mig": 0.3}})
     assert merged["disentanglement"] == {"mig": 0.3, "sap": 0.2}
+    write_report(tmp_path, {"step": 1, "quality": {"fid": 3.0}, "evaluations": {"a": {"n": 1}}})
     merged = write_report(tmp_path, {"step": 2, "disentanglement": {"mig": 0.4}})
-    assert merged["disentanglement"] == {"mig": 0.4}
+    assert merged == {"step": 2, "disentanglement": {"mig": 0.4}}  # nothing of step 1 left
+    assert json.loads((tmp_path / "report.json").read_text()) == merged

@@ -366,8 +366,10 @@ def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
     """Merge ``new`` into ``run_dir/report.json`` (atomically) and return the merged report.
 
     Of the same step, the reports merge key by key all the way down, so that evaluating one
-    metric (``--disentanglement mig``) keeps the others already there; of another step, only
-    other datasets' evaluations are kept beside ``new``."""
+    metric (``--disentanglement mig``) keeps the others already there. Of another step (a run
+    trained further), ``new`` replaces the old report whole: every number in it belongs to the
+    model of its step, and keeping any beside the new ones would pass them off as the new
+    model's (before 2026-11-26 the top-level blocks ``new`` lacked were kept)."""
     path = Path(run_dir) / "report.json"
     old: dict[str, Any] = {}
     if path.exists():
@@ -377,11 +379,7 @@ def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
             old = {}
     if not isinstance(old, dict):
         old = {}
-    if old.get("step") == new.get("step"):
-        merged = _deep_merge(old, new)
-    else:
-        evaluations = {**old.get("evaluations", {}), **new.get("evaluations", {})}
-        merged = {**old, **new, "evaluations": evaluations}
+    merged = _deep_merge(old, new) if old.get("step") == new.get("step") else new
     atomic_write_bytes(path, (json.dumps(merged, indent=2) + "\n").encode())
     return merged
 
