@@ -53,13 +53,19 @@ for name in "${names[@]}"; do
   fi
 done
 echo "== evaluate [t=${SECONDS}s]"
+# (each evaluation holds the 3 GB set: six at once OOM-killed one on a 24 GB machine; the
+# GPU machine has 128 GB)
 for r in /tmp/ds/*; do
-  OMP_NUM_THREADS=2 $py -m infogan.cli evaluate "$r" --data dsprites --metrics disentanglement,mi --device "$DEV" \
-    --scale "${SCALE:-1}" --json "$out/$(basename "$r").json" 2>&1 | tail -n 45 &
+  n=$(basename "$r")
+  ( OMP_NUM_THREADS=2 $py -m infogan.cli evaluate "$r" --data dsprites --metrics disentanglement,mi \
+      --device "$DEV" --scale "${SCALE:-1}" --json "$out/$n.json" > "/tmp/ev_$n.log" 2>&1
+    echo "== evaluate $n: exit $?"; tail -n 45 "/tmp/ev_$n.log" ) &
 done
 wait
-# what G draws: each run's sample grids and traversals, one archive
+# what G draws: each run's traversals, curves and newest sample grid, one archive (< 16 MiB)
 abs_out=$(cd "$out" && pwd)
-(cd /tmp && tar czf "$abs_out/ds_figures.tgz" $(find ds -name '*.png'))
+figs=$(cd /tmp && find ds -name 'traversal_*.png' -o -name 'curves.png'; \
+  for r in ds/*; do ls "$r"/samples/step_*.png 2>/dev/null | tail -n 1; done)
+(cd /tmp && tar czf "$abs_out/ds_figures.tgz" $figs)
 ls -la "$out"; echo "done at t=${SECONDS}s"
 } 2>&1 | tee "$out/log_dsprites.txt"
