@@ -143,10 +143,6 @@ def bench_config(
     device = resolve_device(cfg.device)
     graph = "on" if path.endswith("graph") else "off"
     cfg = replace(cfg, graph=graph, compile=path.startswith("compile"))
-    if cfg.compile:
-        # Every configuration compiles its own networks: without a reset, dynamo's cache of the
-        # one step_body code object fills up after a few and then silently runs it eagerly.
-        torch._dynamo.reset()
     data = _synthetic(cfg, max(4 * cfg.batch, 1024))
     trainer = Trainer(cfg, run_dir="unused", dataset=data)
     flops = step_flops(trainer)

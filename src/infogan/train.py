@@ -161,7 +161,13 @@ class Trainer:
         self.use_graph = _want_graph(cfg.graph, self.device)
         # What runs a step's device work: step_body itself, or its compiled form (fullgraph
         # off: the backward passes and optimiser steps split it into several compiled pieces).
-        self.body = torch.compile(self.step_body) if cfg.compile else self.step_body
+        self.body = self.step_body
+        if cfg.compile:
+            # One step_body code object serves every Trainer of a process (the candidates, the
+            # bench's configurations); dynamo keeps a few compiled variants per code object and
+            # beyond them silently runs it eagerly, so each compiled trainer starts afresh.
+            torch._dynamo.reset()
+            self.body = torch.compile(self.step_body)
         _set_precision(cfg.precision, self.device, cfg.deterministic)
         # Fused Adam: one pass over each parameter instead of a dozen elementwise ops per tensor
         # (on a 2-core CPU the unfused update was 16 % of a step); on CUDA also capturable, so
