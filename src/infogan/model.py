@@ -215,7 +215,6 @@ class InfoGAN:
         return Encoding(cat_probs=probs, cat=cat, cont_mean=mean, cont_std=std)
 
     @torch.no_grad()
-    @torch.no_grad()
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
         """Estimate ``L_I = E[log q(c|G(z,c))] + H(c)`` per code on ``n`` fresh samples (nats),
         from the generator that :meth:`generate` uses."""
@@ -249,8 +248,8 @@ class InfoGAN:
     ) -> dict[str, dict[str, float]]:
         """Per continuous code, ``L_I`` with Q's means and one std per code fitted to the data.
 
-        Q trained with a fixed std (``fixed_std``, e.g. 1.0 as in the paper's MNIST recipe) is
-        scored by :meth:`mi_bound` with that std, which caps the bound (std 1 on a U(-1, 1)
+        Q trained with a fixed std (``fixed_std``, e.g. 1.0 in the ``dsprites`` preset, as in
+        InfoGAN-CR's code) is scored by :meth:`mi_bound` with that std, which caps the bound (std 1 on a U(-1, 1)
         code: at most ``ln 2 - 0.5 ln 2 pi = -0.23`` nats, whatever Q knows). Any q gives a lower
         bound, so here ``q(c|x) = N(mu(x), s^2)`` with ``s`` the RMS error of ``mu`` on ``n``
         samples of their own (seeds after ``seed + n``), and the bound is taken on the ``n``
