@@ -105,6 +105,22 @@ def test_graphed_stepper_code_path_on_cpu(tiny_dataset):
     assert me == mg and "cr_loss" in mg
 
 
+def _cuda_loss_rows(cfg, dataset, steps: int = 100):
+    """The stepper ``cfg`` trains with, and its logged losses (D, G, L_I per code) of every one
+    of ``steps`` steps, ``[steps, 2 + n_codes]`` float64."""
+    tr = Trainer(cfg, "unused", dataset=dataset)
+    # the same convolution algorithms in every run (benchmark mode may time its way to
+    # different ones), so that a difference is the fast path's, not cuDNN's choice
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    stepper = make_stepper(tr)
+    rows = []
+    for s in range(steps):
+        stepper.step(s)
+        r = stepper.read()[0]
+        rows.append([r["d_loss"], r["g_loss"], *r["mi"]])
+    return stepper, torch.tensor(rows, dtype=torch.float64)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize(
     "precision, regularised", [("fp32", False), ("bf16", False), ("fp32", True)]
@@ -132,18 +148,8 @@ def test_graphed_matches_eager_on_cuda(tiny_dataset, precision, regularised):
             precision=precision,
             **extra,
         )
-        tr = Trainer(cfg, "unused", dataset=tiny_dataset)
-        # the same convolution algorithms in both runs (benchmark mode may time its way to
-        # different ones), so that a difference is the graph's, not cuDNN's choice
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-        stepper = make_stepper(tr)
+        stepper, stats[graph] = _cuda_loss_rows(cfg, tiny_dataset)
         assert isinstance(stepper, GraphedStepper) == (graph == "on")
-        rows = []
-        for s in range(100):
-            stepper.step(s)
-            r = stepper.read()[0]
-            rows.append([r["d_loss"], r["g_loss"], *r["mi"]])
-        stats[graph] = torch.tensor(rows, dtype=torch.float64)
     # same kernels in the same order; only fused-kernel scheduling may differ in the last bits,
     # and 100 steps of GAN dynamics amplify those a little
     rtol = 1e-3 if precision == "fp32" else 2e-2
@@ -209,15 +215,7 @@ def test_compiled_graphed_matches_eager_on_cuda(tiny_dataset):
             graph="on" if fast else "off",
             compile=fast,
         )
-        tr = Trainer(cfg, "unused", dataset=tiny_dataset)
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-        stepper = make_stepper(tr)
-        rows = []
-        for s in range(100):
-            stepper.step(s)
-            r = stepper.read()[0]
-            rows.append([r["d_loss"], r["g_loss"], *r["mi"]])
-        stats[mode] = torch.tensor(rows, dtype=torch.float64)
+        stats[mode] = _cuda_loss_rows(cfg, tiny_dataset)[1]
     torch.backends.cudnn.deterministic = False
     diff = (stats["eager"] - stats["compile+graph"]).abs().max().item()
     print(f"max |eager - compiled+graphed| over 100 steps: {diff:.3g}")
