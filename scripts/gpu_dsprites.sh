@@ -62,6 +62,15 @@ for r in /tmp/ds/*; do
     echo "== evaluate $n: exit $?"; tail -n 45 "/tmp/ev_$n.log" ) &
 done
 wait
+# ModelCentrality over the three CR runs and over their plain checkpoints (no labels; printed
+# here, beside the FactorVAE each run got above)
+if [ "${SCREEN:-0}" != 1 ]; then
+  for kind in cr plain; do
+    runs=$(ls -d /tmp/ds/${kind}_s* 2>/dev/null)
+    [ -n "$runs" ] && $py -m infogan.cli centrality $runs --device "$DEV" \
+      --json /tmp/centrality_$kind.json 2>&1 | tail -n 14
+  done
+fi
 # what G draws: each run's traversals, curves and newest sample grid, one archive (< 16 MiB)
 abs_out=$(cd "$out" && pwd)
 figs=$(cd /tmp && find ds -name 'traversal_*.png' -o -name 'curves.png'; \

@@ -178,7 +178,11 @@ def test_download_offline_is_a_clear_error(capsys, tmp_path, monkeypatch):
     assert "mnist" in err
 
 
-def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, capsys):
+def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, capsys, monkeypatch):
+    import functools
+
+    import infogan.centrality
+
     out = tmp_path / "sw"
     argv = [
         "sweep",
@@ -205,8 +209,17 @@ def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, cap
     vals = [res["per_seed"][s][acc[0]] for s in ("0", "1")]
     assert st["min"] == min(vals) and st["max"] == max(vals) and st["n"] == 2
     capsys.readouterr()
-    assert main(argv) == 0
-    assert "already trained" in capsys.readouterr().out
+    # Again, with ModelCentrality over the two (reused) seeds (fewer votes: a quick check).
+    small = functools.partial(
+        infogan.centrality.model_centrality, groups=20, group_size=10, n_var=100
+    )
+    monkeypatch.setattr(infogan.centrality, "model_centrality", small)
+    assert main([*argv, "--centrality"]) == 0
+    printed = capsys.readouterr().out
+    assert "already trained" in printed and "ModelCentrality (no labels) keeps seed" in printed
+    res = json.loads((out / "sweep.json").read_text())
+    assert res["centrality"]["runs"] == ["seed0", "seed1"]
+    assert res["summary"]["centrality"]["n"] == 2
     assert "--seeds" in _err(capsys, ["sweep", "--seeds", "a-b", "--out", str(out)])
 
 

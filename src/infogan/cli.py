@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recipe_flags(w)
     w.add_argument("--seeds", default="0-4", help="seeds: '0-4' or '0,3,7' (default 0-4)")
     w.add_argument("--out", required=True, help="sweep directory (one run per seed inside)")
+    w.add_argument(
+        "--centrality",
+        action="store_true",
+        help="also cross-evaluate the seeds and name the one to keep, without labels "
+        "(InfoGAN-CR's ModelCentrality; see 'infogan centrality')",
+    )
     _add_run_flags(w)
 
     e = sub.add_parser("evaluate", help="score a run: clustering accuracy/NMI/ARI, MI bound")
@@ -289,6 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("dataset", choices=["mnist", "fashion-mnist"])
     d.add_argument("--root", help="cache root (default $INFOGAN_DATA or ~/.cache/infogan)")
     d.add_argument("--force", action="store_true", help="download even if already present")
+
+    m = sub.add_parser(
+        "centrality",
+        help="pick among trained runs without labels (InfoGAN-CR's ModelCentrality)",
+    )
+    m.add_argument("runs", nargs="+", help="two or more run directories or checkpoint files")
+    m.add_argument("--groups", type=_positive_int, default=500, help="votes per pair of runs (500)")
+    m.add_argument("--group-size", type=_positive_int, default=100, help="images per vote (100)")
+    m.add_argument(
+        "--n-var",
+        type=_positive_int,
+        default=10_000,
+        help="images for each code's global variance (10000)",
+    )
+    m.add_argument("--seed", type=int, default=0, help="seed of the generators' draws (0)")
+    m.add_argument("--device", default="cpu")
+    m.add_argument(
+        "--json", default="centrality.json", help="where to write the result (centrality.json)"
+    )
 
     sub.add_parser("presets", help="list the named recipes")
     return p
@@ -536,7 +561,7 @@ def _sweep(a: argparse.Namespace) -> int:
 
     cfg = _recipe_from_args(a)
     _apply_run_flags(cfg, a)
-    run_sweep(cfg, _parse_seeds(a.seeds), a.out)
+    run_sweep(cfg, _parse_seeds(a.seeds), a.out, centrality=a.centrality)
     return 0
 
 
@@ -783,6 +808,30 @@ def _download(a: argparse.Namespace) -> int:
     return 0
 
 
+def _centrality(a: argparse.Namespace) -> int:
+    from infogan.atomic import atomic_write_bytes
+    from infogan.centrality import format_centrality, model_centrality
+    from infogan.model import load_run
+    from infogan.train import resolve_device
+
+    device = resolve_device(a.device)
+    paths = [Path(r) for r in a.runs]
+    if len(paths) < 2:
+        raise SpecError("centrality: give at least two runs to choose among")
+    # Short names where they are unique (seed0, seed1, ...), the paths as given otherwise.
+    names = [p.name or str(p) for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    models = [load_run(p, device=device) for p in paths]
+    res = model_centrality(
+        models, names, groups=a.groups, group_size=a.group_size, n_var=a.n_var, seed=a.seed
+    )
+    print(format_centrality(res))
+    atomic_write_bytes(a.json, (json.dumps(res.to_dict(), indent=2) + "\n").encode())
+    print(f"selected: {paths[res.selected]}\nwrote {a.json}")
+    return 0
+
+
 def _presets(_: argparse.Namespace) -> int:
     from infogan.config import PRESETS
 
@@ -803,6 +852,7 @@ _COMMANDS = {
     "bench": _bench,
     "sweep": _sweep,
     "presets": _presets,
+    "centrality": _centrality,
 }
 
 

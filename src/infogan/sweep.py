@@ -88,8 +88,15 @@ def format_summary(per_seed: dict[int, dict[str, float]], summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_sweep(cfg: TrainConfig, seeds: list[int], out: str | Path) -> dict[str, Any]:
-    """Train (or finish) ``cfg`` for every seed in ``out/seed<N>``; write ``out/sweep.json``."""
+def run_sweep(
+    cfg: TrainConfig, seeds: list[int], out: str | Path, centrality: bool = False
+) -> dict[str, Any]:
+    """Train (or finish) ``cfg`` for every seed in ``out/seed<N>``; write ``out/sweep.json``.
+
+    ``centrality``: also cross-evaluate the seeds' final models (InfoGAN-CR's ModelCentrality,
+    :mod:`infogan.centrality`) and name the one a user without labels would keep; its result
+    goes under ``centrality`` in ``sweep.json``, with each seed's centrality and
+    self-consistency added to ``per_seed`` (and so summarised like every other number)."""
     out = Path(out)
     per_seed: dict[int, dict[str, float]] = {}
     for seed in seeds:
@@ -103,6 +110,12 @@ def run_sweep(cfg: TrainConfig, seeds: list[int], out: str | Path) -> dict[str, 
             print(f"seed {seed}: training in {run_dir}", flush=True)
             rep = train_selected(scfg, run_dir, resume=done is not None).report
         per_seed[seed] = flatten_report(rep)
+    central = None
+    if centrality and len(seeds) > 1:
+        central = _centrality(cfg, seeds, out)
+        for k, seed in enumerate(seeds):
+            per_seed[seed]["centrality"] = central["centrality"][k]
+            per_seed[seed]["self_consistency"] = central["self_consistency"][k]
     summary = summarise(per_seed)
     result = {
         "config": cfg.to_dict(),
@@ -110,10 +123,26 @@ def run_sweep(cfg: TrainConfig, seeds: list[int], out: str | Path) -> dict[str, 
         "per_seed": {str(s): v for s, v in per_seed.items()},
         "summary": summary,
     }
+    if central is not None:
+        result["centrality"] = central
     atomic_write_bytes(out / "sweep.json", (json.dumps(result, indent=2) + "\n").encode())
     print(format_summary(per_seed, summary))
+    if central is not None:
+        print(f"ModelCentrality (no labels) keeps {central['selected']}")
     print(f"sweep: {out / 'sweep.json'}")
     return result
+
+
+def _centrality(cfg: TrainConfig, seeds: list[int], out: Path) -> dict[str, Any]:
+    from infogan.centrality import format_centrality, model_centrality
+    from infogan.model import load_run
+    from infogan.train import resolve_device
+
+    device = resolve_device(cfg.device)
+    models = [load_run(out / f"seed{s}", device=device) for s in seeds]
+    res = model_centrality(models, [f"seed{s}" for s in seeds])
+    print(format_centrality(res), flush=True)
+    return res.to_dict()
 
 
 def _finished_step(run_dir: Path) -> int | None:
