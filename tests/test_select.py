@@ -102,6 +102,22 @@ def test_consensus_rule_picks_most_agreeing_candidate(tmp_path, tiny_dataset):
     assert sel["winner"] == best["candidate"]
 
 
+def test_centrality_rule_picks_most_central_candidate(tmp_path, tiny_dataset, monkeypatch):
+    import infogan.select
+
+    # Fewer votes than at a real selection point: the rule's wiring is what is checked here.
+    monkeypatch.setattr(
+        infogan.select, "SELECT_CENTRALITY", {"groups": 20, "group_size": 10, "n_var": 100}
+    )
+    cfg = tiny_config(steps=4, candidates=3, select_steps=2, ckpt_every=2, select_rule="centrality")
+    train_selected(cfg, tmp_path / "run", dataset=tiny_dataset)
+    sel = json.loads((tmp_path / "run" / "selection.json").read_text())
+    assert sel["rule"].startswith("centrality")
+    assert all(0.0 <= c["centrality"] <= 1.0 for c in sel["candidates"])
+    best = max(sel["candidates"], key=lambda c: (c["centrality"], c["score"]))
+    assert sel["winner"] == best["candidate"]
+
+
 def test_unknown_select_rule_is_refused():
     from infogan.errors import SpecError
 

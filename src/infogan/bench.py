@@ -298,7 +298,7 @@ def time_to_accuracy(
         selection = []
         step = 0
         for at, keep in selection_stages(replace(cfg, steps=max_steps)):
-            records, parts = [], []
+            records, parts, models = [], [], []
             for trainer, stepper in alive.values():
                 t = time.perf_counter()
                 for st in range(step, at):
@@ -310,8 +310,9 @@ def time_to_accuracy(
                 _add("assess_s", t)
                 records.append({"seed": trainer.cfg.seed, "step": at, "score": s["score"]})
                 parts.append(part)
+                models.append(trainer.model)
             ids = list(alive)
-            kept = [ids[j] for j in rank(records, parts, cfg.select_rule)[:keep]]
+            kept = [ids[j] for j in rank(records, parts, cfg.select_rule, models)[:keep]]
             selection += records
             alive = {i: alive[i] for i in kept}
             step = at

@@ -426,8 +426,9 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--select-rule",
-        choices=["score", "consensus"],
-        help="pick the candidate by its own score (default) or by agreement with the others",
+        choices=["score", "consensus", "centrality"],
+        help="pick the candidate by its own score (default), by agreement of its partition "
+        "with the others' (consensus) or by InfoGAN-CR's ModelCentrality (every code)",
     )
     t.add_argument(
         "--g-steps", type=_positive_int, help="G/Q updates per step (1; InfoGAN-CR's code: 2)"

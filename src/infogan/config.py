@@ -80,7 +80,7 @@ class ModelConfig:
 
 
 #: Candidate selection rules known to :mod:`infogan.select`.
-SELECT_RULES = ("score", "consensus")
+SELECT_RULES = ("score", "consensus", "centrality")
 
 #: Where spectral normalisation can apply (``ModelConfig.sn_scope``).
 SN_SCOPES = ("d", "all")
@@ -197,7 +197,8 @@ class TrainConfig:
     select_rule: str = "score"
     """How the winner is chosen: ``score`` (max I(x; c)/ln K of its own code on real images) or
     ``consensus`` (the candidate whose partition of the real images agrees most, mean NMI, with
-    the other candidates'). See :mod:`infogan.select`."""
+    the other candidates') or ``centrality`` (InfoGAN-CR's ModelCentrality: the candidate whose
+    Q and generator agree most with the others', every code read). See :mod:`infogan.select`."""
     parallel: int = 1
     """Candidates trained at once, each in a worker process of its own (see
     :mod:`infogan.parallel`): on a CPU the threads are shared out between them (two 1-thread
@@ -304,7 +305,11 @@ class TrainConfig:
         checks += [
             ("graph", self.graph in ("auto", "on", "off"), "must be auto, on or off"),
             ("precision", self.precision in ("fp32", "tf32", "bf16"), "must be fp32, tf32 or bf16"),
-            ("select_rule", self.select_rule in SELECT_RULES, "must be score or consensus"),
+            (
+                "select_rule",
+                self.select_rule in SELECT_RULES,
+                "must be score, consensus or centrality",
+            ),
             (
                 "memory_format",
                 self.memory_format in ("auto", "channels_last", "contiguous"),
