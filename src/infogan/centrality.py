@@ -34,6 +34,8 @@ memory, so the work is ``n`` generator passes and ``n**2`` recogniser passes ove
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +49,8 @@ from infogan.latent import Latent
 from infogan.model import InfoGAN
 
 __all__ = ["CentralityResult", "model_centrality", "format_centrality"]
+
+log = logging.getLogger("infogan")
 
 #: Codes with a global standard deviation below this never get a vote (disentanglement_lib's
 #: FactorVAE pruning threshold).
@@ -135,6 +139,7 @@ def model_centrality(
         raise SpecError(f"centrality: the models draw images of different shapes {sorted(shapes)}")
     matrix = np.zeros((n, n))
     per_chunk = max(1, chunk // group_size)  # groups per generator pass
+    start_s = time.perf_counter()
     for j, gen in enumerate(models):
         g = torch.Generator(device=gen.device).manual_seed(seed * 7919 + j)
 
@@ -165,6 +170,8 @@ def model_centrality(
                 np.add.at(votes[i], (held, ratio.argmin(axis=1)), 1)
         for i in range(n):
             matrix[i, j] = _vote_scores(votes[i])
+        elapsed = time.perf_counter() - start_s
+        log.info(f"centrality: generator {j + 1}/{n} ({names[j]}) read by every Q, {elapsed:.0f} s")
     sym = (matrix + matrix.T) / 2
     centrality = [float((sym[i].sum() - sym[i, i]) / (n - 1)) for i in range(n)]
     selected = int(np.argmax(centrality))
