@@ -192,17 +192,21 @@ def model_centrality(
 
 
 def format_centrality(res: CentralityResult) -> str:
-    """The score matrix (row: Q, column: generator), each model's centrality, the choice."""
-    width = max(8, *(len(s) for s in res.names)) + 1
-    label = "Q \\ G"
-    head = f"{label:{width}s}" + "".join(f"{s[-8:]:>9s}" for s in res.names)
+    """The score matrix (row: Q, column: generator, both numbered), each model's centrality,
+    the choice."""
+    n = len(res.names)
+    width = max(len(s) for s in res.names) + 6
+    corner = "Q \\ G"
     lines = [
         "ModelCentrality: FactorVAE of each row's Q on each column's generator "
         f"({res.protocol['groups']} groups of {res.protocol['group_size']})",
-        head + f"{'centrality':>12s}",
+        f"{corner:{width}s}"
+        + "".join(f"{'#' + str(j + 1):>7s}" for j in range(n))
+        + f"{'centrality':>12s}",
     ]
     for i, name in enumerate(res.names):
-        row = "".join(f"{v:9.3f}" for v in res.matrix[i])
+        row = "".join(f"{v:7.3f}" for v in res.matrix[i])
         mark = "  <- selected" if i == res.selected else ""
-        lines.append(f"{name:{width}s}{row}{res.centrality[i]:12.3f}{mark}")
+        label = f"#{i + 1} {name}"
+        lines.append(f"{label:{width}s}{row}{res.centrality[i]:12.3f}{mark}")
     return "\n".join(lines)
