@@ -5,7 +5,7 @@ ground-truth simulator in its own right: its codes are factors, and one can draw
 that hold one factor fixed. So any model's Q can be scored against any other model's generator
 with the FactorVAE protocol, and the model that agrees best with the others - the medoid of the
 set under that similarity - is the one to keep. Its dSprites runs picked this way scored
-FactorVAE 0.92 and MIG 0.45 against a median of 0.88 and 0.37 over all runs (DESIGN.md section 5).
+FactorVAE 0.92 and MIG 0.45, against 0.88 and 0.37 over all its runs (DESIGN.md section 5).
 It needs no labels, so it works on a user's own data, where FactorVAE and MIG cannot be computed.
 
 Protocol, as InfoGAN-CR's released code (``gan_task_mc_generate_metric_data.py``,

@@ -817,8 +817,6 @@ def _centrality(a: argparse.Namespace) -> int:
 
     device = resolve_device(a.device)
     paths = [Path(r) for r in a.runs]
-    if len(paths) < 2:
-        raise SpecError("centrality: give at least two runs to choose among")
     # Short names where they are unique (seed0, seed1, ...), the paths as given otherwise.
     names = [p.name or str(p) for p in paths]
     if len(set(names)) < len(names):

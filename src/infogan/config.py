@@ -308,7 +308,7 @@ class TrainConfig:
             (
                 "select_rule",
                 self.select_rule in SELECT_RULES,
-                "must be score, consensus or centrality",
+                f"must be one of {', '.join(SELECT_RULES)}",
             ),
             (
                 "memory_format",

@@ -272,7 +272,6 @@ def train_selected(
                 + ", ".join(f"{r['candidate'] + 1}: {r['centrality']:.3f}" for r in scores),
                 flush=True,
             )
-        del models
         kept = [scores[j]["candidate"] for j in order[:keep]]
         done_stages.append({"step": at, "candidates": scores, "kept": kept})
         atomic_write_bytes(progress, (json.dumps({"stages": done_stages}) + "\n").encode())
