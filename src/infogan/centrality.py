@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from infogan.errors import SpecError
-from infogan.evaluate import encode_batch
+from infogan.evaluate import representation_fn
 from infogan.latent import Latent
 from infogan.model import InfoGAN
 
@@ -76,16 +76,6 @@ class CentralityResult:
             "selected": self.names[self.selected],
             "protocol": self.protocol,
         }
-
-
-def _codes(model: InfoGAN, images: torch.Tensor) -> np.ndarray:
-    """Q's code estimate ``[n, n_codes]`` (argmax for categorical, mean for continuous)."""
-    enc = model.encode(images, batch=encode_batch(model))
-    cols = []
-    for i in range(len(model.spec.codes)):
-        kind, j = model.spec.slot(i)
-        cols.append(enc.cat[:, j].double() if kind == "cat" else enc.cont_mean[:, j].double())
-    return torch.stack(cols, dim=1).numpy()
 
 
 def _hold_code(model: InfoGAN, lat: Latent, groups: int, size: int, first: int) -> np.ndarray:
@@ -139,6 +129,8 @@ def model_centrality(
         raise SpecError(f"centrality: the models draw images of different shapes {sorted(shapes)}")
     matrix = np.zeros((n, n))
     per_chunk = max(1, chunk // group_size)  # groups per generator pass
+    # Q's code estimate per model: argmax for categorical codes, mean for continuous ones
+    reps = [representation_fn(q) for q in models]
     start_s = time.perf_counter()
     for j, gen in enumerate(models):
         g = torch.Generator(device=gen.device).manual_seed(seed * 7919 + j)
@@ -150,7 +142,7 @@ def model_centrality(
         chunks = []
         for start in range(0, n_var, chunk):
             x = gen.generate(latent=draw(min(chunk, n_var - start)))
-            chunks.append([_codes(q, x) for q in models])
+            chunks.append([rep(x) for rep in reps])
         var = [np.concatenate([c[i] for c in chunks]).var(axis=0, ddof=1) for i in range(n)]
         active = [np.sqrt(v) >= PRUNE_STD for v in var]
         n_factors = len(gen.spec.codes)
@@ -161,10 +153,10 @@ def model_centrality(
             lat = draw(count * group_size)
             held = _hold_code(gen, lat, count, group_size, first)
             x = gen.generate(latent=lat)
-            for i, q in enumerate(models):
+            for i, rep in enumerate(reps):
                 if not active[i].any():
                     continue
-                z = _codes(q, x).reshape(count, group_size, -1)
+                z = rep(x).reshape(count, group_size, -1)
                 ratio = z.var(axis=1, ddof=1) / np.where(active[i], var[i], 1.0)
                 ratio[:, ~active[i]] = np.inf  # a pruned code never gets a vote
                 np.add.at(votes[i], (held, ratio.argmin(axis=1)), 1)

@@ -154,8 +154,7 @@ def rank(
         for r, c in zip(records, res.centrality, strict=True):
             r["centrality"] = c
         key = lambda i: (-records[i]["centrality"], -records[i]["score"])  # noqa: E731
-        return sorted(range(len(records)), key=key)
-    if use_consensus:
+    elif use_consensus:
         key = lambda i: (-records[i]["agreement"], -records[i]["score"])  # noqa: E731
     else:
         key = lambda i: -records[i]["score"]  # noqa: E731
