@@ -144,9 +144,17 @@ def test_bad_data_and_flags(capsys, tmp_path, tiny_npz, run_dir):
     assert "bad.npz" in _err(capsys, ["train", "--data", str(bad), "--out", str(tmp_path / "z")])
     rgb = tmp_path / "rgb.npz"
     np.savez(rgb, images=np.zeros((16, 32, 32, 3), np.uint8))
-    assert "28x28" in _err(
+    assert "--arch conv32" in _err(
         capsys, ["train", "--data", str(rgb), "--out", str(tmp_path / "w"), *TINY]
     )
+    # Refused before anything was written: the corrected command may use the same --out.
+    assert not (tmp_path / "w").exists()
+    grey32 = tmp_path / "grey32.npz"
+    np.savez(grey32, images=np.zeros((16, 32, 32), np.uint8))
+    assert "needs 1x28x28; --arch conv32 reads 32x32" in _err(
+        capsys, ["train", "--data", str(grey32), "--out", str(tmp_path / "w"), *TINY]
+    )
+    assert not (tmp_path / "w").exists()
     assert "already holds a run" in _err(
         capsys, ["train", "--data", tiny_npz, "--out", str(run_dir), *TINY]
     )

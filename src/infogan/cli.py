@@ -58,6 +58,7 @@ _RECIPE_FLAGS = {
     "lambda_cont_ramp": "lambda_cont_ramp",
     "width": "model.width",
     "arch": "model.arch",
+    "channels": "model.channels",
     "info_in_d_step": "info_in_d_step",
     "q_head_step": "q_head_step",
     "lambda_real": "lambda_real",
@@ -246,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("encode", help="images -> codes (and labels through the saved mapping)")
     c.add_argument("run", help="run directory")
-    c.add_argument("--data", required=True, help="images: dataset name, IDX dir/file or .npz")
+    c.add_argument(
+        "--data",
+        required=True,
+        help="images: dataset name, a folder of images, an IDX dir/file or an .npz",
+    )
     c.add_argument("--split", default="test", choices=["train", "test"])
     c.add_argument("--out", default="codes.csv", help=".csv or .npz")
     c.add_argument("--device", default="cpu")
@@ -291,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--eval-every", type=_positive_int, default=250)
     b.add_argument("--max-steps", type=_positive_int, default=12_000)
 
-    d = sub.add_parser("download", help="download mnist or fashion-mnist (needs internet)")
-    d.add_argument("dataset", choices=["mnist", "fashion-mnist"])
+    d = sub.add_parser("download", help="download mnist, fashion-mnist or svhn (needs internet)")
+    d.add_argument("dataset", choices=["mnist", "fashion-mnist", "svhn"])
     d.add_argument("--root", help="cache root (default $INFOGAN_DATA or ~/.cache/infogan)")
     d.add_argument("--force", action="store_true", help="download even if already present")
 
@@ -322,14 +327,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--preset", help="start from a named recipe (see 'infogan presets')")
     t.add_argument("--config", help="start from a config.json (e.g. another run's)")
-    t.add_argument("--data", help="dataset name (mnist5k, mnist, fashion-mnist), IDX dir or .npz")
+    t.add_argument(
+        "--data",
+        help="dataset name (mnist5k, mnist, fashion-mnist, svhn, celeba, dsprites), a folder of "
+        "images, an IDX dir or an .npz",
+    )
     t.add_argument("--codes", help="latent codes, e.g. 'cat:10,cont:2'")
     t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
     t.add_argument(
         "--arch",
-        choices=["mnist", "conv64", "conv64s"],
-        help="networks: mnist (28x28), conv64 (64x64, the paper's chairs), conv64s (64x64, "
-        "InfoGAN-CR's small dSprites ones)",
+        choices=["mnist", "conv32", "conv64", "conv64s"],
+        help="networks: mnist (28x28), conv32 (32x32, the paper's SVHN/CelebA), conv64 (64x64, "
+        "the paper's chairs), conv64s (64x64, InfoGAN-CR's small dSprites ones)",
+    )
+    t.add_argument(
+        "--channels",
+        type=int,
+        choices=[1, 3],
+        help="image channels (default: as the training data; colour needs conv32 or conv64*)",
     )
     t.add_argument(
         "--noise-scale", type=float, help="gain on z in G's input (default 1.0 = the paper)"
@@ -697,10 +712,12 @@ def _encode(a: argparse.Namespace) -> int:
     from infogan.model import load_run
 
     model = load_run(a.run, device=a.device)
-    ds = load_dataset(a.data, split=a.split)
+    ds = load_dataset(a.data, split=a.split, size=model.nets.image_shape[1])
     enc = model.encode(ds.images)
     mappings = _saved_mappings(Path(a.run))
     cols: dict[str, np.ndarray] = {}
+    if ds.files is not None:  # a folder of images: which file each row is
+        cols["file"] = np.array(ds.files)
     for i, name in enumerate(model.spec.names):
         kind, j = model.spec.slot(i)
         if kind == "cat":

@@ -43,11 +43,17 @@ import torch
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
-from infogan.data import ImageDataset, load_dataset
+from infogan.data import ImageDataset
 from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
-from infogan.train import Trainer, TrainResult, resolve_device
+from infogan.train import (
+    Trainer,
+    TrainResult,
+    fit_to_data,
+    load_training_data,
+    resolve_device,
+)
 
 __all__ = [
     "real_code_mi",
@@ -219,7 +225,9 @@ def train_selected(
         if (run_dir / "selection.json").exists():
             resume = True
         return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run()
-    dataset = dataset if dataset is not None else load_dataset(cfg.data, split="train")
+    dataset = dataset if dataset is not None else load_training_data(cfg)
+    # Before anything is written: data the networks cannot read leaves no run directory behind.
+    cfg = fit_to_data(cfg, dataset)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():

@@ -35,7 +35,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ from infogan.losses import (
     real_code_information,
 )
 from infogan.model import InfoGAN
-from infogan.nets import InfoGANNets, build_nets
+from infogan.nets import InfoGANNets, build_nets, image_shape
 
 __all__ = [
     "Trainer",
@@ -128,6 +128,48 @@ class TrainResult:
     report: dict[str, Any]
 
 
+def image_side(cfg: TrainConfig) -> int:
+    """Height (= width) of the images ``cfg``'s networks read: what image files are resized to."""
+    return image_shape(cfg.model)[1]
+
+
+def load_training_data(cfg: TrainConfig) -> ImageDataset:
+    """``cfg.data``'s training split, image files resized to the networks' size."""
+    return load_dataset(cfg.data, split="train", size=image_side(cfg))
+
+
+def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
+    """``cfg`` with ``model.channels`` taken from ``dataset`` where it is None (as the data);
+    raises a one-line error when the data cannot feed the networks. Called before anything is
+    written, so a wrong combination leaves no half-made run directory behind."""
+    c, h, w = dataset.shape
+    if cfg.model.channels is None:
+        if c == 3 and cfg.model.arch == "mnist":
+            raise DataError(
+                f"data: {dataset.name} holds colour images ({c}x{h}x{w}), but the 'mnist' "
+                "networks read one channel; use --arch conv32 (32x32) or conv64s / conv64 (64x64)"
+            )
+        cfg = replace(cfg, model=replace(cfg.model, channels=c))
+    need = image_shape(cfg.model)
+    if (c, h, w) != tuple(need):
+        hint = {28: "mnist", 32: "conv32", 64: "conv64s or conv64"}.get(h) if h == w else None
+        raise DataError(
+            f"data: {dataset.name} has images of {c}x{h}x{w} (CxHxW) but arch "
+            f"{cfg.model.arch!r} needs {need[0]}x{need[1]}x{need[2]}"
+            + (f"; --arch {hint} reads {h}x{w}" if hint and h != need[1] else "")
+        )
+    if len(dataset) < cfg.batch:
+        raise DataError(
+            f"data: {dataset.name} has {len(dataset)} images, fewer than one batch of {cfg.batch}"
+        )
+    if 2 * cfg.d_translate >= min(need[1], need[2]):
+        raise SpecError(
+            f"d_translate: {cfg.d_translate} pixels would shift a {need[1]}x{need[2]} "
+            "image off itself; use less than half its side"
+        )
+    return cfg
+
+
 class Trainer:
     """One InfoGAN training run in ``run_dir``.
 
@@ -141,13 +183,18 @@ class Trainer:
         dataset: ImageDataset | None = None,
         resume: bool = False,
     ) -> None:
-        self.cfg = cfg.validate()
+        cfg.validate()
         self.run_dir = Path(run_dir)
         self.device = resolve_device(cfg.device)
         self.spec: LatentSpec = cfg.latent()
-        self.dataset = dataset if dataset is not None else load_dataset(cfg.data, split="train")
+        self.dataset = dataset if dataset is not None else load_training_data(cfg)
+        self.cfg = cfg = fit_to_data(cfg, self.dataset)
         # Read the evaluation data now: a wrong path should fail before training, not after it.
-        self.eval_dataset = load_dataset(cfg.eval_data, split="test") if cfg.eval_data else None
+        self.eval_dataset = (
+            load_dataset(cfg.eval_data, split="test", size=image_side(cfg))
+            if cfg.eval_data
+            else None
+        )
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
         self.contrastive = cfg.cr_weight > 0
         self.nets = build_nets(cfg.model, contrastive=self.contrastive, ema=cfg.ema_decay > 0).to(
@@ -156,7 +203,6 @@ class Trainer:
         if wants_channels_last(cfg.memory_format, self.device):
             # Before the optimisers exist, so their state is made in the same layout.
             self.nets.to(memory_format=torch.channels_last)
-        self._check_data()
         groups = param_groups(self.nets, cfg.q_head_step)
         self.use_graph = _want_graph(cfg.graph, self.device)
         # What runs a step's device work: step_body itself, or its compiled form (fullgraph
@@ -206,25 +252,6 @@ class Trainer:
         self.model = InfoGAN(self.nets, cfg, device=self.device)  # inference view for samples
 
     # ---- data -----------------------------------------------------------------------------
-    def _check_data(self) -> None:
-        need = self.nets.image_shape
-        have = self.dataset.shape
-        if tuple(have) != tuple(need):
-            raise DataError(
-                f"data: {self.dataset.name} has images of {have[0]}x{have[1]}x{have[2]} (CxHxW) but "
-                f"arch {self.cfg.model.arch!r} needs {need[0]}x{need[1]}x{need[2]}"
-            )
-        if len(self.dataset) < self.cfg.batch:
-            raise DataError(
-                f"data: {self.dataset.name} has {len(self.dataset)} images, fewer than one batch "
-                f"of {self.cfg.batch}"
-            )
-        if 2 * self.cfg.d_translate >= min(need[1], need[2]):
-            raise SpecError(
-                f"d_translate: {self.cfg.d_translate} pixels would shift a {need[1]}x{need[2]} "
-                "image off itself; use less than half its side"
-            )
-
     def _batch_u8(self, step: int) -> torch.Tensor:
         """Real images (uint8) of step ``step``: epoch-wise shuffling, last partial batch dropped."""
         n = len(self.images)

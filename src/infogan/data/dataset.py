@@ -33,6 +33,12 @@ class ImageDataset:
     ground_truth: Any = None
     """Optional ground-truth factor model (``infogan.metrics.disentanglement.GroundTruthData``)
     for disentanglement metrics, e.g. the dSprites-like grid."""
+    classes: list[str] | None = None
+    """Optional name of each label value (``classes[label]``), e.g. the class folders of an
+    image directory."""
+    files: list[str] | None = None
+    """Optional file of each image (relative to the folder read), for image directories: what
+    ``infogan encode`` writes beside each row."""
 
     def __post_init__(self) -> None:
         # Checked once here so that every consumer (training loop, metrics) can rely on the layout

@@ -1,4 +1,4 @@
-"""Download MNIST and Fashion-MNIST IDX files into a local cache.
+"""Download MNIST and Fashion-MNIST IDX files, and SVHN's .mat files, into a local cache.
 
 Only :func:`_fetch` touches the network; everything after it (checking, placing, reading the file)
 works on local files, so it is tested offline by replacing ``_fetch`` with a local copy.
@@ -53,9 +53,9 @@ class RemoteFile:
 
     name: str  # file name on the server and on disk, e.g. "train-images-idx3-ubyte.gz"
     split: str  # "train" or "test"
-    kind: str  # "images" or "labels"
-    count: int  # number of images or labels the header must announce
-    content_md5: str  # MD5 of the decompressed IDX bytes (see the module docstring for why)
+    kind: str  # "images" or "labels" (IDX files), or "mat" (SVHN: images and labels in one)
+    count: int  # number of images or labels the file must hold
+    content_md5: str  # MD5 of the decompressed bytes (see the module docstring for why)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,18 @@ FASHION_MNIST = RemoteDataset(
     ),
 )  # fmt: skip
 
-DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
+# SVHN's own server, HTTP only; MD5s of the files as published (torchvision and others), not
+# checked here (no copy is on this machine); the loader's layout check applies regardless.
+SVHN = RemoteDataset(
+    name="svhn",
+    mirrors=("http://ufldl.stanford.edu/housenumbers/",),
+    files=(
+        RemoteFile("train_32x32.mat", "train", "mat", 73257, "e26dedcc434d2e4c54c9b2d4a06d8373"),
+        RemoteFile("test_32x32.mat", "test", "mat", 26032, "eb5a983be6a315427106f1b164d9cef3"),
+    ),
+)
+
+DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST, SVHN)}
 
 
 def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
@@ -119,8 +130,13 @@ def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
 def verify_file(path: Path, spec: RemoteFile) -> None:
     """Raise :class:`DataError` unless ``path`` is a valid, untampered copy of ``spec``."""
     data = idx.read_bytes(path)  # decompressed; raises on empty / broken gzip
-    parse = idx.parse_idx_images if spec.kind == "images" else idx.parse_idx_labels
-    n = parse(data, path).shape[0]  # raises on wrong magic, truncation, trailing bytes
+    if spec.kind == "mat":
+        from infogan.data.svhn import read_svhn_mat
+
+        n = len(read_svhn_mat(path))  # raises on a file of another layout
+    else:
+        parse = idx.parse_idx_images if spec.kind == "images" else idx.parse_idx_labels
+        n = parse(data, path).shape[0]  # raises on wrong magic, truncation, trailing bytes
     if n != spec.count:
         raise DataError(f"data: {path} holds {n} {spec.kind}, expected {spec.count}")
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()

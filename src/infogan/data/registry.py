@@ -20,7 +20,9 @@ import torch
 from infogan.data import download, idx
 from infogan.data.dataset import ImageDataset
 from infogan.data.dsprites import DSpritesLike, load_dsprites
+from infogan.data.folder import has_images, load_image_folder
 from infogan.data.npz import read_npz
+from infogan.data.svhn import read_svhn_mat
 from infogan.errors import DataError
 
 # Where Debian's package `dataset-fashion-mnist` installs the four IDX .gz files.
@@ -91,11 +93,43 @@ def load_fashion_mnist(split: str = "train") -> ImageDataset:
     return _load_cached("fashion-mnist", split, hint, elsewhere=system)
 
 
+def load_svhn(split: str = "train") -> ImageDataset:
+    """SVHN's cropped digits (73,257 / 26,032 colour 32x32 images, labels 0-9) from the download
+    cache; see ``infogan download svhn``."""
+    path = download.default_cache_dir() / "svhn" / f"{split}_32x32.mat"
+    if not path.is_file():
+        raise DataError(
+            f"data: svhn is not available (no {path}); download it with `infogan download svhn` "
+            "(needs internet)"
+        )
+    return read_svhn_mat(path, name=f"svhn:{split}")
+
+
+CELEBA_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
+
+
+def load_celeba(split: str = "train", size: int | None = None) -> ImageDataset:
+    """CelebA's aligned faces (``img_align_celeba``: 202,599 JPEGs of 178x218) from the cache,
+    centre-cropped and resized to ``size``; unlabelled. Not downloaded by this package: the
+    files are shared through Google Drive, which refuses scripted downloads of this size. One
+    set whatever ``split`` is asked (the faces' official partition is not applied)."""
+    directory = download.default_cache_dir() / "celeba" / "img_align_celeba"
+    if not (directory.is_dir() and has_images(directory)):
+        raise DataError(
+            f"data: celeba is not available (no images in {directory}); download "
+            f"img_align_celeba.zip from {CELEBA_URL} and unzip it there, or give the folder "
+            "itself with --data"
+        )
+    return load_image_folder(directory, split, size=size)
+
+
 NAMED_DATASETS: dict[str, Callable[[str], ImageDataset]] = {
     "mnist5k": load_mnist5k,
     "mnist": load_mnist,
     "fashion-mnist": load_fashion_mnist,
     "dsprites": load_dsprites,
+    "svhn": load_svhn,
+    "celeba": load_celeba,
 }
 DSPRITES_SUBSET_PREFIX = "dsprites:"
 """``"dsprites:N"``: a seeded random subset of ``N`` dSprites-like images, drawn on demand."""
@@ -114,7 +148,9 @@ def _load_dsprites_subset(key: str, split: str) -> ImageDataset:
     return load_dsprites(split, n=n)
 
 
-def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageDataset:
+def load_dataset(
+    source: str | os.PathLike[str], split: str = "train", size: int | None = None
+) -> ImageDataset:
     """Load a dataset by name or path as ``uint8 [N, C, H, W]`` images (and labels if any).
 
     Args:
@@ -128,6 +164,12 @@ def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageD
             - ``"dsprites"``: all 737,280 dSprites-like 64x64 images (drawn once into the cache,
               377 MB on disk; the returned tensor needs ~3 GB of RAM), labels = shape;
             - ``"dsprites:N"``: a random subset of ``N`` of them (seed 0), drawn on demand;
+            - ``"svhn"``: SVHN's 32x32 colour digits from the download cache
+              (``infogan download svhn``);
+            - ``"celeba"``: CelebA's aligned faces, unzipped by hand into
+              ``<cache root>/celeba/img_align_celeba``;
+            - a directory of image files (PNG, JPEG, ...; class sub-folders give labels, see
+              :mod:`infogan.data.folder`);
             - a directory of MNIST-format IDX files (``train-images-idx3-ubyte[.gz]``,
               ``t10k-images-idx3-ubyte[.gz]``, optional ``*-labels-idx1-ubyte[.gz]``);
             - one IDX images file (its labels file beside it is used if present);
@@ -135,6 +177,10 @@ def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageD
         split: ``"train"`` or ``"test"``. For a directory holding only one split, that split is
             returned whatever is asked (the dataset's ``name`` is the file used). Ignored for
             single files and for ``"mnist5k"``, which have one split.
+        size: for image files (a directory of them, ``"celeba"``): the square side each image
+            is centre-cropped and resized to (training passes its networks' size); None = the
+            files' own size, which must then be the same for all. Arrays (IDX, ``.npz``, the
+            named sets) are never resized.
 
     Raises:
         DataError: unknown name, missing path, or a file that is empty, corrupt, truncated or of
@@ -143,6 +189,8 @@ def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageD
     if split not in SPLITS:
         raise DataError(f"data: unknown split {split!r} for {source}; use 'train' or 'test'")
     key = os.fspath(source)
+    if key == "celeba":
+        return load_celeba(split, size)
     if key in NAMED_DATASETS:
         return NAMED_DATASETS[key](split)
     if key.startswith(DSPRITES_SUBSET_PREFIX):
@@ -154,7 +202,9 @@ def load_dataset(source: str | os.PathLike[str], split: str = "train") -> ImageD
             f"(known: {', '.join(NAMED_DATASETS)})"
         )
     if path.is_dir():
-        return idx.load_idx_dir(path, split)
+        if any(idx.find_split_images(path, s) for s in SPLITS):
+            return idx.load_idx_dir(path, split)
+        return load_image_folder(path, split, size=size)
     if path.suffix.lower() == ".npz":
         return read_npz(path)
     # Anything else is read as an IDX images file; its magic number check rejects other formats

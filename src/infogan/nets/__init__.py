@@ -15,6 +15,7 @@ from torch import nn
 from infogan.config import ModelConfig
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
+from infogan.nets.conv32 import Conv32Body, Conv32Generator
 from infogan.nets.conv64 import Conv64Body, Conv64Generator
 from infogan.nets.conv64s import LEAK_CR, Conv64SmallBody, Conv64SmallGenerator
 from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
@@ -101,12 +102,17 @@ class InfoGANNets(nn.Module):
         if cfg.arch == "mnist":
             self.generator = MnistGenerator(self.latent.input_dim, cfg.width)
             self.body = MnistBody(cfg.width)
+        elif cfg.arch == "conv32":
+            c = self.image_shape[0]
+            self.generator = Conv32Generator(self.latent.input_dim, cfg.width, c)
+            self.body = Conv32Body(cfg.width, c)
         elif cfg.arch == "conv64":
-            self.generator = Conv64Generator(self.latent.input_dim, cfg.width, cfg.channels)
-            self.body = Conv64Body(cfg.width, cfg.channels)
+            self.generator = Conv64Generator(self.latent.input_dim, cfg.width, self.image_shape[0])
+            self.body = Conv64Body(cfg.width, self.image_shape[0])
         elif cfg.arch == "conv64s":
-            self.generator = Conv64SmallGenerator(self.latent.input_dim, cfg.width, cfg.channels)
-            self.body = Conv64SmallBody(cfg.width, cfg.channels)
+            c = self.image_shape[0]
+            self.generator = Conv64SmallGenerator(self.latent.input_dim, cfg.width, c)
+            self.body = Conv64SmallBody(cfg.width, c)
         else:  # pragma: no cover - validate() already rejects others
             raise SpecError(f"arch: unknown {cfg.arch!r}")
         self.d_head = nn.Linear(self.body.feature_dim, 1)
@@ -137,7 +143,12 @@ class InfoGANNets(nn.Module):
         self.cr: nn.Module | None = None
         if contrastive:
             c = self.image_shape[0]
-            body_cls = {"mnist": MnistBody, "conv64": Conv64Body, "conv64s": Conv64SmallBody}
+            body_cls = {
+                "mnist": MnistBody,
+                "conv32": Conv32Body,
+                "conv64": Conv64Body,
+                "conv64s": Conv64SmallBody,
+            }
             body = body_cls[cfg.arch](cfg.width, 2 * c)
             self.cr = nn.Sequential(body, nn.Linear(body.feature_dim, len(self.latent.codes)))
             self.cr.apply(_init_weights)
@@ -214,7 +225,9 @@ def build_nets(cfg: ModelConfig, contrastive: bool = False, ema: bool = False) -
 
 
 def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
-    """(C, H, W) of the images an architecture reads and writes."""
+    """(C, H, W) of the images an architecture reads and writes (``channels`` None, "as the
+    data", counts as 1 where there is no data to follow)."""
     if cfg.arch == "mnist":
         return MNIST_SHAPE
-    return (cfg.channels, 64, 64)
+    side = 32 if cfg.arch == "conv32" else 64
+    return (cfg.channels or 1, side, side)

@@ -1,0 +1,228 @@
+"""Reader for a directory of image files (PNG, JPEG, BMP, GIF, TIFF, WebP): one's own data as
+it usually lies on disk.
+
+Layouts, decided by what the directory holds:
+
+- ``DIR/train/...`` and/or ``DIR/test/...``: the split asked for (a directory with only one of
+  them gives that one whatever is asked, as an IDX directory does);
+- ``DIR/<class>/<image>``: one sub-directory per class, every image directly inside one of
+  them; the classes, in sorted name order, become labels 0..K-1 (evaluation only: training never
+  reads them) and their names are kept (:attr:`ImageDataset.classes`);
+- otherwise every image anywhere below ``DIR``, unlabelled.
+
+Pixels: all images grey (Pillow modes ``1``, ``L``, ``LA``, ``I``, ``I;16``, ``F``) -> one
+channel; any colour image among them -> three (RGB; transparency is flattened onto white). Size:
+with ``size`` given, each image is centre-cropped to a square of its shorter side and resized to
+``size`` x ``size`` (Lanczos; JPEGs are first decoded at the smallest scale still at least that
+big, which makes large photos quick to read); without it, all images must share one size.
+
+Decoded folders are cached (``<cache root>/folders/*.npz``), keyed by the directory, the split,
+the size, and every file's name, length and modification time, so a second run reads one array
+instead of decoding every file again, and any change to the files is noticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infogan.atomic import atomic_write
+from infogan.data.dataset import ImageDataset
+from infogan.errors import DataError
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+)
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+CACHE_VERSION = 1  # bump when decoding changes, so old caches are not read as new ones
+
+__all__ = ["IMAGE_SUFFIXES", "has_images", "load_image_folder"]
+
+
+def _images_below(directory: Path) -> list[Path]:
+    """Image files below ``directory``, sorted; hidden files and folders are skipped."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [
+            Path(root) / f
+            for f in files
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+        ]
+    return sorted(found)
+
+
+def has_images(directory: str | Path) -> bool:
+    """Whether any image file lies below ``directory``."""
+    return bool(_images_below(Path(directory)))
+
+
+def _split_dir(directory: Path, split: str) -> Path:
+    subs = {s: directory / s for s in ("train", "test") if (directory / s).is_dir()}
+    subs = {s: d for s, d in subs.items() if has_images(d)}
+    if split in subs:
+        return subs[split]
+    if len(subs) == 1:  # only the other split is there: that split, as for IDX directories
+        return next(iter(subs.values()))
+    return directory
+
+
+def _files_and_labels(directory: Path) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
+    files = _images_below(directory)
+    if not files:
+        raise DataError(
+            f"data: {directory} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) "
+            "and no MNIST-format IDX files"
+        )
+    # One folder per class: every image sits directly in a sub-directory of `directory`, and
+    # there are at least two of them (a single folder of images is not a labelling).
+    parents = {f.parent for f in files}
+    if len(parents) >= 2 and all(p.parent == directory for p in parents):
+        classes = sorted(p.name for p in parents)
+        index = {name: i for i, name in enumerate(classes)}
+        labels = np.array([index[f.parent.name] for f in files], dtype=np.int64)
+        return files, labels, classes
+    return files, None, None
+
+
+def _open(path: Path):
+    """Open lazily (Pillow reads the header now, the pixels on first use)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"data: {path} is not a readable image ({e})") from None
+
+
+def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
+    """One file as ``uint8`` ``[H, W]`` (mode ``L``) or ``[H, W, 3]`` (mode ``RGB``)."""
+    from PIL import Image
+
+    try:
+        with _open(path) as image:
+            if size is not None and image.format == "JPEG":
+                # libjpeg decodes at 1/2, 1/4 or 1/8 scale while the result stays >= size:
+                # most of a large photo's decoding time saved, nothing lost after resizing.
+                image.draft(mode, (size, size))
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                # Transparent pixels onto white, as an image viewer shows them.
+                rgba = image.convert("RGBA")
+                image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+            elif image.mode in ("I", "I;16", "F"):
+                # 16-bit and float greys: their own range to 0..255, not clipped at 255.
+                a = np.asarray(image, dtype=np.float64)
+                lo, hi = float(a.min()), float(a.max())
+                a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+                image = Image.fromarray(np.rint(a).astype(np.uint8))
+            image = image.convert(mode)
+            if size is not None:
+                w, h = image.size
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                # Crop first: resize(box=...) would let the filter read pixels outside the box.
+                image = image.crop((left, top, left + side, top + side))
+                image = image.resize((size, size), Image.Resampling.LANCZOS)
+            return np.asarray(image, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt pixel data
+        raise DataError(f"data: {path} is not a readable image ({e})") from None
+
+
+def _cache_key(directory: Path, files: list[Path], size: int | None) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_VERSION, str(directory.resolve()), size]).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(directory)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def load_image_folder(
+    directory: str | Path,
+    split: str = "train",
+    size: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> ImageDataset:
+    """Load a directory of image files (layouts: see the module docstring).
+
+    Args:
+        directory: the folder.
+        split: ``"train"`` or ``"test"``, used where the folder has such sub-folders.
+        size: square side to crop and resize every image to; None = keep the files' own size,
+            which must then be the same for all.
+        cache_dir: where decoded folders are cached; None = ``<cache root>/folders``; ``""``
+            turns the cache off.
+
+    Raises:
+        DataError: no images, an unreadable or corrupt file (named), sizes that differ without
+            ``size``, or a bad ``size``.
+    """
+    if size is not None and not (isinstance(size, int) and 1 <= size <= 4096):
+        raise DataError(f"data: image size must be a whole number from 1 to 4096, got {size!r}")
+    root = Path(directory)
+    directory = _split_dir(root, split)
+    files, labels, classes = _files_and_labels(directory)
+    name = str(directory)
+    rel = [str(f.relative_to(directory)) for f in files]
+    cache: Path | None = None
+    if cache_dir != "":
+        from infogan.data.download import default_cache_dir
+
+        base = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "folders"
+        cache = base / f"{_cache_key(directory, files, size)}.npz"
+        hit = _read_cache(cache, len(files))
+        if hit is not None:
+            return ImageDataset(
+                torch.from_numpy(hit), _tensor(labels), name, classes=classes, files=rel
+            )
+    # Pass 1, headers only (Pillow reads no pixels yet): the mode and size of every file.
+    modes, sizes = set(), set()
+    for f in files:
+        with _open(f) as image:
+            modes.add(image.mode)
+            sizes.add(image.size)
+    if size is None and len(sizes) > 1:
+        a, b = sorted(sizes)[:2]
+        raise DataError(
+            f"data: images in {directory} differ in size ({a[0]}x{a[1]}, {b[0]}x{b[1]}, ...); "
+            "they are resized only to a network's size (training and evaluation do that)"
+        )
+    mode = "L" if modes <= GREY_MODES else "RGB"
+    arrays = [_decode(f, mode, size) for f in files]
+    images = np.stack(arrays)  # [N, H, W] or [N, H, W, 3]
+    images = images[:, None] if mode == "L" else images.transpose(0, 3, 1, 2)
+    images = np.ascontiguousarray(images)
+    if cache is not None:
+        _write_cache(cache, images)
+    return ImageDataset(torch.from_numpy(images), _tensor(labels), name, classes=classes, files=rel)
+
+
+def _tensor(labels: np.ndarray | None) -> torch.Tensor | None:
+    return None if labels is None else torch.from_numpy(labels)
+
+
+def _read_cache(path: Path, n: int) -> np.ndarray | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            images = z["images"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # absent or damaged: decode again (and rewrite it)
+    ok = images.dtype == np.uint8 and images.ndim == 4 and images.shape[0] == n
+    return images if ok else None
+
+
+def _write_cache(path: Path, images: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, images=images)
+        atomic_write(path, lambda f: f.write(buf.getvalue()))
+    except OSError:
+        pass  # a read-only cache costs time on the next run, nothing else

@@ -1,0 +1,176 @@
+"""Directories of image files as data: layouts, pixels, resizing, cache, errors, CLI."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+import pytest
+from conftest import TINY_FLAGS
+from PIL import Image
+
+from infogan.cli import main
+from infogan.data import load_dataset
+from infogan.data.folder import load_image_folder
+from infogan.errors import DataError
+
+
+def _png(path, array, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array), mode).save(path)
+
+
+@pytest.fixture
+def classes(tmp_path):
+    """Two classes of 28x28 grey squares: class 'a' dark, class 'b' bright."""
+    root = tmp_path / "digits"
+    for i in range(3):
+        _png(root / "a" / f"{i}.png", np.full((28, 28), 10 + i, np.uint8))
+        _png(root / "b" / f"{i}.png", np.full((28, 28), 200 + i, np.uint8))
+    return root
+
+
+def test_class_folders_give_labels_names_and_files(classes, tmp_path):
+    ds = load_image_folder(classes, cache_dir="")
+    assert ds.images.shape == (6, 1, 28, 28) and ds.classes == ["a", "b"]
+    assert ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert ds.files == ["a/0.png", "a/1.png", "a/2.png", "b/0.png", "b/1.png", "b/2.png"]
+    assert ds.images[4].unique().tolist() == [201]  # pixels exact, not rescaled
+    # through load_dataset (a directory without IDX files), resized to a network's size
+    big = load_dataset(classes, size=32)
+    assert big.images.shape == (6, 1, 32, 32) and big.images[0].unique().tolist() == [10]
+
+
+def test_flat_and_nested_folders_are_unlabelled(tmp_path):
+    flat = tmp_path / "flat"
+    for i in range(2):
+        _png(flat / f"{i}.png", np.zeros((8, 8), np.uint8))
+    assert load_image_folder(flat, cache_dir="").labels is None
+    # images at the top beside a sub-folder: no class layout, every image read
+    _png(flat / "more" / "x.png", np.zeros((8, 8), np.uint8))
+    ds = load_image_folder(flat, cache_dir="")
+    assert len(ds) == 3 and ds.labels is None and ds.classes is None
+    # hidden files and non-image files are skipped
+    (flat / ".hidden.png").write_bytes(b"junk")
+    (flat / "notes.txt").write_text("hi")
+    assert len(load_image_folder(flat, cache_dir="")) == 3
+
+
+def test_train_and_test_subfolders(tmp_path):
+    for split, value in (("train", 1), ("test", 2)):
+        for i in range(2):
+            _png(tmp_path / split / "c" / f"{i}.png", np.full((4, 4), value, np.uint8))
+    assert load_image_folder(tmp_path, "train", cache_dir="").images.unique().tolist() == [1]
+    assert load_image_folder(tmp_path, "test", cache_dir="").images.unique().tolist() == [2]
+
+
+def test_colour_alpha_and_16_bit(tmp_path):
+    root = tmp_path / "mixed"
+    _png(root / "grey.png", np.full((6, 6), 50, np.uint8))
+    rgb = np.zeros((6, 6, 3), np.uint8)
+    rgb[..., 0] = 255
+    _png(root / "red.png", rgb)
+    ds = load_image_folder(root, cache_dir="")  # one colour image makes all of them RGB
+    assert ds.images.shape == (2, 3, 6, 6)
+    assert ds.images[0, :, 0, 0].tolist() == [50, 50, 50]
+    assert ds.images[1, :, 0, 0].tolist() == [255, 0, 0]
+    # transparent pixels come out white, as a viewer shows them
+    alpha = tmp_path / "alpha"
+    rgba = np.zeros((6, 6, 4), np.uint8)  # black, fully transparent
+    _png(alpha / "t.png", rgba)
+    assert load_image_folder(alpha, cache_dir="").images.unique().tolist() == [255]
+    # 16-bit grey scaled from its own range, not clipped
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    a16 = np.zeros((4, 4), np.uint16)
+    a16[0, 0] = 4000
+    Image.fromarray(a16).save(deep / "d.png")
+    ds = load_image_folder(deep, cache_dir="")
+    assert ds.images.shape == (1, 1, 4, 4) and ds.images.max() == 255 and ds.images.min() == 0
+
+
+def test_centre_crop_and_sizes(tmp_path):
+    root = tmp_path / "shapes"
+    wide = np.zeros((20, 40), np.uint8)
+    wide[:, 10:30] = 255  # the centre 20x20 square is white, the sides black
+    _png(root / "wide.png", wide)
+    _png(root / "small.png", np.full((10, 10), 255, np.uint8))
+    with pytest.raises(DataError, match="differ in size"):
+        load_image_folder(root, cache_dir="")
+    ds = load_image_folder(root, size=8, cache_dir="")
+    assert ds.images.shape == (2, 1, 8, 8) and ds.images.min() >= 250  # the crop kept the centre
+    with pytest.raises(DataError, match="image size"):
+        load_image_folder(root, size=0, cache_dir="")
+
+
+def test_large_jpeg_is_decoded_small(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    photo = np.zeros((300, 400, 3), np.uint8)
+    photo[..., 2] = 200  # blue
+    Image.fromarray(photo).save(root / "p.jpg", quality=95)
+    ds = load_image_folder(root, size=32, cache_dir="")
+    assert ds.images.shape == (1, 3, 32, 32)
+    assert abs(int(ds.images[0, 2].float().mean()) - 200) <= 3 and ds.images[0, 0].max() <= 5
+
+
+def test_bad_files_are_named(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no image files .* and no MNIST-format IDX files"):
+        load_dataset(empty)
+    bad = tmp_path / "bad"
+    _png(bad / "ok.png", np.zeros((4, 4), np.uint8))
+    (bad / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(DataError, match="broken.png is not a readable image"):
+        load_image_folder(bad, cache_dir="")
+    # a PNG cut short: the header reads, the pixels do not
+    cut = tmp_path / "cut"
+    _png(cut / "full.png", np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))
+    data = (cut / "full.png").read_bytes()
+    (cut / "full.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="full.png is not a readable image"):
+        load_image_folder(cut, cache_dir="")
+
+
+def test_cache_is_read_and_notices_changed_files(classes, tmp_path, monkeypatch):
+    import infogan.data.folder as folder
+
+    cache = tmp_path / "cache"
+    first = load_image_folder(classes, size=28, cache_dir=cache)
+    assert len(list(cache.glob("*.npz"))) == 1
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded although cached")
+
+    monkeypatch.setattr(folder, "_decode", no_decoding)
+    again = load_image_folder(classes, size=28, cache_dir=cache)
+    assert (again.images == first.images).all() and again.labels.tolist() == first.labels.tolist()
+    assert again.files == first.files and again.classes == ["a", "b"]
+    monkeypatch.undo()
+    # a changed file (new content and time) is a new key: decoded afresh, not the stale array
+    _png(classes / "a" / "0.png", np.full((28, 28), 99, np.uint8))
+    os.utime(classes / "a" / "0.png", ns=(1, 1))
+    changed = load_image_folder(classes, size=28, cache_dir=cache)
+    assert changed.images[0].unique().tolist() == [99]
+    # a damaged cache file is ignored and rewritten
+    for f in cache.glob("*.npz"):
+        f.write_bytes(b"damaged")
+    assert (load_image_folder(classes, size=28, cache_dir=cache).images == changed.images).all()
+
+
+def test_cli_trains_on_a_folder_and_encode_names_files(classes, tmp_path, monkeypatch):
+    monkeypatch.setenv("INFOGAN_DATA", str(tmp_path / "cache"))
+    # more images than one batch of 8
+    for i in range(3, 8):
+        _png(classes / "a" / f"{i}.png", np.full((28, 28), 10 + i, np.uint8))
+        _png(classes / "b" / f"{i}.png", np.full((28, 28), 200 + i, np.uint8))
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(classes), "--codes", "cat:2,cont:1", "--steps", "3"]
+    assert main([*argv, *TINY_FLAGS, "--out", str(run), "--device", "cpu"]) == 0
+    out = tmp_path / "codes.csv"
+    assert main(["encode", str(run), "--data", str(classes), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 16 and rows[0]["file"] == "a/0.png" and rows[-1]["file"] == "b/7.png"
+    assert "c1_label" in rows[0]  # the mapping the run's evaluation saved
