@@ -724,7 +724,11 @@ def _encode(a: argparse.Namespace) -> int:
             cols[name] = enc.cat[:, j].numpy()
             cols[f"{name}_prob"] = enc.cat_probs[j].max(dim=1).values.numpy()
             if name in mappings:
-                cols[f"{name}_label"] = apply_mapping(cols[name], mappings[name])
+                mapping, classes = mappings[name]
+                labels = apply_mapping(cols[name], mapping)
+                # Class names where the labels came from class folders; numbers otherwise.
+                ok = classes is not None and labels.min() >= 0 and labels.max() < len(classes)
+                cols[f"{name}_label"] = np.array(classes)[labels] if ok else labels
         else:
             cols[f"{name}_mean"] = enc.cont_mean[:, j].numpy()
             cols[f"{name}_std"] = enc.cont_std[:, j].numpy()
@@ -749,7 +753,9 @@ def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
 
 
-def _saved_mappings(run_dir: Path) -> dict[str, dict]:
+def _saved_mappings(run_dir: Path) -> dict[str, tuple[dict, list[str] | None]]:
+    """Per categorical code, the code -> label mapping ``evaluate`` saved (and the label names,
+    when the labels came from class folders)."""
     path = run_dir / "report.json"
     if not path.is_file():
         return {}
@@ -757,7 +763,11 @@ def _saved_mappings(run_dir: Path) -> dict[str, dict]:
         rep = json.loads(path.read_text())
     except json.JSONDecodeError:
         return {}
-    return {k: v["mapping"] for k, v in rep.get("clustering", {}).items() if "mapping" in v}
+    return {
+        k: (v["mapping"], v.get("classes"))
+        for k, v in rep.get("clustering", {}).items()
+        if "mapping" in v
+    }
 
 
 def _bench(a: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ def cluster_codes(
             _, j = model.spec.slot(i)
             res = cluster_accuracy(enc.cat[:, j].numpy(), labels, n_codes=code.k)
             out[model.spec.names[i]] = res.to_dict()
+            if dataset.classes is not None:  # label names (class folders): encode writes them
+                out[model.spec.names[i]]["classes"] = list(dataset.classes)
     return out
 
 
