@@ -156,7 +156,13 @@ def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
         raise DataError(
             f"data: {dataset.name} has images of {c}x{h}x{w} (CxHxW) but arch "
             f"{cfg.model.arch!r} needs {need[0]}x{need[1]}x{need[2]}"
-            + (f"; --arch {hint} reads {h}x{w}" if hint and h != need[1] else "")
+            + (
+                f"; --arch {hint} reads {h}x{w}"
+                if hint and h != need[1]
+                else "; a folder of image files is resized to fit, arrays are not"
+                if (h, w) != tuple(need[1:])
+                else ""
+            )
         )
     if len(dataset) < cfg.batch:
         raise DataError(
