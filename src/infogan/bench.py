@@ -263,6 +263,7 @@ def time_to_accuracy(
     from infogan.evaluate import cluster_codes
     from infogan.fastpath import make_stepper
     from infogan.model import InfoGAN
+    from infogan.train import image_side
 
     t0 = time.perf_counter() if t_start is None else t_start
     # Where the wall time goes (start-up, building, graph capture, steps, scoring, evaluation),
@@ -270,7 +271,7 @@ def time_to_accuracy(
     phases: dict[str, float] = {"before_call_s": time.perf_counter() - t0}
     t = time.perf_counter()
     device = resolve_device(cfg.device)
-    test = load_dataset(eval_data, split="test")
+    test = load_dataset(eval_data, split="test", size=image_side(cfg))
     phases["eval_data_s"] = time.perf_counter() - t
     max_steps = max_steps or cfg.steps
     train_s, curve, reached = 0.0, [], None
