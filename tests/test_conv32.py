@@ -32,14 +32,21 @@ def test_shapes_counts_and_range(channels):
     g, body = Conv32Generator(168, channels=channels), Conv32Body(channels=channels)
     # the counts the module docstring gives
     assert n_params(g) == 2_496_704 + 1_792 * 168 + 1_025 * channels
-    assert n_params(body) == 656_576 + 1_024 * channels and body.feature_dim == 4096
+    assert n_params(body) == 4_853_952 + 1_024 * channels and body.feature_dim == 1024
+    table = Conv32Body(channels=channels, fc=False)  # the paper's SVHN table exactly
+    assert n_params(table) == 656_576 + 1_024 * channels and table.feature_dim == 4096
     x = g(10 * torch.randn(4, 168))
     assert x.shape == (4, channels, 32, 32) and x.abs().max() <= 1
-    assert body(x).shape == (4, 4096)
+    assert body(x).shape == (4, 1024) and table(x).shape == (4, 4096)
     # the paper's table: batch norm after the first two G layers only, and in D's layers 2-3
     bn = [m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert len(bn) == 2
-    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in body.modules()) == 2
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in table.modules()) == 2
+    # conv32's one addition to it: FC 1024 -> BN -> leaky ReLU, as the MNIST and chairs D have
+    assert [type(m).__name__ for m in body.fc] == ["Linear", "BatchNorm1d", "LeakyReLU"]
+    # the grouped pass (real and fake stacked) is two separate passes, batch norm included
+    both = torch.cat([x, x.flip(0)])
+    assert torch.allclose(body(both, groups=2), torch.cat([body(x), body(x.flip(0))]), atol=1e-5)
 
 
 def test_build_nets_channels_follow_the_config_and_cr_reads_pairs():
@@ -49,6 +56,8 @@ def test_build_nets_channels_follow_the_config_and_cr_reads_pairs():
     x = nets.generator(torch.randn(5, nets.latent.input_dim))
     assert nets.discriminate(x).shape == (5,) and nets.recognise(x).cat_logits[0].shape == (5, 10)
     assert nets.pair_logits(x, x).shape == (5, 3)  # which of c1, c2, c3 a pair shares
+    exact = build_nets(ModelConfig(codes="cat:10", noise_dim=8, arch="conv32paper", width=0.25))
+    assert exact.body.feature_dim == 4 * 4 * 64 and exact.image_shape == (1, 32, 32)
     # None ("as the data") builds one channel where there is no data to follow
     assert image_shape(ModelConfig(arch="conv32")) == (1, 32, 32)
     with pytest.raises(SpecError, match="conv32"):

@@ -336,9 +336,10 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
     t.add_argument(
         "--arch",
-        choices=["mnist", "conv32", "conv64", "conv64s"],
-        help="networks: mnist (28x28), conv32 (32x32, the paper's SVHN/CelebA), conv64 (64x64, "
-        "the paper's chairs), conv64s (64x64, InfoGAN-CR's small dSprites ones)",
+        choices=["mnist", "conv32", "conv32paper", "conv64", "conv64s"],
+        help="networks: mnist (28x28), conv32 (32x32, the paper's SVHN/CelebA ones with an FC "
+        "layer in D; conv32paper: the table exactly), conv64 (64x64, the paper's chairs), "
+        "conv64s (64x64, InfoGAN-CR's small dSprites ones)",
     )
     t.add_argument(
         "--channels",

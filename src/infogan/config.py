@@ -37,8 +37,9 @@ class ModelConfig:
     shape the images from the start. 1.0 = the paper."""
     arch: str = "mnist"
     """Networks: ``mnist`` (the paper's 28x28x1 ones), ``conv32`` (32x32, the paper's SVHN and
-    CelebA ones), ``conv64`` (64x64, the paper's chairs ones) or ``conv64s`` (64x64, InfoGAN-CR's
-    small dSprites ones, ~100x cheaper)."""
+    CelebA ones, with an FC layer in D; ``conv32paper``: without it, as the paper's table),
+    ``conv64`` (64x64, the paper's chairs ones) or ``conv64s`` (64x64, InfoGAN-CR's small
+    dSprites ones, ~100x cheaper)."""
     channels: int | None = None
     """Image channels, 1 or 3; None = those of the training data (training fixes the number in
     the run's config before building the networks; 1 where there is no data to follow). The
@@ -97,7 +98,7 @@ SN_SCOPES = ("d", "all")
 Q_HEAD_STEPS = ("g", "d")
 
 #: Network families known to :mod:`infogan.nets`.
-ARCHES = ("mnist", "conv32", "conv64", "conv64s")
+ARCHES = ("mnist", "conv32", "conv32paper", "conv64", "conv64s")
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -102,10 +103,10 @@ class InfoGANNets(nn.Module):
         if cfg.arch == "mnist":
             self.generator = MnistGenerator(self.latent.input_dim, cfg.width)
             self.body = MnistBody(cfg.width)
-        elif cfg.arch == "conv32":
+        elif cfg.arch in ("conv32", "conv32paper"):
             c = self.image_shape[0]
             self.generator = Conv32Generator(self.latent.input_dim, cfg.width, c)
-            self.body = Conv32Body(cfg.width, c)
+            self.body = Conv32Body(cfg.width, c, fc=cfg.arch == "conv32")
         elif cfg.arch == "conv64":
             self.generator = Conv64Generator(self.latent.input_dim, cfg.width, self.image_shape[0])
             self.body = Conv64Body(cfg.width, self.image_shape[0])
@@ -146,6 +147,7 @@ class InfoGANNets(nn.Module):
             body_cls = {
                 "mnist": MnistBody,
                 "conv32": Conv32Body,
+                "conv32paper": partial(Conv32Body, fc=False),
                 "conv64": Conv64Body,
                 "conv64s": Conv64SmallBody,
             }
@@ -229,5 +231,5 @@ def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     data", counts as 1 where there is no data to follow)."""
     if cfg.arch == "mnist":
         return MNIST_SHAPE
-    side = 32 if cfg.arch == "conv32" else 64
+    side = 32 if cfg.arch.startswith("conv32") else 64
     return (cfg.channels or 1, side, side)
