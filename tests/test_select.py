@@ -311,3 +311,28 @@ def test_stopping_parallel_candidates_keeps_each_ones_checkpoint(tmp_path, tiny_
         kept = ckpt.list_checkpoints(run / "candidates" / str(i))
         assert kept and 0 < kept[-1][0] < 10**5  # written by the stop, not by the schedule
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the parent's handler is gone
+
+
+def test_a_worker_that_dies_silently_is_reported_not_an_eof_error():
+    """A worker killed before it could report (the parent's forwarded SIGTERM can land before
+    the worker installs its handler) closes its pipe empty: poll() is true, recv() would raise
+    EOFError. Under load this happened to the sibling of a failing candidate."""
+    import multiprocessing as mp
+    import signal
+    from types import SimpleNamespace
+
+    from infogan.parallel import _outcome
+
+    for stopping, kind in ((True, "interrupted"), (False, "error")):
+        recv, send = mp.get_context("spawn").Pipe(duplex=False)
+        send.close()  # nothing sent
+        killed = SimpleNamespace(exitcode=-signal.SIGTERM)
+        assert _outcome(killed, recv, stopping)[0] == kind
+        recv.close()
+    recv, send = mp.get_context("spawn").Pipe(duplex=False)
+    send.send(None)
+    send.close()
+    assert _outcome(SimpleNamespace(exitcode=0), recv, False) is None
+    recv, send = mp.get_context("spawn").Pipe(duplex=False)
+    send.close()
+    assert _outcome(SimpleNamespace(exitcode=1), recv, True) == ("error", "exit code 1")

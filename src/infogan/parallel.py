@@ -83,6 +83,20 @@ def _leg_main(leg: Leg, device: str, threads: int, dataset: ImageDataset | None,
         conn.close()
 
 
+def _outcome(proc, recv, stopping: bool) -> tuple[str, str] | None:
+    """A finished worker's report: None (done) or ``(kind, message)``. A worker that sent
+    nothing died before it could: killed by the SIGTERM the parent forwards while stopping (it
+    can land before the worker's handler is installed) or crashed."""
+    try:
+        if recv.poll():
+            return recv.recv()
+    except EOFError:  # poll() is also true when the pipe was closed with nothing in it
+        pass
+    if stopping and proc.exitcode == -signal.SIGTERM:
+        return ("interrupted", "stopped before its first checkpoint")
+    return ("error", f"exit code {proc.exitcode}")
+
+
 class _Forward(_GracefulStop):
     """While active, the first SIGINT/SIGTERM sets ``requested`` and sends one SIGTERM to every
     running worker; a second one raises KeyboardInterrupt at once (the user means it). Installs
@@ -145,7 +159,7 @@ def run_legs(
                 if proc.is_alive():
                     continue
                 proc.join()
-                msg = recv.recv() if recv.poll() else ("error", f"exit code {proc.exitcode}")
+                msg = _outcome(proc, recv, stopping=stop.requested or bool(failures))
                 recv.close()
                 del running[slot]
                 free.append(slot)
