@@ -121,13 +121,11 @@ class Conv32Body(nn.Module):
                 nn.LeakyReLU(LEAK),
             )
             if fc
-            else nn.Identity()
+            else nn.Sequential()  # empty: passes the conv features through
         )
 
     def forward(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
         """``groups`` > 1: ``x`` stacks that many batches, batch-normalised separately
         (:func:`~infogan.nets.grouped.run_grouped`)."""
         h = run_grouped(self.conv, x, groups).flatten(1)  # [N, 4096]
-        if isinstance(self.fc, nn.Identity):
-            return h
-        return run_grouped(self.fc, h, groups)  # [N, 1024]
+        return run_grouped(self.fc, h, groups)  # [N, 1024] (fc=False: [N, 4096])
