@@ -60,8 +60,13 @@ def _images_below(directory: Path) -> list[Path]:
 
 
 def has_images(directory: str | Path) -> bool:
-    """Whether any image file lies below ``directory``."""
-    return bool(_images_below(Path(directory)))
+    """Whether any image file lies below ``directory`` (stops at the first one: CelebA's check
+    and the split check need not list 200,000 files that the loader lists again)."""
+    for _, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
+            return True
+    return False
 
 
 def _split_dir(directory: Path, split: str) -> Path:
