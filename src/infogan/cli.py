@@ -498,6 +498,12 @@ def _add_run_flags(t: argparse.ArgumentParser) -> None:
         help="candidates trained at once, one process each (1; on a CPU with 2+ cores or "
         "several GPUs, 2 or more is faster)",
     )
+    t.add_argument(
+        "--ddp",
+        type=_positive_int,
+        help="data-parallel processes per run, one GPU each (1): each takes an equal share of "
+        "every batch; the same steps as one process",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -527,6 +533,7 @@ def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
         "log_every",
         "deterministic",
         "parallel",
+        "ddp",
         "compile",
     ):
         if getattr(a, flag) is not None:

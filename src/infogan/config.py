@@ -214,6 +214,15 @@ class TrainConfig:
     processes made 19 % more steps than one 2-thread process on a 2-core CPU); with several
     GPUs each gets one. 1 = one after another in this process. The same runs either way (up
     to the last bits of a CPU sum, whose split depends on the thread count)."""
+    ddp: int = 1
+    """Data-parallel processes per run (see :mod:`infogan.distributed`): each takes
+    ``batch / ddp`` rows of every batch, gradients are averaged and batch norm uses the whole
+    batch's statistics, so the run computes the same steps as one process. On CUDA one GPU
+    each (``ddp`` GPUs needed); on a CPU, processes over gloo. Worth it when a step is
+    compute-bound (the 64x64 networks, large batches); the paper's MNIST networks at batch 64
+    are launch-bound on a GPU and gain nothing. Runs eagerly (no CUDA graph, no compile); with
+    candidates, each candidate and the continued winner train this way (not with ``parallel``).
+    1 = one process."""
     seed: int = 0
     """Seed of everything random: weights, data order, latent draws."""
     device: str = "auto"
@@ -294,6 +303,28 @@ class TrainConfig:
             ("lr_cr", self.lr_cr > 0, "must be > 0"),
             ("candidates", self.candidates >= 1, "must be >= 1"),
             ("parallel", self.parallel >= 1, "must be >= 1"),
+            ("ddp", self.ddp >= 1, "must be >= 1"),
+            (
+                "ddp",
+                self.ddp == 1 or self.batch % self.ddp == 0,
+                f"must divide the batch ({self.batch}) into equal shares",
+            ),
+            (
+                "ddp",
+                self.ddp == 1 or self.parallel == 1,
+                "must be 1 when parallel is above 1 (parallel trains candidates side by "
+                "side; ddp splits each run's batch over processes)",
+            ),
+            (
+                "ddp",
+                self.ddp == 1 or not self.compile,
+                "must be 1 with compile (data-parallel steps run eagerly)",
+            ),
+            (
+                "ddp",
+                self.ddp == 1 or self.graph != "on",
+                "must be 1 with graph 'on' (data-parallel steps run eagerly; use graph auto)",
+            ),
             ("select_steps", self.select_steps >= 1, "must be >= 1"),
             (
                 "select_later",

@@ -7,6 +7,7 @@ place, :mod:`infogan.train` (``Routing``). Equation numbers refer to Chen et al.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -95,7 +96,10 @@ def info_loss(log_q: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return -(weights.to(log_q.device, log_q.dtype) * log_q).sum()
 
 
-def real_code_information(cat_logits: list[torch.Tensor]) -> torch.Tensor:
+def real_code_information(
+    cat_logits: list[torch.Tensor],
+    batch_mean: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """``I(x; c_j)`` under Q on a batch of (real) images, per categorical code: ``[n_cat]``, nats.
 
     ``H(mean_x q(c|x)) - mean_x H(q(c|x))`` (Krause et al. 2010, "regularized information
@@ -104,13 +108,20 @@ def real_code_information(cat_logits: list[torch.Tensor]) -> torch.Tensor:
     unsupervised selection score, and at InfoGAN's optimum it is ``H(c)`` on real data too: Q is
     then the posterior of a generator whose images match the data, so its average over real
     images is the uniform prior and it is as certain on them as on the generator's.
+
+    ``batch_mean`` maps ``q(c|x)`` ([n, K]) to its mean over the batch ([K]) when the batch is
+    spread over several processes (:func:`infogan.distributed.mean_over_processes`): the
+    marginal entropy is not a mean over rows, so it needs the whole batch's average.
     """
     out = []
     for logits in cat_logits:
         # at least fp32 (bf16 autocast logits), float64 kept (the selection score reads it)
         log_p = F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=1)
         conditional = -(log_p.exp() * log_p).sum(dim=1).mean()
-        log_mean = torch.logsumexp(log_p, dim=0) - math.log(log_p.shape[0])  # log mean_x q
+        if batch_mean is None:
+            log_mean = torch.logsumexp(log_p, dim=0) - math.log(log_p.shape[0])  # log mean_x q
+        else:
+            log_mean = batch_mean(log_p.exp()).clamp_min(torch.finfo(log_p.dtype).tiny).log()
         marginal = -(log_mean.exp() * log_mean).sum()
         out.append(marginal - conditional)
     return torch.stack(out)

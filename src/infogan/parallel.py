@@ -34,7 +34,7 @@ import torch
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import InfoGANError, TrainingError
-from infogan.train import Trainer, _GracefulStop
+from infogan.train import Trainer, _GracefulStop, run_one
 
 __all__ = ["Leg", "run_legs", "leg_devices"]
 
@@ -128,7 +128,7 @@ def run_legs(
     if parallel <= 1 or len(legs) <= 1:
         for leg in legs:
             print(f"{leg.label}: to step {leg.cfg.steps}", flush=True)
-            Trainer(leg.cfg, leg.run_dir, dataset=dataset, resume=leg.resume).run(finish=False)
+            run_one(leg.cfg, leg.run_dir, dataset=dataset, resume=leg.resume, finish=False)
         return
     n = min(parallel, len(legs))
     devices = leg_devices(device, n)

@@ -48,11 +48,11 @@ from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
 from infogan.train import (
-    Trainer,
     TrainResult,
     fit_to_data,
     load_training_data,
     resolve_device,
+    run_one,
 )
 
 __all__ = [
@@ -224,7 +224,7 @@ def train_selected(
     if cfg.candidates <= 1 or (run_dir / "selection.json").exists():
         if (run_dir / "selection.json").exists():
             resume = True
-        return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run()
+        return run_one(cfg, run_dir, dataset=dataset, resume=resume)
     dataset = dataset if dataset is not None else load_training_data(cfg)
     # Before anything is written: data the networks cannot read leaves no run directory behind.
     cfg = fit_to_data(cfg, dataset)
@@ -329,4 +329,4 @@ def train_selected(
         flush=True,
     )
     final = replace(cfg, seed=best["seed"])
-    return Trainer(final, run_dir, dataset=dataset, resume=True).run()
+    return run_one(final, run_dir, dataset=dataset, resume=True)

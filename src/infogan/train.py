@@ -47,6 +47,15 @@ from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset, to_float
+from infogan.distributed import (
+    Group,
+    any_process,
+    average_gradients,
+    mean_over_processes,
+    mean_stats,
+    shard,
+    sync_batch_norm,
+)
 from infogan.errors import CheckpointError, DataError, SpecError, TrainingError
 from infogan.fastpath import make_stepper
 from infogan.latent import Latent, LatentSpec
@@ -66,6 +75,7 @@ __all__ = [
     "Trainer",
     "TrainResult",
     "train",
+    "run_one",
     "resolve_device",
     "param_groups",
     "wants_channels_last",
@@ -73,6 +83,7 @@ __all__ = [
 
 log = logging.getLogger("infogan")
 _MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant: spreads (seed, counter) pairs apart
+_STOP_EVERY = 10  # data-parallel runs agree on stopping every this many steps
 
 
 def resolve_device(name: str) -> torch.device:
@@ -188,9 +199,15 @@ class Trainer:
         run_dir: str | Path,
         dataset: ImageDataset | None = None,
         resume: bool = False,
+        group: Group | None = None,
     ) -> None:
+        """``group``: this process's place in a data-parallel run (``cfg.ddp`` > 1), as
+        :func:`infogan.distributed.launch` makes it; None trains in this one process."""
         cfg.validate()
         self.run_dir = Path(run_dir)
+        self.group = group if group is not None and group.world > 1 else None
+        # Rank 0 (or the only process) writes the run's files.
+        self.leader = self.group is None or self.group.leader
         self.device = resolve_device(cfg.device)
         self.spec: LatentSpec = cfg.latent()
         self.dataset = dataset if dataset is not None else load_training_data(cfg)
@@ -206,11 +223,16 @@ class Trainer:
         self.nets = build_nets(cfg.model, contrastive=self.contrastive, ema=cfg.ema_decay > 0).to(
             self.device
         )
+        if self.group is not None:
+            # Whole-batch statistics in every batch-norm layer: same state-dict keys, so the
+            # checkpoints are ordinary ones.
+            sync_batch_norm(self.nets)
         if wants_channels_last(cfg.memory_format, self.device):
             # Before the optimisers exist, so their state is made in the same layout.
             self.nets.to(memory_format=torch.channels_last)
         groups = param_groups(self.nets, cfg.q_head_step)
-        self.use_graph = _want_graph(cfg.graph, self.device)
+        # Data-parallel steps run eagerly: their collectives are not captured in a graph.
+        self.use_graph = self.group is None and _want_graph(cfg.graph, self.device)
         # What runs a step's device work: step_body itself, or its compiled form (fullgraph
         # off: the backward passes and optimiser steps split it into several compiled pieces).
         self.body = self.step_body
@@ -313,6 +335,8 @@ class Trainer:
             g = _seeded(self.cfg.seed, step, 4, self.device)
             shape = (3 * self.cfg.batch, *self.images.shape[1:])
             out["eps"] = torch.randn(shape, generator=g, device=self.device)
+        if self.group is not None:  # drawn for the whole batch; this process keeps its rows
+            out = shard(out, self.cfg.batch, self.group)
         return out
 
     def cr_live(self, step: int) -> bool:
@@ -445,6 +469,7 @@ class Trainer:
             loss_d = loss_d + info_loss(log_q_d, self.weights)
         # inputs=: only the body and D head accumulate gradients from this loss.
         loss_d.backward(inputs=self._groups["d"])
+        self._average(self._groups["d"])
         self.opt_d.step()
         real_features = features[: len(x_real)].detach()
         return loss_d.detach(), real_features, None if penalty is None else penalty.detach()
@@ -473,6 +498,7 @@ class Trainer:
         loss = F.cross_entropy(logits, k)
         # inputs=: the classifier's own loss updates the classifier only.
         loss.backward(inputs=self._groups["cr"])
+        self._average(self._groups["cr"])
         self.opt_cr.step()
         acc = (logits.detach().argmax(1) == k).float().mean()
         return x1, x2, k, loss.detach(), acc
@@ -505,14 +531,24 @@ class Trainer:
             # Q is trained on G's images only; this asks its head to read the real images the
             # way the prior says codes are used: each confidently, all classes evenly. The
             # features are detached, so only the Q head learns from it (body stays D's).
-            real_info = real_code_information(nets.q_head(real_features).cat_logits)
+            real_info = real_code_information(
+                nets.q_head(real_features).cat_logits,
+                batch_mean=mean_over_processes if self.group is not None else None,
+            )
             loss_g = loss_g - self.cfg.lambda_real * real_info.sum()
             real_info = real_info.detach()
         # inputs=: G's losses flow *through* D's body and head (and the CR classifier) but only
         # G and the Q head accumulate gradients, so G's losses can never move D.
         loss_g.backward(inputs=self._groups["g"])
+        self._average(self._groups["g"])
         self.opt_g.step()
         return loss_adv.detach(), log_q.detach(), cr, real_info
+
+    def _average(self, params: list[torch.nn.Parameter]) -> None:
+        """Data-parallel: the gradients of ``params`` averaged over the processes (each one's
+        are of the mean loss over its share of the batch; their mean is the whole batch's)."""
+        if self.group is not None:
+            average_gradients(params, self.group.world)
 
     # ---- checkpoints ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -528,7 +564,11 @@ class Trainer:
         }
 
     def save(self) -> Path:
+        """Write a checkpoint of the current step (rank 0 of a data-parallel run only: the
+        others hold the same state); returns its path."""
         path = ckpt.checkpoint_path(self.run_dir, self.step_count)
+        if not self.leader:
+            return path
         ckpt.save_checkpoint(path, self.state())
         ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts)
         return path
@@ -561,10 +601,12 @@ class Trainer:
         from infogan import report as report_mod
 
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.run_dir / "config.json")
+        lead = self.leader
         metrics_path = self.run_dir / "metrics.jsonl"
-        _truncate_metrics(metrics_path, self.step_count)
+        if lead:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / "config.json")
+            _truncate_metrics(metrics_path, self.step_count)
         names = self.spec.names
         stepper = make_stepper(self)
         t0 = time.perf_counter()
@@ -573,15 +615,16 @@ class Trainer:
         bar = tqdm(
             total=cfg.steps,
             initial=self.step_count,
-            disable=not cfg.progress,
+            disable=not (cfg.progress and lead),
             unit="step",
             dynamic_ncols=True,
             desc="train",
         )
         try:
-            with metrics_path.open("a") as mf, _GracefulStop() as stop:
+            rows = metrics_path.open("a") if lead else contextlib.nullcontext()
+            with rows as mf, _GracefulStop() as stop:
                 while self.step_count < cfg.steps:
-                    if stop.requested:
+                    if self._stop_agreed(stop.requested):
                         # Ctrl-C / SIGTERM: finish cleanly between steps, keep all the work done.
                         path = self.save()
                         raise KeyboardInterrupt(
@@ -594,7 +637,10 @@ class Trainer:
                     at_end = self.step_count == cfg.steps
                     if self.step_count % cfg.log_every == 0 or at_end:
                         now = time.perf_counter()
-                        row = _row(self.step_count, stepper.read()[0], names)
+                        vals = stepper.read()[0]
+                        if self.group is not None:  # each process's are of its share
+                            vals = mean_stats(vals, self.device)
+                        row = _row(self.step_count, vals, names)
                         row["steps_per_s"] = (self.step_count - step_last) / max(now - t_last, 1e-9)
                         row["wall_s"] = now - t0
                         if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
@@ -604,11 +650,12 @@ class Trainer:
                                 f"checkpoints up to step {kept[-1][0] if kept else 0} are kept "
                                 "(try lower learning rates or another seed)"
                             )
-                        mf.write(json.dumps(row) + "\n")
-                        mf.flush()
+                        if lead:
+                            mf.write(json.dumps(row) + "\n")
+                            mf.flush()
                         bar.set_postfix_str(_postfix(row, names))
                         t_last, step_last = now, self.step_count
-                    if self.step_count % cfg.sample_every == 0 or at_end:
+                    if lead and (self.step_count % cfg.sample_every == 0 or at_end):
                         report_mod.save_sample_grid(self.model, cfg.seed, self._sample_path())
                     if self.step_count % cfg.ckpt_every == 0 or at_end:
                         self.save()
@@ -618,12 +665,20 @@ class Trainer:
         if self.step_count == 0 or not ckpt.list_checkpoints(self.run_dir):
             self.save()  # steps=0 or a run that ended exactly on an existing checkpoint
         rep: dict[str, Any] = {}
-        if finish:
+        if finish and lead:
             self.model.step = self.step_count
             rep = report_mod.finish_run(
                 self.run_dir, self.model, [self.dataset, self.eval_dataset], seconds
             )
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
+
+    def _stop_agreed(self, requested: bool) -> bool:
+        """Whether to stop before this step. Data-parallel processes must stop at the same
+        step, so they compare their flags every ``_STOP_EVERY`` steps (one tiny collective, which
+        waits for the step's device work: not every step)."""
+        if self.group is None:
+            return requested
+        return self.step_count % _STOP_EVERY == 0 and any_process(requested, self.device)
 
     def _sample_path(self) -> Path:
         return self.run_dir / "samples" / f"step_{self.step_count:07d}.png"
@@ -725,6 +780,27 @@ def _truncate_metrics(path: Path, step: int) -> None:
         if isinstance(row, dict) and row.get("step", 0) <= step:
             keep.append(line)
     atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+def run_one(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    dataset: ImageDataset | None = None,
+    resume: bool = False,
+    finish: bool = True,
+) -> TrainResult:
+    """One run without candidate selection: :class:`Trainer` in this process, or with
+    ``cfg.ddp`` > 1 over that many data-parallel processes (:func:`infogan.distributed.launch`).
+    Config and data are checked here first, so a wrong combination fails before any process
+    starts."""
+    if cfg.ddp <= 1:
+        return Trainer(cfg, run_dir, dataset=dataset, resume=resume).run(finish=finish)
+    from infogan.distributed import launch
+
+    cfg.validate()
+    dataset = dataset if dataset is not None else load_training_data(cfg)
+    cfg = fit_to_data(cfg, dataset)
+    return launch(cfg, run_dir, dataset=dataset, resume=resume, finish=finish)
 
 
 def train(
