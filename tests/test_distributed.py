@@ -181,3 +181,19 @@ def test_ctrl_c_stops_every_process_at_one_step_with_a_checkpoint(tmp_path, tiny
     assert "--resume" in err
     _, state = ckpt.latest_checkpoint(run)
     assert state["step"] >= 1 and state["step"] % 10 == 0  # where the processes agreed to stop
+
+
+def test_missing_gpus_are_refused_before_the_run_directory_is_written(
+    tmp_path, tiny_npz, monkeypatch, capsys
+):
+    from infogan.cli import main
+
+    args = ["train", "--data", tiny_npz, *TINY_FLAGS, "--candidates", "2", "--steps", "4"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main([*args, "--device", "cuda", "--out", str(tmp_path / "a")]) == 2
+    assert "no usable CUDA GPU" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert main([*args, "--ddp", "2", "--out", str(tmp_path / "b")]) == 2
+    assert "2 processes need 2 GPUs; this machine has 1" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -49,6 +49,7 @@ from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
 from infogan.train import (
     TrainResult,
+    check_devices,
     fit_to_data,
     load_training_data,
     resolve_device,
@@ -228,6 +229,7 @@ def train_selected(
     dataset = dataset if dataset is not None else load_training_data(cfg)
     # Before anything is written: data the networks cannot read leaves no run directory behind.
     cfg = fit_to_data(cfg, dataset)
+    check_devices(cfg)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():

@@ -139,6 +139,18 @@ class TrainResult:
     report: dict[str, Any]
 
 
+def check_devices(cfg: TrainConfig) -> None:
+    """Raise a one-line error when the devices ``cfg`` asks for are not on this machine (a GPU
+    that is not there, fewer GPUs than data-parallel processes). Called before a run directory
+    is written, so the corrected command does not find a half-made run in its way."""
+    if cfg.ddp <= 1:
+        resolve_device(cfg.device)
+        return
+    from infogan.distributed import ddp_devices
+
+    ddp_devices(cfg.device, cfg.ddp)
+
+
 def image_side(cfg: TrainConfig) -> int:
     """Height (= width) of the images ``cfg``'s networks read: what image files are resized to."""
     return image_shape(cfg.model)[1]
@@ -798,6 +810,7 @@ def run_one(
     from infogan.distributed import launch
 
     cfg.validate()
+    check_devices(cfg)
     dataset = dataset if dataset is not None else load_training_data(cfg)
     cfg = fit_to_data(cfg, dataset)
     return launch(cfg, run_dir, dataset=dataset, resume=resume, finish=finish)
