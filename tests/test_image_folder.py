@@ -90,6 +90,22 @@ def test_colour_alpha_and_16_bit(tmp_path):
     assert ds.images.shape == (1, 1, 4, 4) and ds.images.max() == 255 and ds.images.min() == 0
 
 
+def test_palette_images_of_greys_are_grey(tmp_path):
+    grey = Image.fromarray(np.arange(36, dtype=np.uint8).reshape(6, 6) * 7).convert("P")
+    assert grey.mode == "P"
+    (tmp_path / "g").mkdir()
+    grey.save(tmp_path / "g" / "a.png")
+    grey.save(tmp_path / "g" / "b.gif")
+    ds = load_image_folder(tmp_path / "g", cache_dir="")
+    assert ds.images.shape == (2, 1, 6, 6)
+    assert ds.images[0, 0].flatten().tolist() == [7 * i for i in range(36)]
+    # a palette with one colour in it makes the set colour, as any colour image does
+    rgb = np.zeros((6, 6, 3), np.uint8)
+    rgb[0, 0] = (255, 0, 0)
+    Image.fromarray(rgb).convert("P").save(tmp_path / "g" / "c.png")
+    assert load_image_folder(tmp_path / "g", cache_dir="").images.shape == (3, 3, 6, 6)
+
+
 def test_centre_crop_and_sizes(tmp_path):
     root = tmp_path / "shapes"
     wide = np.zeros((20, 40), np.uint8)

@@ -10,8 +10,8 @@ Layouts, decided by what the directory holds:
   reads them) and their names are kept (:attr:`ImageDataset.classes`);
 - otherwise every image anywhere below ``DIR``, unlabelled.
 
-Pixels: all images grey (Pillow modes ``1``, ``L``, ``LA``, ``I``, ``I;16``, ``F``) -> one
-channel; any colour image among them -> three (RGB; transparency is flattened onto white). Size:
+Pixels: all images grey (Pillow modes ``1``, ``L``, ``LA``, ``I``, ``I;16``, ``F``, or a
+palette of greys only) -> one channel; any colour image among them -> three (RGB; transparency is flattened onto white). Size:
 with ``size`` given, each image is centre-cropped to a square of its shorter side and resized to
 ``size`` x ``size`` (Lanczos; JPEGs are first decoded at the smallest scale still at least that
 big, which makes large photos quick to read); without it, all images must share one size.
@@ -107,6 +107,18 @@ def _open(path: Path):
         raise DataError(f"data: {path} is not a readable image ({e})") from None
 
 
+def _pixel_mode(image) -> str:
+    """The image's Pillow mode, except that a palette image whose palette holds only greys
+    (a common way to store grey PNGs and GIFs) counts as grey: ``L`` (``LA`` with alpha)."""
+    if image.mode in ("P", "PA"):
+        palette = image.getpalette("RGB")  # read with the header: no pixels decoded
+        if palette and all(
+            palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette), 3)
+        ):
+            return "L" if image.mode == "P" else "LA"
+    return image.mode
+
+
 def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
     """One file as ``uint8`` ``[H, W]`` (mode ``L``) or ``[H, W, 3]`` (mode ``RGB``)."""
     from PIL import Image
@@ -191,7 +203,7 @@ def load_image_folder(
     modes, sizes = set(), set()
     for f in files:
         with _open(f) as image:
-            modes.add(image.mode)
+            modes.add(_pixel_mode(image))
             sizes.add(image.size)
     if size is None and len(sizes) > 1:
         a, b = sorted(sizes)[:2]
