@@ -153,3 +153,27 @@ def test_celeba_missing_says_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setenv("INFOGAN_DATA", str(tmp_path))
     with pytest.raises(DataError, match="img_align_celeba"):
         load_dataset("celeba", size=32)
+
+
+def test_celeba_reads_its_official_partition_when_it_is_there(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("INFOGAN_DATA", str(tmp_path))
+    faces = tmp_path / "celeba" / "img_align_celeba"
+    faces.mkdir(parents=True)
+    for i in range(1, 6):  # face i is i*40 bright
+        Image.fromarray(np.full((218, 178, 3), 40 * i, np.uint8)).save(faces / f"{i:06d}.jpg")
+    everything = load_dataset("celeba", size=32)
+    assert len(everything) == 5 and everything.images.shape[1:] == (3, 32, 32)
+    (tmp_path / "celeba" / "Eval").mkdir()
+    table = tmp_path / "celeba" / "Eval" / "list_eval_partition.txt"
+    table.write_text("000001.jpg 0\n000002.jpg 1\n000003.jpg 2\n000004.jpg 0\n000005.jpg 2\n")
+    train, test = load_dataset("celeba", size=32), load_dataset("celeba", "test", size=32)
+    assert train.files == ["000001.jpg", "000004.jpg"] and test.files == [
+        "000003.jpg",
+        "000005.jpg",
+    ]
+    assert [int(x) // 10 for x in train.images[:, 0, 16, 16]] == [4, 16]  # faces 1 and 4
+    table.write_text("not a partition\n")
+    with pytest.raises(DataError, match="list_eval_partition.txt"):
+        load_dataset("celeba", size=32)

@@ -111,16 +111,48 @@ CELEBA_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 def load_celeba(split: str = "train", size: int | None = None) -> ImageDataset:
     """CelebA's aligned faces (``img_align_celeba``: 202,599 JPEGs of 178x218) from the cache,
     centre-cropped and resized to ``size``; unlabelled. Not downloaded by this package: the
-    files are shared through Google Drive, which refuses scripted downloads of this size. One
-    set whatever ``split`` is asked (the faces' official partition is not applied)."""
-    directory = download.default_cache_dir() / "celeba" / "img_align_celeba"
+    files are shared through Google Drive, which refuses scripted downloads of this size.
+
+    With the official partition file ``list_eval_partition.txt`` beside the image folder (or
+    in its ``Eval/`` folder, as the download has it), ``train`` is the partition's training
+    faces (162,770) and ``test`` its test faces (19,962; the validation faces are in
+    neither); without it, all the faces whatever ``split`` is asked."""
+    root = download.default_cache_dir() / "celeba"
+    directory = root / "img_align_celeba"
     if not (directory.is_dir() and has_images(directory)):
         raise DataError(
             f"data: celeba is not available (no images in {directory}); download "
             f"img_align_celeba.zip from {CELEBA_URL} and unzip it there, or give the folder "
             "itself with --data"
         )
-    return load_image_folder(directory, split, size=size)
+    faces = load_image_folder(directory, split, size=size)
+    table = next(
+        (
+            p
+            for p in (root / "list_eval_partition.txt", root / "Eval" / "list_eval_partition.txt")
+            if p.is_file()
+        ),
+        None,
+    )
+    return faces if table is None else celeba_partition(faces, table, split)
+
+
+def celeba_partition(faces: ImageDataset, table: Path, split: str) -> ImageDataset:
+    """The faces of ``split`` under CelebA's partition file (lines ``000001.jpg 0``; 0 train,
+    1 validation, 2 test), in the folder's order."""
+    want = {"train": "0", "test": "2"}.get(split)
+    if want is None:
+        raise DataError(f"data: celeba has splits train and test, not {split!r}")
+    try:
+        part = dict(line.split()[:2] for line in table.read_text().splitlines() if line.strip())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"data: {table} is not CelebA's partition file ({e})") from None
+    files = faces.files or []
+    keep = [i for i, f in enumerate(files) if part.get(Path(f).name) == want]
+    if not keep:
+        raise DataError(f"data: {table} puts none of the faces in {faces.name} in {split}")
+    idx = torch.tensor(keep)
+    return ImageDataset(faces.images[idx], None, f"celeba:{split}", files=[files[i] for i in keep])
 
 
 NAMED_DATASETS: dict[str, Callable[[str], ImageDataset]] = {
