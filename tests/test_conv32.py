@@ -13,7 +13,7 @@ import torch
 from conftest import TINY_FLAGS
 
 from infogan.cli import main
-from infogan.config import ModelConfig, preset
+from infogan.config import ModelConfig, TrainConfig, preset
 from infogan.data import load_dataset
 from infogan.data.download import RemoteFile, verify_file
 from infogan.data.svhn import read_svhn_mat
@@ -84,9 +84,22 @@ def test_colour_npz_trains_with_channels_from_the_data(tmp_path, capsys):
     saved = json.loads((run / "config.json").read_text())["model"]
     assert saved["arch"] == "conv32" and saved["channels"] == 3
     assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
-    # an explicit --channels that the data contradicts is refused before anything is written
-    err = _cli_err(capsys, [*argv, "--channels", "1", *TINY_FLAGS, "--out", str(tmp_path / "r2")])
-    assert "3x32x32" in err and "1x32x32" in err and not (tmp_path / "r2").exists()
+    # --channels 1 trains on the colour data in grey, and the run reads colour data that way
+    grey = tmp_path / "grey"
+    cmd = [*argv, "--channels", "1", *TINY_FLAGS, "--steps", "2", "--device", "cpu"]
+    assert main([*cmd, "--out", str(grey)]) == 0
+    assert json.loads((grey / "config.json").read_text())["model"]["channels"] == 1
+    codes = tmp_path / "codes.csv"
+    assert main(["encode", str(grey), "--data", str(path), "--out", str(codes)]) == 0
+    assert len(codes.read_text().splitlines()) == 1 + 24
+    # a dataset handed over from Python is not converted: a contradiction is one clear error
+    from infogan.data import ImageDataset
+    from infogan.train import fit_to_data
+
+    colour = ImageDataset(torch.zeros(8, 3, 32, 32, dtype=torch.uint8), None, "mine")
+    cfg = TrainConfig(model=ModelConfig(arch="conv32", channels=1), batch=4)
+    with pytest.raises(DataError, match="3x32x32 .* needs 1x32x32"):
+        fit_to_data(cfg, colour)
 
 
 def test_presets_svhn_and_celeba():

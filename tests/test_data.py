@@ -437,3 +437,17 @@ def test_default_cache_dir(monkeypatch):
     assert default_cache_dir() == Path("/some/where")
     monkeypatch.delenv("INFOGAN_DATA")
     assert default_cache_dir() == Path.home() / ".cache" / "infogan"
+
+
+def test_with_channels_makes_colour_grey_and_grey_colour():
+    from infogan.data.dataset import with_channels
+
+    rgb = torch.tensor([[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]], dtype=torch.uint8)
+    colour = ImageDataset(rgb.T.reshape(1, 3, 2, 2).contiguous(), None, "c")
+    grey = with_channels(colour, 1)
+    assert grey.images.shape == (1, 1, 2, 2)
+    # BT.601 luma, rounded: 0.299 * 255, 0.587 * 255, 0.114 * 255, 0.299*10+0.587*20+0.114*30
+    assert grey.images.flatten().tolist() == [76, 150, 29, 18]
+    back = with_channels(grey, 3)
+    assert back.images.shape == (1, 3, 2, 2) and bool((back.images == grey.images).all())
+    assert with_channels(colour, 3) is colour

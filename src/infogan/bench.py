@@ -271,7 +271,7 @@ def time_to_accuracy(
     phases: dict[str, float] = {"before_call_s": time.perf_counter() - t0}
     t = time.perf_counter()
     device = resolve_device(cfg.device)
-    test = load_dataset(eval_data, split="test", size=image_side(cfg))
+    test = load_dataset(eval_data, split="test", size=image_side(cfg), channels=cfg.model.channels)
     phases["eval_data_s"] = time.perf_counter() - t
     max_steps = max_steps or cfg.steps
     train_s, curve, reached = 0.0, [], None

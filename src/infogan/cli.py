@@ -345,7 +345,8 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "--channels",
         type=int,
         choices=[1, 3],
-        help="image channels (default: as the training data; colour needs conv32 or conv64*)",
+        help="image channels (default: as the training data; 1 makes colour data grey, 3 "
+        "repeats grey into three; colour needs conv32 or conv64*)",
     )
     t.add_argument(
         "--noise-scale", type=float, help="gain on z in G's input (default 1.0 = the paper)"
@@ -720,7 +721,8 @@ def _encode(a: argparse.Namespace) -> int:
     from infogan.model import load_run
 
     model = load_run(a.run, device=a.device)
-    ds = load_dataset(a.data, split=a.split, size=model.nets.image_shape[1])
+    c, side = model.nets.image_shape[:2]
+    ds = load_dataset(a.data, split=a.split, size=side, channels=c)
     enc = model.encode(ds.images)
     mappings = _saved_mappings(Path(a.run))
     cols: dict[str, np.ndarray] = {}

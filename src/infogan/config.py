@@ -43,7 +43,8 @@ class ModelConfig:
     channels: int | None = None
     """Image channels, 1 or 3; None = those of the training data (training fixes the number in
     the run's config before building the networks; 1 where there is no data to follow). The
-    ``mnist`` networks read 1."""
+    ``mnist`` networks read 1. Set, it is what the data is put in: colour images are made grey
+    (luma) for 1, grey ones repeated into three channels for 3, in training and evaluation."""
     width: float = 1.0
     """Multiplier on every hidden width (1.0 = the paper's sizes; smaller is faster on CPU)."""
     fixed_std: float | None = None

@@ -486,13 +486,14 @@ def evaluate_run(
     start = time.perf_counter()
     model = load_run(run_dir, device=device)
     sources = data or [model.cfg.data]
-    side = model.nets.image_shape[1]  # image files are resized to what the networks read
-    datasets = [load_dataset(s, split=split, size=side) for s in sources]
+    # Image files are resized, and any data put in the channels, that the networks read.
+    channels, side = model.nets.image_shape[:2]
+    datasets = [load_dataset(s, split=split, size=side, channels=channels) for s in sources]
     loaded = time.perf_counter() - start
     train_data = None
     if "quality" in metrics and model.cfg.data not in sources:
         try:
-            train_data = load_dataset(model.cfg.data, split="train", size=side)
+            train_data = load_dataset(model.cfg.data, split="train", size=side, channels=channels)
         except DataError:
             train_data = None  # real-vs-real then compares two halves of the evaluation data
     rep = evaluate_model(

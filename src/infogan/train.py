@@ -157,8 +157,9 @@ def image_side(cfg: TrainConfig) -> int:
 
 
 def load_training_data(cfg: TrainConfig) -> ImageDataset:
-    """``cfg.data``'s training split, image files resized to the networks' size."""
-    return load_dataset(cfg.data, split="train", size=image_side(cfg))
+    """``cfg.data``'s training split, image files resized to the networks' size, in the
+    networks' channels when the config fixes them (``--channels 1`` on colour data: grey)."""
+    return load_dataset(cfg.data, split="train", size=image_side(cfg), channels=cfg.model.channels)
 
 
 def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
@@ -170,7 +171,8 @@ def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
         if c == 3 and cfg.model.arch == "mnist":
             raise DataError(
                 f"data: {dataset.name} holds colour images ({c}x{h}x{w}), but the 'mnist' "
-                "networks read one channel; use --arch conv32 (32x32) or conv64s / conv64 (64x64)"
+                "networks read one channel; use --arch conv32 (32x32) or conv64s / conv64 "
+                "(64x64), or --channels 1 to train on it in grey"
             )
         cfg = replace(cfg, model=replace(cfg.model, channels=c))
     need = image_shape(cfg.model)
@@ -226,7 +228,9 @@ class Trainer:
         self.cfg = cfg = fit_to_data(cfg, self.dataset)
         # Read the evaluation data now: a wrong path should fail before training, not after it.
         self.eval_dataset = (
-            load_dataset(cfg.eval_data, split="test", size=image_side(cfg))
+            load_dataset(
+                cfg.eval_data, split="test", size=image_side(cfg), channels=cfg.model.channels
+            )
             if cfg.eval_data
             else None
         )

@@ -8,6 +8,7 @@ back to pixels with :func:`to_uint8`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,24 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+
+def with_channels(dataset: ImageDataset, channels: int) -> ImageDataset:
+    """``dataset`` with ``channels`` (1 or 3) channels: grey images repeated into three equal
+    channels, colour ones turned grey by ITU-R BT.601 luma (``0.299 R + 0.587 G + 0.114 B``,
+    the weights of Pillow's ``convert("L")``); unchanged when it already has them."""
+    c = dataset.shape[0]
+    if c == channels:
+        return dataset
+    if channels == 3:
+        images = dataset.images.expand(-1, 3, -1, -1).contiguous()
+    elif channels == 1:
+        rgb = dataset.images.to(torch.int32)
+        luma = 299 * rgb[:, 0] + 587 * rgb[:, 1] + 114 * rgb[:, 2]
+        images = ((luma + 500) // 1000).to(torch.uint8)[:, None]  # rounded to nearest
+    else:
+        raise DataError(f"data: channels must be 1 or 3, got {channels}")
+    return dataclasses.replace(dataset, images=images)
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:

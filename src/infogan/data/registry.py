@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from infogan.data import download, idx
-from infogan.data.dataset import ImageDataset
+from infogan.data.dataset import ImageDataset, with_channels
 from infogan.data.dsprites import DSpritesLike, load_dsprites
 from infogan.data.folder import has_images, load_image_folder
 from infogan.data.npz import read_npz
@@ -181,7 +181,10 @@ def _load_dsprites_subset(key: str, split: str) -> ImageDataset:
 
 
 def load_dataset(
-    source: str | os.PathLike[str], split: str = "train", size: int | None = None
+    source: str | os.PathLike[str],
+    split: str = "train",
+    size: int | None = None,
+    channels: int | None = None,
 ) -> ImageDataset:
     """Load a dataset by name or path as ``uint8 [N, C, H, W]`` images (and labels if any).
 
@@ -213,11 +216,19 @@ def load_dataset(
             is centre-cropped and resized to (training passes its networks' size); None = the
             files' own size, which must then be the same for all. Arrays (IDX, ``.npz``, the
             named sets) are never resized.
+        channels: 1 or 3 to have the images in that many channels whatever the source holds
+            (colour made grey by luma, grey repeated into three channels:
+            :func:`~infogan.data.dataset.with_channels`); None = as the source.
 
     Raises:
         DataError: unknown name, missing path, or a file that is empty, corrupt, truncated or of
             an unsupported layout; the message names the path and the problem.
     """
+    dataset = _load(source, split, size)
+    return dataset if channels is None else with_channels(dataset, channels)
+
+
+def _load(source: str | os.PathLike[str], split: str, size: int | None) -> ImageDataset:
     if split not in SPLITS:
         raise DataError(f"data: unknown split {split!r} for {source}; use 'train' or 'test'")
     key = os.fspath(source)
