@@ -2,7 +2,7 @@
 # Issue 4's GPU speed check for `--compile` (torch.compile of the step body, then captured in the
 # CUDA graph), one short call (~4-6 min): the compiled+graphed == eager test (100 steps), then
 # steps/s of the paper's MNIST networks at batch 64 for graph vs compile+graph (tf32), then batch
-# scaling of compile+graph. Run from the repo root on the GPU machine; outputs in
+# scaling of compile+graph, then the data-parallel (--ddp) step on CUDA tensors. Run from the repo root on the GPU machine; outputs in
 # ${OUT:-gpu_out} (3 files). DEV/PREC/BENCH_STEPS exist for a dry run on a CPU (DEV=cpu runs
 # the eager/compile paths instead).
 set -u
@@ -23,5 +23,7 @@ echo "== 3. batch scaling, $scale_path [t=${SECONDS}s]"
 timeout 120 $py -m infogan.cli bench --device "$DEV" --path "$scale_path" --precision "$PREC" \
   --batch 256,1024,4096 --steps $(( BENCH_STEPS / 6 )) --warmup 10 \
   --json "$out/bench_compile_scale.json" 2>&1 | grep -v "^W1\|record_function"
+echo "== 4. data-parallel step on CUDA tensors (two gloo processes on one GPU) [t=${SECONDS}s]"
+timeout 60 $py -m pytest -q -p no:cacheprovider tests/test_distributed.py -k "gpu" 2>&1 | tail -4
 echo "done at t=${SECONDS}s"
 } 2>&1 | tee "$out/log_speed.txt"

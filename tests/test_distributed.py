@@ -197,3 +197,26 @@ def test_missing_gpus_are_refused_before_the_run_directory_is_written(
     assert main([*args, "--ddp", "2", "--out", str(tmp_path / "b")]) == 2
     assert "2 processes need 2 GPUs; this machine has 1" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def _trainer_worker(rank, world, store, cfg, run_dir, dataset):
+    from infogan.train import Trainer
+
+    # gloo moves CUDA tensors too, so two processes can share one GPU here (NCCL would refuse)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    Trainer(cfg, run_dir, dataset=dataset, group=Group(rank, world)).run(finish=False)
+    dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_two_processes_on_a_gpu_train_the_same_run_as_one(tmp_path, tiny_dataset):
+    """The data-parallel step on CUDA tensors (synchronised batch norm, averaged gradients),
+    both processes on GPU 0: what a machine with several GPUs runs, short of NCCL."""
+    kw = dict(steps=3, log_every=1, device="cuda:0", deterministic=True, d_translate=2)
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_one(tiny_config(**kw), one, dataset=tiny_dataset, finish=False)
+    args = (2, str(tmp_path / "store"), tiny_config(ddp=2, **kw), two, tiny_dataset)
+    tmp.spawn(_trainer_worker, args=args, nprocs=2)
+    for ra, rb in zip(_rows(one)[:2], _rows(two)[:2], strict=True):
+        for k in ["d_loss", "g_loss", "mi/c1", "mi/c2"]:
+            assert ra[k] == pytest.approx(rb[k], abs=1e-4), (ra["step"], k)
