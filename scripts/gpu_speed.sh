@@ -2,8 +2,8 @@
 # Issue 4's GPU speed check for `--compile` (torch.compile of the step body, then captured in the
 # CUDA graph), one short call (~4-6 min): the compiled+graphed == eager test (100 steps), then
 # steps/s of the paper's MNIST networks at batch 64 for graph vs compile+graph (tf32), then batch
-# scaling of compile+graph, then the data-parallel (--ddp) step on CUDA tensors. Run from the repo root on the GPU machine; outputs in
-# ${OUT:-gpu_out} (3 files). DEV/PREC/BENCH_STEPS exist for a dry run on a CPU (DEV=cpu runs
+# scaling of compile+graph, then the data-parallel (--ddp) step on CUDA tensors. Run from the
+# repo root on the GPU machine; outputs in ${OUT:-gpu_out} (3 files). DEV/PREC/BENCH_STEPS exist for a dry run on a CPU (DEV=cpu runs
 # the eager/compile paths instead).
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
