@@ -3,8 +3,8 @@
 # CUDA graph), one short call (~4-6 min): the compiled+graphed == eager test (100 steps), then
 # steps/s of the paper's MNIST networks at batch 64 for graph vs compile+graph (tf32), then batch
 # scaling of compile+graph, then the data-parallel (--ddp) step on CUDA tensors. Run from the
-# repo root on the GPU machine; outputs in ${OUT:-gpu_out} (3 files). DEV/PREC/BENCH_STEPS exist for a dry run on a CPU (DEV=cpu runs
-# the eager/compile paths instead).
+# repo root on the GPU machine; outputs in ${OUT:-gpu_out} (3 files). DEV/PREC/BENCH_STEPS
+# exist for a dry run on a CPU (DEV=cpu runs the eager/compile paths instead).
 set -u
 out=${OUT:-gpu_out}; mkdir -p "$out"
 DEV=${DEV:-cuda}; PREC=${PREC:-tf32}; BENCH_STEPS=${BENCH_STEPS:-600}
