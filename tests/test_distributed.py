@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -164,10 +165,8 @@ def test_ddp_refuses_what_it_cannot_do(monkeypatch):
         ddp_devices("cuda", 4)
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_every_process_at_one_step_with_a_checkpoint(tmp_path, tiny_npz):
-    run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "infogan.cli", "train", "--data", tiny_npz, "--out", str(run)]
+def _start_ddp_run(run, data):
+    cmd = [sys.executable, "-m", "infogan.cli", "train", "--data", data, "--out", str(run)]
     cmd += [*TINY_FLAGS, "--ddp", "2", "--device", "cpu", "--steps", "100000", "--log-every", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -175,6 +174,13 @@ def test_ctrl_c_stops_every_process_at_one_step_with_a_checkpoint(tmp_path, tiny
     while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text():
         assert time.time() - t0 < 120 and proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
+    return proc
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_at_one_step_with_a_checkpoint(tmp_path, tiny_npz):
+    run = tmp_path / "run"
+    proc = _start_ddp_run(run, tiny_npz)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -220,3 +226,28 @@ def test_two_processes_on_a_gpu_train_the_same_run_as_one(tmp_path, tiny_dataset
     for ra, rb in zip(_rows(one)[:2], _rows(two)[:2], strict=True):
         for k in ["d_loss", "g_loss", "mi/c1", "mi/c2"]:
             assert ra[k] == pytest.approx(rb[k], abs=1e-4), (ra["step"], k)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_stop_with_a_checkpoint_when_the_parent_is_killed(tmp_path, tiny_npz):
+    """SIGKILL of the launching process (no chance to forward anything): the processes get a
+    SIGTERM from the kernel (Linux), agree on a step, write a checkpoint and exit."""
+    run = tmp_path / "run"
+    proc = _start_ddp_run(run, tiny_npz)
+    pids = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    proc.kill()
+    proc.communicate(timeout=60)
+    t0 = time.time()
+    while any(_running(p) for p in pids):
+        assert time.time() - t0 < 60, "workers outlived their parent"
+        time.sleep(0.1)
+    _, state = ckpt.latest_checkpoint(run)
+    assert state["step"] >= 1 and state["step"] % 10 == 0
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False

@@ -252,12 +252,14 @@ def _worker(
     finish: bool,
     threads: int,
     conn,
+    parent: int,
 ) -> None:
     """One process of a data-parallel run; reports ``("done", result)`` (rank 0's carries the
     :class:`~infogan.train.TrainResult`) or ``(kind, message)`` through ``conn``."""
+    from infogan.parallel import detach_worker
     from infogan.train import Trainer
 
-    os.setpgrp()  # signals come from the parent only (it forwards exactly one)
+    detach_worker(parent)
     torch.set_num_threads(threads)
     device = torch.device(cfg.device)
     try:
@@ -317,7 +319,7 @@ def launch(
                 proc = ctx.Process(
                     target=_worker,
                     args=(rank, world, store, rcfg, Path(run_dir), dataset, resume, finish),
-                    kwargs={"threads": threads, "conn": send},
+                    kwargs={"threads": threads, "conn": send, "parent": os.getpid()},
                 )
                 proc.start()
                 send.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -65,9 +66,30 @@ def _threads(n: int) -> str:
     return f", {n} thread{'s' if n > 1 else ''}"
 
 
-def _leg_main(leg: Leg, device: str, threads: int, dataset: ImageDataset | None, conn) -> None:
+def detach_worker(parent: int) -> None:
+    """Start of a worker process: its own process group, so that a Ctrl-C in the terminal
+    reaches the parent only (which forwards exactly one SIGTERM); and, on Linux, a SIGTERM when
+    the parent dies (even by SIGKILL), so that an orphaned worker stops at its next step with a
+    checkpoint instead of training on unseen. ``parent``: the parent's pid, as it was when it
+    started the worker (if it has already gone, the worker stops at once)."""
+    os.setpgrp()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no prctl: the worker outlives its parent
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _leg_main(
+    leg: Leg, device: str, threads: int, dataset: ImageDataset | None, conn, parent: int
+) -> None:
     """Worker process: train one leg, report ``None`` or ``(kind, message)`` through ``conn``."""
-    os.setpgrp()  # signals come from the parent only (it forwards exactly one)
+    detach_worker(parent)
     torch.set_num_threads(threads)
     try:
         cfg = replace(leg.cfg, device=device, progress=False)
@@ -144,7 +166,8 @@ def run_legs(
                 slot, leg = free.pop(0), pending.pop(0)
                 recv, send = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
-                    target=_leg_main, args=(leg, devices[slot], threads, dataset, send)
+                    target=_leg_main,
+                    args=(leg, devices[slot], threads, dataset, send, os.getpid()),
                 )
                 proc.start()
                 send.close()
