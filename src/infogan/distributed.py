@@ -24,6 +24,7 @@ the one-process batch.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
@@ -274,17 +275,23 @@ def _worker(
         )
         trainer = Trainer(cfg, run_dir, dataset=dataset, resume=resume, group=Group(rank, world))
         result = trainer.run(finish=finish and rank == 0)
-        conn.send(("done", result if rank == 0 else None))
+        _send(conn, ("done", result if rank == 0 else None))
     except KeyboardInterrupt as e:
-        conn.send(("interrupted", str(e)))
+        _send(conn, ("interrupted", str(e)))
     except InfoGANError as e:
-        conn.send(("error", str(e)))
+        _send(conn, ("error", str(e)))
     except Exception as e:  # anything else: name it in one line, the parent raises
-        conn.send(("error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+        _send(conn, ("error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
     finally:
         conn.close()
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _send(conn, message) -> None:
+    """Report to the parent; nobody to tell when it has died (the work is already saved)."""
+    with contextlib.suppress(OSError):  # BrokenPipeError: the parent is gone
+        conn.send(message)
 
 
 def launch(
