@@ -65,11 +65,13 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
 def test_selected_run_equals_plain_run_of_winner_seed(tmp_path, tiny_dataset):
     """The continued winner is exactly the plain run of the winner's seed (training randomness is
     drawn from (seed, step) counters). scripts/seed_study.py simulates selection rules from plain
-    runs on this ground."""
-    cfg = tiny_config(steps=4, candidates=2, select_steps=2, ckpt_every=2)
+    runs on this ground. Schedules keyed to the run's length (instance noise decays to 0 at
+    ``steps``) run in the candidates as in the whole run, not to the selection point."""
+    kw = dict(steps=4, ckpt_every=2, instance_noise=0.2)
+    cfg = tiny_config(candidates=2, select_steps=2, **kw)
     train_selected(cfg, tmp_path / "sel", dataset=tiny_dataset)
     winner = json.loads((tmp_path / "sel" / "selection.json").read_text())["winner_seed"]
-    plain = tiny_config(steps=4, seed=winner, ckpt_every=2)
+    plain = tiny_config(seed=winner, **kw)
     train_selected(plain, tmp_path / "plain", dataset=tiny_dataset)
     _, a = ckpt.latest_checkpoint(tmp_path / "sel")
     _, b = ckpt.latest_checkpoint(tmp_path / "plain")

@@ -254,7 +254,15 @@ def train_selected(
             cdir = run_dir / "candidates" / str(i)
             ckpts = ckpt.list_checkpoints(cdir)
             if not ckpts or ckpts[-1][0] < at:
-                ccfg = replace(cfg, seed=candidate_seed(cfg.seed, i), steps=at, candidates=1)
+                # A candidate is the first `at` steps of a whole run: a schedule keyed to the
+                # run's length (instance noise, decayed to 0 at `steps`) keeps the run's length.
+                ccfg = replace(
+                    cfg,
+                    seed=candidate_seed(cfg.seed, i),
+                    steps=at,
+                    candidates=1,
+                    instance_noise_end=cfg.instance_noise_end or cfg.steps,
+                )
                 label = f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed})"
                 legs.append(Leg(ccfg, cdir, resume=bool(ckpts), label=label))
         try:
