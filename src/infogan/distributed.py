@@ -3,8 +3,10 @@
 Each of ``ddp`` processes (one GPU each, or CPU processes talking over gloo) takes an equal
 share of every batch; after each backward pass the gradients are averaged across processes
 before the optimiser steps, and every batch-norm layer normalises with the statistics of the
-*whole* batch (:class:`SyncBatchNorm`). Since every loss here is a mean over the batch, the
-average of the shares' gradients is the gradient of the whole batch, so a data-parallel run
+*whole* batch (:class:`SyncBatchNorm`). Since every loss here is a mean over the batch (the
+one batch-level term, the real-image information's marginal, is taken over the whole batch by
+:func:`mean_over_processes`), the average of the shares' gradients is the gradient of the
+whole batch, so a data-parallel run
 computes the same steps as one process with the same global batch (up to the order of float
 sums; ``tests/test_distributed.py`` checks it step by step). Its checkpoints are ordinary ones:
 a run started on 4 GPUs resumes on one and the other way round.
