@@ -56,6 +56,8 @@ __all__ = [
     "sync_batch_norm",
     "average_gradients",
     "mean_over_processes",
+    "mean_stats",
+    "any_process",
     "shard",
     "ddp_devices",
     "launch",

@@ -11,10 +11,11 @@ Layouts, decided by what the directory holds:
 - otherwise every image anywhere below ``DIR``, unlabelled.
 
 Pixels: all images grey (Pillow modes ``1``, ``L``, ``LA``, ``I``, ``I;16``, ``F``, or a
-palette of greys only) -> one channel; any colour image among them -> three (RGB; transparency is flattened onto white). Size:
-with ``size`` given, each image is centre-cropped to a square of its shorter side and resized to
-``size`` x ``size`` (Lanczos; JPEGs are first decoded at the smallest scale still at least that
-big, which makes large photos quick to read); without it, all images must share one size.
+palette of greys only) -> one channel; any colour image among them -> three (RGB;
+transparency is flattened onto white). Size: with ``size`` given, each image is centre-cropped
+to a square of its shorter side and resized to ``size`` x ``size`` (Lanczos; JPEGs are first
+decoded at the smallest scale still at least that big, which makes large photos quick to
+read); without it, all images must share one size.
 
 Decoded folders are cached (``<cache root>/folders/*.npz``), keyed by the directory, the split,
 the size, and every file's name, length and modification time, so a second run reads one array
