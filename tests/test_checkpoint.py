@@ -69,12 +69,24 @@ def test_foreign_and_malicious_files_are_refused(tmp_path):
 
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps(Evil()))
-    with pytest.raises(CheckpointError, match="cannot be read safely"):
+    with pytest.raises(CheckpointError, match="not a checkpoint file"):
         ckpt.load_checkpoint(evil)
+    # The same object inside a torch archive: refused by the weights-only unpickler, and the
+    # message does not pass on torch's advice to load it with weights_only=False.
+    evil_zip = tmp_path / "evil_zip.pt"
+    torch.save({"format": ckpt.FORMAT, "x": Evil()}, evil_zip)
+    with pytest.raises(CheckpointError, match="cannot be read safely.*running code") as err:
+        ckpt.load_checkpoint(evil_zip)
+    assert "weights_only" not in str(err.value)
     garbage = tmp_path / "g.pt"
     garbage.write_bytes(b"\x00not a zip")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="not a checkpoint file"):
         ckpt.load_checkpoint(garbage)
+    report = tmp_path / "report.pt"
+    report.write_text('{"a": 1}')  # a JSON file where a checkpoint should be
+    with pytest.raises(CheckpointError, match="not a checkpoint file") as err:
+        ckpt.load_checkpoint(report)
+    assert "weights_only" not in str(err.value)
     with pytest.raises(CheckpointError, match="does not exist"):
         ckpt.load_checkpoint(tmp_path / "missing.pt")
 

@@ -5,9 +5,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_FLAGS
 from PIL import Image
 
+from infogan import checkpoint as ckpt
 from infogan.cli import main
 
 TINY = [*TINY_FLAGS, "--codes", "cat:4,cont:2"]
@@ -340,26 +342,30 @@ def test_select_steps_flag_takes_halving_points(capsys, tmp_path):
 
 
 def test_diverging_training_is_a_clear_error(capsys, tmp_path, tiny_npz):
-    err = _err(
-        capsys,
-        [
-            "train",
-            "--data",
-            tiny_npz,
-            "--out",
-            str(tmp_path / "nan"),
-            "--steps",
-            "4",
-            "--log-every",
-            "2",
-            "--lr-d",
-            "1e30",
-            "--lr-g",
-            "1e30",
-            *TINY,
-        ],
-    )
-    assert "non-finite" in err and "kept" in err
+    """A run whose losses go non-finite before its first checkpoint leaves nothing to resume:
+    the error says so and the same --out is free again (not "already holds a run")."""
+    out = tmp_path / "nan"
+    argv = ["train", "--data", tiny_npz, "--out", str(out), "--steps", "4", "--log-every", "2"]
+    huge = ["--lr-d", "1e30", "--lr-g", "1e30"]
+    err = _err(capsys, [*argv, *huge, *TINY])
+    assert "non-finite" in err and "before the first checkpoint" in err and "used again" in err
+    assert not (out / "config.json").exists() and (out / "metrics.jsonl").exists()
+    assert main([*argv, *TINY]) == 0  # the corrected command runs in the same folder
+    assert [s for s, _ in ckpt.list_checkpoints(out)] == [4]
+
+
+def test_non_finite_weights_are_never_checkpointed(capsys, tmp_path, tiny_npz):
+    """With checkpoints more often than logged rows, weights gone NaN between two rows must not
+    be saved (pruning would push the good checkpoints out): the newest kept one is finite."""
+    out = tmp_path / "nan"
+    argv = ["train", "--data", tiny_npz, "--out", str(out), "--steps", "6", "--log-every", "6"]
+    # Learning rates that take the weights to NaN at step 2, after the first checkpoint.
+    err = _err(capsys, [*argv, "--ckpt-every", "1", "--lr-d", "1e8", "--lr-g", "1e8", *TINY])
+    assert "non-finite" in err and "are kept" in err
+    kept = ckpt.list_checkpoints(out)
+    assert kept, err
+    state = ckpt.load_checkpoint(kept[-1][1])
+    assert all(torch.isfinite(v).all() for v in state["nets"].values() if v.is_floating_point())
 
 
 def test_deterministic_flag_is_stored_and_sets_cudnn(tmp_path, tiny_npz):

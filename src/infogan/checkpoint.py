@@ -10,13 +10,14 @@ the new one, never half of one.
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from infogan.atomic import atomic_write
-from infogan.errors import CheckpointError
+from infogan.errors import CheckpointError, brief
 
 __all__ = [
     "FORMAT",
@@ -44,10 +45,27 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint: {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        # torch.save writes a zip archive; its own error for anything else suggests unpickling
+        # with weights_only=False, advice that must not reach a user about an unknown file.
+        raise CheckpointError(
+            f"checkpoint: {path} is not a checkpoint file (not a PyTorch archive: another "
+            "format, or cut short)"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt zip, pickle that needs code, truncated file...
-        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        # torch's weights-only errors (worded differently per version and per object) advise
+        # loading with weights_only=False: that advice must not reach a user about an unknown
+        # file, so they all get one reason of ours.
+        msg = str(e)
+        if "weights_only" in msg or "Weights only" in msg:
+            reason = (
+                "it holds Python objects that only load by running code; infogan loads "
+                "tensors and plain data only"
+            )
+        else:
+            reason = brief(msg)
         raise CheckpointError(f"checkpoint: {path} cannot be read safely ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint: {path} is not an infogan checkpoint")

@@ -1,8 +1,9 @@
 """The ``infogan`` command: a thin layer that parses flags, builds a config and calls the library.
 
 Subcommands: ``train``, ``evaluate``, ``sample``, ``traverse``, ``encode``, ``export``, ``explore``,
-``presets``. User errors (bad paths, impossible specs, foreign checkpoints) print one line
-``error: ...`` and exit with 2.
+``presets``. User errors (bad paths, impossible specs, foreign checkpoints) and the machine's
+(a read-only or full disk, out of memory) print one line ``error: ...`` and exit with 2; set
+``INFOGAN_TRACEBACK=1`` to see the traceback of the machine's errors instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import csv
 import json
 import logging
+import math
+import os
 import sys
 import time
 from dataclasses import replace
@@ -29,8 +32,6 @@ def _process_start() -> float:
             start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
         with open("/proc/uptime") as f:
             uptime = float(f.read().split()[0])
-        import os
-
         return time.perf_counter() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return time.perf_counter()
@@ -95,6 +96,38 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _count(text: str) -> int:
+    """A count that must be at least 1."""
+    v = _positive_int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _finite_float(text: str) -> float:
+    """A float flag: NaN and infinities are refused here, where the flag is named."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number in 0..MAX_SEED (torch seeds are 64-bit; candidates multiply)."""
+    from infogan.config import MAX_SEED
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..{MAX_SEED}, got {v}")
+    return v
+
+
 def _select_points(text: str) -> list[int]:
     """``1000`` or ``1000,3000``: the selection point(s) of ``--select-steps``."""
     try:
@@ -123,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (or resume one)")
     _add_recipe_flags(t)
-    t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument("--seed", type=_seed, help="random seed (default 0)")
     t.add_argument("--out", help="run directory (default runs/<data>-seed<seed>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     _add_run_flags(t)
@@ -155,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--n-mi",
-        type=_positive_int,
+        type=_count,
         default=10_000,
         help="generated samples for the MI bound (10000)",
     )
@@ -166,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--scale",
-        type=float,
+        type=_finite_float,
         default=1.0,
         help="multiply disentanglement sample counts (default 1 = the reference's)",
     )
@@ -201,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fix a code, e.g. --code c1=3 --code c2=0.5 (repeatable)",
     )
     s.add_argument("-n", "--n", type=_positive_int, default=64, help="number of images (64)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--nrow", type=_positive_int, default=8, help="images per grid row (8)")
     s.add_argument("--out", default="samples.png", help="PNG grid, or .npz for raw arrays")
     s.add_argument("--device", default="cpu")
@@ -210,8 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("run", help="run directory or checkpoint file")
     v.add_argument("--code", action="append", help="code(s) to traverse (default all)")
     v.add_argument("--steps", type=_positive_int, default=9, help="columns of a continuous sweep")
-    v.add_argument("--span", type=float, default=2.0, help="sweep continuous codes over +-span")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument(
+        "--span", type=_finite_float, default=2.0, help="sweep continuous codes over +-span"
+    )
+    v.add_argument("--seed", type=_seed, default=0)
     v.add_argument("--out", default=".", help="output directory")
     v.add_argument("--device", default="cpu")
 
@@ -262,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=_positive_int, default=30, help="timed steps (30)")
     b.add_argument("--warmup", type=_positive_int, default=5, help="untimed steps first (5)")
     b.add_argument("--preset", default="paper", help="recipe to time (default paper)")
-    b.add_argument("--width", type=float, help="network width multiplier")
+    b.add_argument("--width", type=_finite_float, help="network width multiplier")
     b.add_argument(
         "--candidates", type=_positive_int, help="--time-to-acc: candidates (default preset's)"
     )
@@ -288,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="write the results (a list of objects) to this JSON file")
     b.add_argument(
         "--time-to-acc",
-        type=float,
+        type=_finite_float,
         metavar="ACC",
         help="instead: train the preset until this test accuracy (needs --eval-data)",
     )
@@ -314,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="images for each code's global variance (10000)",
     )
-    m.add_argument("--seed", type=int, default=0, help="seed of the generators' draws (0)")
+    m.add_argument("--seed", type=_seed, default=0, help="seed of the generators' draws (0)")
     m.add_argument("--device", default="cpu")
     m.add_argument(
         "--json", default="centrality.json", help="where to write the result (centrality.json)"
@@ -349,7 +384,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "repeats grey into three; colour needs conv32 or conv64*)",
     )
     t.add_argument(
-        "--noise-scale", type=float, help="gain on z in G's input (default 1.0 = the paper)"
+        "--noise-scale", type=_finite_float, help="gain on z in G's input (default 1.0 = the paper)"
     )
     t.add_argument(
         "--noise-dist",
@@ -357,10 +392,16 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         help="prior of z: normal N(0, 1) (the paper) or uniform U(-1, 1) (InfoGAN-CR)",
     )
     t.add_argument("--batch", type=_positive_int, help="batch size (default 64)")
-    t.add_argument("--lr-d", type=float, help="discriminator learning rate (default 2e-4)")
-    t.add_argument("--lr-g", type=float, help="generator + Q head learning rate (default 1e-3)")
-    t.add_argument("--lambda-cat", type=float, help="weight of categorical codes' info loss (1)")
-    t.add_argument("--lambda-cont", type=float, help="weight of continuous codes' info loss (0.1)")
+    t.add_argument("--lr-d", type=_finite_float, help="discriminator learning rate (default 2e-4)")
+    t.add_argument(
+        "--lr-g", type=_finite_float, help="generator + Q head learning rate (default 1e-3)"
+    )
+    t.add_argument(
+        "--lambda-cat", type=_finite_float, help="weight of categorical codes' info loss (1)"
+    )
+    t.add_argument(
+        "--lambda-cont", type=_finite_float, help="weight of continuous codes' info loss (0.1)"
+    )
     t.add_argument(
         "--lambda-cont-start",
         type=_positive_int,
@@ -372,9 +413,11 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         help="steps over which that weight then rises to --lambda-cont (default 0: at once)",
     )
     t.add_argument(
-        "--fixed-std", type=float, help="fixed std of continuous codes (default learned)"
+        "--fixed-std", type=_finite_float, help="fixed std of continuous codes (default learned)"
     )
-    t.add_argument("--width", type=float, help="network width multiplier (default 1.0 = paper)")
+    t.add_argument(
+        "--width", type=_finite_float, help="network width multiplier (default 1.0 = paper)"
+    )
     t.add_argument(
         "--info-in-d-step",
         action="store_true",
@@ -389,7 +432,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--lambda-real",
-        type=float,
+        type=_finite_float,
         help="weight of I(x; c) of Q's categorical codes on real images (0 = off, the paper)",
     )
     t.add_argument(
@@ -400,7 +443,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--instance-noise",
-        type=float,
+        type=_finite_float,
         help="std of noise on D's (and Q's) inputs, decayed to 0 (0 = off, the paper)",
     )
     t.add_argument(
@@ -422,12 +465,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--r1-gamma",
-        type=float,
+        type=_finite_float,
         help="R1 gradient penalty weight on real images (0 = off, the paper)",
     )
     t.add_argument(
         "--ema-decay",
-        type=float,
+        type=_finite_float,
         help="keep an EMA of G's weights with this decay and draw images from it (0 = off)",
     )
     t.add_argument(
@@ -450,7 +493,9 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--g-steps", type=_positive_int, help="G/Q updates per step (1; InfoGAN-CR's code: 2)"
     )
-    t.add_argument("--cr-weight", type=float, help="InfoGAN-CR regulariser weight (0 = off)")
+    t.add_argument(
+        "--cr-weight", type=_finite_float, help="InfoGAN-CR regulariser weight (0 = off)"
+    )
     t.add_argument("--cr-start", type=_positive_int, help="step the CR loss reaches G from (0)")
     t.add_argument(
         "--cr-share-noise",
@@ -612,6 +657,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write_bytes
     from infogan.evaluate import METRIC_GROUPS, evaluate_run, format_report
 
+    if a.json:
+        _check_json_target(Path(a.json), Path(a.run))
     metrics = tuple(m.strip() for m in a.metrics.split(",") if m.strip())
     unknown = [m for m in metrics if m not in METRIC_GROUPS]
     if unknown or not metrics:
@@ -653,6 +700,24 @@ def _evaluate(a: argparse.Namespace) -> int:
     if a.json:
         atomic_write_bytes(a.json, (json.dumps(rep, indent=2) + "\n").encode())
     return 0
+
+
+def _check_json_target(path: Path, run: Path) -> None:
+    """``evaluate --json PATH`` may replace an earlier JSON file there, nothing else: a typo
+    must not turn a checkpoint or an image into a report. Checked before the metrics run."""
+    if path.is_dir():
+        raise SpecError(f"--json: {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise SpecError(f"--json: folder {path.parent} does not exist")
+    if (run / "checkpoints").is_dir() and path.resolve().parent == (run / "checkpoints").resolve():
+        raise SpecError(f"--json: {path} is inside the run's checkpoints; write it elsewhere")
+    if path.exists():
+        try:
+            json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise SpecError(
+                f"--json: {path} exists and is not a JSON file; it is left alone (give a new path)"
+            ) from None
 
 
 def _parse_codes(items: list[str]) -> dict[str, float]:
@@ -900,6 +965,29 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except InfoGANError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # The machine's state, not a bug: a read-only or full disk, a path that is a file, ...
+        if os.environ.get("INFOGAN_TRACEBACK"):
+            raise
+        where = e.filename2 or e.filename
+        what = e.strerror or str(e) or type(e).__name__
+        print(f"error: {where}: {what}" if where else f"error: {what}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:
+        text = str(e)
+        if not isinstance(e, MemoryError) and not any(
+            s in text for s in ("out of memory", "can't allocate memory", "not enough memory")
+        ):
+            raise
+        if os.environ.get("INFOGAN_TRACEBACK"):
+            raise
+        print(
+            "error: out of memory ("
+            + (text.splitlines()[0][:160] if text else "MemoryError")
+            + "); try a smaller --batch, --width, --noise or sample count",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt as e:
         print(f"interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)

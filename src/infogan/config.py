@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
 
-__all__ = ["ModelConfig", "TrainConfig", "PRESETS", "preset"]
+__all__ = ["ModelConfig", "TrainConfig", "PRESETS", "RUN_FIELDS", "preset", "recipe_differences"]
 
 
 @dataclass
@@ -68,6 +71,7 @@ class ModelConfig:
 
     def validate(self) -> None:
         self.latent()
+        _check_finite(self, "model.")
         if self.arch not in ARCHES:
             raise SpecError(f"arch: unknown {self.arch!r}; choose from {', '.join(ARCHES)}")
         if self.channels not in (None, 1, 3):
@@ -88,6 +92,9 @@ class ModelConfig:
         if not self.log_std_min < self.log_std_max:
             raise SpecError("log_std_min must be smaller than log_std_max")
 
+
+#: Largest seed: torch seeds are 64-bit, and candidate starts use ``seed * 1000 + i``.
+MAX_SEED = 2**32 - 1
 
 #: Candidate selection rules known to :mod:`infogan.select`.
 SELECT_RULES = ("score", "consensus", "centrality")
@@ -265,6 +272,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Raise :class:`SpecError` naming the first impossible value; return self."""
         self.model.validate()
+        _check_finite(self, "")
         checks = [
             ("steps", self.steps >= 0, "must be >= 0"),
             ("batch", self.batch >= 2, "must be >= 2 (batch norm needs 2 samples)"),
@@ -303,6 +311,7 @@ class TrainConfig:
             ("cr_start", self.cr_start >= 0, "must be >= 0"),
             ("lr_cr", self.lr_cr > 0, "must be > 0"),
             ("candidates", self.candidates >= 1, "must be >= 1"),
+            ("seed", 0 <= self.seed <= MAX_SEED, f"must be in 0..{MAX_SEED}"),
             ("parallel", self.parallel >= 1, "must be >= 1"),
             ("ddp", self.ddp >= 1, "must be >= 1"),
             (
@@ -368,7 +377,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise SpecError."""
+        """Inverse of :meth:`to_dict`; unknown keys and values of the wrong type raise
+        SpecError."""
+        if not isinstance(d, dict):
+            raise SpecError(f"config: expected an object, got {type(d).__name__}")
         d = dict(d)
         # Fields whose default changed after runs were saved without them: such a config keeps
         # the behaviour it was trained with, so a resumed run stays the same run.
@@ -386,8 +398,43 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise SpecError(f"config: cannot read {path}: {e}") from None
+
+
+#: TrainConfig fields that say how a run is carried out (its length, devices, logging), not
+#: what it trains: two configs differing only in these train the same recipe.
+RUN_FIELDS = frozenset(
+    {
+        "steps",
+        "device",
+        "eval_data",
+        "ckpt_every",
+        "sample_every",
+        "log_every",
+        "deterministic",
+        "parallel",
+        "ddp",
+        "compile",
+        "progress",
+        "keep_ckpts",
+    }
+)
+
+
+def recipe_differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
+    """The recipe fields where ``wanted`` differs from a run's ``saved`` config, as
+    ``"lr_d 0.0002 there, 0.0001 here"`` strings (empty: the same recipe).
+
+    Run fields (:data:`RUN_FIELDS`) are ignored, and so is ``model.channels`` where ``wanted``
+    leaves it to the data (None): a saved config holds the channels the data had."""
+    a, b = saved.to_dict(), wanted.to_dict()
+    ma, mb = a.pop("model"), b.pop("model")
+    if mb.get("channels") is None:
+        mb["channels"] = ma.get("channels")
+    diffs = [(k, a.get(k), b.get(k)) for k in b if k not in RUN_FIELDS and a.get(k) != b.get(k)]
+    diffs += [(f"model.{k}", ma.get(k), mb.get(k)) for k in mb if ma.get(k) != mb.get(k)]
+    return [f"{k} {x!r} there, {y!r} here" for k, x, y in diffs]
 
 
 #: Config keys absent from configs saved before they existed -> the behaviour those runs had.
@@ -401,7 +448,59 @@ def _from_dict(cls: type, d: dict[str, Any], where: str):
     unknown = sorted(set(d) - names)
     if unknown:
         raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in d.items():
+        if key != "model" and not _has_type(value, hints[key]):
+            raise SpecError(
+                f"{where}: field {key} must be {_type_name(hints[key])}, got {value!r} "
+                f"({type(value).__name__})"
+            )
     return cls(**d)
+
+
+def _has_type(value: Any, tp: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (the few kinds configs use).
+
+    JSON has one number type, so an int is a valid float; a bool is not a number here, and a
+    float is not an int even when whole (``62.0`` noise dimensions is a typo, not a size)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(tp))
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {
+        type(None): "null",
+        bool: "true/false",
+        int: "a whole number",
+        float: "a number",
+        str: "a string",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _check_finite(cfg: Any, prefix: str) -> None:
+    """Reject infinite numbers (NaN fails each field's own range check): an infinite learning
+    rate or weight passes ``> 0`` and only shows as non-finite losses after training started."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{prefix}{f.name}: must be a finite number, got {value}")
 
 
 def _paper() -> TrainConfig:

@@ -25,3 +25,15 @@ class CheckpointError(InfoGANError, ValueError):
 
 class TrainingError(InfoGANError, RuntimeError):
     """Training cannot go on (e.g. the losses became NaN); finished checkpoints are kept."""
+
+
+def brief(e: BaseException | str, limit: int = 200) -> str:
+    """One line of at most ``limit`` characters saying what ``e`` says, for a message that
+    quotes a library's error: its lines joined (torch's state-dict errors put the reason on the
+    second line, after a header that says nothing), and cut at a word with "..." if too long."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("Error(s) in loading state_dict")]
+    text = " ".join(lines) or type(e).__name__
+    if len(text) <= limit:
+        return text
+    return text[: limit - 3].rsplit(" ", 1)[0] + "..."

@@ -9,6 +9,7 @@ generated samples, where the true code is known.
 from __future__ import annotations
 
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import torch
 
 from infogan.atomic import atomic_write_bytes
 from infogan.data import ImageDataset, load_dataset
-from infogan.errors import DataError
+from infogan.errors import CheckpointError, DataError
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, load_run
@@ -463,6 +464,23 @@ def _format_timings(timings: dict[str, float]) -> list[str]:
     return lines
 
 
+def check_writable_run(run_dir: str | Path) -> None:
+    """Raise a one-line error unless ``run_dir`` is a run directory this process can write
+    ``report.json`` into: checked before the metrics, which can take minutes."""
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise CheckpointError(
+            f"evaluate: {run_dir} is a file; give its run directory (the report is written there)"
+        )
+    if not run_dir.is_dir():
+        raise CheckpointError(f"evaluate: {run_dir} does not exist")
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise CheckpointError(
+            f"evaluate: cannot write the report into {run_dir} (no write permission); copy the "
+            "run to a writable place first"
+        )
+
+
 def evaluate_run(
     run_dir: str | Path,
     data: list[str] | None = None,
@@ -484,6 +502,7 @@ def evaluate_run(
     measured against the last dataset, with real-vs-real from the training data beside it.
     """
     start = time.perf_counter()
+    check_writable_run(run_dir)
     model = load_run(run_dir, device=device)
     sources = data or [model.cfg.data]
     # Image files are resized, and any data put in the channels, that the networks read.

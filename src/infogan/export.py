@@ -34,7 +34,7 @@ from torch import nn
 
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
-from infogan.errors import CheckpointError, InfoGANError, SpecError
+from infogan.errors import CheckpointError, InfoGANError, SpecError, brief
 from infogan.latent import Categorical, LatentSpec
 from infogan.model import InfoGAN, load_run
 from infogan.nets import build_nets
@@ -260,7 +260,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
                 {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
             )
     except (KeyError, TypeError, RuntimeError, SpecError, AttributeError, st_error) as e:
-        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        reason = brief(e)
         raise CheckpointError(f"export: {path} does not rebuild a generator ({reason})") from None
     return generator.eval().to(device)
 

@@ -18,7 +18,8 @@ import torch
 from infogan import checkpoint as ckpt
 from infogan.config import TrainConfig
 from infogan.data import to_float
-from infogan.errors import CheckpointError, DataError, SpecError
+from infogan.devices import resolve_device
+from infogan.errors import CheckpointError, DataError, SpecError, brief
 from infogan.latent import Categorical, Latent, LatentSpec
 from infogan.losses import code_log_q, gaussian_log_density, mi_bound
 from infogan.nets import InfoGANNets, build_nets
@@ -74,11 +75,12 @@ class InfoGAN:
             nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
             nets.load_state_dict(state["nets"])
         except (KeyError, RuntimeError, SpecError) as e:
-            reason = str(e).splitlines()[0][:200]
+            reason = brief(e)
             raise CheckpointError(
                 f"checkpoint: {path} does not hold a usable model ({reason})"
             ) from None
         nets.eval()
+        device = resolve_device(device) if isinstance(device, str) else device
         return cls(nets.to(device), cfg, device, int(state.get("step", 0)))
 
     # ---- generation -----------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
+from infogan.errors import brief
 from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
@@ -51,9 +52,11 @@ from infogan.train import (
     TrainResult,
     check_devices,
     fit_to_data,
+    load_eval_data,
     load_training_data,
     resolve_device,
     run_one,
+    with_absolute_data,
 )
 
 __all__ = [
@@ -205,6 +208,22 @@ def candidate_seed(seed: int, i: int) -> int:
     return seed * 1000 + i
 
 
+def _finished_stages(progress: Path) -> list[dict[str, Any]]:
+    """The selection points recorded in ``candidates/stages.json`` (none if absent). A damaged
+    file is set aside with a warning: the points are then redone from the candidates'
+    checkpoints (deterministically, so to the same choice), which beats refusing to resume."""
+    if not progress.exists():
+        return []
+    try:
+        stages = json.loads(progress.read_text())["stages"]
+        if not all(isinstance(s, dict) and {"step", "kept"} <= set(s) for s in stages):
+            raise ValueError("a stage without its step or kept candidates")
+        return list(stages)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"warning: {progress} is damaged ({brief(e)}); redoing the selection", flush=True)
+        return []
+
+
 def train_selected(
     cfg: TrainConfig,
     run_dir: str | Path,
@@ -222,6 +241,7 @@ def train_selected(
     finished selection is never redone.
     """
     run_dir = Path(run_dir)
+    cfg = with_absolute_data(cfg)
     if cfg.candidates <= 1 or (run_dir / "selection.json").exists():
         if (run_dir / "selection.json").exists():
             resume = True
@@ -230,15 +250,14 @@ def train_selected(
     # Before anything is written: data the networks cannot read leaves no run directory behind.
     cfg = fit_to_data(cfg, dataset)
     check_devices(cfg)
+    load_eval_data(cfg)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.json").exists():
         cfg.save(run_dir / "config.json")
     stages = selection_stages(cfg)
     progress = run_dir / "candidates" / "stages.json"
-    done_stages: list[dict[str, Any]] = (
-        json.loads(progress.read_text())["stages"] if progress.exists() else []
-    )
+    done_stages = _finished_stages(progress)
     alive = list(range(cfg.candidates))
     n_cat = cfg.latent().n_cat
     for si, (at, keep) in enumerate(stages):

@@ -3,7 +3,8 @@
 Robustness across seeds is the point of a recipe, so the summary reports mean, std, min and max
 of every number in the runs' reports, beside the per-seed values (bad seeds included). Each seed
 trains in ``OUT/seed<N>``; a finished seed is not retrained and an interrupted one is resumed, so a
-sweep can be stopped and started again.
+sweep can be stopped and started again (with the same recipe: a seed's folder trained with another
+one, or past ``--steps``, is refused).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
-from infogan.config import TrainConfig
+from infogan.config import TrainConfig, recipe_differences
+from infogan.errors import SpecError
 from infogan.select import train_selected
+from infogan.train import with_absolute_data
 
 __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
 
@@ -101,9 +104,15 @@ def run_sweep(
     per_seed: dict[int, dict[str, float]] = {}
     for seed in seeds:
         run_dir = out / f"seed{seed}"
-        scfg = replace(cfg, seed=seed)
+        scfg = with_absolute_data(replace(cfg, seed=seed))
+        _check_same_recipe(scfg, run_dir)
         done = _finished_step(run_dir)
-        if done is not None and done >= cfg.steps and (run_dir / "report.json").exists():
+        if done is not None and done > cfg.steps:
+            raise SpecError(
+                f"sweep: {run_dir} is at step {done}, past --steps {cfg.steps}, so its numbers "
+                f"are not a {cfg.steps}-step result; give --steps {done} or another --out"
+            )
+        if done == cfg.steps and (run_dir / "report.json").exists():
             rep = json.loads((run_dir / "report.json").read_text())
             print(f"seed {seed}: already trained to step {done}; reusing its report", flush=True)
         else:
@@ -143,6 +152,22 @@ def _centrality(cfg: TrainConfig, seeds: list[int], out: Path) -> dict[str, Any]
     res = model_centrality(models, [f"seed{s}" for s in seeds])
     print(format_centrality(res), flush=True)
     return res.to_dict()
+
+
+def _check_same_recipe(cfg: TrainConfig, run_dir: Path) -> None:
+    """Refuse to resume or reuse a seed's run that was trained with another recipe: its
+    numbers would be filed under this one, and resuming would rewrite its ``config.json``."""
+    if not (run_dir / "config.json").is_file():
+        return
+    saved = TrainConfig.load(run_dir / "config.json")
+    # A selected run continues under its winning candidate's seed; the folder names the seed.
+    diffs = recipe_differences(replace(saved, seed=cfg.seed), cfg)
+    if diffs:
+        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        raise SpecError(
+            f"sweep: {run_dir} was trained with another recipe ({shown}); give the same flags "
+            "or another --out (nothing was changed)"
+        )
 
 
 def _finished_step(run_dir: Path) -> int | None:

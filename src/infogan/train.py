@@ -47,6 +47,7 @@ from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset, load_dataset, to_float
+from infogan.devices import resolve_device
 from infogan.distributed import (
     Group,
     any_process,
@@ -56,7 +57,7 @@ from infogan.distributed import (
     shard,
     sync_batch_norm,
 )
-from infogan.errors import CheckpointError, DataError, SpecError, TrainingError
+from infogan.errors import CheckpointError, DataError, SpecError, TrainingError, brief
 from infogan.fastpath import make_stepper
 from infogan.latent import Latent, LatentSpec
 from infogan.losses import (
@@ -84,21 +85,6 @@ __all__ = [
 log = logging.getLogger("infogan")
 _MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant: spreads (seed, counter) pairs apart
 _STOP_EVERY = 10  # data-parallel runs agree on stopping every this many steps
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; anything else is checked against what exists."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise SpecError(f"device: unknown {name!r}; use cpu, cuda, cuda:N or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError("device: cuda was asked for but this machine has no usable CUDA GPU")
-    if dev.type not in ("cpu", "cuda"):
-        raise SpecError(f"device: {name!r} is not supported; use cpu, cuda or auto")
-    return dev
 
 
 def _seeded(seed: int, counter: int, stream: int, device: torch.device) -> torch.Generator:
@@ -160,6 +146,40 @@ def load_training_data(cfg: TrainConfig) -> ImageDataset:
     """``cfg.data``'s training split, image files resized to the networks' size, in the
     networks' channels when the config fixes them (``--channels 1`` on colour data: grey)."""
     return load_dataset(cfg.data, split="train", size=image_side(cfg), channels=cfg.model.channels)
+
+
+def with_absolute_data(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with relative data paths made absolute: a run records the files it trains on,
+    so that resuming it from another directory reads them again (dataset names stay names)."""
+    from infogan.data.registry import absolute_source
+
+    return replace(
+        cfg,
+        data=absolute_source(cfg.data),
+        eval_data=absolute_source(cfg.eval_data) if cfg.eval_data else cfg.eval_data,
+    )
+
+
+def load_eval_data(cfg: TrainConfig) -> ImageDataset | None:
+    """``cfg.eval_data``'s test split in the networks' size and channels (None when unset).
+
+    ``cfg`` must have been through :func:`fit_to_data`. Raises a one-line error when the images
+    cannot be read by the networks: called before training, so a wrong evaluation set fails in
+    seconds instead of after the last step, where it would leave the run without its report."""
+    if not cfg.eval_data:
+        return None
+    ds = load_dataset(
+        cfg.eval_data, split="test", size=image_side(cfg), channels=cfg.model.channels
+    )
+    need = tuple(image_shape(cfg.model))
+    if tuple(ds.shape) != need:
+        c, h, w = ds.shape
+        raise DataError(
+            f"eval_data: {ds.name} has images of {c}x{h}x{w} (CxHxW) but the networks read "
+            f"{need[0]}x{need[1]}x{need[2]}; give --eval-data in the training data's size "
+            "(a folder of image files is resized to fit, arrays are not)"
+        )
+    return ds
 
 
 def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
@@ -227,13 +247,7 @@ class Trainer:
         self.dataset = dataset if dataset is not None else load_training_data(cfg)
         self.cfg = cfg = fit_to_data(cfg, self.dataset)
         # Read the evaluation data now: a wrong path should fail before training, not after it.
-        self.eval_dataset = (
-            load_dataset(
-                cfg.eval_data, split="test", size=image_side(cfg), channels=cfg.model.channels
-            )
-            if cfg.eval_data
-            else None
-        )
+        self.eval_dataset = load_eval_data(cfg)
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
         self.contrastive = cfg.cr_weight > 0
         self.nets = build_nets(cfg.model, contrastive=self.contrastive, ema=cfg.ema_decay > 0).to(
@@ -293,6 +307,11 @@ class Trainer:
         self._perm: torch.Tensor | None = None
         if resume:
             self._restore()
+            if self.step_count > cfg.steps:
+                raise SpecError(
+                    f"resume: {self.run_dir} is at step {self.step_count}, past --steps "
+                    f"{cfg.steps}; give --steps {self.step_count} or more (nothing was changed)"
+                )
         self.model = InfoGAN(self.nets, cfg, device=self.device)  # inference view for samples
 
     # ---- data -----------------------------------------------------------------------------
@@ -585,6 +604,10 @@ class Trainer:
         path = ckpt.checkpoint_path(self.run_dir, self.step_count)
         if not self.leader:
             return path
+        # Weights gone non-finite between two logged rows must not become the newest checkpoint
+        # (pruning would then push the last good ones out). One sync per checkpoint.
+        if not bool(torch.stack([p.isfinite().all() for p in self.nets.parameters()]).all()):
+            self._fail_non_finite()
         ckpt.save_checkpoint(path, self.state())
         ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts)
         return path
@@ -603,7 +626,7 @@ class Trainer:
                 if opt is not None:
                     _match_layout(opt)
         except (KeyError, RuntimeError, ValueError) as e:
-            reason = str(e).splitlines()[0][:200]
+            reason = brief(e)
             raise CheckpointError(
                 f"checkpoint: {path} does not fit this config ({reason})"
             ) from None
@@ -660,12 +683,7 @@ class Trainer:
                         row["steps_per_s"] = (self.step_count - step_last) / max(now - t_last, 1e-9)
                         row["wall_s"] = now - t0
                         if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
-                            kept = ckpt.list_checkpoints(self.run_dir)
-                            raise TrainingError(
-                                f"train: losses became non-finite by step {self.step_count}; "
-                                f"checkpoints up to step {kept[-1][0] if kept else 0} are kept "
-                                "(try lower learning rates or another seed)"
-                            )
+                            self._fail_non_finite()
                         if lead:
                             mf.write(json.dumps(row) + "\n")
                             mf.flush()
@@ -687,6 +705,26 @@ class Trainer:
                 self.run_dir, self.model, [self.dataset, self.eval_dataset], seconds
             )
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
+
+    def _fail_non_finite(self) -> None:
+        """Raise the error of a run whose losses or weights became NaN/inf, saying what is kept.
+
+        With no checkpoint there is nothing to resume, so the run's ``config.json`` is removed
+        (``metrics.jsonl`` stays, showing where it diverged): the same ``--out`` can be used
+        again instead of being blocked as "already holds a run"."""
+        kept = ckpt.list_checkpoints(self.run_dir)
+        why = "try lower learning rates or another seed"
+        if kept:
+            raise TrainingError(
+                f"train: losses or weights became non-finite by step {self.step_count}; "
+                f"checkpoints up to step {kept[-1][0]} are kept ({why})"
+            )
+        if self.leader:
+            (self.run_dir / "config.json").unlink(missing_ok=True)
+        raise TrainingError(
+            f"train: losses or weights became non-finite by step {self.step_count}, before the "
+            f"first checkpoint; nothing to resume, {self.run_dir} may be used again ({why})"
+        )
 
     def _stop_agreed(self, requested: bool) -> bool:
         """Whether to stop before this step. Data-parallel processes must stop at the same
@@ -817,6 +855,7 @@ def run_one(
     check_devices(cfg)
     dataset = dataset if dataset is not None else load_training_data(cfg)
     cfg = fit_to_data(cfg, dataset)
+    load_eval_data(cfg)
     return launch(cfg, run_dir, dataset=dataset, resume=resume, finish=finish)
 
 

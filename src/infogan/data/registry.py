@@ -228,10 +228,28 @@ def load_dataset(
     return dataset if channels is None else with_channels(dataset, channels)
 
 
+def absolute_source(source: str) -> str:
+    """``source`` with a relative path made absolute (dataset names are left as they are).
+
+    A run stores its data this way, so that ``--resume`` from another working directory reads
+    the same files instead of whatever the relative path names there."""
+    key = os.fspath(source)
+    if _is_name(key) or not key.strip():
+        return key
+    path = Path(key).expanduser()
+    return str(path.resolve()) if path.exists() else key
+
+
+def _is_name(key: str) -> bool:
+    return key == "celeba" or key in NAMED_DATASETS or key.startswith(DSPRITES_SUBSET_PREFIX)
+
+
 def _load(source: str | os.PathLike[str], split: str, size: int | None) -> ImageDataset:
     if split not in SPLITS:
         raise DataError(f"data: unknown split {split!r} for {source}; use 'train' or 'test'")
     key = os.fspath(source)
+    if not key.strip():
+        raise DataError("data: empty; give a dataset name (e.g. mnist5k) or a path")
     if key == "celeba":
         return load_celeba(split, size)
     if key in NAMED_DATASETS:

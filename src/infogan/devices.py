@@ -1,0 +1,24 @@
+"""Device names (``cpu``, ``cuda``, ``cuda:N``, ``auto``) checked against what this machine has."""
+
+from __future__ import annotations
+
+import torch
+
+from infogan.errors import SpecError
+
+__all__ = ["resolve_device"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else is checked against what exists."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SpecError(f"device: unknown {name!r}; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError("device: cuda was asked for but this machine has no usable CUDA GPU")
+    if dev.type not in ("cpu", "cuda"):
+        raise SpecError(f"device: {name!r} is not supported; use cpu, cuda or auto")
+    return dev
