@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import socket
+import struct
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 from test_export import make_run
 
 from infogan import load_run
-from infogan.explore import MAX_GRID, Explorer, make_server
+from infogan.explore import (
+    MAX_GRID,
+    REQUEST_TIMEOUT,
+    Explorer,
+    _Handler,
+    _is_loopback_host,
+    make_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +165,188 @@ def test_live_server_on_a_free_port(explorer):
         server.server_close()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+# ---- the HTTP wrapper: hang-ups, error form, Host check, timeout ----------------------------------
+
+
+@contextlib.contextmanager
+def _live(explorer: Explorer, host: str = "127.0.0.1") -> Iterator[tuple[int, threading.Semaphore]]:
+    """A running server: yields its port and a semaphore released as each connection ends."""
+    server = make_server(explorer, host, 0)
+    done = threading.Semaphore(0)
+    shutdown_request = server.shutdown_request
+
+    def counted(request):  # the last step of every handler thread, error or not
+        shutdown_request(request)
+        done.release()
+
+    server.shutdown_request = counted
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], done
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _raw(port: int, data: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send raw bytes; (status line, headers, body) of the reply, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return status, headers, body
+
+
+def _get(port: int, path: str = "/spec.json", host: str | None = None) -> tuple[str, bytes]:
+    host_line = "" if host is None else f"Host: {host}\r\n"
+    status, _, body = _raw(port, f"GET {path} HTTP/1.1\r\n{host_line}\r\n".encode("latin-1"))
+    return status, body
+
+
+def _reset_mid_request(server_port: int, data: bytes, gate: threading.Event) -> None:
+    """Send ``data`` and reset the connection (a browser cancelling a request), then open the
+    gate that holds the server's handler, so that it meets the closed connection."""
+    s = socket.create_connection(("127.0.0.1", server_port), timeout=10)
+    s.sendall(data)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
+    s.close()
+    time.sleep(0.05)  # let the reset arrive
+    gate.set()
+
+
+def test_client_hang_ups_are_not_logged(explorer, monkeypatch, capsys):
+    # A reset while the handler computes (its write fails) and while it reads (a half-sent
+    # request): both once printed a ~25-line traceback per cancelled image.
+    gate = threading.Event()
+    handle = explorer.handle
+
+    def held(*args, **kw):
+        gate.wait(10)
+        return handle(*args, **kw)
+
+    monkeypatch.setattr(explorer, "handle", held)
+    with _live(explorer) as (port, done):
+        full = f"GET /image.png?grid=16 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        for data in (full, full, b"GET /image.png?grid=16 HTT"):
+            gate.clear()
+            _reset_mid_request(port, data, gate)
+            assert done.acquire(timeout=10)
+        assert _get(port, "/spec.json")[0].endswith(" 200 OK")  # still serving
+        assert done.acquire(timeout=10)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_real_errors_still_print(explorer, monkeypatch, capsys):
+    def broken(*args, **kw):
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(explorer, "handle", broken)
+    with _live(explorer) as (port, done):
+        with pytest.raises(OSError):  # no reply at all: the handler died
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/spec.json", timeout=10)
+        assert done.acquire(timeout=10)
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a real bug" in err
+
+
+def test_every_error_is_one_line_of_text(explorer):
+    with _live(explorer) as (port, _):
+        host = f"Host: 127.0.0.1:{port}\r\n"
+        cases = [
+            (f"FOO /spec.json HTTP/1.1\r\n{host}\r\n", 405),  # unknown method: was 501, HTML
+            (f"get /spec.json HTTP/1.1\r\n{host}\r\n", 405),  # methods are case-sensitive
+            (f"DELETE /spec.json HTTP/1.1\r\n{host}\r\n", 405),
+            (f"GET /spec.json HTTP/2.0\r\n{host}\r\n", 505),  # was HTML with no status line
+            (f"GET /spec.json HTTP/x\r\n{host}\r\n", 400),
+            ("NONSENSE\r\n\r\n", 400),
+            (f"GET /spec.json HTTP/1.1\r\n{host}X: {'y' * 70000}\r\n\r\n", 431),
+            (f"GET /nope HTTP/1.1\r\n{host}\r\n", 404),
+        ]
+        for request, code in cases:
+            status, headers, body = _raw(port, request.encode())
+            assert status.split()[1] == str(code), (request[:40], status)
+            assert headers["Content-Type"] == "text/plain; charset=utf-8", request[:40]
+            assert body.count(b"\n") == 1 and len(body) < 300 and b"<" not in body, body
+            if code == 405:
+                assert headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:8000",
+        "127.0.0.1",
+        "127.0.0.2:1",
+        "localhost:8000",
+        "localhost",
+        "LocalHost:",
+        "[::1]:8000",
+        "[::1]",
+    ],
+)
+def test_loopback_host_names(host):
+    assert _is_loopback_host(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "attacker.example",
+        "attacker.example:8000",
+        "localhost.attacker.example",
+        "127.0.0.1.nip.io",
+        "10.0.0.1:8000",
+        "0.0.0.0",
+        "::1",  # IPv6 only in brackets
+        "[::1",
+        "[127.0.0.1]",
+        "127.0.0.1:x",
+        "localhost:8000:1",
+        "",
+    ],
+)
+def test_other_host_names(host):
+    assert not _is_loopback_host(host)
+
+
+def test_loopback_server_refuses_foreign_host_headers(explorer):
+    # DNS rebinding: a page of attacker.example, its name re-pointed at 127.0.0.1, once got 200.
+    with _live(explorer) as (port, _):
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", None):
+            assert _get(port, host=host)[0].endswith(" 200 OK"), host
+        for host in ("attacker.example", f"attacker.example:{port}", f"127.0.0.1.nip.io:{port}"):
+            status, body = _get(port, host=host)
+            assert status.split()[1] == "403", host
+            assert body.startswith(b"forbidden: Host") and body.count(b"\n") == 1
+        two = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: attacker.example\r\n\r\n"
+        assert _raw(port, two.encode())[0].split()[1] == "403"
+        with urllib.request.urlopen(f"http://localhost:{port}/spec.json", timeout=10) as r:
+            assert r.status == 200  # what a browser opening the printed URL sends
+
+
+def test_server_bound_beyond_loopback_serves_any_host(explorer):
+    # --host 0.0.0.0 is a choice to expose the explorer (serve warns): no Host check then.
+    with _live(explorer, "0.0.0.0") as (port, _):
+        assert _get(port, host="attacker.example")[0].endswith(" 200 OK")
+
+
+def test_silent_connections_time_out(explorer, monkeypatch, capsys):
+    assert _Handler.timeout == REQUEST_TIMEOUT and 0 < REQUEST_TIMEOUT <= 60
+    monkeypatch.setattr(_Handler, "timeout", 0.3)
+    with _live(explorer) as (port, done):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /spec.json HTTP/1.1\r\n")  # and nothing more
+            start = time.monotonic()
+            assert s.recv(100) == b""  # the server closed the connection
+            assert time.monotonic() - start < 5
+        assert done.acquire(timeout=10)
+    assert capsys.readouterr().err == ""  # an idle connection closing is not an error

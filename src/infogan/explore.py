@@ -5,7 +5,7 @@ as plain data, ``handle("/image.png?seed=3&c1=4") -> Response(status, content_ty
 all of its logic is testable without a socket; :func:`make_server` and :func:`serve` wrap it in a
 :class:`~http.server.ThreadingHTTPServer` bound to 127.0.0.1 unless told otherwise.
 
-Endpoints (GET or HEAD; anything else is 405, unknown paths 404, bad parameters 400):
+Endpoints (GET or HEAD; any other method is 405, unknown paths 404, bad parameters 400):
 
 ``/``
     one self-contained page (inline CSS/JS): a control per code, a noise seed, a grid of images
@@ -23,6 +23,14 @@ Every parameter is checked strictly: an unknown or repeated name, a value that i
 decimal number, a categorical value that is not an integer in 0..K-1, a continuous value that is
 not finite or beyond +-10 are all 400 with a one-line reason. A request costs at most one
 generator call of 256 images; calls are serialised by a lock (one model, many handler threads).
+
+The HTTP wrapper answers every error, its own and those of :mod:`http.server` (a malformed request
+line, ``HTTP/2.0``, oversized headers), in the same one-line ``text/plain`` form. Bound to a
+loopback address it also refuses, with 403, a request whose ``Host`` header is not a loopback name
+(127.0.0.1, localhost, [::1], any port): a web page cannot then reach it through DNS rebinding.
+Bound elsewhere (``--host 0.0.0.0``) the user chose to expose it, and any ``Host`` is served. A
+connection that sends nothing for :data:`REQUEST_TIMEOUT` seconds is closed; a client that hangs
+up early (a browser cancelling an image during a slider drag) is normal and not logged.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import json
 import math
 import re
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,8 +74,12 @@ MAX_STEPS = 16
 MAX_ROW_CATEGORIES = 64
 #: Longest request target we parse; anything longer is a client bug or abuse.
 MAX_TARGET = 4096
+#: Seconds a connection may stay silent (mid-request or mid-reply) before it is closed.
+REQUEST_TIMEOUT = 30.0
 
 _INT = re.compile(r"[0-9]{1,10}")
+# A Host header's optional port: RFC 3986 allows an empty one ("localhost:").
+_PORT = re.compile(r"(?::[0-9]{0,5})?")
 # Plain decimals only: no "nan", "inf", "1_0", hex or whitespace, all of which float() accepts.
 _FLOAT = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?")
 
@@ -295,17 +308,43 @@ def _png(images: torch.Tensor, nrow: int) -> bytes:
 # ---- the HTTP wrapper -----------------------------------------------------------------------------
 
 
+#: What a vanished or stalled client raises in a handler thread: normal, not worth a traceback.
+_CLIENT_GONE = (ConnectionError, TimeoutError)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a slow client must not keep Ctrl-C from ending the process
     explorer: Explorer
+    #: Refuse requests whose Host header is not a loopback name (set when bound to loopback).
+    check_host: bool = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Browsers cancel image requests all the time (each slider move supersedes the last):
+        # the write then fails with a broken pipe or reset. Only other errors are real.
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "infogan-explore"
+    # Socket timeout for every read and write: a half-sent request (or a client that stops
+    # reading) would otherwise hold its thread forever.
+    timeout = REQUEST_TIMEOUT
 
     def version_string(self) -> str:
         return self.server_version  # not the Python version: nothing for a client to need
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False  # http.server has answered, through send_error
+        if self.command not in ("GET", "HEAD"):
+            # http.server would answer 501 for a method without a do_* handler; to this server
+            # every method but GET and HEAD is the same 405.
+            self._not_allowed()
+            return False
+        return True
 
     def do_GET(self) -> None:
         self._reply(send_body=True)
@@ -319,10 +358,35 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._reply(send_body=True)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
-
     def _reply(self, send_body: bool) -> None:
-        status, ctype, body = self.server.explorer.handle(self.path, self.command)
+        # DNS rebinding: a page from attacker.example whose name now resolves to 127.0.0.1 reaches
+        # this server, but its requests still say Host: attacker.example. A request with no Host
+        # (HTTP/1.0 allows that) comes from no browser, so it is no such page.
+        hosts = self.headers.get_all("Host") or []
+        if self.server.check_host and not all(_is_loopback_host(h) for h in hosts):
+            shown = hosts[0][:80] if len(hosts) == 1 else f"{len(hosts)} Host headers"
+            response = _text(403, f"forbidden: Host {shown!r} is not a loopback name")
+        else:
+            response = self.server.explorer.handle(self.path, self.command)
+        self._send(response, send_body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, HTTP/2.0, oversized headers), in the
+        module's one-line plain-text form rather than its HTML page."""
+        self.log_error("code %d, message %s", code, message)
+        phrase = self.responses.get(code, ("error",))[0].lower()
+        # The detail goes in the body, not in the status line as http.server puts it: it quotes
+        # the request, whose characters a (latin-1) status line may not carry.
+        detail = message.splitlines()[0][:200] if message else ""
+        self.close_connection = True  # a request not understood: nothing after it can be parsed
+        # A request line refused before its version was read leaves the HTTP/0.9 default, which
+        # drops the status line and headers: send them, unless it really was an HTTP/0.9 GET.
+        if self.request_version == "HTTP/0.9" and self.command != "GET":
+            self.request_version = "HTTP/1.0"
+        self._send(_text(code, f"{phrase}: {detail}" if detail else phrase), self.command != "HEAD")
+
+    def _send(self, response: Response, send_body: bool) -> None:
+        status, ctype, body = response
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -347,17 +411,29 @@ class _Handler(BaseHTTPRequestHandler):
         if str(code).isdigit() and int(code) >= 400:
             super().log_request(code, size)
 
+    def log_error(self, format: str, *args: Any) -> None:
+        # http.server logs "Request timed out" when the timeout closes an idle connection, which
+        # browsers open ahead of need (preconnect) and then leave unused: normal, not an error.
+        if any(isinstance(a, TimeoutError) for a in args):
+            return
+        super().log_error(format, *args)
+
 
 def make_server(
     explorer: Explorer, host: str = "127.0.0.1", port: int = 8000
 ) -> ThreadingHTTPServer:
     """A threading HTTP server for ``explorer`` on ``host:port`` (0 = any free port), not started:
-    call ``serve_forever()``, and ``shutdown()`` / ``server_close()`` to stop."""
+    call ``serve_forever()``, and ``shutdown()`` / ``server_close()`` to stop.
+
+    Bound to a loopback ``host`` it serves only requests that name a loopback Host (DNS
+    rebinding); bound to any other address it serves every Host, as its user chose.
+    """
     server_cls = _Server
     if ":" in host:  # an IPv6 literal such as ::1
         server_cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
     server = server_cls((host, port), _Handler)
     server.explorer = explorer
+    server.check_host = _is_loopback(host)
     return server
 
 
@@ -391,6 +467,31 @@ def _is_loopback(host: str) -> bool:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_loopback_host(value: str) -> bool:
+    """Whether a Host header names this machine's loopback: ``localhost``, an IPv4 loopback
+    address or a bracketed IPv6 one, each with or without a port.
+
+    Only names no outsider controls: ``localhost.attacker.example`` or ``127.0.0.1.nip.io`` could
+    resolve anywhere, so they are refused like any other name.
+    """
+    value = value.strip()
+    if value.startswith("["):  # [::1] or [::1]:8000
+        address, bracket, port = value[1:].partition("]")
+        if not bracket or ":" not in address:  # unclosed, or not IPv6 ("[127.0.0.1]")
+            return False
+    else:
+        address, colon, port = value.partition(":")
+        port = colon + port
+        if address.lower() == "localhost":
+            return bool(_PORT.fullmatch(port))
+    if not _PORT.fullmatch(port):
+        return False
+    try:
+        return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
 
