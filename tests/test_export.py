@@ -27,7 +27,11 @@ from infogan.nets import build_nets
 
 
 def make_run(
-    root: Path, ema: bool = False, codes: str = "cat:4,cont:2", noise_scale: float = 1.0
+    root: Path,
+    ema: bool = False,
+    codes: str = "cat:4,cont:2",
+    noise_scale: float = 1.0,
+    noise_dist: str = "normal",
 ) -> Path:
     """A run directory with one checkpoint of freshly initialised tiny nets (no training: fast).
 
@@ -37,6 +41,7 @@ def make_run(
     torch.manual_seed(0)
     cfg = tiny_config(codes=codes, ema_decay=0.9 if ema else 0.0)
     cfg.model.noise_scale = noise_scale
+    cfg.model.noise_dist = noise_dist
     nets = build_nets(cfg.model, ema=ema)
     if ema:
         with torch.no_grad():
@@ -131,6 +136,28 @@ def test_torchscript_reproduces_the_eager_generator(tmp_path):
     meta = json.loads(extra[TORCHSCRIPT_EXTRA])
     assert meta == json.loads(sidecar_path(out).read_text())
     assert meta["input"]["shape"] == ["N", 14] and meta["latent"]["noise_scale"] == 0.3
+
+
+@pytest.mark.parametrize(
+    ("noise_dist", "prior", "column"),
+    [("normal", "N(0, I)", "normal(0, 1)"), ("uniform", "U(-1, 1)", "uniform(-1, 1)")],
+)
+def test_sidecar_describes_the_runs_noise_prior(tmp_path, noise_dist, prior, column):
+    # input.z of a traced export once said N(0, I) whatever the run drew z from, contradicting
+    # the layout's own entry for z.
+    run = make_run(tmp_path, noise_dist=noise_dist)
+    out = tmp_path / "g.pt"
+    export_model(run, out, "torchscript")
+    meta = json.loads(sidecar_path(out).read_text())
+    assert meta["input"]["z"].startswith(f"z ~ {prior}")
+    assert "noise_scale applied inside" in meta["input"]["z"]
+    assert meta["latent"]["layout"][0]["distribution"] == column
+    assert meta["config"]["model"]["noise_dist"] == noise_dist
+    # safetensors feeds the raw generator: its z is the scaled one, whatever the prior
+    export_model(run, tmp_path / "g.safetensors")
+    assert json.loads(sidecar_path(tmp_path / "g.safetensors").read_text())["input"]["z"] == (
+        "noise_scale * z"
+    )
 
 
 def test_latent_layout_matches_assemble():

@@ -102,6 +102,14 @@ class LatentGenerator(nn.Module):
         return self.generator(latent * self.gain)
 
 
+#: Each noise prior (LatentSpec.noise_dist) as the sidecar names it: per column in the layout,
+#: for the whole z vector in ``input.z``. One table, so the two descriptions cannot disagree.
+_NOISE_PRIORS = {
+    "normal": ("normal(0, 1)", "N(0, I)"),
+    "uniform": ("uniform(-1, 1)", "U(-1, 1) per column"),
+}
+
+
 def sidecar_path(path: str | Path) -> Path:
     """The sidecar JSON of an exported file: ``PATH.json`` (``g.safetensors.json``)."""
     path = Path(path)
@@ -120,7 +128,7 @@ def latent_layout(spec: LatentSpec) -> list[dict[str, Any]]:
             "kind": "noise",
             "offset": 0,
             "size": spec.noise_dim,
-            "distribution": "normal(0, 1)" if spec.noise_dist == "normal" else "uniform(-1, 1)",
+            "distribution": _NOISE_PRIORS[spec.noise_dist][0],
             "noise_scale": spec.noise_scale,
         }
     ]
@@ -229,7 +237,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     The description comes from the sidecar ``PATH.json``, or, when that was not copied along,
     from the same JSON stored in the safetensors header. Returns the raw generator in eval mode:
     it reads the latent as :meth:`LatentSpec.assemble` builds it (z already multiplied by
-    ``noise_scale``); wrap it in :class:`LatentGenerator` to feed plain N(0, I) noise instead.
+    ``noise_scale``); wrap it in :class:`LatentGenerator` to feed plain z from the run's noise
+    prior instead.
     """
     import safetensors
     from safetensors.torch import load_file
@@ -335,8 +344,8 @@ def _sidecar(model: InfoGAN, source: str | Path, fmt: str, what: str, gen: str) 
             "shape": ["N", spec.input_dim],
             "dtype": "float32",
             # The raw generator (safetensors) reads noise_scale * z; the traced/ONNX module
-            # applies that gain itself and reads plain z.
-            "z": "noise_scale * z" if raw_input else "z ~ N(0, I); noise_scale applied inside",
+            # applies that gain itself and reads plain z, drawn from the run's own prior.
+            "z": "noise_scale * z" if raw_input else _plain_z(spec),
         },
         "output": {
             "name": "images",
@@ -345,6 +354,11 @@ def _sidecar(model: InfoGAN, source: str | Path, fmt: str, what: str, gen: str) 
             "range": [-1.0, 1.0],
         },
     }
+
+
+def _plain_z(spec: LatentSpec) -> str:
+    """How to draw the z that a TorchScript / ONNX export reads, for the sidecar's ``input``."""
+    return f"z ~ {_NOISE_PRIORS[spec.noise_dist][1]}; noise_scale applied inside"
 
 
 def _example_latent(spec: LatentSpec, n: int) -> torch.Tensor:
