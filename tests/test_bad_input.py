@@ -168,3 +168,101 @@ def test_a_damaged_selection_record_is_redone(tmp_path, capsys):
         assert "damaged" in capsys.readouterr().out
     progress.write_text('{"stages": [{"step": 2, "kept": [0], "candidates": []}]}')
     assert _finished_stages(progress)[0]["kept"] == [0]
+
+
+def test_outputs_are_never_replaced_without_force(capsys, finished, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("my notes")
+    run = str(finished)
+    assert "already exists; pass --force" in _err(capsys, ["sample", run, "--out", str(notes)])
+    assert notes.read_text() == "my notes"
+    assert main(["sample", run, "-n", "4", "--out", str(notes), "--force"]) == 0
+    assert notes.read_bytes().startswith(b"\x89PNG")
+    ck = str(ckpt.list_checkpoints(finished)[-1][1])
+    for argv in (
+        ["sample", run, "--out", ck],
+        ["encode", run, "--data", str(finished / "report.json"), "--out", ck],
+        ["centrality", run, run, "--json", ck],
+        ["bench", "--device", "cpu", "--json", ck],
+    ):
+        assert "already exists" in _err(capsys, argv)
+    assert ckpt.load_checkpoint(ck)["step"] == 2
+    assert "should end in .png" in _err(capsys, ["sample", run, "--out", str(tmp_path / "a.jpg")])
+    assert "is a directory" in _err(capsys, ["encode", run, "--data", "x", "--out", str(tmp_path)])
+    assert "folder" in _err(capsys, ["sample", run, "--out", str(tmp_path / "no" / "a.png")])
+    figs = tmp_path / "figs"
+    assert main(["traverse", run, "--code", "c2", "--code", "c2", "--out", str(figs)]) == 0
+    assert [p.name for p in figs.iterdir()] == ["traversal_c2.png"]
+    assert "already exists" in _err(capsys, ["traverse", run, "--code", "c2", "--out", str(figs)])
+    assert main(["traverse", run, "--code", "c2", "--out", str(figs), "--force"]) == 0
+
+
+def test_bounded_counts_and_values(capsys, finished):
+    run = str(finished)
+    assert ">= 1" in _usage_error(capsys, ["sample", run, "-n", "0"])
+    assert ">= 1" in _usage_error(capsys, ["sample", run, "--nrow", "0"])
+    assert "given twice" in _err(capsys, ["sample", run, "--code", "c1=1", "--code", "c1=2"])
+    assert "within" in _err(capsys, ["sample", run, "--code", "c2=1e300", "--out", "x.png"])
+    assert "2..100" in _err(capsys, ["traverse", run, "--steps", "20000", "--out", "t"])
+    assert "--span" in _err(capsys, ["traverse", run, "--span", "1e40", "--out", "t"])
+    assert "--batch" in _err(capsys, ["bench", "--device", "cpu", "--batch", ","])
+    argv = ["bench", "--device", "cpu", "--time-to-acc", "2", "--eval-data", "mnist5k"]
+    assert "(0, 1]" in _err(capsys, argv)
+
+
+def test_bench_exits_non_zero_when_a_configuration_fails(capsys):
+    argv = ["bench", "--device", "cpu", "--batch", "8", "--width", "0.125", "--steps", "1"]
+    err = _err(capsys, [*argv, "--warmup", "1", "--precision", "bf16"])
+    assert "1 of 1 configurations failed" in err
+
+
+def test_encode_a_folder_to_npz_and_a_checkpoint_keeps_its_labels(tmp_path, finished):
+    import numpy as np
+    from PIL import Image
+
+    from infogan.data import load_dataset
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, img in enumerate(load_dataset(str(finished / "../tiny.npz")).images[:5]):
+        Image.fromarray(img[0].numpy()).save(folder / f"{i}.png")
+    out = tmp_path / "codes.npz"
+    assert main(["encode", str(finished), "--data", str(folder), "--out", str(out)]) == 0
+    got = np.load(out)
+    assert sorted(got["file"]) == [f"{i}.png" for i in range(5)] and len(got["c1"]) == 5
+    # A checkpoint file's run (two folders up) has the saved mapping: labels come with it.
+    ck = ckpt.list_checkpoints(finished)[-1][1]
+    out = tmp_path / "codes.csv"
+    assert main(["encode", str(ck), "--data", str(folder), "--out", str(out)]) == 0
+    assert "c1_label" in out.read_text().splitlines()[0]
+
+
+def test_the_python_api_refuses_what_it_cannot_use(finished):
+    import numpy as np
+    import torch
+
+    from infogan.errors import CheckpointError, DataError
+    from infogan.model import load_run
+
+    m = load_run(finished)
+    with pytest.raises(SpecError, match="one per image"):
+        m.generate(n=16, codes={"c1": torch.tensor([1, 2])})
+    with pytest.raises(SpecError, match="a number or a tensor"):
+        m.generate(codes={"c1": "3"})
+    with pytest.raises(SpecError, match="steps >= 2"):
+        m.traverse("c2", steps=0)
+    with pytest.raises(SpecError, match="batch"):
+        m.encode(np.zeros((2, 1, 28, 28), np.uint8), batch=0)
+    with pytest.raises(DataError, match=r"\[-1, 1\]"):
+        m.encode(np.full((2, 1, 28, 28), 255.0, np.float32))
+    with pytest.raises(DataError, match="0..255"):
+        m.encode(np.full((2, 1, 28, 28), 300, np.int64))
+    assert m.encode(np.full((2, 1, 28, 28), 255, np.int64)).cat.shape == (2, 1)
+    with pytest.raises(SpecError, match="n and batch"):
+        m.mi_bound(n=0)
+    state = ckpt.load_checkpoint(ckpt.list_checkpoints(finished)[-1][1])
+    for key, bad in (("config", "not a dict"), ("step", "abc")):
+        path = finished.parent / f"bad_{key}.pt"
+        torch.save({**state, key: bad}, path)
+        with pytest.raises(CheckpointError, match="does not hold a usable model"):
+            load_run(path)

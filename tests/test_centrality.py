@@ -119,5 +119,6 @@ def test_cli_on_two_trained_runs(tmp_path, tiny_npz, capsys) -> None:
     assert rep["runs"] == ["seed0", "seed1"]
     assert all(0.0 <= v <= 1.0 for row in rep["matrix"] for v in row)
     # A missing run is a one-line error, not a traceback.
-    assert main(["centrality", runs[0], str(tmp_path / "nope"), "--json", str(dest)]) == 2
+    argv = ["centrality", runs[0], str(tmp_path / "nope"), "--json", str(dest), "--force"]
+    assert main(argv) == 2
     assert "does not exist" in capsys.readouterr().err

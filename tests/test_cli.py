@@ -273,7 +273,7 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
                 "--width",
                 "0.125",
                 "--time-to-acc",
-                "1.01",
+                "1.0",
                 "--eval-data",
                 tiny_npz,
                 "--eval-every",
@@ -294,7 +294,7 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     # the selection path: candidates are built, stepped and scored, each phase timed
     out3 = tmp_path / "t3.json"
     argv = ["bench", "--device", "cpu", "--batch", "8", "--width", "0.125", "--preset", "default"]
-    argv += ["--candidates", "2", "--select-steps", "2", "--time-to-acc", "1.01"]
+    argv += ["--candidates", "2", "--select-steps", "2", "--time-to-acc", "1.0"]
     argv += ["--eval-data", tiny_npz, "--eval-every", "2", "--max-steps", "4", "--json", str(out3)]
     assert main(argv) == 0
     res = json.loads(out3.read_text())
@@ -303,7 +303,7 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     # successive halving in the bench: 4 starts scored at step 2, the best 2 again at step 3
     out4 = tmp_path / "t4.json"
     argv = [*argv[: argv.index("--candidates")], "--candidates", "4", "--select-steps", "2,3"]
-    argv += ["--time-to-acc", "1.01", "--eval-data", tiny_npz, "--eval-every", "2"]
+    argv += ["--time-to-acc", "1.0", "--eval-data", tiny_npz, "--eval-every", "2"]
     argv += ["--max-steps", "5", "--json", str(out4)]
     assert main(argv) == 0
     res = json.loads(out4.read_text())

@@ -21,7 +21,7 @@ import torch
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
-from infogan.errors import SpecError
+from infogan.errors import SpecError, TrainingError
 from infogan.nets import image_shape
 from infogan.train import Trainer, resolve_device, wants_channels_last
 
@@ -191,12 +191,14 @@ def run_bench(
     paths: list[str] | None = None,
     precisions: list[str] | None = None,
     memory_formats: list[str] | None = None,
+    strict: bool = False,
 ) -> list[BenchResult]:
     """Bench every (path, precision, batch), print a table, write JSON (a list of objects).
 
     Defaults: on CPU the eager fp32 step only; on CUDA both paths (eager, graph) and the
     precision of ``cfg``. A configuration that fails (say, graph capture on an old driver) is
-    reported as failed and the rest still run.
+    reported as failed and the rest still run; with ``strict`` a :class:`TrainingError` then
+    follows the table (the CLI's non-zero exit), after the JSON of the others is written.
     """
     device = resolve_device(cfg.device)
     if paths is None:
@@ -215,6 +217,7 @@ def run_bench(
         flush=True,
     )
     results = []
+    failed = 0
     combos = [
         (prec, p, fmt, b)
         for prec in precisions
@@ -229,6 +232,7 @@ def run_bench(
             r = bench_config(c, steps, warmup, peak, preset=preset, path=p)
         except Exception as e:  # report and go on: one broken path must not hide the rest
             print(f"  {label}: FAILED ({e})", flush=True)
+            failed += 1
             continue
         results.append(r)
         print(
@@ -240,6 +244,11 @@ def run_bench(
     if json_path:
         atomic_write_bytes(
             json_path, (json.dumps([asdict(r) for r in results], indent=2) + "\n").encode()
+        )
+    if strict and failed:
+        raise TrainingError(
+            f"bench: {failed} of {len(combos)} configurations failed (above)"
+            + ("; the others are in " + str(json_path) if json_path and results else "")
         )
     return results
 

@@ -39,6 +39,11 @@ def _process_start() -> float:
 
 _T_START = _process_start()
 
+#: Most columns of a ``traverse`` figure (each is a column of generated images per row).
+MAX_TRAVERSE_STEPS = 100
+#: Largest ``traverse --span``: the prior is U(-1, 1); far beyond it nothing new is shown.
+MAX_SPAN = 100.0
+
 __all__ = ["main", "build_parser"]
 
 #: Flags of ``train`` that change the recipe, mapped to their config field (for --resume checks).
@@ -233,21 +238,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="fix a code, e.g. --code c1=3 --code c2=0.5 (repeatable)",
     )
-    s.add_argument("-n", "--n", type=_positive_int, default=64, help="number of images (64)")
+    s.add_argument("-n", "--n", type=_count, default=64, help="number of images (64)")
     s.add_argument("--seed", type=_seed, default=0)
-    s.add_argument("--nrow", type=_positive_int, default=8, help="images per grid row (8)")
+    s.add_argument("--nrow", type=_count, default=8, help="images per grid row (8)")
     s.add_argument("--out", default="samples.png", help="PNG grid, or .npz for raw arrays")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file")
     s.add_argument("--device", default="cpu")
 
     v = sub.add_parser("traverse", help="latent traversal figures (the paper's Figure 2)")
     v.add_argument("run", help="run directory or checkpoint file")
     v.add_argument("--code", action="append", help="code(s) to traverse (default all)")
-    v.add_argument("--steps", type=_positive_int, default=9, help="columns of a continuous sweep")
     v.add_argument(
-        "--span", type=_finite_float, default=2.0, help="sweep continuous codes over +-span"
+        "--steps",
+        type=_count,
+        default=9,
+        help=f"columns of a continuous sweep (9; 2..{MAX_TRAVERSE_STEPS})",
+    )
+    v.add_argument(
+        "--span",
+        type=_finite_float,
+        default=2.0,
+        help=f"sweep continuous codes over +-span (2; at most {MAX_SPAN:g})",
     )
     v.add_argument("--seed", type=_seed, default=0)
     v.add_argument("--out", default=".", help="output directory")
+    v.add_argument("--force", action="store_true", help="replace existing figures in --out")
     v.add_argument("--device", default="cpu")
 
     x = sub.add_parser("export", help="write the generator as safetensors, TorchScript or ONNX")
@@ -289,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--split", default="test", choices=["train", "test"])
     c.add_argument("--out", default="codes.csv", help=".csv or .npz")
+    c.add_argument("--force", action="store_true", help="replace an existing --out file")
     c.add_argument("--device", default="cpu")
 
     b = sub.add_parser("bench", help="time training steps; fraction of the measured matmul peak")
@@ -321,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list of auto,channels_last,contiguous to time (default auto)",
     )
     b.add_argument("--json", help="write the results (a list of objects) to this JSON file")
+    b.add_argument("--force", action="store_true", help="replace an existing --json file")
     b.add_argument(
         "--time-to-acc",
         type=_finite_float,
@@ -354,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--json", default="centrality.json", help="where to write the result (centrality.json)"
     )
+    m.add_argument("--force", action="store_true", help="replace an existing --json file")
 
     sub.add_parser("presets", help="list the named recipes")
     return p
@@ -702,6 +720,20 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _new_file(path: str | Path, force: bool, flag: str = "--out") -> Path:
+    """An output file, checked before any work: its folder exists, it is not a folder, and it
+    is not an existing file unless ``--force`` (a typo must not replace a checkpoint or a
+    figure the user kept)."""
+    p = Path(path)
+    if p.is_dir():
+        raise SpecError(f"{flag}: {p} is a directory; give a file name")
+    if not p.parent.is_dir():
+        raise SpecError(f"{flag}: folder {p.parent} does not exist")
+    if p.exists() and not force:
+        raise SpecError(f"{flag}: {p} already exists; pass --force to replace it")
+    return p
+
+
 def _check_json_target(path: Path, run: Path) -> None:
     """``evaluate --json PATH`` may replace an earlier JSON file there, nothing else: a typo
     must not turn a checkpoint or an image into a report. Checked before the metrics run."""
@@ -726,6 +758,8 @@ def _parse_codes(items: list[str]) -> dict[str, float]:
         name, sep, value = item.partition("=")
         if not sep:
             raise SpecError(f"--code: expected NAME=VALUE such as c1=3, got {item!r}")
+        if name.strip() in out:
+            raise SpecError(f"--code: {name.strip()} is given twice")
         try:
             out[name.strip()] = float(value)
         except ValueError:
@@ -738,12 +772,16 @@ def _sample(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write
     from infogan.model import load_run
 
+    out = _new_file(a.out, a.force)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise SpecError(f"--out: {out} should end in .png (a grid) or .npz (the raw arrays)")
+    codes = _parse_codes(a.code)
     model = load_run(a.run, device=a.device)
-    images = model.generate(n=max(1, a.n), codes=_parse_codes(a.code), seed=a.seed).cpu()
-    if a.out.endswith(".npz"):
-        atomic_write(a.out, lambda f: np.savez_compressed(f, images=images.numpy()))
+    images = model.generate(n=a.n, codes=codes, seed=a.seed).cpu()
+    if out.suffix.lower() == ".npz":
+        atomic_write(out, lambda f: np.savez_compressed(f, images=images.numpy()))
     else:
-        viz.save_grid(images, a.out, nrow=max(1, a.nrow))
+        viz.save_grid(images, out, nrow=a.nrow)
     print(f"wrote {len(images)} images to {a.out}")
     return 0
 
@@ -752,13 +790,26 @@ def _traverse(a: argparse.Namespace) -> int:
     from infogan import viz
     from infogan.model import load_run
 
-    model = load_run(a.run, device=a.device)
-    names = a.code or model.spec.names
+    if not 2 <= a.steps <= MAX_TRAVERSE_STEPS:
+        raise SpecError(f"--steps: expected 2..{MAX_TRAVERSE_STEPS} columns, got {a.steps}")
+    if not 0 < a.span <= MAX_SPAN:
+        raise SpecError(f"--span: expected a number in (0, {MAX_SPAN:g}], got {a.span}")
     out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out: {out} is a file; give a folder for the figures")
+    model = load_run(a.run, device=a.device)
+    # Each code once, by its canonical name; every figure's path checked before any is drawn.
+    names = list(dict.fromkeys(model.spec.names[model.spec.index_of(n)] for n in a.code or []))
+    names = names or list(model.spec.names)
+    paths = {name: out / f"traversal_{name}.png" for name in names}
+    for path in paths.values():
+        if path.exists() and not a.force:
+            raise SpecError(f"--out: {path} already exists; pass --force to replace it")
+    out.mkdir(parents=True, exist_ok=True)
     for name in names:
-        images, rows, cols = model.traverse(name, steps=max(2, a.steps), span=a.span, seed=a.seed)
+        images, rows, cols = model.traverse(name, steps=a.steps, span=a.span, seed=a.seed)
         i = model.spec.index_of(name)
-        path = out / f"traversal_{model.spec.names[i]}.png"
+        path = paths[name]
         viz.save_traversal_figure(images.cpu(), path, rows, cols, title=model.spec.labels[i])
         print(f"wrote {path}")
     return 0
@@ -785,11 +836,16 @@ def _encode(a: argparse.Namespace) -> int:
     from infogan.metrics import apply_mapping
     from infogan.model import load_run
 
+    out = _new_file(a.out, a.force)
+    if out.suffix.lower() not in (".csv", ".npz"):
+        raise SpecError(f"--out: {out} should end in .csv or .npz")
     model = load_run(a.run, device=a.device)
     c, side = model.nets.image_shape[:2]
     ds = load_dataset(a.data, split=a.split, size=side, channels=c)
     enc = model.encode(ds.images)
-    mappings = _saved_mappings(Path(a.run))
+    run = Path(a.run)
+    # A checkpoint file's run is two folders up (RUN/checkpoints/step_N.pt).
+    mappings = _saved_mappings(run.parent.parent if run.is_file() else run)
     cols: dict[str, np.ndarray] = {}
     if ds.files is not None:  # a folder of images: which file each row is
         cols["file"] = np.array(ds.files)
@@ -807,8 +863,8 @@ def _encode(a: argparse.Namespace) -> int:
         else:
             cols[f"{name}_mean"] = enc.cont_mean[:, j].numpy()
             cols[f"{name}_std"] = enc.cont_std[:, j].numpy()
-    if a.out.endswith(".npz"):
-        atomic_write(a.out, lambda f: np.savez_compressed(f, **cols))
+    if out.suffix.lower() == ".npz":
+        atomic_write(out, lambda f: _savez(f, cols))
     else:
         import io
 
@@ -822,6 +878,18 @@ def _encode(a: argparse.Namespace) -> int:
     note = f" with labels from the saved mapping of {', '.join(labelled)}" if labelled else ""
     print(f"encoded {len(ds)} images to {a.out}{note}")
     return 0
+
+
+def _savez(f, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed(f, **arrays)`` for any array names: numpy's own takes them as
+    keyword arguments, so a ``file`` column (the image each row came from) collided with its
+    ``file`` parameter. Same archive layout, so ``np.load`` reads it as usual."""
+    import zipfile
+
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as z:
+        for name, value in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def _fmt(v) -> str:
@@ -849,6 +917,8 @@ def _bench(a: argparse.Namespace) -> int:
     from infogan.bench import run_bench
     from infogan.config import preset
 
+    if a.json:
+        _new_file(a.json, a.force, "--json")
     cfg = preset(a.preset)
     cfg.device, cfg.progress = a.device, False
     if a.width is not None:
@@ -861,6 +931,8 @@ def _bench(a: argparse.Namespace) -> int:
         batches = [int(x) for x in a.batch.split(",") if x.strip()]
     except ValueError:
         raise SpecError(f"--batch: expected integers like 64,256, got {a.batch!r}") from None
+    if not batches:
+        raise SpecError(f"--batch: no batch size in {a.batch!r}; give one like 64 or 64,256")
     for b in batches:
         cfg.batch = b
         cfg.validate()
@@ -869,6 +941,8 @@ def _bench(a: argparse.Namespace) -> int:
 
         if not a.eval_data:
             raise SpecError("bench: --time-to-acc needs --eval-data (labelled test images)")
+        if not 0 < a.time_to_acc <= 1:
+            raise SpecError(f"--time-to-acc: an accuracy in (0, 1], got {a.time_to_acc}")
         cfg.batch = batches[0]
         res = time_to_accuracy(
             cfg, a.time_to_acc, a.eval_data, a.eval_every, a.max_steps, t_start=_T_START
@@ -900,6 +974,7 @@ def _bench(a: argparse.Namespace) -> int:
         paths=paths,
         precisions=precisions,
         memory_formats=formats,
+        strict=True,
     )
     return 0
 
@@ -917,6 +992,7 @@ def _centrality(a: argparse.Namespace) -> int:
     from infogan.model import load_run
     from infogan.train import resolve_device
 
+    _new_file(a.json, a.force, "--json")
     device = resolve_device(a.device)
     paths = [Path(r) for r in a.runs]
     # Short names where they are unique (seed0, seed1, ...), the paths as given otherwise.

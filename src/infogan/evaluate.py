@@ -87,7 +87,8 @@ def representation_fn(model: InfoGAN, batch: int | None = None):
     slots = [model.spec.slot(i) for i in range(len(model.spec.codes))]
 
     def rep(observations: np.ndarray) -> np.ndarray:
-        enc = model.encode(torch.as_tensor(observations), batch=batch)
+        # Generated images or a dataset's observations, already in the networks' scale.
+        enc = model.encode(torch.as_tensor(observations), batch=batch, check=False)
         out = np.empty((len(enc.cat), len(slots)), dtype=np.float64)
         for col, (kind, j) in enumerate(slots):
             out[:, col] = (enc.cat[:, j].float() if kind == "cat" else enc.cont_mean[:, j]).numpy()

@@ -44,6 +44,10 @@ class Encoding:
     cont_std: torch.Tensor
 
 
+#: Largest magnitude accepted for a continuous code's value (the prior is U(-1, 1)).
+MAX_CONT_VALUE = 1e4
+
+
 class InfoGAN:
     """A trained (or training) InfoGAN for inference. Works in eval mode, restores the mode after."""
 
@@ -74,14 +78,15 @@ class InfoGAN:
             cfg = TrainConfig.from_dict(state["config"])
             nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
             nets.load_state_dict(state["nets"])
-        except (KeyError, RuntimeError, SpecError) as e:
+            step = int(state.get("step", 0))
+        except (KeyError, RuntimeError, SpecError, TypeError, ValueError) as e:
             reason = brief(e)
             raise CheckpointError(
                 f"checkpoint: {path} does not hold a usable model ({reason})"
             ) from None
         nets.eval()
         device = resolve_device(device) if isinstance(device, str) else device
-        return cls(nets.to(device), cfg, device, int(state.get("step", 0)))
+        return cls(nets.to(device), cfg, device, step)
 
     # ---- generation -----------------------------------------------------------------------------
     def latent(
@@ -100,7 +105,17 @@ class InfoGAN:
         for name, value in (codes or {}).items():
             i = self.spec.index_of(name)
             kind, j = self.spec.slot(i)
+            if isinstance(value, str | bytes) or (
+                not isinstance(value, int | float | torch.Tensor | np.ndarray | np.number)
+            ):
+                raise SpecError(
+                    f"{name}: expected a number or a tensor, got {type(value).__name__}"
+                )
             v = torch.as_tensor(value, device=self.device)
+            if v.ndim > 1 or (v.ndim == 1 and len(v) != n):
+                raise SpecError(
+                    f"{name}: expected one value or one per image ({n}), got shape {tuple(v.shape)}"
+                )
             if kind == "cat":
                 k = self.spec.codes[i].k  # type: ignore[union-attr]
                 if v.is_floating_point() and not torch.equal(v, v.round()):
@@ -110,8 +125,11 @@ class InfoGAN:
                     raise SpecError(f"{name}: value out of range 0..{k - 1}")
                 lat.cat[:, j] = v
             else:
-                if not torch.isfinite(v.float()).all():
-                    raise SpecError(f"{name}: continuous value must be finite")
+                if not (v.double().abs() <= MAX_CONT_VALUE).all():  # NaN fails too
+                    raise SpecError(
+                        f"{name}: continuous value must be a number within +-{MAX_CONT_VALUE:g} "
+                        "(the prior is U(-1, 1))"
+                    )
                 lat.cont[:, j] = v.float()
         return lat
 
@@ -141,6 +159,11 @@ class InfoGAN:
         """
         i = self.spec.index_of(code)
         target = self.spec.codes[i]
+        if not isinstance(target, Categorical) and (steps < 2 or not 0 < span <= MAX_CONT_VALUE):
+            raise SpecError(
+                f"{code}: a traversal needs steps >= 2 and 0 < span <= {MAX_CONT_VALUE:g}, got "
+                f"steps {steps}, span {span}"
+            )
         if isinstance(target, Categorical):
             cols = list(range(target.k))
             base = self.latent(rows, seed=seed)
@@ -179,7 +202,9 @@ class InfoGAN:
         return torch.stack(images, dim=1), row_labels, col_labels  # [R, K, C, H, W]
 
     # ---- recognition ----------------------------------------------------------------------------
-    def _prepare(self, images: torch.Tensor | np.ndarray, convert: bool = True) -> torch.Tensor:
+    def _prepare(
+        self, images: torch.Tensor | np.ndarray, convert: bool = True, check: bool = True
+    ) -> torch.Tensor:
         x = torch.as_tensor(images)
         if x.ndim == 3:  # [N, H, W] -> [N, 1, H, W]
             x = x.unsqueeze(1)
@@ -188,17 +213,26 @@ class InfoGAN:
         if tuple(x.shape[1:]) != tuple(self.nets.image_shape):
             c, h, w = self.nets.image_shape
             raise DataError(
-                f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w})"
+                f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w}); "
+                f"arrays are not resized (a folder of image files is), so give {h}x{w} images"
             )
+        if check:
+            x = _check_range(x)
         return _as_float(x) if convert else x
 
     @torch.no_grad()
-    def encode(self, images: torch.Tensor | np.ndarray, batch: int = 1000) -> Encoding:
+    def encode(
+        self, images: torch.Tensor | np.ndarray, batch: int = 1000, check: bool = True
+    ) -> Encoding:
         """Q's code estimate for images (uint8 0-255 or float in [-1, 1], ``[N, C, H, W]``).
 
         Images are converted to float one batch at a time, so encoding all 737,280 64x64
-        dSprites-like images needs their uint8 size in memory, not four times it."""
-        x = self._prepare(images, convert=False)
+        dSprites-like images needs their uint8 size in memory, not four times it. ``check``
+        refuses values out of those ranges (a float 0..255 array would reach Q unscaled); code
+        that feeds Q a generator's own output, or a stand-in's, passes False."""
+        if batch < 1:
+            raise SpecError(f"batch: must be >= 1, got {batch}")
+        x = self._prepare(images, convert=False, check=check)
         outs = []
         with _eval(self.nets):
             for chunk in x.split(batch):
@@ -220,6 +254,8 @@ class InfoGAN:
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
         """Estimate ``L_I = E[log q(c|G(z,c))] + H(c)`` per code on ``n`` fresh samples (nats),
         from the generator that :meth:`generate` uses."""
+        if n < 1 or batch < 1:
+            raise SpecError(f"n and batch: must be >= 1, got n {n}, batch {batch}")
         total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
         done = 0
         with _eval(self.nets):
@@ -274,6 +310,24 @@ class InfoGAN:
                 out[name] = {"bound": float(log_q[j]) + h, "std": float(s[j])}
                 j += 1
         return out
+
+
+def _check_range(x: torch.Tensor) -> torch.Tensor:
+    """Images as Q reads them: uint8 0..255 (other integer types in that range are taken as
+    such) or floats already in [-1, 1]; anything else is refused rather than silently misread
+    (a float 0..255 or 0..1 array would otherwise reach Q unscaled)."""
+    if x.dtype == torch.uint8:
+        return x
+    if not x.is_floating_point():
+        if x.numel() and (x.min() < 0 or x.max() > 255):
+            raise DataError("images: integer values must be in 0..255")
+        return x.to(torch.uint8)
+    if x.numel() and not bool(((x >= -1.0001) & (x <= 1.0001)).all()):
+        raise DataError(
+            "images: float values must be in [-1, 1] (the networks' scale); pass uint8 0..255 "
+            "to have them scaled"
+        )
+    return x
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
