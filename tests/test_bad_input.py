@@ -266,3 +266,47 @@ def test_the_python_api_refuses_what_it_cannot_use(finished):
         torch.save({**state, key: bad}, path)
         with pytest.raises(CheckpointError, match="does not hold a usable model"):
             load_run(path)
+
+
+def test_npz_messages_name_the_real_problem(tmp_path):
+    import numpy as np
+
+    from infogan.data import read_npz
+    from infogan.errors import DataError
+
+    text = tmp_path / "notzip.npz"
+    text.write_text("hello, not an archive")
+    with pytest.raises(DataError, match="is not an .npz archive") as err:
+        read_npz(text)
+    assert "allow_pickle" not in str(err.value)
+    wrong = tmp_path / "wrongkey.npz"
+    np.savez(wrong, pics=np.zeros((4, 28, 28), np.uint8))
+    with pytest.raises(DataError, match=r"no images array.*'pics'") as err:
+        read_npz(wrong)
+    assert "unreadable" not in str(err.value)
+    big = tmp_path / "biglabels.npz"
+    np.savez(big, images=np.zeros((2, 28, 28), np.uint8), labels=np.array([2**63, 1], np.uint64))
+    with pytest.raises(DataError, match="int64 range"):
+        read_npz(big)
+
+
+def test_seed_ranges_and_late_selection_points_are_explained(capsys, tmp_path, tiny_npz):
+    err = _err(capsys, ["sweep", "--seeds", "5-2", "--out", str(tmp_path / "s")])
+    assert "runs backwards; write 2-5" in err
+    out = tmp_path / "late"
+    argv = ["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]
+    argv += ["--candidates", "2", "--select-steps", "4"]
+    assert main(argv) == 0
+    assert "lie past --steps 2" in capsys.readouterr().out
+
+
+def test_evaluate_says_which_metrics_do_not_apply(capsys, finished, tmp_path):
+    import numpy as np
+
+    unlabelled = tmp_path / "u.npz"
+    np.savez(unlabelled, images=np.zeros((8, 28, 28), np.uint8))
+    argv = ["evaluate", str(finished), "--data", str(unlabelled), "--n-mi", "64"]
+    assert main([*argv, "--metrics", "clustering,disentanglement,mi"]) == 0
+    printed = capsys.readouterr().out
+    assert "clustering on" in printed and "skipped (no labels" in printed
+    assert "disentanglement on" in printed and "no ground-truth factors" in printed

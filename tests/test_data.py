@@ -331,7 +331,7 @@ def test_npz_errors(tmp_path):
     np.savez(path, images=np.array([None, 1], dtype=object))
     assert str(path) in _raises(path, "unreadable array")
     path.write_bytes(b"not a zip file at all")
-    assert str(path) in _raises(path, "not a readable .npz")
+    assert str(path) in _raises(path, "not an .npz archive")
 
 
 def test_image_dataset_validates():

@@ -655,12 +655,19 @@ def _sweep(a: argparse.Namespace) -> int:
 
 def _parse_seeds(text: str) -> list[int]:
     seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, sep, hi = part.strip().partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
-    except ValueError:
-        raise SpecError(f"--seeds: expected '0-4' or '0,3,7', got {text!r}") from None
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi if sep else lo)
+        except ValueError:
+            raise SpecError(f"--seeds: expected '0-4' or '0,3,7', got {text!r}") from None
+        if last < first:
+            raise SpecError(f"--seeds: range {part.strip()!r} runs backwards; write {last}-{first}")
+        seeds += range(first, last + 1)
+    from infogan.config import MAX_SEED
+
+    if any(not 0 <= s <= MAX_SEED for s in seeds):
+        raise SpecError(f"--seeds: seeds must be in 0..{MAX_SEED}, got {text!r}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise SpecError(f"--seeds: expected distinct seeds, got {text!r}")
     return seeds

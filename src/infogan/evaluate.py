@@ -327,6 +327,14 @@ def evaluate_model(
                 name = key if key.startswith("oracle/") else f"disentanglement/{key}"
                 timings[f"{ds.name}/{name}"] = seconds
             rep["disentanglement"] = entry["disentanglement"]
+        # Said, not silently dropped: a user who asked for a metric learns why it is missing.
+        skipped = {}
+        if "clustering" in metrics and ds.labels is None:
+            skipped["clustering"] = "no labels in this data"
+        if "disentanglement" in metrics and ds.ground_truth is None:
+            skipped["disentanglement"] = "no ground-truth factors (only dsprites has them)"
+        if skipped:
+            entry["skipped"] = skipped
         entry["code_usage"] = code_usage(model, ds, enc=enc)
         rep["evaluations"][ds.name] = entry
     if "mi" in metrics:
@@ -397,6 +405,8 @@ def format_report(rep: dict[str, Any]) -> str:
                 f"  {code} as classifier on {name} (n={r['n']}): accuracy {r['accuracy']:.4f}  "
                 f"NMI {r['nmi']:.4f}  ARI {r['ari']:.4f}"
             )
+        for metric, why in ev.get("skipped", {}).items():
+            lines.append(f"  {metric} on {name}: skipped ({why})")
     lines.append("  MI lower bound L_I per code (nats, fresh samples):")
     for code, r in rep.get("mi_bound", {}).items():
         extra = f", std {r['std']}" if "std" in r else ""

@@ -242,6 +242,13 @@ def train_selected(
     """
     run_dir = Path(run_dir)
     cfg = with_absolute_data(cfg)
+    late = [s for s in [cfg.select_steps, *cfg.select_later] if s > cfg.steps]
+    if cfg.candidates > 1 and late and not resume:
+        print(
+            f"note: selection point(s) {', '.join(map(str, late))} lie past --steps {cfg.steps}; "
+            f"the choice is made at step {cfg.steps}",
+            flush=True,
+        )
     if cfg.candidates <= 1 or (run_dir / "selection.json").exists():
         if (run_dir / "selection.json").exists():
             resume = True

@@ -81,6 +81,8 @@ def _labels(arr: np.ndarray, n: int, path: Path, key: str) -> torch.Tensor:
     if arr.shape[0] != n:
         raise DataError(f"data: {path}: {arr.shape[0]} labels in '{key}' but {n} images")
     if np.issubdtype(arr.dtype, np.integer):
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise DataError(f"data: {path}: labels '{key}' exceed the int64 range")
         return torch.from_numpy(arr.astype(np.int64))
     # Floats holding whole numbers (3.0) are accepted: CSV-derived arrays are often like that.
     if np.issubdtype(arr.dtype, np.floating):
@@ -104,6 +106,13 @@ def read_npz(path: str | Path) -> ImageDataset:
         raise DataError(f"data: {path} does not exist") from None
     if size == 0:
         raise DataError(f"data: {path} is empty (0 bytes)")
+    with path.open("rb") as f:
+        magic = f.read(6)
+    if not magic.startswith(b"PK") and magic != b"\x93NUMPY":
+        # numpy's own message for such a file guesses "pickled data" and suggests allow_pickle.
+        raise DataError(
+            f"data: {path} is not an .npz archive (a zip of .npy arrays, as numpy.savez writes)"
+        )
     try:
         # allow_pickle=False: an .npz from elsewhere must not be able to run code on load.
         archive = np.load(path, allow_pickle=False)
@@ -122,6 +131,8 @@ def read_npz(path: str | Path) -> ImageDataset:
             images = archive[image_key]
             label_key = next((k for k in LABEL_KEYS if k in archive.files), None)
             labels_np = archive[label_key] if label_key is not None else None
+        except DataError:
+            raise
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
             # Object arrays (allow_pickle=False) and damaged members only fail when read.
             raise DataError(f"data: {path} has an unreadable array ({e})") from None
