@@ -310,3 +310,31 @@ def test_evaluate_says_which_metrics_do_not_apply(capsys, finished, tmp_path):
     printed = capsys.readouterr().out
     assert "clustering on" in printed and "skipped (no labels" in printed
     assert "disentanglement on" in printed and "no ground-truth factors" in printed
+
+
+def test_out_of_memory_and_os_errors_are_one_line(capsys, monkeypatch):
+    import infogan.cli as cli
+
+    def oom(_):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory"
+        )
+
+    monkeypatch.setitem(cli._COMMANDS, "presets", oom)
+    err = _err(capsys, ["presets"])
+    assert "out of memory" in err and "--batch" in err
+
+    def full_disk(_):
+        raise OSError(28, "No space left on device", "/runs/x/checkpoints/step_1.pt")
+
+    monkeypatch.setitem(cli._COMMANDS, "presets", full_disk)
+    assert _err(capsys, ["presets"]) == (
+        "error: /runs/x/checkpoints/step_1.pt: No space left on device"
+    )
+
+    def bug(_):
+        raise RuntimeError("an ordinary bug keeps its traceback")
+
+    monkeypatch.setitem(cli._COMMANDS, "presets", bug)
+    with pytest.raises(RuntimeError, match="ordinary bug"):
+        main(["presets"])

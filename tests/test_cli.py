@@ -186,6 +186,7 @@ def test_download_offline_is_a_clear_error(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(dl, "_fetch", no_network)
     err = _err(capsys, ["download", "mnist", "--root", str(tmp_path)])
     assert "mnist" in err
+    assert not (tmp_path / "mnist").exists()  # no empty folder left that looks like a dataset
 
 
 def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, capsys, monkeypatch):

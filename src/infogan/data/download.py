@@ -194,20 +194,28 @@ def download(
     directory = (
         Path(root).expanduser() if root is not None else default_cache_dir()
     ) / dataset.name
+    made = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"data: cannot create {directory}: {e.strerror or e}") from None
-    for spec in dataset.files:
-        if spec.split not in splits:
-            continue
-        if not force and (directory / spec.name).exists():
-            try:
-                verify_file(directory / spec.name, spec)
+    try:
+        for spec in dataset.files:
+            if spec.split not in splits:
                 continue
-            except DataError:
-                pass  # a corrupt or foreign file: fetch a fresh copy over it
-        _install(spec, directory, dataset.mirrors)
+            if not force and (directory / spec.name).exists():
+                try:
+                    verify_file(directory / spec.name, spec)
+                    continue
+                except DataError:
+                    pass  # a corrupt or foreign file: fetch a fresh copy over it
+            _install(spec, directory, dataset.mirrors)
+    except BaseException:
+        # A failed first download (offline, say) leaves no empty folder behind that looks like
+        # a dataset; a folder that already held files is left as it was.
+        if made and not any(directory.iterdir()):
+            directory.rmdir()
+        raise
     return directory
 
 
