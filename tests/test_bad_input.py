@@ -338,3 +338,24 @@ def test_out_of_memory_and_os_errors_are_one_line(capsys, monkeypatch):
     monkeypatch.setitem(cli._COMMANDS, "presets", bug)
     with pytest.raises(RuntimeError, match="ordinary bug"):
         main(["presets"])
+
+
+def test_a_run_being_trained_elsewhere_is_not_trained_twice(capsys, finished):
+    """A second process training in the same run directory (say `--resume` while the run is
+    still going) is refused at once; the lock goes with its holder."""
+    import fcntl
+    import os
+
+    fd = os.open(finished / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another training process would
+        os.ftruncate(fd, 0)
+        os.write(fd, b"12345")
+        argv = ["train", "--resume", str(finished), "--steps", "3", "--no-progress"]
+        err = _err(capsys, argv)
+        assert "being trained by another process (pid 12345)" in err
+        assert ckpt.list_checkpoints(finished)[-1][0] == 2
+    finally:
+        os.close(fd)
+    assert main(argv) == 0  # once the holder is gone
+    assert ckpt.list_checkpoints(finished)[-1][0] == 3

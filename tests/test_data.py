@@ -409,7 +409,8 @@ def test_download_rejects_bad_content(tmp_path, fetch_log):
         dl.download(remote, tmp_path / "cache", splits=("train",))
     msg = str(e.value)
     assert "connection refused" in msg and "truncated" in msg and "\n" not in msg
-    assert not list((tmp_path / "cache" / "toy").iterdir())  # nothing half-written left behind
+    # Nothing half-written left behind, not even the empty folder of a first download.
+    assert not (tmp_path / "cache" / "toy").exists()
 
     wrong = np.zeros((6, 5, 7), np.uint8)
     (server / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(wrong)))

@@ -313,7 +313,14 @@ def launch(
     process fails the others are stopped and this raises its error.
     """
     from infogan.parallel import _Forward
+    from infogan.runlock import run_lock
 
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):  # the ranks train under this process's lock
+        return _launch(cfg, run_dir, dataset, resume, finish, _Forward)
+
+
+def _launch(cfg, run_dir, dataset, resume, finish, _Forward) -> TrainResult:
     world = cfg.ddp
     devices = ddp_devices(cfg.device, world)
     threads = max(1, torch.get_num_threads() // world) if devices[0] == "cpu" else 1

@@ -48,6 +48,7 @@ from infogan.errors import brief
 from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
+from infogan.runlock import run_lock
 from infogan.train import (
     TrainResult,
     check_devices,
@@ -260,6 +261,12 @@ def train_selected(
     load_eval_data(cfg)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
     run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        return _select_and_continue(cfg, run_dir, dataset)
+
+
+def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset) -> TrainResult:
+    """The body of :func:`train_selected` once the run's lock is held."""
     if not (run_dir / "config.json").exists():
         cfg.save(run_dir / "config.json")
     stages = selection_stages(cfg)

@@ -71,6 +71,7 @@ from infogan.losses import (
 )
 from infogan.model import InfoGAN
 from infogan.nets import InfoGANNets, build_nets, image_shape
+from infogan.runlock import run_lock
 
 __all__ = [
     "Trainer",
@@ -634,7 +635,18 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self, finish: bool = True) -> TrainResult:
-        """Train up to ``cfg.steps``, checkpointing, logging and sampling; then write the report."""
+        """Train up to ``cfg.steps``, checkpointing, logging and sampling; then write the report.
+
+        Holds the run directory's lock (:mod:`infogan.runlock`) throughout: a second process
+        training in the same directory is refused at once."""
+        lead = self.leader
+        if lead:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Data-parallel ranks are covered by the lock their launching process holds.
+        with run_lock(self.run_dir) if self.group is None else contextlib.nullcontext():
+            return self._run(finish)
+
+    def _run(self, finish: bool) -> TrainResult:
         from tqdm.auto import tqdm
 
         from infogan import report as report_mod
@@ -643,7 +655,6 @@ class Trainer:
         lead = self.leader
         metrics_path = self.run_dir / "metrics.jsonl"
         if lead:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.json")
             _truncate_metrics(metrics_path, self.step_count)
         names = self.spec.names

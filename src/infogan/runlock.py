@@ -1,0 +1,63 @@
+"""One writer per run directory: an advisory lock held while a process trains in it.
+
+Two processes training in one run directory (a ``--resume`` started while the run is still going,
+the same ``sweep`` launched twice) would interleave their checkpoints and metrics and leave a run
+that is neither. The lock is ``flock`` on ``RUN/.lock``: the kernel drops it when its process
+ends however it ends, so a killed run never leaves a stale lock. It is re-entrant within a
+process (the selection holds the run's lock while the winner continues in the same directory).
+Where ``fcntl`` is missing (Windows) runs are not locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from infogan.errors import SpecError
+
+__all__ = ["run_lock"]
+
+#: Locks this process holds: resolved run directory -> [file descriptor, depth].
+_HELD: dict[Path, list[int]] = {}
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock inside the block (the directory must exist); raise a one-line
+    :class:`SpecError` at once if another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        yield
+        return
+    key = Path(run_dir).resolve()
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    fd = os.open(key / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise SpecError(
+            f"train: {run_dir} is being trained by another process"
+            + (f" (pid {holder})" if holder.isdigit() else "")
+            + "; let it finish or stop it (Ctrl-C keeps a checkpoint), then --resume"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _HELD[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        _HELD[key][1] -= 1
+        if _HELD[key][1] == 0:
+            del _HELD[key]
+            os.close(fd)  # releases the lock
