@@ -22,7 +22,7 @@ if [ -z "${STEPS:-}" ]; then
   # STEPS that fit TRAIN_S: one process's rate (the preset, no CR), a third of it for each of
   # three runs sharing the GPU, CR steps counted twice (classifier + pairs), 10 % to spare.
   $py -m infogan.cli bench --preset dsprites --device "$DEV" --steps 300 --warmup 30 \
-    --json /tmp/ds_bench.json > /tmp/ds_bench.log 2>&1
+    --json /tmp/ds_bench.json --force > /tmp/ds_bench.log 2>&1
   rate=$($py -c "import json; print(json.load(open('/tmp/ds_bench.json'))[0]['steps_per_second'])")
   cost=1.11; [[ "${CR_FLAGS:-}" == *--cr-pretrain* ]] && cost=2.0  # every step a CR step
   STEPS=$($py -c "print(int(0.9 * $rate / 3 * $TRAIN_S / $cost) // 100 * 100)")
@@ -68,7 +68,7 @@ if [ "${SCREEN:-0}" != 1 ]; then
   for kind in cr plain; do
     runs=$(ls -d /tmp/ds/${kind}_s* 2>/dev/null)
     [ -n "$runs" ] && $py -m infogan.cli centrality $runs --device "$DEV" \
-      --json /tmp/centrality_$kind.json 2>&1 | tail -n 14
+      --json /tmp/centrality_$kind.json --force 2>&1 | tail -n 14
   done
 fi
 # what G draws: each run's traversals, curves and newest sample grid, one archive (< 16 MiB)

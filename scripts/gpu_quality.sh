@@ -73,7 +73,7 @@ cp /tmp/sweep_summary.json "$out/" 2>/dev/null
 # ModelCentrality over the finished seeds (no labels): which seed it would keep, beside accuracy
 done_runs=$(ls -d /tmp/swf/s*/seed* 2>/dev/null)
 [ "$(echo $done_runs | wc -w)" -gt 1 ] && timeout 90 $py -m infogan.cli centrality $done_runs \
-  --device "$DEV" --json /tmp/centrality_mnist.json 2>&1 | tail -n 10
+  --device "$DEV" --json /tmp/centrality_mnist.json --force 2>&1 | tail -n 10
 cat /tmp/st_a/rows.jsonl > "$out/rows_a.jsonl" 2>/dev/null
 cat /tmp/st_b/rows.jsonl > "$out/rows_b.jsonl" 2>/dev/null
 tail -n 4 /tmp/st_a.log /tmp/st_b.log
