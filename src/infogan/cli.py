@@ -588,18 +588,11 @@ def _recipe_from_args(a: argparse.Namespace):
 
 
 def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
-    for flag in (
-        "steps",
-        "device",
-        "eval_data",
-        "ckpt_every",
-        "sample_every",
-        "log_every",
-        "deterministic",
-        "parallel",
-        "ddp",
-        "compile",
-    ):
+    from infogan.config import RUN_FIELDS
+
+    # The run fields that have a flag of their own (--no-progress is set below; keep_ckpts
+    # has none).
+    for flag in sorted(RUN_FIELDS - {"progress", "keep_ckpts"}):
         if getattr(a, flag) is not None:
             _set(cfg, flag, getattr(a, flag))
     cfg.progress = not a.no_progress
