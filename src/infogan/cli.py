@@ -737,10 +737,7 @@ def _new_file(path: str | Path, force: bool, flag: str = "--out") -> Path:
 def _check_json_target(path: Path, run: Path) -> None:
     """``evaluate --json PATH`` may replace an earlier JSON file there, nothing else: a typo
     must not turn a checkpoint or an image into a report. Checked before the metrics run."""
-    if path.is_dir():
-        raise SpecError(f"--json: {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise SpecError(f"--json: folder {path.parent} does not exist")
+    _new_file(path, force=True, flag="--json")  # a file name in an existing folder
     if (run / "checkpoints").is_dir() and path.resolve().parent == (run / "checkpoints").resolve():
         raise SpecError(f"--json: {path} is inside the run's checkpoints; write it elsewhere")
     if path.exists():
