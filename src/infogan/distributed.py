@@ -312,15 +312,23 @@ def launch(
     to stop at, rank 0 writes a checkpoint, and this raises ``KeyboardInterrupt``. When one
     process fails the others are stopped and this raises its error.
     """
-    from infogan.parallel import _Forward
     from infogan.runlock import run_lock
 
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):  # the ranks train under this process's lock
-        return _launch(cfg, run_dir, dataset, resume, finish, _Forward)
+        return _launch(cfg, run_dir, dataset, resume, finish)
 
 
-def _launch(cfg, run_dir, dataset, resume, finish, _Forward) -> TrainResult:
+def _launch(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    dataset: ImageDataset | None,
+    resume: bool,
+    finish: bool,
+) -> TrainResult:
+    """The body of :func:`launch` once the run's lock is held."""
+    from infogan.parallel import _Forward
+
     world = cfg.ddp
     devices = ddp_devices(cfg.device, world)
     threads = max(1, torch.get_num_threads() // world) if devices[0] == "cpu" else 1
