@@ -569,6 +569,13 @@ def _add_run_flags(t: argparse.ArgumentParser) -> None:
         "every batch; the same steps as one process",
     )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also log metrics and sample grids for TensorBoard in RUN/tensorboard "
+        "(pip install 'infogan[tensorboard]')",
+    )
 
 
 def _recipe_from_args(a: argparse.Namespace):

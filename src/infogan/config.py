@@ -265,6 +265,9 @@ class TrainConfig:
     """How many recent checkpoints to keep (older ones are deleted)."""
     progress: bool = True
     """Show a progress bar."""
+    tensorboard: bool = False
+    """Also write the metrics rows and sample grids as TensorBoard events in ``RUN/tensorboard``
+    (needs the optional ``tensorboard`` package; :mod:`infogan.tblog`)."""
 
     def latent(self) -> LatentSpec:
         return self.model.latent()
@@ -417,6 +420,7 @@ RUN_FIELDS = frozenset(
         "ddp",
         "compile",
         "progress",
+        "tensorboard",
         "keep_ckpts",
     }
 )

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from infogan import viz
@@ -19,9 +20,10 @@ __all__ = ["save_sample_grid", "write_figures", "finish_run"]
 log = logging.getLogger("infogan")
 
 
-def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> None:
+def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> np.ndarray:
     """A fixed grid to watch training: rows = values of the first categorical code (up to 20),
-    columns = 10 fixed draws of everything else. Same latents at every step, so grids compare."""
+    columns = 10 fixed draws of everything else. Same latents at every step, so grids compare.
+    Returns the grid as written (uint8)."""
     spec = model.spec
     first_cat = next((i for i, c in enumerate(spec.codes) if isinstance(c, Categorical)), None)
     cols = 10
@@ -35,7 +37,7 @@ def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> None:
         )  # row = value
     else:
         lat = model.latent(100, seed=seed + 7)
-    viz.save_grid(model.generate(latent=lat).cpu(), path, nrow=cols)
+    return viz.save_grid(model.generate(latent=lat).cpu(), path, nrow=cols)
 
 
 def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:

@@ -49,9 +49,10 @@ from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
 from infogan.runlock import run_lock
+from infogan.tblog import tensorboard_dir
 from infogan.train import (
     TrainResult,
-    check_devices,
+    check_machine,
     fit_to_data,
     load_eval_data,
     load_training_data,
@@ -257,7 +258,7 @@ def train_selected(
     dataset = dataset if dataset is not None else load_training_data(cfg)
     # Before anything is written: data the networks cannot read leaves no run directory behind.
     cfg = fit_to_data(cfg, dataset)
-    check_devices(cfg)
+    check_machine(cfg)
     load_eval_data(cfg)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -341,6 +342,8 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
     shutil.copyfile(path, run_dir / "checkpoints" / path.name)
     if (wdir / "metrics.jsonl").exists():
         shutil.copyfile(wdir / "metrics.jsonl", run_dir / "metrics.jsonl")
+    if tensorboard_dir(wdir).is_dir():  # the winner's curves so far, continued by the run
+        shutil.copytree(tensorboard_dir(wdir), tensorboard_dir(run_dir), dirs_exist_ok=True)
     if cfg.select_rule == "centrality":
         rule = (
             "centrality: InfoGAN-CR's ModelCentrality, max mean FactorVAE score of the "

@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from infogan import checkpoint as ckpt
+from infogan import tblog
 from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
 from infogan.config import TrainConfig
@@ -126,10 +127,13 @@ class TrainResult:
     report: dict[str, Any]
 
 
-def check_devices(cfg: TrainConfig) -> None:
-    """Raise a one-line error when the devices ``cfg`` asks for are not on this machine (a GPU
-    that is not there, fewer GPUs than data-parallel processes). Called before a run directory
-    is written, so the corrected command does not find a half-made run in its way."""
+def check_machine(cfg: TrainConfig) -> None:
+    """Raise a one-line error when what ``cfg`` asks for is not on this machine (a GPU that is
+    not there, fewer GPUs than data-parallel processes, the tensorboard package for
+    ``cfg.tensorboard``). Called before a run directory is written, so the corrected command
+    does not find a half-made run in its way."""
+    if cfg.tensorboard:
+        tblog.require()
     if cfg.ddp <= 1:
         resolve_device(cfg.device)
         return
@@ -243,6 +247,8 @@ class Trainer:
         self.group = group if group is not None and group.world > 1 else None
         # Rank 0 (or the only process) writes the run's files.
         self.leader = self.group is None or self.group.leader
+        if cfg.tensorboard and self.leader:
+            tblog.require()
         self.device = resolve_device(cfg.device)
         self.spec: LatentSpec = cfg.latent()
         self.dataset = dataset if dataset is not None else load_training_data(cfg)
@@ -662,6 +668,11 @@ class Trainer:
         t0 = time.perf_counter()
         t_last, step_last = t0, self.step_count
         self.nets.train()
+        board = (
+            tblog.TensorBoardLog(self.run_dir, self.step_count)
+            if lead and cfg.tensorboard
+            else None
+        )
         bar = tqdm(
             total=cfg.steps,
             initial=self.step_count,
@@ -698,14 +709,22 @@ class Trainer:
                         if lead:
                             mf.write(json.dumps(row) + "\n")
                             mf.flush()
+                        if board is not None:
+                            board.row(row)
                         bar.set_postfix_str(_postfix(row, names))
                         t_last, step_last = now, self.step_count
                     if lead and (self.step_count % cfg.sample_every == 0 or at_end):
-                        report_mod.save_sample_grid(self.model, cfg.seed, self._sample_path())
+                        grid = report_mod.save_sample_grid(
+                            self.model, cfg.seed, self._sample_path()
+                        )
+                        if board is not None:
+                            board.image("samples", grid, self.step_count)
                     if self.step_count % cfg.ckpt_every == 0 or at_end:
                         self.save()
         finally:
             bar.close()
+            if board is not None:
+                board.close()
         seconds = time.perf_counter() - t0
         if self.step_count == 0 or not ckpt.list_checkpoints(self.run_dir):
             self.save()  # steps=0 or a run that ended exactly on an existing checkpoint
@@ -863,7 +882,7 @@ def run_one(
     from infogan.distributed import launch
 
     cfg.validate()
-    check_devices(cfg)
+    check_machine(cfg)
     dataset = dataset if dataset is not None else load_training_data(cfg)
     cfg = fit_to_data(cfg, dataset)
     load_eval_data(cfg)

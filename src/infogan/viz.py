@@ -110,12 +110,14 @@ def image_grid(images: Any, nrow: int, pad: int = 2, pad_value: float = 1.0) -> 
     return out[0] if c == 1 else np.ascontiguousarray(out.transpose(1, 2, 0))  # [H', W', 3]
 
 
-def save_grid(images: Any, path: str | os.PathLike[str], nrow: int) -> None:
-    """Save :func:`image_grid` of ``images`` (in [-1, 1]) as a PNG, atomically, at native size."""
+def save_grid(images: Any, path: str | os.PathLike[str], nrow: int) -> np.ndarray:
+    """Save :func:`image_grid` of ``images`` (in [-1, 1]) as a PNG, atomically, at native size;
+    return the grid (uint8)."""
     grid = image_grid(images, nrow)
     buf = io.BytesIO()
     Image.fromarray(grid, mode="L" if grid.ndim == 2 else "RGB").save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
+    return grid
 
 
 # --------------------------------------------------------------------------------------------
