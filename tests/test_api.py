@@ -51,6 +51,21 @@ def test_encode_accepts_uint8_and_float_and_restores_mode(model, tiny_dataset):
         model.encode(torch.zeros(2, 3, 32, 32))
 
 
+def test_encode_warns_of_images_that_look_0_to_1(model, tiny_dataset):
+    """[0, 1] floats (torchvision's ToTensor) are in range but misread: a warning names the fix;
+    [-1, 1] images and uint8 ones pass silently."""
+    import warnings
+
+    x01 = tiny_dataset.images.float() / 255
+    with pytest.warns(UserWarning, match=r"pass x \* 2 - 1") as caught:
+        model.encode(x01)
+    assert caught[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.encode(x01 * 2 - 1)
+        model.encode(tiny_dataset.images)
+
+
 def test_mi_bound_keys(model):
     b = model.mi_bound(n=300, batch=100)
     assert set(b) == {"c1", "c2", "c3"} and all(isinstance(v, float) for v in b.values())

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -326,6 +327,14 @@ def _check_range(x: torch.Tensor) -> torch.Tensor:
         raise DataError(
             "images: float values must be in [-1, 1] (the networks' scale); pass uint8 0..255 "
             "to have them scaled"
+        )
+    if x.numel() and x.min() >= 0 and x.max() > 0:
+        # In range, but a batch with no pixel darker than mid-grey is far likelier to be 0..1
+        # images (torchvision's ToTensor) than [-1, 1] ones: Q would read them washed out.
+        warnings.warn(
+            "images: every float value is in [0, 1], but the networks read [-1, 1]; if these "
+            "are 0..1 images (e.g. from ToTensor()), pass x * 2 - 1",
+            stacklevel=5,  # the caller of encode (-> no_grad wrapper -> _prepare -> here)
         )
     return x
 
