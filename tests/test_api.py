@@ -104,3 +104,33 @@ def test_mi_bound_with_a_fitted_std(tmp_path, tiny_dataset):
     row = mi_table(model, n=300)["c2"]
     assert row["std"] == "fixed 1.0" and row["fitted_std"] > 0
     assert "bound_fitted_std" not in mi_table(model, n=300)["c1"]  # categorical: no std
+
+
+def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_npz):
+    """After a run is scored on labelled data, load_run carries each categorical code's
+    mapping; label() gives the labels it implies, as `infogan encode` writes them."""
+    import numpy as np
+
+    from infogan.cli import main
+    from infogan.metrics import apply_mapping
+
+    run = tmp_path / "r"
+    Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)  # scores c1
+    model = infogan.load_run(run)
+    mapping = model.code_labels["c1"].mapping
+    labels = model.label(tiny_dataset.images)
+    assert labels.shape == (64,) and labels.dtype == np.int64
+    want = apply_mapping(model.encode(tiny_dataset.images).cat[:, 0].numpy(), mapping)
+    assert np.array_equal(labels, want)
+    assert np.array_equal(model.label(tiny_dataset.images, code="c1"), labels)
+    ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]  # a checkpoint file finds its run
+    assert infogan.load_run(ckpt).code_labels == model.code_labels
+
+    assert main(["encode", str(run), "--data", tiny_npz, "--out", str(tmp_path / "c.npz")]) == 0
+    assert np.array_equal(np.load(tmp_path / "c.npz")["c1_label"], labels)
+
+    with pytest.raises(SpecError, match="'c2' is not a categorical code"):
+        model.label(tiny_dataset.images, code="c2")
+    (run / "report.json").unlink()  # a run never scored on labelled data
+    with pytest.raises(SpecError, match="c1 has no saved label mapping; score the run"):
+        infogan.load_run(run).label(tiny_dataset.images)

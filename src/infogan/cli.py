@@ -9,7 +9,6 @@ Subcommands: ``train``, ``evaluate``, ``sample``, ``traverse``, ``encode``, ``ex
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -837,84 +836,22 @@ def _explore(a: argparse.Namespace) -> int:
 def _encode(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write
     from infogan.data import load_dataset
-    from infogan.metrics import apply_mapping
+    from infogan.labels import code_table, write_table
     from infogan.model import load_run
 
     out = _new_file(a.out, a.force)
-    if out.suffix.lower() not in (".csv", ".npz"):
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "npz"):
         raise SpecError(f"--out: {out} should end in .csv or .npz")
     model = load_run(a.run, device=a.device)
     c, side = model.nets.image_shape[:2]
     ds = load_dataset(a.data, split=a.split, size=side, channels=c)
-    enc = model.encode(ds.images)
-    run = Path(a.run)
-    # A checkpoint file's run is two folders up (RUN/checkpoints/step_N.pt).
-    mappings = _saved_mappings(run.parent.parent if run.is_file() else run)
-    cols: dict[str, np.ndarray] = {}
-    if ds.files is not None:  # a folder of images: which file each row is
-        cols["file"] = np.array(ds.files)
-    for i, name in enumerate(model.spec.names):
-        kind, j = model.spec.slot(i)
-        if kind == "cat":
-            cols[name] = enc.cat[:, j].numpy()
-            cols[f"{name}_prob"] = enc.cat_probs[j].max(dim=1).values.numpy()
-            if name in mappings:
-                mapping, classes = mappings[name]
-                labels = apply_mapping(cols[name], mapping)
-                # Class names where the labels came from class folders; numbers otherwise.
-                ok = classes is not None and labels.min() >= 0 and labels.max() < len(classes)
-                cols[f"{name}_label"] = np.array(classes)[labels] if ok else labels
-        else:
-            cols[f"{name}_mean"] = enc.cont_mean[:, j].numpy()
-            cols[f"{name}_std"] = enc.cont_std[:, j].numpy()
-    if out.suffix.lower() == ".npz":
-        atomic_write(out, lambda f: _savez(f, cols))
-    else:
-        import io
-
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["index", *cols])
-        for r in range(len(ds)):
-            w.writerow([r, *(_fmt(cols[k][r]) for k in cols)])
-        atomic_write(a.out, lambda f: f.write(buf.getvalue().encode()))
-    labelled = [n for n in mappings if f"{n}_label" in cols]
+    cols = code_table(model, ds.images, files=ds.files)
+    atomic_write(out, lambda f: write_table(f, cols, fmt))
+    labelled = [n for n in model.code_labels if f"{n}_label" in cols]
     note = f" with labels from the saved mapping of {', '.join(labelled)}" if labelled else ""
     print(f"encoded {len(ds)} images to {a.out}{note}")
     return 0
-
-
-def _savez(f, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez_compressed(f, **arrays)`` for any array names: numpy's own takes them as
-    keyword arguments, so a ``file`` column (the image each row came from) collided with its
-    ``file`` parameter. Same archive layout, so ``np.load`` reads it as usual."""
-    import zipfile
-
-    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as z:
-        for name, value in arrays.items():
-            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
-
-
-def _fmt(v) -> str:
-    return f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
-
-
-def _saved_mappings(run_dir: Path) -> dict[str, tuple[dict, list[str] | None]]:
-    """Per categorical code, the code -> label mapping ``evaluate`` saved (and the label names,
-    when the labels came from class folders)."""
-    path = run_dir / "report.json"
-    if not path.is_file():
-        return {}
-    try:
-        rep = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return {}
-    return {
-        k: (v["mapping"], v.get("classes"))
-        for k, v in rep.get("clustering", {}).items()
-        if "mapping" in v
-    }
 
 
 def _bench(a: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from infogan.config import TrainConfig
 from infogan.data import to_float
 from infogan.devices import resolve_device
 from infogan.errors import CheckpointError, DataError, SpecError, brief
+from infogan.labels import CodeLabels, run_dir_of, saved_code_labels
 from infogan.latent import Categorical, Latent, LatentSpec
 from infogan.losses import code_log_q, gaussian_log_density, mi_bound
 from infogan.nets import InfoGANNets, build_nets
@@ -53,12 +54,20 @@ class InfoGAN:
     """A trained (or training) InfoGAN for inference. Works in eval mode, restores the mode after."""
 
     def __init__(
-        self, nets: InfoGANNets, cfg: TrainConfig, device: torch.device | str = "cpu", step: int = 0
+        self,
+        nets: InfoGANNets,
+        cfg: TrainConfig,
+        device: torch.device | str = "cpu",
+        step: int = 0,
+        code_labels: dict[str, CodeLabels] | None = None,
     ) -> None:
         self.nets = nets
         self.cfg = cfg
         self.device = torch.device(device)
         self.step = step
+        #: Per categorical code, what its values mean as labels (from the run's report.json,
+        #: once the run was scored on labelled data); :meth:`label` uses it.
+        self.code_labels: dict[str, CodeLabels] = dict(code_labels or {})
 
     @property
     def spec(self) -> LatentSpec:
@@ -67,7 +76,8 @@ class InfoGAN:
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
-        """Load a run directory (its newest readable checkpoint) or one checkpoint file."""
+        """Load a run directory (its newest readable checkpoint) or one checkpoint file, with
+        the label mappings its ``report.json`` holds (:attr:`code_labels`)."""
         path = Path(path)
         if path.is_dir():
             _, state = ckpt.latest_checkpoint(path, map_location="cpu")
@@ -87,7 +97,7 @@ class InfoGAN:
             ) from None
         nets.eval()
         device = resolve_device(device) if isinstance(device, str) else device
-        return cls(nets.to(device), cfg, device, step)
+        return cls(nets.to(device), cfg, device, step, saved_code_labels(run_dir_of(path)))
 
     # ---- generation -----------------------------------------------------------------------------
     def latent(
@@ -250,6 +260,27 @@ class InfoGAN:
         mean = torch.cat([o.cont_mean for o in outs]).cpu()
         std = torch.cat([o.cont_log_std for o in outs]).exp().cpu()
         return Encoding(cat_probs=probs, cat=cat, cont_mean=mean, cont_std=std)
+
+    def label(self, images: torch.Tensor | np.ndarray, code: str | None = None) -> np.ndarray:
+        """Label images with the classes a categorical code found: Q's most likely value of
+        ``code`` (default: the first categorical code with a saved mapping), turned into a
+        label by the mapping that evaluation on labelled data saved (class names where the
+        labels came from class folders, else label numbers). ``images`` as :meth:`encode`."""
+        cats = [n for i, n in enumerate(self.spec.names) if self.spec.slot(i)[0] == "cat"]
+        if code is None:
+            code = next((n for n in cats if n in self.code_labels), cats[0] if cats else None)
+        if code not in cats:
+            raise SpecError(
+                f"code: {code!r} is not a categorical code of this model "
+                f"(categorical: {', '.join(cats) or 'none'})"
+            )
+        if code not in self.code_labels:
+            raise SpecError(
+                f"label: {code} has no saved label mapping; score the run on labelled data "
+                "first (infogan evaluate RUN --data LABELLED_DATA), then load it again"
+            )
+        j = self.spec.slot(self.spec.index_of(code))[1]
+        return self.code_labels[code].apply(self.encode(images).cat[:, j].numpy())
 
     @torch.no_grad()
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
