@@ -372,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--force", action="store_true", help="replace an existing --json file")
 
+    i = sub.add_parser("info", help="what a run holds: recipe, progress, selection, scores")
+    i.add_argument("runs", nargs="+", help="run directories")
+    i.add_argument("--json", help="also write the summaries (a list) to this file")
+    i.add_argument("--force", action="store_true", help="replace an existing --json file")
+
     sub.add_parser("presets", help="list the named recipes")
     return p
 
@@ -950,6 +955,19 @@ def _centrality(a: argparse.Namespace) -> int:
     return 0
 
 
+def _info(a: argparse.Namespace) -> int:
+    from infogan.atomic import atomic_write_bytes
+    from infogan.runinfo import format_info, run_info
+
+    if a.json:
+        _new_file(a.json, a.force, "--json")
+    infos = [run_info(r) for r in a.runs]  # every path checked before anything is printed
+    print("\n\n".join(format_info(x) for x in infos))
+    if a.json:
+        atomic_write_bytes(a.json, (json.dumps(infos, indent=2) + "\n").encode())
+    return 0
+
+
 def _presets(_: argparse.Namespace) -> int:
     from infogan.config import PRESETS
 
@@ -971,6 +989,7 @@ _COMMANDS = {
     "sweep": _sweep,
     "presets": _presets,
     "centrality": _centrality,
+    "info": _info,
 }
 
 

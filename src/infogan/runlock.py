@@ -17,7 +17,7 @@ from pathlib import Path
 
 from infogan.errors import SpecError
 
-__all__ = ["run_lock"]
+__all__ = ["lock_holder", "run_lock"]
 
 #: Locks this process holds: resolved run directory -> [file descriptor, depth].
 _HELD: dict[Path, list[int]] = {}
@@ -61,3 +61,31 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
         if _HELD[key][1] == 0:
             del _HELD[key]
             os.close(fd)  # releases the lock
+
+
+def lock_holder(run_dir: str | Path) -> int | None:
+    """The pid of the process training in ``run_dir`` now (this one included), or None.
+
+    Probes the lock without taking it for longer than the probe: a shared, non-blocking
+    ``flock`` that fails while a trainer holds its exclusive one."""
+    key = Path(run_dir).resolve()
+    if key in _HELD:
+        return os.getpid()
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        return None
+    try:
+        fd = os.open(key / ".lock", os.O_RDONLY)
+    except OSError:  # never trained here (or unreadable): no trainer to report
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

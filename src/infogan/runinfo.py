@@ -1,0 +1,205 @@
+"""What a run directory holds, at a glance (``infogan info RUN``), read from its files alone.
+
+Nothing is loaded onto a device and no checkpoint is unpickled: the recipe comes from
+``config.json`` (named as the nearest preset plus the fields that differ), the progress from
+the checkpoint file names and the lock, the selection from ``selection.json`` or
+``candidates/stages.json``, the curves from the last row of ``metrics.jsonl``, the scores from
+``report.json``. So it answers in a fraction of a second, also about a run that is training.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from infogan import checkpoint as ckpt
+from infogan.config import PRESETS, RUN_FIELDS, TrainConfig, preset
+from infogan.errors import SpecError
+from infogan.runlock import lock_holder
+
+__all__ = ["format_info", "run_info"]
+
+#: Fields that say what a run trains on or which draw it is, not which recipe: left out when
+#: naming the nearest preset.
+_NOT_RECIPE = frozenset({"seed", "data", "eval_data"})
+
+
+def _flat(cfg: TrainConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    model = d.pop("model")
+    flat = {k: v for k, v in d.items() if k not in RUN_FIELDS and k not in _NOT_RECIPE}
+    flat.update({f"model.{k}": v for k, v in model.items() if k != "channels"})
+    return flat
+
+
+def nearest_preset(cfg: TrainConfig) -> tuple[str, dict[str, Any]]:
+    """The preset ``cfg``'s recipe differs least from, and the fields where it differs (with
+    ``cfg``'s values). Aliases (a preset that is another's recipe) count once, by first name."""
+    mine = _flat(cfg)
+    best: tuple[str, dict[str, Any]] | None = None
+    seen: list[dict[str, Any]] = []
+    for name in PRESETS:
+        theirs = _flat(preset(name))
+        if theirs in seen:
+            continue
+        seen.append(theirs)
+        diff = {k: v for k, v in mine.items() if theirs.get(k) != v}
+        if best is None or len(diff) < len(best[1]):
+            best = (name, diff)
+    assert best is not None
+    return best
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _last_row(path: Path) -> dict[str, Any] | None:
+    """The last complete row of a metrics.jsonl (a half-written last line is skipped)."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            return row
+    return None
+
+
+def run_info(run_dir: str | Path) -> dict[str, Any]:
+    """A JSON-ready summary of ``run_dir``: recipe, progress, selection, curves, scores."""
+    run = Path(run_dir)
+    if not (run / "config.json").is_file():
+        raise SpecError(f"info: {run} is not a run directory (no config.json)")
+    cfg = TrainConfig.load(run / "config.json")
+    name, diff = nearest_preset(cfg)
+    steps = [s for s, _ in ckpt.list_checkpoints(run)]
+    holder = lock_holder(run)
+    report = _read_json(run / "report.json")
+    finished = isinstance(report, dict) and bool(steps) and steps[-1] >= cfg.steps
+    info: dict[str, Any] = {
+        "run": str(run),
+        "recipe": {"preset": name, "differences": diff},
+        "codes": cfg.model.codes,
+        "noise": {"dim": cfg.model.noise_dim, "dist": cfg.model.noise_dist},
+        "arch": {"name": cfg.model.arch, "width": cfg.model.width, "channels": cfg.model.channels},
+        "data": cfg.data,
+        "eval_data": cfg.eval_data,
+        "seed": cfg.seed,
+        "steps": {"target": cfg.steps, "checkpoints": steps},
+        "state": "training" if holder is not None else "finished" if finished else "stopped",
+    }
+    if holder is not None:
+        info["pid"] = holder
+    selection = _read_json(run / "selection.json")
+    stages = selection.get("stages") if isinstance(selection, dict) else None
+    if stages is None:
+        partial = _read_json(run / "candidates" / "stages.json")
+        stages = partial.get("stages") if isinstance(partial, dict) else None
+    if isinstance(stages, list) and stages:
+        info["selection"] = {
+            "candidates": cfg.candidates,
+            "finished": isinstance(selection, dict),
+            "stages": [
+                {
+                    "step": st.get("step"),
+                    "scores": {
+                        str(c.get("candidate", 0) + 1): c.get("score") for c in st["candidates"]
+                    },
+                    "kept": [k + 1 for k in st.get("kept", [])],
+                }
+                for st in stages
+                if isinstance(st, dict) and isinstance(st.get("candidates"), list)
+            ],
+        }
+        if isinstance(selection, dict):
+            info["selection"]["winner_seed"] = selection.get("winner_seed")
+    if not (run / "selection.json").exists() and (run / "candidates").is_dir():
+        # Still choosing: how far each start has got (its last logged row).
+        reached = {}
+        for d in sorted((run / "candidates").iterdir(), key=lambda p: p.name):
+            if d.is_dir() and d.name.isdigit():
+                last = _last_row(d / "metrics.jsonl")
+                reached[str(int(d.name) + 1)] = last.get("step", 0) if last else 0
+        info["candidates_reached"] = reached
+    row = _last_row(run / "metrics.jsonl")
+    if row is not None:
+        info["last_metrics"] = row
+    if isinstance(report, dict):
+        info["report"] = {
+            "step": report.get("step"),
+            "clustering": {
+                ds: {c: v.get("accuracy") for c, v in e.get("clustering", {}).items()}
+                for ds, e in (report.get("evaluations") or {}).items()
+                if isinstance(e, dict) and e.get("clustering")
+            },
+            "mi_bound": {c: v.get("bound") for c, v in (report.get("mi_bound") or {}).items()},
+        }
+    return info
+
+
+def _num(v: Any, fmt: str = ".4g") -> str:
+    return format(v, fmt) if isinstance(v, int | float) else str(v)
+
+
+def format_info(info: dict[str, Any]) -> str:
+    """:func:`run_info`'s summary as a few readable lines."""
+    diff = info["recipe"]["differences"]
+    recipe = info["recipe"]["preset"] + (
+        " + " + ", ".join(f"{k}={v}" for k, v in diff.items()) if diff else " (as it is)"
+    )
+    arch = info["arch"]
+    ck = info["steps"]["checkpoints"]
+    state = info["state"]
+    where = {
+        "training": f"training now (pid {info.get('pid')})",
+        "finished": "finished",
+        "stopped": f"stopped; continue with: infogan train --resume {info['run']}",
+    }[state]
+    lines = [
+        f"run:       {info['run']}",
+        f"recipe:    {recipe}",
+        f"model:     codes {info['codes']}, noise {info['noise']['dim']} ({info['noise']['dist']}), "
+        f"arch {arch['name']} x{arch['width']:g}, {arch['channels']} channel(s)",
+        f"data:      {info['data']}"
+        + (f"; scored on {info['eval_data']}" if info["eval_data"] else "")
+        + f"; seed {info['seed']}",
+        f"progress:  step {ck[-1] if ck else 0} of {info['steps']['target']} "
+        f"(checkpoints: {', '.join(map(str, ck)) or 'none'}); {where}",
+    ]
+    sel = info.get("selection")
+    if sel:
+        parts = []
+        for st in sel["stages"]:
+            scores = " ".join(f"{c}:{_num(s, '.4f')}" for c, s in st["scores"].items())
+            parts.append(f"step {st['step']} [{scores}] kept {','.join(map(str, st['kept']))}")
+        tail = f"; winner seed {sel['winner_seed']}" if sel.get("winner_seed") is not None else ""
+        lines.append(f"selection: {sel['candidates']} starts; " + "; ".join(parts) + tail)
+    if info.get("candidates_reached"):
+        reached = ", ".join(f"{c}: step {s}" for c, s in info["candidates_reached"].items())
+        lines.append(f"starts:    {reached} (choosing)")
+    row = info.get("last_metrics")
+    if row:
+        mi = " ".join(f"{k[3:]}={_num(v, '.3f')}" for k, v in row.items() if k.startswith("mi/"))
+        lines.append(
+            f"last row:  step {row.get('step')}: D {_num(row.get('d_loss'), '.3f')} "
+            f"G {_num(row.get('g_loss'), '.3f')} L_I {mi}; {_num(row.get('steps_per_s'), '.3g')} "
+            "steps/s"
+        )
+    rep = info.get("report")
+    if rep:
+        for ds, accs in rep["clustering"].items():
+            acc = ", ".join(f"{c} {_num(a, '.4f')}" for c, a in accs.items())
+            lines.append(f"accuracy:  {ds}: {acc} (step {rep['step']})")
+        if rep["mi_bound"]:
+            bound = ", ".join(f"{c} {_num(b, '.3f')}" for c, b in rep["mi_bound"].items())
+            lines.append(f"L_I bound: {bound} nats")
+    return "\n".join(lines)

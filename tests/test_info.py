@@ -1,0 +1,88 @@
+"""infogan info: a run's recipe, progress, selection and scores, read from its files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import TINY_FLAGS, tiny_config
+
+from infogan.cli import main
+from infogan.runinfo import nearest_preset, run_info
+from infogan.runlock import lock_holder, run_lock
+from infogan.train import Trainer
+
+
+def test_a_finished_selected_run(tmp_path, tiny_npz, capsys):
+    run = tmp_path / "run"
+    flags = [f for f in TINY_FLAGS if f not in ("--candidates", "1")]
+    argv = ["train", "--preset", "paper", "--data", tiny_npz, *flags, "--steps", "4"]
+    argv += ["--candidates", "2", "--select-steps", "2", "--eval-data", tiny_npz]
+    assert main([*argv, "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(run), "--json", str(tmp_path / "i.json")]) == 0
+    out = capsys.readouterr().out
+    assert "recipe:    paper + batch=8, candidates=2, select_steps=2, model.noise_dim=8" in out
+    assert "model.width=0.125" in out and "step 4 of 4" in out and "finished" in out
+    (info,) = json.loads((tmp_path / "i.json").read_text())
+    sel = json.loads((run / "selection.json").read_text())
+    assert info["selection"]["winner_seed"] == sel["winner_seed"]
+    assert info["selection"]["stages"][0]["kept"] == [k + 1 for k in sel["stages"][0]["kept"]]
+    rep = json.loads((run / "report.json").read_text())
+    (name,) = info["report"]["clustering"]  # the one evaluation set, scored at the end
+    assert (
+        info["report"]["clustering"][name]["c1"]
+        == rep["evaluations"][name]["clustering"]["c1"]["accuracy"]
+    )
+    assert info["last_metrics"]["step"] == 4 and info["state"] == "finished"
+    assert main(["info", str(run), "--json", str(tmp_path / "i.json")]) == 2  # no replacing
+
+
+def test_a_stopped_run_and_one_in_training(tmp_path, tiny_dataset):
+    run = tmp_path / "run"
+    Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=False)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["steps"] = 6  # as a run stopped at step 3 of 6 leaves it
+    (run / "config.json").write_text(json.dumps(cfg))
+    info = run_info(run)
+    assert info["state"] == "stopped" and info["steps"]["checkpoints"][-1] == 3
+    with run_lock(run):  # this process trains there
+        assert run_info(run)["state"] == "training"
+    assert lock_holder(run) is None
+    # Another process holding the lock, as a trainer does, with its pid in the file.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(run / '.lock')!r}, os.O_RDWR)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.ftruncate(fd, 0); os.write(fd, b'4242')\n"
+            "print('locked', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert lock_holder(run) == 4242 and run_info(run)["pid"] == 4242
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert lock_holder(run) is None
+
+
+def test_nearest_preset_names_the_differences():
+    from infogan.config import preset
+
+    cfg = preset("default")
+    assert nearest_preset(cfg) == ("default", {})
+    cfg.lr_d, cfg.seed, cfg.steps = 1e-4, 7, 99  # seed and length are not the recipe
+    assert nearest_preset(cfg) == ("default", {"lr_d": 1e-4})
+    assert nearest_preset(preset("mnist")) == ("paper", {})  # an alias counts once
+
+
+def test_not_a_run_is_one_line(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 2
+    assert "is not a run directory (no config.json)" in capsys.readouterr().err
