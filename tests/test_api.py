@@ -117,14 +117,14 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     run = tmp_path / "r"
     Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)  # scores c1
     model = infogan.load_run(run)
-    mapping = model.code_labels["c1"].mapping
+    mapping = model.saved_labels.codes["c1"].mapping
     labels = model.label(tiny_dataset.images)
     assert labels.shape == (64,) and labels.dtype == np.int64
     want = apply_mapping(model.encode(tiny_dataset.images).cat[:, 0].numpy(), mapping)
     assert np.array_equal(labels, want)
     assert np.array_equal(model.label(tiny_dataset.images, code="c1"), labels)
     ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]  # a checkpoint file finds its run
-    assert infogan.load_run(ckpt).code_labels == model.code_labels
+    assert infogan.load_run(ckpt).saved_labels == model.saved_labels
 
     assert main(["encode", str(run), "--data", tiny_npz, "--out", str(tmp_path / "c.npz")]) == 0
     assert np.array_equal(np.load(tmp_path / "c.npz")["c1_label"], labels)
@@ -132,5 +132,75 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     with pytest.raises(SpecError, match="'c2' is not a categorical code"):
         model.label(tiny_dataset.images, code="c2")
     (run / "report.json").unlink()  # a run never scored on labelled data
-    with pytest.raises(SpecError, match="c1 has no saved label mapping; score the run"):
+    with pytest.raises(SpecError, match="c1 has no label mapping for this model; score the run"):
         infogan.load_run(run).label(tiny_dataset.images)
+
+
+def test_label_refuses_mappings_that_do_not_fit_the_model(tmp_path, tiny_dataset, tiny_npz, capsys):
+    """A mapping is used only for the model it was made for: its run, its codes, its step, all
+    of the code's values; otherwise label() says why and encode writes no label column."""
+    import json
+    import shutil
+
+    from infogan.cli import main
+
+    run = tmp_path / "r"
+    Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)
+    x = tiny_dataset.images
+    assert infogan.load_run(run).label(x[:0]).shape == (0,)  # no images, no labels
+
+    def edited(name, change):
+        d = tmp_path / name
+        shutil.copytree(run, d)
+        rep = json.loads((d / "report.json").read_text())
+        change(rep)
+        (d / "report.json").write_text(json.dumps(rep))
+        return d
+
+    def later(rep):
+        rep["step"] = 2  # made for an older checkpoint than the one loaded
+
+    def partial(rep):
+        for k in ("0", "1"):
+            del rep["clustering"]["c1"]["mapping"][k]
+
+    def huge(rep):
+        rep["clustering"]["c1"]["mapping"] = {"100000000000": 1}
+
+    def other(rep):
+        rep["codes"] = "cat:10,cont:2"
+
+    cases = [
+        (later, "made at step 2, this model is at step 3"),
+        (partial, r"does not take each of the code's values 0..3"),
+        (huge, r"does not take each of the code's values 0..3"),
+        (other, "is of codes 'cat:10,cont:2', not this model's 'cat:4,cont:2'"),
+    ]
+    for change, why in cases:
+        d = edited(change.__name__, change)
+        with pytest.raises(SpecError, match=why):
+            infogan.load_run(d).label(x)
+        out = tmp_path / f"{change.__name__}.csv"
+        capsys.readouterr()
+        assert main(["encode", str(d), "--data", tiny_npz, "--out", str(out)]) == 0
+        assert "c1_label" not in out.read_text().splitlines()[0]
+        assert "note: no labels for some codes" in capsys.readouterr().out
+    (tmp_path / "damaged").mkdir()
+    shutil.copytree(run, tmp_path / "damaged" / "r")
+    (tmp_path / "damaged" / "r" / "report.json").write_text('{"step": ')
+    with pytest.raises(SpecError, match="report.json cannot be read"):
+        infogan.load_run(tmp_path / "damaged" / "r").label(x)
+    # A checkpoint kept outside its run: another run's report beside it is not read.
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(sorted((run / "checkpoints").glob("*.pt"))[-1], tmp_path / "elsewhere" / "m.pt")
+    shutil.copy(run / "report.json", tmp_path / "report.json")
+    with pytest.raises(SpecError, match="outside its run's checkpoints/ folder"):
+        infogan.load_run(tmp_path / "elsewhere" / "m.pt").label(x)
+
+
+def test_label_without_a_categorical_code(tmp_path, tiny_dataset):
+    Trainer(tiny_config(steps=2, codes="cont:2"), tmp_path / "r", dataset=tiny_dataset).run(
+        finish=False
+    )
+    with pytest.raises(SpecError, match=r"no categorical code \(codes cont:2\)"):
+        infogan.load_run(tmp_path / "r").label(tiny_dataset.images)

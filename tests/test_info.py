@@ -86,3 +86,29 @@ def test_nearest_preset_names_the_differences():
 def test_not_a_run_is_one_line(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
     assert "is not a run directory (no config.json)" in capsys.readouterr().err
+
+
+def test_damaged_files_are_named_not_crashed_on(tmp_path, tiny_dataset, capsys):
+    """Files of the wrong shape inside a run are reported in a line; a run whose config cannot
+    be read is named, and the other runs are still shown."""
+    run = tmp_path / "run"
+    Trainer(tiny_config(steps=3, candidates=2, select_steps=2), run, dataset=tiny_dataset).run()
+    (run / "report.json").write_text(json.dumps({"evaluations": [1], "mi_bound": [1, 2]}))
+    (run / "selection.json").write_text(json.dumps({"stages": [{"candidates": [1, 2]}]}))
+    info = run_info(run)
+    assert "holds something else than a report" in info["report"]["error"]
+    assert "holds something else than a selection record" in info["selection"]["error"]
+    (run / "report.json").write_text("{")
+    assert run_info(run)["state"] == "trained"  # at its last step, but no readable report
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({"steps": "40"}))
+    ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]
+    capsys.readouterr()
+    assert main(["info", str(bad), str(ckpt)]) == 2  # a checkpoint file stands for its run
+    out, err = capsys.readouterr()
+    assert f"error: info: {bad}: config: field steps" in err and f"run:       {run}" in out
+    assert "else than a selection record" in out and "no readable report.json" in out
+    with_json = ["info", str(run), "--json", str(run / "report.json"), "--force"]
+    assert main(with_json) == 2  # never over a run's own files
+    assert (run / "report.json").read_text() == "{"

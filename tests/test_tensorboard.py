@@ -97,3 +97,18 @@ def test_cli_flag_and_a_clear_error_without_the_package(tmp_path, tiny_npz, monk
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: tensorboard: logging needs the tensorboard package")
     assert "\n" not in err and not (tmp_path / "c").exists()
+
+
+def test_a_file_in_the_way_is_refused_before_anything_is_written(tmp_path, tiny_npz, capsys):
+    from infogan.cli import main
+
+    for cands in ("1", "2"):
+        run = tmp_path / f"run{cands}"
+        run.mkdir()
+        (run / "tensorboard").write_text("x")
+        argv = ["train", "--data", tiny_npz, *TINY_FLAGS, "--steps", "2", "--tensorboard"]
+        argv += ["--candidates", cands, "--select-steps", "1", "--out", str(run)]
+        capsys.readouterr()
+        assert main(argv) == 2
+        assert "tensorboard is a file, where the events would go" in capsys.readouterr().err
+        assert sorted(p.name for p in run.iterdir()) == ["tensorboard"]

@@ -841,7 +841,7 @@ def _explore(a: argparse.Namespace) -> int:
 def _encode(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write
     from infogan.data import load_dataset
-    from infogan.labels import code_table, write_table
+    from infogan.labels import code_table, current_labels, write_table
     from infogan.model import load_run
 
     out = _new_file(a.out, a.force)
@@ -853,9 +853,12 @@ def _encode(a: argparse.Namespace) -> int:
     ds = load_dataset(a.data, split=a.split, size=side, channels=c)
     cols = code_table(model, ds.images, files=ds.files)
     atomic_write(out, lambda f: write_table(f, cols, fmt))
-    labelled = [n for n in model.code_labels if f"{n}_label" in cols]
+    labelled = [n for n in model.spec.names if f"{n}_label" in cols]
     note = f" with labels from the saved mapping of {', '.join(labelled)}" if labelled else ""
     print(f"encoded {len(ds)} images to {a.out}{note}")
+    _, why = current_labels(model)
+    if why:
+        print(f"note: no labels for some codes: {why}")
     return 0
 
 
@@ -960,12 +963,22 @@ def _info(a: argparse.Namespace) -> int:
     from infogan.runinfo import format_info, run_info
 
     if a.json:
-        _new_file(a.json, a.force, "--json")
-    infos = [run_info(r) for r in a.runs]  # every path checked before anything is printed
+        target = _new_file(a.json, a.force, "--json").resolve().parent
+        for r in map(Path, a.runs):
+            run = r.parent.parent if r.is_file() else r
+            if target in (run.resolve(), (run / "checkpoints").resolve()):
+                raise SpecError(f"--json: {a.json} is inside the run {run}; write it elsewhere")
+    infos, failed = [], 0
+    for r in a.runs:  # a damaged run is named, and the others are still shown
+        try:
+            infos.append(run_info(r))
+        except InfoGANError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            failed += 1
     print("\n\n".join(format_info(x) for x in infos))
     if a.json:
         atomic_write_bytes(a.json, (json.dumps(infos, indent=2) + "\n").encode())
-    return 0
+    return 2 if failed else 0
 
 
 def _presets(_: argparse.Namespace) -> int:

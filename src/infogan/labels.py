@@ -24,55 +24,142 @@ from infogan.errors import SpecError
 from infogan.metrics.clustering import apply_mapping
 
 if TYPE_CHECKING:
+    from infogan.latent import LatentSpec
     from infogan.model import InfoGAN
 
-__all__ = ["CodeLabels", "code_table", "run_dir_of", "saved_code_labels", "write_table"]
+__all__ = [
+    "CodeLabels",
+    "SavedLabels",
+    "code_table",
+    "current_labels",
+    "read_code_labels",
+    "run_dir_of",
+    "write_table",
+]
 
 
 @dataclass(frozen=True)
 class CodeLabels:
-    """What one categorical code's values mean: code value -> label, and the labels' names."""
+    """What one categorical code's values mean: code value -> label, the labels' names, and
+    the training step of the model the mapping was made for (values can swap meaning as
+    training goes on)."""
 
     mapping: dict[int, int]
     classes: list[str] | None = None
+    step: int | None = None
 
     def apply(self, values: Any) -> np.ndarray:
         """Labels of code values: class names where they are known, else the label numbers."""
+        values = np.asarray(values)
+        if values.size == 0:
+            return np.array([], dtype=object if self.classes else np.int64)
         labels = apply_mapping(values, self.mapping)
-        if (
-            self.classes is not None
-            and len(labels)
-            and 0 <= labels.min() <= labels.max() < len(self.classes)
-        ):
-            return np.array(self.classes)[labels]
-        return labels
+        return np.array(self.classes, dtype=object)[labels] if self.classes else labels
 
 
-def run_dir_of(path: str | Path) -> Path:
+@dataclass(frozen=True)
+class SavedLabels:
+    """The label mappings of a run (per categorical code name), and why there are none or
+    fewer than expected (``problem``: None when the report was fine or absent)."""
+
+    codes: dict[str, CodeLabels]
+    problem: str | None = None
+
+
+def run_dir_of(path: str | Path) -> Path | None:
     """The run directory of a run directory or of one of its checkpoint files
-    (``RUN/checkpoints/step_N.pt``)."""
+    (``RUN/checkpoints/step_N.pt``); None for a checkpoint file kept anywhere else, whose
+    run (and so whose report) is unknown."""
     p = Path(path)
-    return p.parent.parent if p.is_file() else p
+    if not p.is_file():
+        return p
+    run = p.parent.parent
+    if p.parent.name == "checkpoints" and (run / "config.json").is_file():
+        return run
+    return None
 
 
-def saved_code_labels(run_dir: str | Path) -> dict[str, CodeLabels]:
-    """Per categorical code, the mapping ``evaluate`` saved in ``run_dir/report.json`` (empty
-    when the run was never scored on labelled data, or its report cannot be read)."""
+def _mapping(entry: Any, k: int) -> CodeLabels:
+    """One code's entry of report.json's ``clustering``, checked against the code's K values:
+    a mapping of every value 0..K-1 to a label >= 0, class names covering the labels."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("mapping"), dict):
+        raise ValueError("no mapping object")
+    mapping: dict[int, int] = {}
+    for key, value in entry["mapping"].items():
+        if not (str(key).isdigit() and isinstance(value, int) and not isinstance(value, bool)):
+            raise ValueError(f"mapping entry {key!r}: {value!r} is not value -> label")
+        mapping[int(key)] = value
+    if set(mapping) != set(range(k)) or min(mapping.values()) < 0:
+        raise ValueError(
+            f"the mapping does not take each of the code's values 0..{k - 1} to a label"
+        )
+    classes = entry.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or len(classes) <= max(mapping.values()):
+            raise ValueError("its class names do not cover the labels")
+        classes = [str(c) for c in classes]
+    return CodeLabels(mapping, classes)
+
+
+def read_code_labels(run_dir: str | Path | None, spec: LatentSpec) -> SavedLabels:
+    """The label mappings ``infogan evaluate`` saved in ``run_dir/report.json`` for a model of
+    latent ``spec`` (empty when the run was never scored on labelled data). A report of other
+    codes, or one that cannot be read, gives none, with the reason in ``problem``."""
+    if run_dir is None:
+        return SavedLabels(
+            {}, "a checkpoint file outside its run's checkpoints/ folder has no report"
+        )
     path = Path(run_dir) / "report.json"
+    if not path.exists():
+        return SavedLabels({})
     try:
         rep = json.loads(path.read_text())
-        entries = rep.get("clustering", {})
-        return {
-            name: CodeLabels(
-                {int(k): int(v) for k, v in e["mapping"].items()},
-                [str(c) for c in e["classes"]] if e.get("classes") else None,
-            )
-            for name, e in entries.items()
-            if isinstance(e, dict) and e.get("mapping")
-        }
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError, KeyError):
-        # No report, or one from elsewhere: no labels, which callers say plainly.
-        return {}
+        if not isinstance(rep, dict):
+            raise ValueError("not a report object")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return SavedLabels({}, f"{path} cannot be read ({e})")
+    if rep.get("codes") != spec.spec:
+        return SavedLabels(
+            {}, f"{path} is of codes {rep.get('codes')!r}, not this model's {spec.spec!r}"
+        )
+    step = rep.get("step")
+    entries = rep.get("clustering") or {}
+    if not isinstance(entries, dict):
+        return SavedLabels({}, f"{path}: its clustering entry is not an object")
+    sizes = {
+        name: spec.codes[i].k  # type: ignore[union-attr]
+        for i, name in enumerate(spec.names)
+        if spec.slot(i)[0] == "cat"
+    }
+    found: dict[str, CodeLabels] = {}
+    bad: list[str] = []
+    for name, entry in entries.items():
+        if name not in sizes:
+            bad.append(f"{name} is not a categorical code")
+            continue
+        try:
+            cl = _mapping(entry, sizes[name])
+        except ValueError as e:
+            bad.append(f"{name}: {e}")
+            continue
+        found[name] = CodeLabels(cl.mapping, cl.classes, step if isinstance(step, int) else None)
+    return SavedLabels(found, f"{path}: " + "; ".join(bad) if bad else None)
+
+
+def current_labels(model: InfoGAN) -> tuple[dict[str, CodeLabels], str | None]:
+    """The mappings that apply to ``model`` as it is (made at its step), and why others do
+    not (None when all saved ones apply)."""
+    saved = model.saved_labels
+    ok = {n: c for n, c in saved.codes.items() if c.step == model.step}
+    stale = sorted({c.step for n, c in saved.codes.items() if n not in ok}, key=str)
+    why = saved.problem
+    if stale:
+        when = ", ".join(map(str, stale))
+        why = (why + "; " if why else "") + (
+            f"the saved mapping was made at step {when}, this model is at step {model.step}"
+            " (score it again: infogan evaluate RUN --data LABELLED_DATA)"
+        )
+    return ok, why
 
 
 def code_table(
@@ -80,9 +167,11 @@ def code_table(
 ) -> dict[str, np.ndarray]:
     """Q's codes of ``images`` as named columns, one row per image, in the order ``infogan
     encode`` writes them: ``file`` (when ``files`` is given); per categorical code ``cK`` (the
-    argmax), ``cK_prob`` (its probability) and ``cK_label`` (when the run has a saved mapping);
+    argmax), ``cK_prob`` (its probability) and ``cK_label`` (when the run has a mapping made at
+    the model's step, :func:`current_labels`);
     per continuous code ``cK_mean`` and ``cK_std``."""
     enc = model.encode(images)
+    labels, _ = current_labels(model)
     cols: dict[str, np.ndarray] = {}
     if files is not None:
         cols["file"] = np.array(files)
@@ -91,8 +180,8 @@ def code_table(
         if kind == "cat":
             cols[name] = enc.cat[:, j].numpy()
             cols[f"{name}_prob"] = enc.cat_probs[j].max(dim=1).values.numpy()
-            if name in model.code_labels:
-                cols[f"{name}_label"] = model.code_labels[name].apply(cols[name])
+            if name in labels:
+                cols[f"{name}_label"] = labels[name].apply(cols[name])
         else:
             cols[f"{name}_mean"] = enc.cont_mean[:, j].numpy()
             cols[f"{name}_std"] = enc.cont_std[:, j].numpy()

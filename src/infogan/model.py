@@ -21,7 +21,7 @@ from infogan.config import TrainConfig
 from infogan.data import to_float
 from infogan.devices import resolve_device
 from infogan.errors import CheckpointError, DataError, SpecError, brief
-from infogan.labels import CodeLabels, run_dir_of, saved_code_labels
+from infogan.labels import SavedLabels, current_labels, read_code_labels, run_dir_of
 from infogan.latent import Categorical, Latent, LatentSpec
 from infogan.losses import code_log_q, gaussian_log_density, mi_bound
 from infogan.nets import InfoGANNets, build_nets
@@ -59,15 +59,16 @@ class InfoGAN:
         cfg: TrainConfig,
         device: torch.device | str = "cpu",
         step: int = 0,
-        code_labels: dict[str, CodeLabels] | None = None,
+        saved_labels: SavedLabels | None = None,
     ) -> None:
         self.nets = nets
         self.cfg = cfg
         self.device = torch.device(device)
         self.step = step
         #: Per categorical code, what its values mean as labels (from the run's report.json,
-        #: once the run was scored on labelled data); :meth:`label` uses it.
-        self.code_labels: dict[str, CodeLabels] = dict(code_labels or {})
+        #: once the run was scored on labelled data), and why there are none where they are
+        #: missing; :meth:`label` uses the ones made at this model's step.
+        self.saved_labels: SavedLabels = saved_labels or SavedLabels({})
 
     @property
     def spec(self) -> LatentSpec:
@@ -77,7 +78,7 @@ class InfoGAN:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
         """Load a run directory (its newest readable checkpoint) or one checkpoint file, with
-        the label mappings its ``report.json`` holds (:attr:`code_labels`)."""
+        the label mappings its ``report.json`` holds (:attr:`saved_labels`)."""
         path = Path(path)
         if path.is_dir():
             _, state = ckpt.latest_checkpoint(path, map_location="cpu")
@@ -97,7 +98,8 @@ class InfoGAN:
             ) from None
         nets.eval()
         device = resolve_device(device) if isinstance(device, str) else device
-        return cls(nets.to(device), cfg, device, step, saved_code_labels(run_dir_of(path)))
+        labels = read_code_labels(run_dir_of(path), nets.latent)
+        return cls(nets.to(device), cfg, device, step, labels)
 
     # ---- generation -----------------------------------------------------------------------------
     def latent(
@@ -263,24 +265,33 @@ class InfoGAN:
 
     def label(self, images: torch.Tensor | np.ndarray, code: str | None = None) -> np.ndarray:
         """Label images with the classes a categorical code found: Q's most likely value of
-        ``code`` (default: the first categorical code with a saved mapping), turned into a
-        label by the mapping that evaluation on labelled data saved (class names where the
-        labels came from class folders, else label numbers). ``images`` as :meth:`encode`."""
+        ``code`` (default: the first categorical code with a mapping), turned into a label by
+        the mapping that evaluation on labelled data saved for this model's step (class names
+        where the labels came from class folders, else label numbers). ``images`` as
+        :meth:`encode`."""
         cats = [n for i, n in enumerate(self.spec.names) if self.spec.slot(i)[0] == "cat"]
+        if not cats:
+            raise SpecError(f"label: this model has no categorical code (codes {self.spec.spec})")
+        usable, why = current_labels(self)
         if code is None:
-            code = next((n for n in cats if n in self.code_labels), cats[0] if cats else None)
+            code = next((n for n in cats if n in usable), cats[0])
         if code not in cats:
             raise SpecError(
-                f"code: {code!r} is not a categorical code of this model "
-                f"(categorical: {', '.join(cats) or 'none'})"
+                f"label: {code!r} is not a categorical code of this model "
+                f"(categorical: {', '.join(cats)})"
             )
-        if code not in self.code_labels:
+        if code not in usable:
             raise SpecError(
-                f"label: {code} has no saved label mapping; score the run on labelled data "
-                "first (infogan evaluate RUN --data LABELLED_DATA), then load it again"
+                f"label: {code} has no label mapping for this model"
+                + (
+                    f": {why}"
+                    if why
+                    else "; score the run on labelled data first (infogan evaluate RUN --data "
+                    "LABELLED_DATA), then load it again"
+                )
             )
         j = self.spec.slot(self.spec.index_of(code))[1]
-        return self.code_labels[code].apply(self.encode(images).cat[:, j].numpy())
+        return usable[code].apply(self.encode(images).cat[:, j].numpy())
 
     @torch.no_grad()
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:

@@ -74,17 +74,98 @@ def _last_row(path: Path) -> dict[str, Any] | None:
     return None
 
 
+def _run_of(path: str | Path) -> Path:
+    """The run directory named by ``path``: the folder itself, or the run of one of its
+    checkpoint files."""
+    p = Path(path)
+    if p.is_file() and p.parent.name == "checkpoints":
+        p = p.parent.parent
+    if not (p / "config.json").is_file():
+        raise SpecError(f"info: {path} is not a run directory (no config.json)")
+    return p
+
+
+def _selection(run: Path, cfg: TrainConfig) -> dict[str, Any] | None:
+    """The selection's points (finished ones; during a selection, those done so far)."""
+    selection = _read_json(run / "selection.json")
+    source = run / "selection.json"
+    stages = selection.get("stages") if isinstance(selection, dict) else None
+    if stages is None:
+        source = run / "candidates" / "stages.json"
+        partial = _read_json(source)
+        stages = partial.get("stages") if isinstance(partial, dict) else None
+    if not stages:
+        return None
+    try:
+        out: dict[str, Any] = {
+            "candidates": cfg.candidates,
+            "finished": isinstance(selection, dict),
+            "stages": [
+                {
+                    "step": int(st["step"]),
+                    "scores": {
+                        str(int(c["candidate"]) + 1): float(c["score"]) for c in st["candidates"]
+                    },
+                    "kept": [int(k) + 1 for k in st["kept"]],
+                }
+                for st in stages
+            ],
+        }
+        if isinstance(selection, dict):
+            out["winner_seed"] = int(selection["winner_seed"])
+        return out
+    except (TypeError, AttributeError, KeyError, ValueError):
+        return {"error": f"{source} holds something else than a selection record"}
+
+
+def _starts(run: Path, selection: dict[str, Any] | None) -> dict[str, int]:
+    """During a selection: how far each start still in the running has got (its last row)."""
+    alive = None
+    if selection and selection.get("stages"):
+        alive = set(selection["stages"][-1]["kept"])
+    reached = {}
+    for d in sorted((run / "candidates").iterdir(), key=lambda p: p.name):
+        if d.is_dir() and d.name.isdigit() and (alive is None or int(d.name) + 1 in alive):
+            last = _last_row(d / "metrics.jsonl")
+            step = last.get("step") if last else 0
+            reached[str(int(d.name) + 1)] = step if isinstance(step, int) else 0
+    return reached
+
+
+def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
+    try:
+        return {
+            "step": report.get("step"),
+            "clustering": {
+                ds: {c: float(v["accuracy"]) for c, v in e["clustering"].items()}
+                for ds, e in (report.get("evaluations") or {}).items()
+                if e.get("clustering")
+            },
+            "mi_bound": {c: float(v["bound"]) for c, v in (report.get("mi_bound") or {}).items()},
+        }
+    except (TypeError, AttributeError, KeyError, ValueError):
+        return {"error": f"{path} holds something else than a report"}
+
+
 def run_info(run_dir: str | Path) -> dict[str, Any]:
-    """A JSON-ready summary of ``run_dir``: recipe, progress, selection, curves, scores."""
-    run = Path(run_dir)
-    if not (run / "config.json").is_file():
-        raise SpecError(f"info: {run} is not a run directory (no config.json)")
-    cfg = TrainConfig.load(run / "config.json")
+    """A JSON-ready summary of ``run_dir`` (or of the run of one of its checkpoint files):
+    recipe, progress, selection, curves, scores."""
+    run = _run_of(run_dir)
+    try:
+        cfg = TrainConfig.load(run / "config.json")
+    except SpecError as e:
+        raise SpecError(f"info: {run}: {e}") from None
     name, diff = nearest_preset(cfg)
     steps = [s for s, _ in ckpt.list_checkpoints(run)]
     holder = lock_holder(run)
     report = _read_json(run / "report.json")
-    finished = isinstance(report, dict) and bool(steps) and steps[-1] >= cfg.steps
+    at_end = bool(steps) and steps[-1] >= cfg.steps
+    if holder is not None:
+        state = "training"
+    elif at_end:
+        state = "finished" if isinstance(report, dict) else "trained"
+    else:
+        state = "stopped"
     info: dict[str, Any] = {
         "run": str(run),
         "recipe": {"preset": name, "differences": diff},
@@ -95,54 +176,22 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
         "eval_data": cfg.eval_data,
         "seed": cfg.seed,
         "steps": {"target": cfg.steps, "checkpoints": steps},
-        "state": "training" if holder is not None else "finished" if finished else "stopped",
+        "state": state,
     }
     if holder is not None:
         info["pid"] = holder
-    selection = _read_json(run / "selection.json")
-    stages = selection.get("stages") if isinstance(selection, dict) else None
-    if stages is None:
-        partial = _read_json(run / "candidates" / "stages.json")
-        stages = partial.get("stages") if isinstance(partial, dict) else None
-    if isinstance(stages, list) and stages:
-        info["selection"] = {
-            "candidates": cfg.candidates,
-            "finished": isinstance(selection, dict),
-            "stages": [
-                {
-                    "step": st.get("step"),
-                    "scores": {
-                        str(c.get("candidate", 0) + 1): c.get("score") for c in st["candidates"]
-                    },
-                    "kept": [k + 1 for k in st.get("kept", [])],
-                }
-                for st in stages
-                if isinstance(st, dict) and isinstance(st.get("candidates"), list)
-            ],
-        }
-        if isinstance(selection, dict):
-            info["selection"]["winner_seed"] = selection.get("winner_seed")
+    selection = _selection(run, cfg)
+    if selection is not None:
+        info["selection"] = selection
     if not (run / "selection.json").exists() and (run / "candidates").is_dir():
-        # Still choosing: how far each start has got (its last logged row).
-        reached = {}
-        for d in sorted((run / "candidates").iterdir(), key=lambda p: p.name):
-            if d.is_dir() and d.name.isdigit():
-                last = _last_row(d / "metrics.jsonl")
-                reached[str(int(d.name) + 1)] = last.get("step", 0) if last else 0
-        info["candidates_reached"] = reached
+        info["candidates_reached"] = _starts(
+            run, selection if selection and "error" not in selection else None
+        )
     row = _last_row(run / "metrics.jsonl")
     if row is not None:
         info["last_metrics"] = row
     if isinstance(report, dict):
-        info["report"] = {
-            "step": report.get("step"),
-            "clustering": {
-                ds: {c: v.get("accuracy") for c, v in e.get("clustering", {}).items()}
-                for ds, e in (report.get("evaluations") or {}).items()
-                if isinstance(e, dict) and e.get("clustering")
-            },
-            "mi_bound": {c: v.get("bound") for c, v in (report.get("mi_bound") or {}).items()},
-        }
+        info["report"] = _scores(report, run / "report.json")
     return info
 
 
@@ -162,6 +211,8 @@ def format_info(info: dict[str, Any]) -> str:
     where = {
         "training": f"training now (pid {info.get('pid')})",
         "finished": "finished",
+        "trained": f"trained, but no readable report.json (infogan evaluate {info['run']} "
+        "writes one)",
         "stopped": f"stopped; continue with: infogan train --resume {info['run']}",
     }[state]
     lines = [
@@ -172,11 +223,13 @@ def format_info(info: dict[str, Any]) -> str:
         f"data:      {info['data']}"
         + (f"; scored on {info['eval_data']}" if info["eval_data"] else "")
         + f"; seed {info['seed']}",
-        f"progress:  step {ck[-1] if ck else 0} of {info['steps']['target']} "
-        f"(checkpoints: {', '.join(map(str, ck)) or 'none'}); {where}",
+        f"progress:  last checkpoint at step {ck[-1] if ck else 0} of "
+        f"{info['steps']['target']} (checkpoints: {', '.join(map(str, ck)) or 'none'}); {where}",
     ]
     sel = info.get("selection")
-    if sel:
+    if sel and "error" in sel:
+        lines.append(f"selection: {sel['error']}")
+    elif sel:
         parts = []
         for st in sel["stages"]:
             scores = " ".join(f"{c}:{_num(s, '.4f')}" for c, s in st["scores"].items())
@@ -185,7 +238,7 @@ def format_info(info: dict[str, Any]) -> str:
         lines.append(f"selection: {sel['candidates']} starts; " + "; ".join(parts) + tail)
     if info.get("candidates_reached"):
         reached = ", ".join(f"{c}: step {s}" for c, s in info["candidates_reached"].items())
-        lines.append(f"starts:    {reached} (choosing)")
+        lines.append(f"starts:    {reached} (choosing; last logged rows)")
     row = info.get("last_metrics")
     if row:
         mi = " ".join(f"{k[3:]}={_num(v, '.3f')}" for k, v in row.items() if k.startswith("mi/"))
@@ -195,7 +248,9 @@ def format_info(info: dict[str, Any]) -> str:
             "steps/s"
         )
     rep = info.get("report")
-    if rep:
+    if rep and "error" in rep:
+        lines.append(f"report:    {rep['error']}")
+    elif rep:
         for ds, accs in rep["clustering"].items():
             acc = ", ".join(f"{c} {_num(a, '.4f')}" for c, a in accs.items())
             lines.append(f"accuracy:  {ds}: {acc} (step {rep['step']})")

@@ -49,7 +49,7 @@ from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
 from infogan.runlock import run_lock
-from infogan.tblog import tensorboard_dir
+from infogan.tblog import check_dir, tensorboard_dir
 from infogan.train import (
     TrainResult,
     check_machine,
@@ -260,6 +260,8 @@ def train_selected(
     cfg = fit_to_data(cfg, dataset)
     check_machine(cfg)
     load_eval_data(cfg)
+    if cfg.tensorboard:
+        check_dir(run_dir)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):

@@ -23,7 +23,7 @@ import numpy as np
 
 from infogan.errors import SpecError
 
-__all__ = ["TensorBoardLog", "require", "tensorboard_dir", "tag"]
+__all__ = ["TensorBoardLog", "check_dir", "require", "tag", "tensorboard_dir"]
 
 #: Row keys that are not a scalar of the step (the step itself; the clock).
 _SKIP = frozenset({"step", "wall_s"})
@@ -56,8 +56,16 @@ def require() -> None:
     except ImportError:
         raise SpecError(
             "tensorboard: logging needs the tensorboard package "
-            "(pip install 'infogan[tensorboard]'), or leave out --tensorboard"
+            "(pip install 'infogan[tensorboard]'), or train without it (--no-tensorboard)"
         ) from None
+
+
+def check_dir(run_dir: str | Path) -> None:
+    """Raise a one-line error when ``run_dir``'s events folder cannot be made (a file is in
+    the way): called before a run writes anything, so no half-made run is left behind."""
+    path = tensorboard_dir(run_dir)
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"tensorboard: {path} is a file, where the events would go; move it away")
 
 
 class TensorBoardLog:

@@ -249,6 +249,7 @@ class Trainer:
         self.leader = self.group is None or self.group.leader
         if cfg.tensorboard and self.leader:
             tblog.require()
+            tblog.check_dir(self.run_dir)
         self.device = resolve_device(cfg.device)
         self.spec: LatentSpec = cfg.latent()
         self.dataset = dataset if dataset is not None else load_training_data(cfg)
