@@ -350,3 +350,22 @@ def test_silent_connections_time_out(explorer, monkeypatch, capsys):
             assert time.monotonic() - start < 5
         assert done.acquire(timeout=10)
     assert capsys.readouterr().err == ""  # an idle connection closing is not an error
+
+
+def test_categorical_values_are_named_by_the_saved_mapping(tmp_path, explorer):
+    """A run scored on labelled data names each value of c1 in the page (class names from
+    class folders here); a run never scored keeps the bare values."""
+    assert "labels" not in explorer.spec()["codes"][0]
+    run = make_run(tmp_path)
+    step = load_run(run).step
+    report = {
+        "step": step,
+        "codes": "cat:4,cont:2",
+        "clustering": {
+            "c1": {"mapping": {"0": 2, "1": 0, "2": 3, "3": 1}, "classes": ["a", "b", "c", "d"]}
+        },
+    }
+    (run / "report.json").write_text(json.dumps(report))
+    named = Explorer(load_run(run))
+    assert named.spec()["codes"][0]["labels"] == ["c", "a", "d", "b"]
+    assert b"c.labels ? c.labels[v]" in named.handle("/")[2]  # the page shows them

@@ -48,10 +48,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 import torch
 from PIL import Image
 
 from infogan.errors import InfoGANError, SpecError
+from infogan.labels import current_labels
 from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN, load_run
 from infogan.viz import image_grid
@@ -116,10 +118,20 @@ class Explorer:
     def spec(self) -> dict[str, Any]:
         """The code spec and limits that the page builds its controls from."""
         spec = self.model.spec
+        # What each categorical value stands for, where the run was scored on labelled data.
+        named, _ = current_labels(self.model)
         codes: list[dict[str, Any]] = []
         for name, label, code in zip(spec.names, spec.labels, spec.codes, strict=True):
             if isinstance(code, Categorical):
-                codes.append({"name": name, "label": label, "kind": "categorical", "k": code.k})
+                entry: dict[str, Any] = {
+                    "name": name,
+                    "label": label,
+                    "kind": "categorical",
+                    "k": code.k,
+                }
+                if name in named:
+                    entry["labels"] = [str(x) for x in named[name].apply(np.arange(code.k))]
+                codes.append(entry)
             else:
                 codes.append(
                     {
@@ -613,7 +625,9 @@ function categorical(c, box) {
     for (let v = 0; v < c.k; v++) {
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = String(v);
+      // A saved label mapping names each value ("7", "cat"); the value itself is the tooltip.
+      b.textContent = c.labels ? c.labels[v] : String(v);
+      b.title = c.name + " = " + v;
       if (v === 0) b.className = "on";
       b.addEventListener("click", () => {
         for (const o of group.children) o.className = "";
@@ -626,7 +640,9 @@ function categorical(c, box) {
     row.append(group);
   } else {
     const sel = document.createElement("select");
-    for (let v = 0; v < c.k; v++) sel.add(new Option(String(v), String(v)));
+    for (let v = 0; v < c.k; v++) {
+      sel.add(new Option(c.labels ? v + ": " + c.labels[v] : String(v), String(v)));
+    }
     sel.addEventListener("change", () => { state.codes[c.name] = Number(sel.value); refresh(); });
     row.append(sel);
   }
