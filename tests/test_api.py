@@ -129,6 +129,24 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     assert main(["encode", str(run), "--data", tiny_npz, "--out", str(tmp_path / "c.npz")]) == 0
     assert np.array_equal(np.load(tmp_path / "c.npz")["c1_label"], labels)
 
+    # Back from a label to the code values that stand for it, to generate that class.
+    for v, lab in mapping.items():
+        assert v in model.values_of(lab) and v in model.values_of(str(lab), code="c1")
+    with pytest.raises(SpecError, match="no value of c1 stands for 'zebra'; its labels are"):
+        model.values_of("zebra")
+    lab = mapping[0]
+    values = torch.tensor(model.values_of(lab))
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(run), "--label", f"c1={lab}", "-n", "5", "--out", str(out)]) == 0
+    want = model.generate(n=5, codes={"c1": values.repeat(5)[:5]}, seed=0)
+    assert np.array_equal(np.load(out)["images"], want.numpy())
+    assert (
+        main(
+            ["sample", str(run), "--label", str(lab), "--code", "c1=0", "--out", str(out) + ".png"]
+        )
+        == 2
+    )
+
     with pytest.raises(SpecError, match="'c2' is not a categorical code"):
         model.label(tiny_dataset.images, code="c2")
     (run / "report.json").unlink()  # a run never scored on labelled data

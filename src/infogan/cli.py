@@ -237,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="fix a code, e.g. --code c1=3 --code c2=0.5 (repeatable)",
     )
+    s.add_argument(
+        "--label",
+        metavar="[CODE=]LABEL",
+        help="images of one class: the value of CODE (default the first labelled categorical "
+        "code) that the saved label mapping names LABEL, e.g. --label 7 or --label c1=cat",
+    )
     s.add_argument("-n", "--n", type=_count, default=64, help="number of images (64)")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--nrow", type=_count, default=8, help="images per grid row (8)")
@@ -776,6 +782,8 @@ def _parse_codes(items: list[str]) -> dict[str, float]:
 
 
 def _sample(a: argparse.Namespace) -> int:
+    import torch
+
     from infogan import viz
     from infogan.atomic import atomic_write
     from infogan.model import load_run
@@ -783,8 +791,18 @@ def _sample(a: argparse.Namespace) -> int:
     out = _new_file(a.out, a.force)
     if out.suffix.lower() not in (".png", ".npz"):
         raise SpecError(f"--out: {out} should end in .png (a grid) or .npz (the raw arrays)")
-    codes = _parse_codes(a.code)
+    codes: dict = _parse_codes(a.code)
     model = load_run(a.run, device=a.device)
+    if a.label is not None:
+        name, sep, label = a.label.partition("=")
+        code = name if sep and name in model.spec.names else None
+        label = label if code else a.label
+        values = model.values_of(label, code)
+        code = model.labelled_code(code)
+        if code in codes:
+            raise SpecError(f"--label: {code} is also fixed by --code; give one of them")
+        # Several values can stand for one class (more values than classes): cycle them.
+        codes[code] = torch.tensor(values).repeat(a.n // len(values) + 1)[: a.n]
     images = model.generate(n=a.n, codes=codes, seed=a.seed).cpu()
     if out.suffix.lower() == ".npz":
         atomic_write(out, lambda f: np.savez_compressed(f, images=images.numpy()))

@@ -21,7 +21,13 @@ from infogan.config import TrainConfig
 from infogan.data import to_float
 from infogan.devices import resolve_device
 from infogan.errors import CheckpointError, DataError, SpecError, brief
-from infogan.labels import SavedLabels, current_labels, read_code_labels, run_dir_of
+from infogan.labels import (
+    CodeLabels,
+    SavedLabels,
+    current_labels,
+    read_code_labels,
+    run_dir_of,
+)
 from infogan.latent import Categorical, Latent, LatentSpec
 from infogan.losses import code_log_q, gaussian_log_density, mi_bound
 from infogan.nets import InfoGANNets, build_nets
@@ -263,12 +269,9 @@ class InfoGAN:
         std = torch.cat([o.cont_log_std for o in outs]).exp().cpu()
         return Encoding(cat_probs=probs, cat=cat, cont_mean=mean, cont_std=std)
 
-    def label(self, images: torch.Tensor | np.ndarray, code: str | None = None) -> np.ndarray:
-        """Label images with the classes a categorical code found: Q's most likely value of
-        ``code`` (default: the first categorical code with a mapping), turned into a label by
-        the mapping that evaluation on labelled data saved for this model's step (class names
-        where the labels came from class folders, else label numbers). ``images`` as
-        :meth:`encode`."""
+    def _labelled_code(self, code: str | None) -> tuple[str, CodeLabels]:
+        """``code`` (default: the first categorical code with a mapping) and its mapping made
+        at this model's step; a one-line error saying why where there is none."""
         cats = [n for i, n in enumerate(self.spec.names) if self.spec.slot(i)[0] == "cat"]
         if not cats:
             raise SpecError(f"label: this model has no categorical code (codes {self.spec.spec})")
@@ -290,8 +293,38 @@ class InfoGAN:
                     "LABELLED_DATA), then load it again"
                 )
             )
+        return code, usable[code]
+
+    def labelled_code(self, code: str | None = None) -> str:
+        """The categorical code :meth:`label` reads for ``code`` (default: the first with a
+        label mapping for this model); a one-line error where it has no mapping."""
+        return self._labelled_code(code)[0]
+
+    def label(self, images: torch.Tensor | np.ndarray, code: str | None = None) -> np.ndarray:
+        """Label images with the classes a categorical code found: Q's most likely value of
+        ``code`` (default: the first categorical code with a mapping), turned into a label by
+        the mapping that evaluation on labelled data saved for this model's step (class names
+        where the labels came from class folders, else label numbers). ``images`` as
+        :meth:`encode`."""
+        code, labels = self._labelled_code(code)
         j = self.spec.slot(self.spec.index_of(code))[1]
-        return usable[code].apply(self.encode(images).cat[:, j].numpy())
+        return labels.apply(self.encode(images).cat[:, j].numpy())
+
+    def values_of(self, label: str | int, code: str | None = None) -> list[int]:
+        """The values of ``code`` (default as :meth:`label`) that stand for ``label`` (a class
+        name or label number, compared as text), e.g. to generate that class:
+        ``model.generate(16, codes={"c1": model.values_of("7")[0]})``. Usually one value; a
+        code with more values than classes can give a class several."""
+        code, labels = self._labelled_code(code)
+        k = len(labels.mapping)
+        names = [str(x) for x in labels.apply(np.arange(k))]
+        values = [v for v in range(k) if names[v] == str(label)]
+        if not values:
+            raise SpecError(
+                f"label: no value of {code} stands for {label!r}; its labels are "
+                + ", ".join(sorted(set(names), key=lambda x: (len(x), x)))
+            )
+        return values
 
     @torch.no_grad()
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
