@@ -222,3 +222,26 @@ def test_label_without_a_categorical_code(tmp_path, tiny_dataset):
     )
     with pytest.raises(SpecError, match=r"no categorical code \(codes cont:2\)"):
         infogan.load_run(tmp_path / "r").label(tiny_dataset.images)
+
+
+def test_figures_name_categorical_values_by_their_matched_labels(
+    tmp_path, tiny_dataset, monkeypatch
+):
+    """At the end of a run scored on labelled data, the traversal figures show each value of
+    c1 with the label it was matched to: '2 → 1' in c1's columns, 'c1=2 → 1' in the rows of
+    the continuous codes' figures."""
+    from infogan import viz
+
+    shown = {}
+
+    def capture(images, path, rows, cols, title, **kw):
+        shown[path.name] = (rows, cols, title)
+
+    monkeypatch.setattr(viz, "save_traversal_figure", capture)
+    run = tmp_path / "r"
+    Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)
+    mapping = infogan.load_run(run).saved_labels.codes["c1"].mapping
+    _, cols, title = shown["traversal_c1.png"]
+    assert cols == [f"{v} → {mapping[v]}" for v in range(4)] and "matched label" in title
+    rows, _, _ = shown["traversal_c2.png"]
+    assert rows == [f"c1={v} → {mapping[v]}" for v in range(4)]

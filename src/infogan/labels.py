@@ -32,6 +32,7 @@ __all__ = [
     "SavedLabels",
     "code_table",
     "current_labels",
+    "labels_from_report",
     "read_code_labels",
     "run_dir_of",
     "write_table",
@@ -118,6 +119,12 @@ def read_code_labels(run_dir: str | Path | None, spec: LatentSpec) -> SavedLabel
             raise ValueError("not a report object")
     except (OSError, UnicodeDecodeError, ValueError) as e:
         return SavedLabels({}, f"{path} cannot be read ({e})")
+    return labels_from_report(rep, spec, str(path))
+
+
+def labels_from_report(rep: dict[str, Any], spec: LatentSpec, path: str = "report") -> SavedLabels:
+    """:func:`read_code_labels` of a report already in memory (``path`` names it in
+    problems)."""
     if rep.get("codes") != spec.spec:
         return SavedLabels(
             {}, f"{path} is of codes {rep.get('codes')!r}, not this model's {spec.spec!r}"

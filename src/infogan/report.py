@@ -12,6 +12,7 @@ import torch
 from infogan import viz
 from infogan.data import ImageDataset
 from infogan.evaluate import evaluate_model, format_report, write_report
+from infogan.labels import CodeLabels, current_labels, labels_from_report
 from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN
 
@@ -41,16 +42,29 @@ def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> np.ndarray:
 
 
 def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
-    """One traversal figure per code (``traversal_c1.png``, ...) and ``curves.png``."""
+    """One traversal figure per code (``traversal_c1.png``, ...) and ``curves.png``.
+
+    Where the model has label mappings for its step (:func:`infogan.labels.current_labels`),
+    a categorical value is shown with its label: ``3 → 7`` in a column, ``c1=3 → 7`` in a row."""
     written = []
+    named, _ = current_labels(model)
     for name, label, code in zip(
         model.spec.names, model.spec.labels, model.spec.codes, strict=True
     ):
         images, rows, cols = model.traverse(name)
+        if name in named:
+            cols = [f"{v} → {named[name].apply([int(v)])[0]}" for v in cols]
+        rows = [_with_label(r, named) for r in rows]
+        shown = name in named or any(" → " in r for r in rows)
         path = run_dir / f"traversal_{name}.png"
         what = "its values" if isinstance(code, Categorical) else "swept from -2 to 2"
         viz.save_traversal_figure(
-            images.cpu(), path, rows, cols, title=f"{label}: {what} (step {model.step})"
+            images.cpu(),
+            path,
+            rows,
+            cols,
+            title=f"{label}: {what} (step {model.step})"
+            + ("; value → matched label" if shown else ""),
         )
         written.append(path)
     records = (
@@ -64,6 +78,14 @@ def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
     return written
 
 
+def _with_label(row: str, named: dict[str, CodeLabels]) -> str:
+    """``"c1=3"`` -> ``"c1=3 → 7"`` where c1 has a label mapping; other rows unchanged."""
+    code, sep, value = row.partition("=")
+    if sep and code in named and value.isdigit():
+        return f"{row} → {named[code].apply([int(value)])[0]}"
+    return row
+
+
 def finish_run(
     run_dir: Path, model: InfoGAN, datasets: list[ImageDataset | None], seconds: float
 ) -> dict[str, Any]:
@@ -73,8 +95,10 @@ def finish_run(
     The labels are read here, after training, for scoring only.
     """
     cfg, step = model.cfg, model.step
-    write_figures(model, run_dir)
     rep = evaluate_model(model, [d for d in datasets if d is not None])
+    # The figures name each categorical value by the label it was just matched to.
+    model.saved_labels = labels_from_report(rep, model.spec)
+    write_figures(model, run_dir)
     rep["training"] = {
         "data": cfg.data,
         "steps": step,
