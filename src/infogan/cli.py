@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--force", action="store_true", help="replace an existing --json file")
 
     i = sub.add_parser("info", help="what a run holds: recipe, progress, selection, scores")
-    i.add_argument("runs", nargs="+", help="run directories")
+    i.add_argument("runs", nargs="+", help="run directories (or their checkpoint files)")
     i.add_argument("--json", help="also write the summaries (a list) to this file")
     i.add_argument("--force", action="store_true", help="replace an existing --json file")
 
@@ -797,8 +797,8 @@ def _sample(a: argparse.Namespace) -> int:
         name, sep, label = a.label.partition("=")
         code = name if sep and name in model.spec.names else None
         label = label if code else a.label
-        values = model.values_of(label, code)
         code = model.labelled_code(code)
+        values = model.values_of(label, code)
         if code in codes:
             raise SpecError(f"--label: {code} is also fixed by --code; give one of them")
         # Several values can stand for one class (more values than classes): cycle them.
@@ -978,12 +978,13 @@ def _centrality(a: argparse.Namespace) -> int:
 
 def _info(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write_bytes
+    from infogan.labels import run_dir_of
     from infogan.runinfo import format_info, run_info
 
     if a.json:
         target = _new_file(a.json, a.force, "--json").resolve().parent
-        for r in map(Path, a.runs):
-            run = r.parent.parent if r.is_file() else r
+        for r in a.runs:
+            run = run_dir_of(r) or Path(r)
             if target in (run.resolve(), (run / "checkpoints").resolve()):
                 raise SpecError(f"--json: {a.json} is inside the run {run}; write it elsewhere")
     infos, failed = [], 0
