@@ -133,11 +133,7 @@ def labels_from_report(rep: dict[str, Any], spec: LatentSpec, path: str = "repor
     entries = rep.get("clustering") or {}
     if not isinstance(entries, dict):
         return SavedLabels({}, f"{path}: its clustering entry is not an object")
-    sizes = {
-        name: spec.codes[i].k  # type: ignore[union-attr]
-        for i, name in enumerate(spec.names)
-        if spec.slot(i)[0] == "cat"
-    }
+    sizes = dict(zip(spec.cat_names, spec.cat_sizes, strict=True))
     found: dict[str, CodeLabels] = {}
     bad: list[str] = []
     for name, entry in entries.items():

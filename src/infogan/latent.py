@@ -203,6 +203,13 @@ class LatentSpec:
         return [f"c{i + 1}" for i in range(len(self.codes))]
 
     @property
+    def cat_names(self) -> list[str]:
+        """Names of the categorical codes, in spec order (as :attr:`cat_sizes`)."""
+        return [
+            n for n, c in zip(self.names, self.codes, strict=True) if isinstance(c, Categorical)
+        ]
+
+    @property
     def labels(self) -> list[str]:
         """Display names, e.g. ``['c1 (cat10)', 'c2 (cont)']``."""
         return [f"{n} ({c.kind})" for n, c in zip(self.names, self.codes, strict=True)]

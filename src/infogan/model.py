@@ -272,7 +272,7 @@ class InfoGAN:
     def _labelled_code(self, code: str | None) -> tuple[str, CodeLabels]:
         """``code`` (default: the first categorical code with a mapping) and its mapping made
         at this model's step; a one-line error saying why where there is none."""
-        cats = [n for i, n in enumerate(self.spec.names) if self.spec.slot(i)[0] == "cat"]
+        cats = self.spec.cat_names
         if not cats:
             raise SpecError(f"label: this model has no categorical code (codes {self.spec.spec})")
         usable, why = current_labels(self)

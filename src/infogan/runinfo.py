@@ -16,6 +16,7 @@ from typing import Any
 from infogan import checkpoint as ckpt
 from infogan.config import PRESETS, RUN_FIELDS, TrainConfig, preset
 from infogan.errors import SpecError
+from infogan.labels import run_dir_of
 from infogan.runlock import lock_holder
 
 __all__ = ["format_info", "run_info"]
@@ -77,9 +78,7 @@ def _last_row(path: Path) -> dict[str, Any] | None:
 def _run_of(path: str | Path) -> Path:
     """The run directory named by ``path``: the folder itself, or the run of one of its
     checkpoint files."""
-    p = Path(path)
-    if p.is_file() and p.parent.name == "checkpoints":
-        p = p.parent.parent
+    p = run_dir_of(path) or Path(path)
     if not (p / "config.json").is_file():
         raise SpecError(f"info: {path} is not a run directory (no config.json)")
     return p
