@@ -359,3 +359,142 @@ def test_a_run_being_trained_elsewhere_is_not_trained_twice(capsys, finished):
         os.close(fd)
     assert main(argv) == 0  # once the holder is gone
     assert ckpt.list_checkpoints(finished)[-1][0] == 3
+
+
+# ---- the fourteenth session's audit: finished work is never replaced or mixed up -------------
+
+
+def test_python_train_refuses_a_folder_that_holds_a_run_or_other_files(tmp_path, tiny_dataset):
+    """`train()` guards a finished run as the CLI does; and neither starts a run in a folder
+    of the user's own files (training would replace report.html, figures, metrics.jsonl)."""
+    from conftest import tiny_config
+
+    from infogan import train
+
+    run = tmp_path / "run"
+    train(tiny_config(steps=2), run, dataset=tiny_dataset)
+    before = (run / "config.json").read_bytes()
+    with pytest.raises(SpecError, match="already holds a run"):
+        train(tiny_config(steps=3, seed=5), run, dataset=tiny_dataset)
+    assert (run / "config.json").read_bytes() == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("my notes")
+    with pytest.raises(SpecError, match=r"not empty \(report.html\)"):
+        train(tiny_config(steps=2), mine, dataset=tiny_dataset)
+    assert (mine / "report.html").read_text() == "my notes" and len(list(mine.iterdir())) == 1
+
+
+def test_cli_train_refuses_foreign_files_and_resume_elsewhere(capsys, tmp_path, tiny_npz, finished):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "traversal_c1.png").write_bytes(b"mine")
+    err = _err(capsys, ["train", "--data", tiny_npz, "--steps", "2", "--out", str(mine), *TINY])
+    assert "not empty (traversal_c1.png)" in err
+    assert (mine / "traversal_c1.png").read_bytes() == b"mine"
+    other = tmp_path / "other"
+    err = _err(capsys, ["train", "--resume", str(finished), "--out", str(other), "--steps", "3"])
+    assert "--out cannot be given with --resume" in err and not other.exists()
+    assert [s for s, _ in ckpt.list_checkpoints(finished)] == [2]
+
+
+def test_resuming_a_finished_run_keeps_its_report(capsys, finished):
+    """Nothing to train: the report (which `evaluate` may have extended, and whose mappings
+    label images) is left as it is, not re-made from the training data alone."""
+    before = (finished / "report.json").read_bytes()
+    assert main(["train", "--resume", str(finished), "--steps", "2", "--device", "cpu"]) == 0
+    assert "already at step 2; its report is kept" in capsys.readouterr().out
+    assert (finished / "report.json").read_bytes() == before
+
+
+def test_a_damaged_newest_checkpoint_is_named(capsys, caplog, tmp_path, tiny_npz):
+    out = tmp_path / "r"
+    argv = ["train", "--data", tiny_npz, "--steps", "4", "--ckpt-every", "2", "--out", str(out)]
+    assert main([*argv, *TINY]) == 0
+    newest = ckpt.checkpoint_path(out, 4)
+    newest.write_bytes(newest.read_bytes()[:1000])  # a copy cut short
+    capsys.readouterr()
+    assert main(["sample", str(out), "-n", "2", "--out", str(tmp_path / "s.png")]) == 0
+    assert "step_0000004.pt" in caplog.text and "using step_0000002.pt" in caplog.text
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "checkpoint(s) of step 4 do not open" in text and "last checkpoint at step 2" in text
+
+
+def test_a_checkpoint_of_another_model_in_a_run_is_refused(capsys, tmp_path, tiny_npz, finished):
+    """A checkpoint copied in from a run with other codes must not be used under this run's
+    config.json, report and labels."""
+    from infogan.errors import CheckpointError
+    from infogan.model import load_run
+
+    other = tmp_path / "other"
+    flags = [*TINY_FLAGS, "--codes", "cat:3,cont:1", "--device", "cpu"]
+    assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(other), *flags]) == 0
+    ckpt.checkpoint_path(finished, 9).write_bytes(ckpt.checkpoint_path(other, 2).read_bytes())
+    with pytest.raises(CheckpointError, match="step_0000009.pt is not of the run.*codes"):
+        load_run(finished)
+    capsys.readouterr()
+    err = _err(capsys, ["sample", str(finished), "--out", str(tmp_path / "s.png")])
+    assert "'cat:3,cont:1' (run: 'cat:4,cont:2')" in err
+
+
+def test_sample_counts_that_cannot_be_held_are_refused_before_any_work(capsys, finished, tmp_path):
+    err = _err(
+        capsys, ["sample", str(finished), "-n", "100000000", "--out", str(tmp_path / "a.npz")]
+    )
+    assert "GiB" in err and "at most" in err and not (tmp_path / "a.npz").exists()
+    err = _err(capsys, ["sample", str(finished), "-n", "10001", "--out", str(tmp_path / "a.png")])
+    assert "at most 10000 in a .png" in err
+
+
+def test_generate_in_chunks_draws_the_same_images(finished, monkeypatch):
+    import torch
+
+    import infogan.model
+    from infogan.model import load_run
+
+    model = load_run(finished)
+    whole = model.generate(n=20, seed=3)
+    monkeypatch.setattr(infogan.model, "GENERATE_CHUNK", 7)
+    torch.testing.assert_close(model.generate(n=20, seed=3), whole)
+
+
+def test_usage_errors_are_one_line_and_counts_say_their_minimum(capsys, finished):
+    err = _usage_error(capsys, ["sample", str(finished), "-n", "-3"])
+    assert err.count("\n") == 1 and ">= 1, got -3" in err and "infogan sample --help" in err
+    assert ">= 1" in _usage_error(capsys, ["train", "--candidates", "-2"])
+    assert ">= 1" in _usage_error(capsys, ["train", "--batch", "0"])
+
+
+def test_small_user_slips_get_messages_that_name_them(capsys, tmp_path, finished):
+    from PIL import Image
+
+    from infogan.data import load_dataset
+    from infogan.errors import DataError
+
+    png = tmp_path / "one.png"
+    Image.new("L", (28, 28)).save(png)
+    with pytest.raises(DataError, match="one image, not a dataset"):
+        load_dataset(png)
+    err = _err(
+        capsys, ["sample", str(finished), "--label", "c9=1", "--out", str(tmp_path / "x.png")]
+    )
+    assert "unknown code 'c9'" in err
+    err = _err(
+        capsys,
+        ["centrality", str(finished), str(finished) + "/", "--json", str(tmp_path / "c.json")],
+    )
+    assert "given twice" in err
+    assert main(["traverse", str(finished), "--code", "c1,c3", "--out", str(tmp_path / "t")]) == 0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
+        "traversal_c1.png",
+        "traversal_c3.png",
+    ]
+
+
+def test_export_to_a_pt_file_is_torchscript(tmp_path, finished):
+    import torch
+
+    out = tmp_path / "g.pt"
+    assert main(["export", str(finished), "--out", str(out)]) == 0
+    assert torch.jit.load(str(out)) is not None  # was safetensors bytes under a .pt name

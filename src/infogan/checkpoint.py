@@ -9,6 +9,7 @@ the new one, never half of one.
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
 FORMAT = "infogan-checkpoint"
 VERSION = 1
 _NAME = re.compile(r"^step_(\d{7,})\.pt$")
+log = logging.getLogger("infogan")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -106,9 +108,21 @@ def latest_checkpoint(run_dir: str | Path, map_location: str | torch.device = "c
     errors = []
     for _, path in reversed(list_checkpoints(run_dir)):
         try:
-            return path, load_checkpoint(path, map_location)
+            state = load_checkpoint(path, map_location)
         except CheckpointError as e:
             errors.append(str(e))
+            continue
+        if errors:
+            # Said aloud: whatever is written next (a report, a resumed run's checkpoints) is
+            # of this older step, and the user may still hold a good copy of the newer file.
+            log.warning(
+                "warning: %d newer checkpoint(s) of %s do not load (%s); using %s",
+                len(errors),
+                run_dir,
+                errors[0],
+                path.name,
+            )
+        return path, state
     if errors:
         raise CheckpointError(f"run: no readable checkpoint in {run_dir} ({errors[0]})")
     raise CheckpointError(f"run: {run_dir} has no checkpoints (expected {run_dir}/checkpoints)")

@@ -13,10 +13,12 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -42,6 +44,9 @@ _T_START = _process_start()
 MAX_TRAVERSE_STEPS = 100
 #: Largest ``traverse --span``: the prior is U(-1, 1); far beyond it nothing new is shown.
 MAX_SPAN = 100.0
+#: Most images ``infogan sample`` puts in one PNG grid, and most bytes of images it makes at once.
+MAX_GRID_IMAGES = 10_000
+MAX_SAMPLE_BYTES = 2 * 2**30
 
 __all__ = ["main", "build_parser"]
 
@@ -102,7 +107,10 @@ def _positive_int(text: str) -> int:
 
 def _count(text: str) -> int:
     """A count that must be at least 1."""
-    v = _positive_int(text)
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
     return v
@@ -151,8 +159,16 @@ def _set_select_points(cfg, points: list[int]) -> None:
     cfg.select_steps, cfg.select_later = points[0], points[1:]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where to read more, not the whole usage
+    block (``train``'s runs to dozens of lines and buries the one that matters)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="infogan",
         description="InfoGAN: train GANs whose latent codes mean something; measure and use them.",
     )
@@ -252,7 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("traverse", help="latent traversal figures (the paper's Figure 2)")
     v.add_argument("run", help="run directory or checkpoint file")
-    v.add_argument("--code", action="append", help="code(s) to traverse (default all)")
+    v.add_argument(
+        "--code",
+        action="append",
+        help="code(s) to traverse: c2, or c1,c3, or the flag repeated (default all)",
+    )
     v.add_argument(
         "--steps",
         type=_count,
@@ -277,8 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         dest="fmt",
         choices=["safetensors", "torchscript", "onnx"],
-        default="safetensors",
-        help="safetensors weights (default), a traced TorchScript module, or ONNX (needs onnx)",
+        default=None,
+        help="safetensors weights, a traced TorchScript module, or ONNX (needs onnx); default "
+        "from --out's suffix: .pt/.pth/.ts TorchScript, .onnx ONNX, else safetensors",
     )
     x.add_argument(
         "--what",
@@ -301,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--device", default="cpu")
 
     c = sub.add_parser("encode", help="images -> codes (and labels through the saved mapping)")
-    c.add_argument("run", help="run directory")
+    c.add_argument("run", help="run directory or checkpoint file")
     c.add_argument(
         "--data",
         required=True,
@@ -315,13 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time training steps; fraction of the measured matmul peak")
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
     b.add_argument("--batch", default="64", help="batch size(s), comma separated (default 64)")
-    b.add_argument("--steps", type=_positive_int, default=30, help="timed steps (30)")
+    b.add_argument("--steps", type=_count, default=30, help="timed steps (30)")
     b.add_argument("--warmup", type=_positive_int, default=5, help="untimed steps first (5)")
     b.add_argument("--preset", default="paper", help="recipe to time (default paper)")
     b.add_argument("--width", type=_finite_float, help="network width multiplier")
-    b.add_argument(
-        "--candidates", type=_positive_int, help="--time-to-acc: candidates (default preset's)"
-    )
+    b.add_argument("--candidates", type=_count, help="--time-to-acc: candidates (default preset's)")
     b.add_argument(
         "--select-steps",
         type=_select_points,
@@ -419,7 +438,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         choices=["normal", "uniform"],
         help="prior of z: normal N(0, 1) (the paper) or uniform U(-1, 1) (InfoGAN-CR)",
     )
-    t.add_argument("--batch", type=_positive_int, help="batch size (default 64)")
+    t.add_argument("--batch", type=_count, help="batch size (default 64)")
     t.add_argument("--lr-d", type=_finite_float, help="discriminator learning rate (default 2e-4)")
     t.add_argument(
         "--lr-g", type=_finite_float, help="generator + Q head learning rate (default 1e-3)"
@@ -503,14 +522,14 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--candidates",
-        type=_positive_int,
+        type=_count,
         help="short candidate starts to choose from without labels (default recipe 4; 1 = off)",
     )
     t.add_argument(
         "--select-steps",
         type=_select_points,
-        help="steps per candidate before the choice (1000); several, like 1000,3000: keep the "
-        "better half at each and one at the last (successive halving)",
+        help="steps per candidate before the choice (default recipe 1000,3000); several: keep "
+        "the better half at each and one at the last (successive halving)",
     )
     t.add_argument(
         "--select-rule",
@@ -518,9 +537,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         help="pick the candidate by its own score (default), by agreement of its partition "
         "with the others' (consensus) or by InfoGAN-CR's ModelCentrality (every code)",
     )
-    t.add_argument(
-        "--g-steps", type=_positive_int, help="G/Q updates per step (1; InfoGAN-CR's code: 2)"
-    )
+    t.add_argument("--g-steps", type=_count, help="G/Q updates per step (1; InfoGAN-CR's code: 2)")
     t.add_argument(
         "--cr-weight", type=_finite_float, help="InfoGAN-CR regulariser weight (0 = off)"
     )
@@ -548,7 +565,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
 
 
 def _add_run_flags(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--steps", type=_positive_int, help="total training steps")
+    t.add_argument(
+        "--steps",
+        type=_positive_int,
+        help="total training steps (12000; 0 saves the untrained networks and their report, a "
+        "baseline)",
+    )
     t.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
@@ -557,9 +579,9 @@ def _add_run_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--eval-data", help="labelled data to score the categorical codes on at the end")
     t.add_argument("--device", help="cpu, cuda, cuda:N or auto (default auto)")
-    t.add_argument("--ckpt-every", type=_positive_int, help="steps between checkpoints (1000)")
-    t.add_argument("--sample-every", type=_positive_int, help="steps between sample grids (1000)")
-    t.add_argument("--log-every", type=_positive_int, help="steps between metrics rows (50)")
+    t.add_argument("--ckpt-every", type=_count, help="steps between checkpoints (1000)")
+    t.add_argument("--sample-every", type=_count, help="steps between sample grids (1000)")
+    t.add_argument("--log-every", type=_count, help="steps between metrics rows (50)")
     t.add_argument(
         "--deterministic",
         action="store_true",
@@ -568,13 +590,13 @@ def _add_run_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--parallel",
-        type=_positive_int,
+        type=_count,
         help="candidates trained at once, one process each (1; on a CPU with 2+ cores or "
         "several GPUs, 2 or more is faster)",
     )
     t.add_argument(
         "--ddp",
-        type=_positive_int,
+        type=_count,
         help="data-parallel processes per run, one GPU each (1): each takes an equal share of "
         "every batch; the same steps as one process",
     )
@@ -627,8 +649,14 @@ def _set(cfg, dotted: str, value) -> None:
 def _train(a: argparse.Namespace) -> int:
     from infogan.config import TrainConfig
     from infogan.select import train_selected
+    from infogan.train import check_new_run_dir
 
     if a.resume:
+        if a.out is not None:
+            raise SpecError(
+                f"resume: --out cannot be given with --resume; a resumed run stays in {a.resume} "
+                "(to branch it, copy the folder first)"
+            )
         given = [f"--{k.replace('_', '-')}" for k in _RECIPE_FLAGS if getattr(a, k) is not None]
         if given:
             raise SpecError(
@@ -642,11 +670,7 @@ def _train(a: argparse.Namespace) -> int:
     else:
         cfg = _recipe_from_args(a)
         run_dir = Path(a.out or f"runs/{_slug(cfg.data)}-seed{cfg.seed}")
-        if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
-            raise SpecError(
-                f"train: {run_dir} already holds a run; use --resume {run_dir} to continue it or "
-                "--out to start a new one (nothing was overwritten)"
-            )
+        check_new_run_dir(run_dir)
     _apply_run_flags(cfg, a)
     print(f"run directory: {run_dir}", flush=True)
     result = train_selected(cfg, run_dir, resume=bool(a.resume))
@@ -795,7 +819,9 @@ def _sample(a: argparse.Namespace) -> int:
     model = load_run(a.run, device=a.device)
     if a.label is not None:
         name, sep, label = a.label.partition("=")
-        code = name if sep and name in model.spec.names else None
+        if sep and re.fullmatch(r"c\d+", name.strip()):
+            model.spec.index_of(name.strip())  # an unknown code is named as such
+        code = name.strip() if sep and name.strip() in model.spec.names else None
         label = label if code else a.label
         code = model.labelled_code(code)
         values = model.values_of(label, code)
@@ -803,6 +829,7 @@ def _sample(a: argparse.Namespace) -> int:
             raise SpecError(f"--label: {code} is also fixed by --code; give one of them")
         # Several values can stand for one class (more values than classes): cycle them.
         codes[code] = torch.tensor(values).repeat(a.n // len(values) + 1)[: a.n]
+    _check_sample_size(a.n, model, out)
     images = model.generate(n=a.n, codes=codes, seed=a.seed).cpu()
     if out.suffix.lower() == ".npz":
         atomic_write(out, lambda f: np.savez_compressed(f, images=images.numpy()))
@@ -810,6 +837,23 @@ def _sample(a: argparse.Namespace) -> int:
         viz.save_grid(images, out, nrow=a.nrow)
     print(f"wrote {len(images)} images to {a.out}")
     return 0
+
+
+def _check_sample_size(n: int, model, out: Path) -> None:
+    """Refuse a sample count whose images cannot be held (they are made and written at once),
+    before any memory is taken: a typo of a few zeros must not take the machine down."""
+    if out.suffix.lower() == ".png" and n > MAX_GRID_IMAGES:
+        raise SpecError(
+            f"-n: {n} images do not make a readable grid; at most {MAX_GRID_IMAGES} in a .png "
+            "(write an .npz for more)"
+        )
+    c, h, w = model.nets.image_shape
+    per_image = 4 * c * h * w  # float32
+    if n * per_image > MAX_SAMPLE_BYTES:
+        raise SpecError(
+            f"-n: {n} images of {c}x{h}x{w} need {n * per_image / 2**30:.1f} GiB; at most "
+            f"{MAX_SAMPLE_BYTES // per_image} per call (run it several times with other --seed)"
+        )
 
 
 def _traverse(a: argparse.Namespace) -> int:
@@ -825,7 +869,8 @@ def _traverse(a: argparse.Namespace) -> int:
         raise SpecError(f"--out: {out} is a file; give a folder for the figures")
     model = load_run(a.run, device=a.device)
     # Each code once, by its canonical name; every figure's path checked before any is drawn.
-    names = list(dict.fromkeys(model.spec.names[model.spec.index_of(n)] for n in a.code or []))
+    wanted = [n.strip() for given in a.code or [] for n in given.split(",") if n.strip()]
+    names = list(dict.fromkeys(model.spec.names[model.spec.index_of(n)] for n in wanted))
     names = names or list(model.spec.names)
     paths = {name: out / f"traversal_{name}.png" for name in names}
     for path in paths.values():
@@ -841,10 +886,22 @@ def _traverse(a: argparse.Namespace) -> int:
     return 0
 
 
+#: ``export``'s format when --format is not given, by --out's suffix (a .pt file that is really
+#: safetensors would fail in ``torch.jit.load`` far from where it was written).
+_EXPORT_SUFFIXES = {
+    ".pt": "torchscript",
+    ".pth": "torchscript",
+    ".ts": "torchscript",
+    ".onnx": "onnx",
+}
+
+
 def _export(a: argparse.Namespace) -> int:
     from infogan.export import export_model
 
-    res = export_model(a.run, a.out, a.fmt, what=a.what, ema=a.ema, force=a.force)
+    suffix = Path(a.out).suffix.lower()
+    fmt = a.fmt or _EXPORT_SUFFIXES.get(suffix, "safetensors")
+    res = export_model(a.run, a.out, fmt, what=a.what, ema=a.ema, force=a.force)
     print(f"wrote {res.model_path} and {res.sidecar_path} ({res.generator}, step {res.step})")
     return 0
 
@@ -962,6 +1019,11 @@ def _centrality(a: argparse.Namespace) -> int:
     _new_file(a.json, a.force, "--json")
     device = resolve_device(a.device)
     paths = [Path(r) for r in a.runs]
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        if p.resolve() in seen:
+            raise SpecError(f"centrality: {p} is given twice (also as {seen[p.resolve()]})")
+        seen[p.resolve()] = p
     # Short names where they are unique (seed0, seed1, ...), the paths as given otherwise.
     names = [p.name or str(p) for p in paths]
     if len(set(names)) < len(names):

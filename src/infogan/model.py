@@ -55,6 +55,9 @@ class Encoding:
 #: Largest magnitude accepted for a continuous code's value (the prior is U(-1, 1)).
 MAX_CONT_VALUE = 1e4
 
+#: Latents pushed through the generator at once by :meth:`InfoGAN.generate`.
+GENERATE_CHUNK = 1024
+
 
 class InfoGAN:
     """A trained (or training) InfoGAN for inference. Works in eval mode, restores the mode after."""
@@ -87,9 +90,9 @@ class InfoGAN:
         the label mappings its ``report.json`` holds (:attr:`saved_labels`)."""
         path = Path(path)
         if path.is_dir():
-            _, state = ckpt.latest_checkpoint(path, map_location="cpu")
+            file, state = ckpt.latest_checkpoint(path, map_location="cpu")
         elif path.is_file():
-            state = ckpt.load_checkpoint(path, map_location="cpu")
+            file, state = path, ckpt.load_checkpoint(path, map_location="cpu")
         else:
             raise CheckpointError(f"run: {path} does not exist")
         try:
@@ -102,9 +105,11 @@ class InfoGAN:
             raise CheckpointError(
                 f"checkpoint: {path} does not hold a usable model ({reason})"
             ) from None
+        run = run_dir_of(path)
+        _check_same_model(run, cfg, file)
         nets.eval()
         device = resolve_device(device) if isinstance(device, str) else device
-        labels = read_code_labels(run_dir_of(path), nets.latent)
+        labels = read_code_labels(run, nets.latent)
         return cls(nets.to(device), cfg, device, step, labels)
 
     # ---- generation -----------------------------------------------------------------------------
@@ -163,8 +168,11 @@ class InfoGAN:
         """Images ``[n, C, H, W]`` in [-1, 1] from chosen codes (others drawn from the prior),
         drawn by the EMA generator when the run kept one (``ema_decay`` > 0)."""
         lat = latent if latent is not None else self.latent(n, codes, seed)
+        flat = self.spec.assemble(lat)
+        # In chunks: the generator's activations for one chunk are alive at a time, so memory
+        # is the images themselves (eval-mode batch norm: chunking changes no image).
         with _eval(self.nets):
-            return self.nets.sampler(self.spec.assemble(lat))
+            return torch.cat([self.nets.sampler(part) for part in flat.split(GENERATE_CHUNK)])
 
     def traverse(
         self, code: str, steps: int = 9, span: float = 2.0, rows: int = 10, seed: int = 0
@@ -416,6 +424,28 @@ def _check_range(x: torch.Tensor) -> torch.Tensor:
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
     return to_float(x) if x.dtype == torch.uint8 else x.float()
+
+
+def _check_same_model(run: Path | None, cfg: TrainConfig, path: Path) -> None:
+    """Refuse a checkpoint whose networks are not those of the run it sits in (a file copied
+    in from another run): the run's report, labels and figures are of other codes, and a
+    command would mix the two silently. A run whose config.json does not read is not judged."""
+    if run is None:
+        return
+    try:
+        saved = TrainConfig.load(run / "config.json").model
+    except (OSError, SpecError, ValueError):
+        return
+    if saved != cfg.model:
+        diff = ", ".join(
+            f"{k} {getattr(cfg.model, k)!r} (run: {getattr(saved, k)!r})"
+            for k in saved.__dataclass_fields__
+            if getattr(saved, k) != getattr(cfg.model, k)
+        )
+        raise CheckpointError(
+            f"checkpoint: {path} is not of the run in {run}: its model differs from "
+            f"{run / 'config.json'} in {diff}"
+        )
 
 
 class _eval:

@@ -10,6 +10,7 @@ the checkpoint file names and the lock, the selection from ``selection.json`` or
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,11 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     except SpecError as e:
         raise SpecError(f"info: {run}: {e}") from None
     name, diff = nearest_preset(cfg)
-    steps = [s for s, _ in ckpt.list_checkpoints(run)]
+    found = ckpt.list_checkpoints(run)
+    # Cut-short files (a copy stopped half-way) are told apart by their zip directory alone;
+    # the commands skip them for the newest one that loads, and so does the progress here.
+    damaged = [s for s, path in found if not _is_archive(path)]
+    steps = [s for s, _ in found if s not in damaged]
     holder = lock_holder(run)
     report = _read_json(run / "report.json")
     at_end = bool(steps) and steps[-1] >= cfg.steps
@@ -177,6 +182,8 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
         "steps": {"target": cfg.steps, "checkpoints": steps},
         "state": state,
     }
+    if damaged:
+        info["steps"]["damaged"] = damaged
     if holder is not None:
         info["pid"] = holder
     selection = _selection(run, cfg)
@@ -192,6 +199,16 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     if isinstance(report, dict):
         info["report"] = _scores(report, run / "report.json")
     return info
+
+
+def _is_archive(path: Path) -> bool:
+    """Whether a checkpoint file is a whole zip archive (what ``torch.save`` writes): its
+    directory, at the end of the file, is the first thing a cut-short copy loses."""
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _num(v: Any, fmt: str = ".4g") -> str:
@@ -225,6 +242,13 @@ def format_info(info: dict[str, Any]) -> str:
         f"progress:  last checkpoint at step {ck[-1] if ck else 0} of "
         f"{info['steps']['target']} (checkpoints: {', '.join(map(str, ck)) or 'none'}); {where}",
     ]
+    if info["steps"].get("damaged"):
+        lines.append(
+            "damaged:   checkpoint(s) of step "
+            + ", ".join(map(str, info["steps"]["damaged"]))
+            + " do not open (cut short?); "
+            + ("the commands use the newest that does" if ck else "no checkpoint is usable")
+        )
     sel = info.get("selection")
     if sel and "error" in sel:
         lines.append(f"selection: {sel['error']}")

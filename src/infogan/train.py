@@ -668,6 +668,7 @@ class Trainer:
         stepper = make_stepper(self)
         t0 = time.perf_counter()
         t_last, step_last = t0, self.step_count
+        started_at = self.step_count
         self.nets.train()
         board = (
             tblog.TensorBoardLog(self.run_dir, self.step_count)
@@ -730,12 +731,29 @@ class Trainer:
         if self.step_count == 0 or not ckpt.list_checkpoints(self.run_dir):
             self.save()  # steps=0 or a run that ended exactly on an existing checkpoint
         rep: dict[str, Any] = {}
-        if finish and lead:
+        if finish and lead and started_at == self.step_count and self._report_at_step():
+            # Nothing trained (a resume of a finished run): keep its report, which may hold a
+            # labelled evaluation `infogan evaluate` added and the labels commands read.
+            print(
+                f"{self.run_dir} is already at step {self.step_count}; its report is kept "
+                "('infogan evaluate' scores it again)",
+                flush=True,
+            )
+            rep = json.loads((self.run_dir / "report.json").read_text())
+        elif finish and lead:
             self.model.step = self.step_count
             rep = report_mod.finish_run(
                 self.run_dir, self.model, [self.dataset, self.eval_dataset], seconds
             )
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
+
+    def _report_at_step(self) -> bool:
+        """Whether ``report.json`` exists, reads, and is of this step."""
+        try:
+            rep = json.loads((self.run_dir / "report.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(rep, dict) and rep.get("step") == self.step_count
 
     def _fail_non_finite(self) -> None:
         """Raise the error of a run whose losses or weights became NaN/inf, saying what is kept.
@@ -890,6 +908,37 @@ def run_one(
     return launch(cfg, run_dir, dataset=dataset, resume=resume, finish=finish)
 
 
+#: What a run that diverged before its first checkpoint leaves behind (its ``config.json`` is
+#: removed, see ``Trainer._fail_non_finite``): a new run may start over these.
+_LEFTOVERS = frozenset({"metrics.jsonl", "samples", "tensorboard"})
+
+
+def check_new_run_dir(run_dir: str | Path) -> None:
+    """Refuse to start a new run in ``run_dir`` when it holds a run, or files that are not a
+    run's: training writes ``report.json``, figures and ``metrics.jsonl`` there, so a user's
+    finished run or own files would be overwritten. An empty or missing folder is fine."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SpecError(f"train: {run_dir} is a file; give a folder for the run")
+    if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
+        raise SpecError(
+            f"train: {run_dir} already holds a run; resume it (infogan train --resume {run_dir}, "
+            "or train(..., resume=True)) or give another folder (nothing was overwritten)"
+        )
+    if run_dir.is_dir():
+        other = sorted(
+            p.name
+            for p in run_dir.iterdir()
+            if not p.name.startswith(".") and p.name not in _LEFTOVERS
+        )
+        if other:
+            shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+            raise SpecError(
+                f"train: {run_dir} is not empty ({shown}) and holds no run; give a new or empty "
+                "folder (nothing was overwritten)"
+            )
+
+
 def train(
     cfg: TrainConfig,
     run_dir: str | Path,
@@ -903,11 +952,14 @@ def train(
 
     Args:
         cfg: the recipe (see :class:`infogan.config.TrainConfig`).
-        run_dir: output directory (created).
+        run_dir: output directory (created). A new run refuses a folder that holds a run or
+            other files (:func:`check_new_run_dir`); pass ``resume=True`` to continue one.
         resume: continue from the newest readable checkpoint in ``run_dir``.
         dataset: images to train on; default ``load_dataset(cfg.data)``. Labels are never used in
             training, only by the final evaluation.
     """
     from infogan.select import train_selected  # select builds on this module
 
+    if not resume:
+        check_new_run_dir(run_dir)
     return train_selected(cfg, run_dir, resume=resume, dataset=dataset)

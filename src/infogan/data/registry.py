@@ -20,7 +20,7 @@ import torch
 from infogan.data import download, idx
 from infogan.data.dataset import ImageDataset, with_channels
 from infogan.data.dsprites import DSpritesLike, load_dsprites
-from infogan.data.folder import has_images, load_image_folder
+from infogan.data.folder import IMAGE_SUFFIXES, has_images, load_image_folder
 from infogan.data.npz import read_npz
 from infogan.data.svhn import read_svhn_mat
 from infogan.errors import DataError
@@ -268,6 +268,11 @@ def _load(source: str | os.PathLike[str], split: str, size: int | None) -> Image
         return load_image_folder(path, split, size=size)
     if path.suffix.lower() == ".npz":
         return read_npz(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise DataError(
+            f"data: {path} is one image, not a dataset; give the folder that holds the images "
+            f"({path.parent})"
+        )
     # Anything else is read as an IDX images file; its magic number check rejects other formats
     # with a message that says what was expected.
     return idx.load_idx_file(path)
