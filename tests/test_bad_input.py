@@ -258,7 +258,7 @@ def test_the_python_api_refuses_what_it_cannot_use(finished):
     with pytest.raises(DataError, match="0..255"):
         m.encode(np.full((2, 1, 28, 28), 300, np.int64))
     assert m.encode(np.full((2, 1, 28, 28), 255, np.int64)).cat.shape == (2, 1)
-    with pytest.raises(SpecError, match="n and batch"):
+    with pytest.raises(SpecError, match="n: expected 1"):
         m.mi_bound(n=0)
     state = ckpt.load_checkpoint(ckpt.list_checkpoints(finished)[-1][1])
     for key, bad in (("config", "not a dict"), ("step", "abc")):
@@ -498,3 +498,86 @@ def test_export_to_a_pt_file_is_torchscript(tmp_path, finished):
     out = tmp_path / "g.pt"
     assert main(["export", str(finished), "--out", str(out)]) == 0
     assert torch.jit.load(str(out)) is not None  # was safetensors bytes under a .pt name
+
+
+def test_python_api_arguments_of_the_wrong_kind_are_named(finished):
+    import numpy as np
+    import torch
+
+    from infogan.errors import DataError
+    from infogan.model import load_run
+
+    m = load_run(finished)
+    for kw, name in [
+        ({"n": 2.5}, "n"),
+        ({"n": True}, "n"),
+        ({"n": "2"}, "n"),
+        ({"seed": "a"}, "seed"),
+        ({"seed": 2**70}, "seed"),
+        ({"seed": -1}, "seed"),
+        ({"codes": [1, 2]}, "codes"),
+        ({"latent": torch.zeros(2, 70)}, "latent"),
+        ({"codes": {"c1": True}}, "c1"),
+        ({"n": 10**9}, "GiB"),  # refused before a byte is drawn
+    ]:
+        with pytest.raises(SpecError, match=name):
+            m.generate(**kw)
+    with pytest.raises(SpecError, match="code name"):
+        m.traverse(2)
+    with pytest.raises(SpecError, match="steps"):
+        m.traverse("c2", steps=10**5)
+    with pytest.raises(SpecError, match="steps"):
+        m.traverse("c2", steps=2.5)
+    for bad in ("x.png", None):
+        with pytest.raises(DataError, match="expected a tensor or an array"):
+            m.encode(bad)
+    with pytest.raises(SpecError, match="n"):
+        m.mi_bound_fitted_std(n=0)
+    assert m.check_count(np.int64(3)) == 3
+
+
+def test_labels_as_floats_and_names_in_npz_tables(tmp_path):
+    import io
+
+    import numpy as np
+
+    from infogan.labels import write_table
+
+    buf = io.BytesIO()
+    cols = {"c1": np.array([0, 1]), "c1_label": np.array(["seven", "four"], dtype=object)}
+    write_table(buf, cols, "npz")  # object arrays could not be saved without pickle
+    assert list(np.load(io.BytesIO(buf.getvalue()))["c1_label"]) == ["seven", "four"]
+
+
+def test_centrality_says_when_its_pick_is_arbitrary():
+    from infogan.centrality import CentralityResult, format_centrality
+
+    res = CentralityResult(
+        ["a", "b"], [[0.0, 0.0], [0.0, 0.0]], [0.0, 0.0], 0, {"groups": 5, "group_size": 2}
+    )
+    assert res.tied == [0, 1] and res.to_dict()["tied"] == ["a", "b"]
+    assert "arbitrary" in format_centrality(res) and "all scores 0" in format_centrality(res)
+    res = CentralityResult(
+        ["a", "b"], [[0.9, 0.5], [0.5, 0.8]], [0.7, 0.65], 0, {"groups": 5, "group_size": 2}
+    )
+    assert res.tied == [] and "arbitrary" not in format_centrality(res)
+
+
+def test_a_metric_of_one_seed_has_no_spread():
+    from infogan.sweep import format_summary, summarise
+
+    per_seed = {0: {"a": 1.0, "b": 2.0}, 1: {"a": 3.0}}
+    s = summarise(per_seed)
+    assert s["a"]["std"] == 1.0 and s["b"]["std"] is None and s["b"]["n"] == 1
+    assert "-" in format_summary(per_seed, s).splitlines()[2]
+
+
+def test_info_shows_disentanglement_and_quality(capsys, finished):
+    path = finished / "report.json"
+    rep = json.loads(path.read_text())
+    rep["disentanglement"] = {"mig": 0.25, "factorvae": 0.75, "sap": 0.1}
+    rep["quality"] = {"fid": 12.5, "kid": 0.01, "real_vs_real": {}}
+    path.write_text(json.dumps(rep))
+    assert main(["info", str(finished)]) == 0
+    out = capsys.readouterr().out
+    assert "mig 0.25, factorvae 0.75" in out and "sap" not in out and "fid 12.5" in out

@@ -197,3 +197,62 @@ def test_reports_of_another_step_are_not_mixed(tmp_path):
     merged = write_report(tmp_path, {"step": 2, "disentanglement": {"mig": 0.4}})
     assert merged == {"step": 2, "disentanglement": {"mig": 0.4}}  # nothing of step 1 left
     assert json.loads((tmp_path / "report.json").read_text()) == merged
+
+
+def test_blocks_of_one_computation_are_replaced_whole(tmp_path):
+    """A clustering's mapping and class names, a quality block, timings: a later evaluation
+    replaces them whole. Merged key by key, class names of an earlier (folder) dataset outlived
+    its mapping and named new images wrongly; a 'skipped' note hid later real scores."""
+    from infogan.evaluate import write_report
+
+    old_c1 = {"accuracy": 0.5, "mapping": [1, 0], "classes": ["cat", "dog"]}
+    write_report(
+        tmp_path,
+        {
+            "step": 3,
+            "clustering": {"c1": old_c1},
+            "quality": {"skipped": "too few"},
+            "timings": {"mi_bound": 1.0, "total": 1.0},
+        },
+    )
+    new_c1 = {"accuracy": 0.9, "mapping": [0, 1]}
+    merged = write_report(
+        tmp_path,
+        {"step": 3, "clustering": {"c1": new_c1}, "quality": {"fid": 2.0}, "timings": {"total": 2}},
+    )
+    assert merged["clustering"] == {"c1": new_c1}
+    assert merged["quality"] == {"fid": 2.0} and merged["timings"] == {"total": 2}
+
+
+def test_the_code_factor_table_comes_with_mig_and_scales_are_recorded(dsprites_run):
+    """The table's gaps average to the MIG beside it: a later call for other metrics keeps
+    both from the MIG call; each score's --scale is recorded."""
+    from infogan.cli import main
+
+    argv = ["evaluate", str(dsprites_run), "--data", "dsprites:100", "--metrics"]
+    assert main([*argv, "disentanglement", "--scale", "0.01", "--disentanglement", "mig"]) == 0
+    path = dsprites_run / "report.json"
+    first = json.loads(path.read_text())
+    table = first["evaluations"]["dsprites:100"]["code_factor_mi"]
+    assert main([*argv, "disentanglement", "--scale", "0.02", "--disentanglement", "sap"]) == 0
+    out = json.loads(path.read_text())
+    ev = out["evaluations"]["dsprites:100"]
+    assert ev["code_factor_mi"] == table
+    assert np.mean(table["gap"]) == pytest.approx(out["disentanglement"]["mig"], abs=1e-12)
+    assert ev["disentanglement_scale"]["mig"] == 0.01 and ev["disentanglement_scale"]["sap"] == 0.02
+
+
+def test_quality_on_fewer_images_than_feature_dimensions_is_flagged(dsprites_run):
+    def wide(images: torch.Tensor) -> torch.Tensor:  # 256-dimensional features
+        return torch.nn.functional.avg_pool2d(images.float(), 4).flatten(1)
+
+    rep = evaluate_run(
+        dsprites_run,
+        data=["dsprites:100"],
+        n_mi=50,
+        metrics=("quality",),
+        n_quality=60,
+        extractor=wide,
+    )
+    assert "256-dimensional" in rep["quality"]["warning"]
+    assert "sample quality warning" in format_report(rep)

@@ -74,8 +74,17 @@ class CentralityResult:
             "self_consistency": [self.matrix[i][i] for i in range(len(self.names))],
             "centrality": self.centrality,
             "selected": self.names[self.selected],
+            "tied": [self.names[i] for i in self.tied],
             "protocol": self.protocol,
         }
+
+    @property
+    def tied(self) -> list[int]:
+        """The runs sharing the highest centrality when more than one does (then the pick among
+        them, the first, says nothing); empty otherwise."""
+        best = max(self.centrality)
+        top = [i for i, c in enumerate(self.centrality) if abs(c - best) <= 1e-9]
+        return top if len(top) > 1 else []
 
 
 def _hold_code(model: InfoGAN, lat: Latent, groups: int, size: int, first: int) -> np.ndarray:
@@ -201,4 +210,14 @@ def format_centrality(res: CentralityResult) -> str:
         mark = "  <- selected" if i == res.selected else ""
         label = f"#{i + 1} {name}"
         lines.append(f"{label:{width}s}{row}{res.centrality[i]:12.3f}{mark}")
+    if res.tied:
+        why = (
+            "no code of any run moved its Q's estimate enough to vote (all scores 0)"
+            if not any(v for row in res.matrix for v in row)
+            else "their scores are equal"
+        )
+        lines.append(
+            f"note: runs {', '.join(f'#{i + 1}' for i in res.tied)} tie for the highest "
+            f"centrality ({why}); the first is taken, so the choice among them is arbitrary"
+        )
     return "\n".join(lines)

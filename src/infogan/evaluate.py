@@ -195,7 +195,9 @@ def disentanglement_block(
             **kw,
         )
         oracle = oracle_future.result() if oracle_future is not None else score_oracle()
-        if breakdown is not None:
+        # With MIG only: the table's gaps average to the MIG beside it, so both come from one
+        # call (a later call for other metrics would pair a new table with an old MIG).
+        if breakdown is not None and "mig" in scores:
             n_factors = len(ground_truth.factors_num_values)
             breakdown["codes"] = list(model.spec.names)
             breakdown["factors"] = list(
@@ -244,6 +246,14 @@ def quality_block(
     out["real_vs_real"] = {**rvr, "what": rvr_what}
     out["features"] = getattr(extractor, "name", type(extractor).__name__)
     out["n_fake"], out["n_real"] = len(fake), len(real)
+    dim = int(real.shape[1])
+    if min(len(real), len(fake)) < dim:
+        # Fewer images than feature dimensions: the covariances FID compares are singular and
+        # the kernel and neighbour statistics rest on a handful of points.
+        out["warning"] = (
+            f"{min(len(real), len(fake))} images for {dim}-dimensional features: FID and KID are "
+            f"biased upward and all six scores are noisy; use at least {dim} images"
+        )
     return out
 
 
@@ -322,7 +332,13 @@ def evaluate_model(
                     timings=per_metric,
                     breakdown=breakdown,
                 )
-            entry["code_factor_mi"] = breakdown
+            if breakdown:
+                entry["code_factor_mi"] = breakdown
+            # Each score's sample-size scale, so scores of calls with another --scale are told
+            # apart (merged per metric, like the scores).
+            entry["disentanglement_scale"] = {
+                k: scale for k in entry["disentanglement"] if k != "oracle"
+            }
             for key, seconds in per_metric.items():
                 name = key if key.startswith("oracle/") else f"disentanglement/{key}"
                 timings[f"{ds.name}/{name}"] = seconds
@@ -363,11 +379,22 @@ def _capped(ds: ImageDataset, n: int) -> ImageDataset:
     return ImageDataset(ds.images[idx], labels, ds.name, ds.ground_truth)
 
 
+#: Blocks a new evaluation replaces whole rather than merges: each is one computation whose
+#: parts belong together (a clustering's value -> label mapping and its class names; one call's
+#: sample-quality scores or its note that they were skipped; one call's timings; the code x
+#: factor table of one MIG sample). Merged key by key, an earlier dataset's class names
+#: outlived its mapping and named new images wrongly.
+_WHOLE = frozenset({"clustering", "quality", "timings", "code_factor_mi", "skipped"})
+
+
 def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """``new`` over ``old``, nested dicts merged key by key rather than replaced."""
+    """``new`` over ``old``, nested dicts merged key by key rather than replaced (except the
+    blocks of :data:`_WHOLE`, which ``new`` replaces)."""
     out = dict(old)
     for key, value in new.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if key in _WHOLE:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = value
@@ -433,6 +460,8 @@ def format_report(rep: dict[str, Any]) -> str:
         )
         for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
             lines.append(f"    {key:10s} {q[key]:10.4f}  | {r[key]:10.4f}")
+        if "warning" in q:
+            lines.append(f"  sample quality warning: {q['warning']}")
     lines.extend(_format_timings(rep.get("timings", {})))
     return "\n".join(lines)
 

@@ -214,8 +214,11 @@ def _savez(f: Any, arrays: dict[str, np.ndarray]) -> None:
     ``file`` parameter. Same archive layout, so ``np.load`` reads it as usual."""
     with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as z:
         for name, value in arrays.items():
+            array = np.asanyarray(value)
+            if array.dtype == object:  # class names: unicode text, loadable without pickle
+                array = array.astype(str)
             with z.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+                np.lib.format.write_array(member, array, allow_pickle=False)
 
 
 def _fmt(v: Any) -> str:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from infogan import checkpoint as ckpt
-from infogan.config import TrainConfig
+from infogan.config import MAX_SEED, TrainConfig
 from infogan.data import to_float
 from infogan.devices import resolve_device
 from infogan.errors import CheckpointError, DataError, SpecError, brief
@@ -57,6 +58,10 @@ MAX_CONT_VALUE = 1e4
 
 #: Latents pushed through the generator at once by :meth:`InfoGAN.generate`.
 GENERATE_CHUNK = 1024
+#: Most bytes of images one :meth:`InfoGAN.generate` call makes (float32), and most columns
+#: or rows of a traversal: a few extra zeros must fail at once, not after swapping.
+MAX_GENERATE_BYTES = 2 * 2**30
+MAX_TRAVERSE_STEPS = 100
 
 
 class InfoGAN:
@@ -122,14 +127,16 @@ class InfoGAN:
         ``0..K-1`` for a categorical code, any real for a continuous one (the prior is U(-1, 1), but
         values up to +-2 show how a code extrapolates, as in the paper's figures).
         """
-        if n < 1:
-            raise SpecError(f"n: must be >= 1, got {n}")
+        n = _int_arg("n", n, 1, 2**40)
+        seed = _int_arg("seed", seed, 0, MAX_SEED)
+        if codes is not None and not isinstance(codes, dict):
+            raise SpecError(f"codes: expected a dict like {{'c1': 3}}, got {type(codes).__name__}")
         g = torch.Generator(device=self.device).manual_seed(seed)
         lat = self.spec.sample(n, generator=g, device=self.device)
         for name, value in (codes or {}).items():
             i = self.spec.index_of(name)
             kind, j = self.spec.slot(i)
-            if isinstance(value, str | bytes) or (
+            if isinstance(value, str | bytes | bool) or (
                 not isinstance(value, int | float | torch.Tensor | np.ndarray | np.number)
             ):
                 raise SpecError(
@@ -167,12 +174,30 @@ class InfoGAN:
     ) -> torch.Tensor:
         """Images ``[n, C, H, W]`` in [-1, 1] from chosen codes (others drawn from the prior),
         drawn by the EMA generator when the run kept one (``ema_decay`` > 0)."""
+        if latent is not None and not isinstance(latent, Latent):
+            raise SpecError(
+                f"latent: expected an infogan Latent (model.latent(n)), got {type(latent).__name__}"
+            )
+        self.check_count(len(latent.z) if latent is not None else n)  # before drawing latents
         lat = latent if latent is not None else self.latent(n, codes, seed)
         flat = self.spec.assemble(lat)
         # In chunks: the generator's activations for one chunk are alive at a time, so memory
         # is the images themselves (eval-mode batch norm: chunking changes no image).
         with _eval(self.nets):
             return torch.cat([self.nets.sampler(part) for part in flat.split(GENERATE_CHUNK)])
+
+    def check_count(self, n: int) -> int:
+        """``n`` if :meth:`generate` can make that many images in one call, else a
+        :class:`SpecError` saying how many it can (at most ``MAX_GENERATE_BYTES`` of them)."""
+        n = _int_arg("n", n, 1, 2**40)
+        c, h, w = self.nets.image_shape
+        per_image = 4 * c * h * w  # float32
+        if n * per_image > MAX_GENERATE_BYTES:
+            raise SpecError(
+                f"n: {n} images of {c}x{h}x{w} need {n * per_image / 2**30:.1f} GiB; draw them "
+                f"in parts of at most {MAX_GENERATE_BYTES // per_image} (with other seeds)"
+            )
+        return n
 
     def traverse(
         self, code: str, steps: int = 9, span: float = 2.0, rows: int = 10, seed: int = 0
@@ -184,6 +209,10 @@ class InfoGAN:
         the first categorical code (or draws of z when there is none); z and the other codes are
         fixed, the remaining continuous codes at 0.
         """
+        if not isinstance(code, str):
+            raise SpecError(f"code: expected a code name like 'c2', got {code!r}")
+        steps = _int_arg("steps", steps, 0, MAX_TRAVERSE_STEPS)
+        rows = _int_arg("rows", rows, 1, MAX_TRAVERSE_STEPS)
         i = self.spec.index_of(code)
         target = self.spec.codes[i]
         if not isinstance(target, Categorical) and (steps < 2 or not 0 < span <= MAX_CONT_VALUE):
@@ -232,6 +261,11 @@ class InfoGAN:
     def _prepare(
         self, images: torch.Tensor | np.ndarray, convert: bool = True, check: bool = True
     ) -> torch.Tensor:
+        if not isinstance(images, torch.Tensor | np.ndarray):
+            raise DataError(
+                f"images: expected a tensor or an array [N, C, H, W], got {type(images).__name__}"
+                " (for files: infogan.data.load_dataset(path).images)"
+            )
         x = torch.as_tensor(images)
         if x.ndim == 3:  # [N, H, W] -> [N, 1, H, W]
             x = x.unsqueeze(1)
@@ -326,6 +360,8 @@ class InfoGAN:
         code, labels = self._labelled_code(code)
         k = len(labels.mapping)
         names = [str(x) for x in labels.apply(np.arange(k))]
+        if isinstance(label, float) and label.is_integer():
+            label = int(label)  # 7.0 names the class 7, as 7 does
         values = [v for v in range(k) if names[v] == str(label)]
         if not values:
             raise SpecError(
@@ -338,8 +374,7 @@ class InfoGAN:
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
         """Estimate ``L_I = E[log q(c|G(z,c))] + H(c)`` per code on ``n`` fresh samples (nats),
         from the generator that :meth:`generate` uses."""
-        if n < 1 or batch < 1:
-            raise SpecError(f"n and batch: must be >= 1, got n {n}, batch {batch}")
+        n, batch = _int_arg("n", n, 1, 2**40), _int_arg("batch", batch, 1, 2**40)
         total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
         done = 0
         with _eval(self.nets):
@@ -381,6 +416,7 @@ class InfoGAN:
         Returns:
             ``{code: {"bound": nats, "std": s}}`` for each continuous code; ``{}`` if none.
         """
+        n, batch = _int_arg("n", n, 2, 2**40), _int_arg("batch", batch, 1, 2**40)
         if not self.spec.n_cont:
             return {}
         s = self._cont_residuals(n, batch, seed + n).square().mean(dim=0).sqrt()
@@ -394,6 +430,16 @@ class InfoGAN:
                 out[name] = {"bound": float(log_q[j]) + h, "std": float(s[j])}
                 j += 1
         return out
+
+
+def _int_arg(name: str, value: Any, low: int, high: int) -> int:
+    """An integer argument of the public API, checked here with its name (a float, a string or
+    None would otherwise fail deep inside torch with a message about something else)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise SpecError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
+    if not low <= int(value) <= high:
+        raise SpecError(f"{name}: expected {low}..{high}, got {value}")
+    return int(value)
 
 
 def _check_range(x: torch.Tensor) -> torch.Tensor:

@@ -189,6 +189,8 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
         q = rep["quality"]
         r = q["real_vs_real"]
         parts.append(f"<h2>Sample quality ({_esc(q['features'])} features)</h2>")
+        if "warning" in q:
+            parts.append(f"<p>warning: {_esc(q['warning'])}</p>")
         parts.append(
             _table(
                 ["metric", f"model (n={q['n_fake']})", f"real vs real ({r['what']})"],

@@ -132,6 +132,10 @@ def _starts(run: Path, selection: dict[str, Any] | None) -> dict[str, int]:
     return reached
 
 
+#: Disentanglement scores ``info`` shows (the report holds more: DCI's three, SAP, ...).
+_HEADLINE_DISENTANGLEMENT = ("factorvae", "mig", "beta_vae", "dci_disentanglement")
+
+
 def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
     try:
         return {
@@ -142,6 +146,17 @@ def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
                 if e.get("clustering")
             },
             "mi_bound": {c: float(v["bound"]) for c, v in (report.get("mi_bound") or {}).items()},
+            # The headline number of each other block, where the report has it.
+            "disentanglement": {
+                k: float(v)
+                for k, v in (report.get("disentanglement") or {}).items()
+                if k in _HEADLINE_DISENTANGLEMENT
+            },
+            "quality": {
+                k: float(v)
+                for k, v in (report.get("quality") or {}).items()
+                if k in ("fid", "kid", "precision", "recall")
+            },
         }
     except (TypeError, AttributeError, KeyError, ValueError):
         return {"error": f"{path} holds something else than a report"}
@@ -280,4 +295,9 @@ def format_info(info: dict[str, Any]) -> str:
         if rep["mi_bound"]:
             bound = ", ".join(f"{c} {_num(b, '.3f')}" for c, b in rep["mi_bound"].items())
             lines.append(f"L_I bound: {bound} nats")
+        for key, title in (("disentanglement", "disentang: "), ("quality", "quality:   ")):
+            if rep.get(key):
+                lines.append(
+                    title + ", ".join(f"{k} {_num(v, '.4g')}" for k, v in rep[key].items())
+                )
     return "\n".join(lines)

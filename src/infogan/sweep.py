@@ -61,14 +61,15 @@ def _short(name: str) -> str:
 
 
 def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """mean, std (population), min, max and n of every metric over seeds."""
+    """mean, std (population), min, max and n of every metric over seeds; std is None for a
+    metric only one seed has (a spread of one value is not 0, it is unknown)."""
     keys = sorted({k for v in per_seed.values() for k in v})
     out = {}
     for k in keys:
         vals = [v[k] for v in per_seed.values() if k in v]
         out[k] = {
             "mean": statistics.fmean(vals),
-            "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+            "std": statistics.pstdev(vals) if len(vals) > 1 else None,
             "min": min(vals),
             "max": max(vals),
             "n": len(vals),
@@ -84,9 +85,9 @@ def format_summary(per_seed: dict[int, dict[str, float]], summary: dict) -> str:
         vals = " ".join(
             f"{per_seed[s][k]:7.4f}" if k in per_seed[s] else f"{'-':>7s}" for s in seeds
         )
+        std = f"{st['std']:7.4f}" if st["std"] is not None else f"{'-':>7s}"
         lines.append(
-            f"{k[-44:]:44s} {vals} {st['mean']:7.4f} {st['std']:7.4f} {st['min']:7.4f} "
-            f"{st['max']:7.4f}"
+            f"{k[-44:]:44s} {vals} {st['mean']:7.4f} {std} {st['min']:7.4f} {st['max']:7.4f}"
         )
     return "\n".join(lines)
 
