@@ -581,3 +581,14 @@ def test_info_shows_disentanglement_and_quality(capsys, finished):
     assert main(["info", str(finished)]) == 0
     out = capsys.readouterr().out
     assert "mig 0.25, factorvae 0.75" in out and "sap" not in out and "fid 12.5" in out
+
+
+def test_clustering_of_a_model_without_categorical_codes_is_said_skipped(tmp_path, tiny_dataset):
+    from conftest import tiny_config
+
+    from infogan import train
+
+    run = tmp_path / "cont"
+    rep = train(tiny_config(codes="cont:2", steps=2), run, dataset=tiny_dataset).report
+    assert "categorical" in rep["evaluations"]["tiny"]["skipped"]["clustering"]
+    assert "clustering" not in rep and "data" not in rep

@@ -89,7 +89,15 @@ def test_centrality_is_reproducible_and_the_json_is_complete() -> None:
     a = model_centrality(models, **SMALL, seed=3).to_dict()
     b = model_centrality(models, **SMALL, seed=3).to_dict()
     assert a == b
-    assert set(a) == {"runs", "matrix", "self_consistency", "centrality", "selected", "protocol"}
+    assert set(a) == {
+        "runs",
+        "matrix",
+        "self_consistency",
+        "centrality",
+        "selected",
+        "tied",
+        "protocol",
+    }
     assert a["self_consistency"] == [a["matrix"][0][0], a["matrix"][1][1]]
 
 

@@ -315,7 +315,7 @@ def evaluate_model(
         with _timed(timings, f"{ds.name}/encode"):
             # once per dataset, shared by clustering and histograms
             enc = model.encode(ds.images, batch=encode_batch(model))
-        if "clustering" in metrics and ds.labels is not None:
+        if "clustering" in metrics and ds.labels is not None and model.spec.n_cat:
             with _timed(timings, f"{ds.name}/clustering"):
                 entry["clustering"] = cluster_codes(model, ds, enc)
             rep["clustering"] = entry["clustering"]
@@ -347,6 +347,8 @@ def evaluate_model(
         skipped = {}
         if "clustering" in metrics and ds.labels is None:
             skipped["clustering"] = "no labels in this data"
+        elif "clustering" in metrics and not model.spec.n_cat:
+            skipped["clustering"] = "no categorical code to score as a classifier"
         if "disentanglement" in metrics and ds.ground_truth is None:
             skipped["disentanglement"] = "no ground-truth factors (only dsprites has them)"
         if skipped:
