@@ -109,17 +109,6 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _count(text: str) -> int:
-    """A count that must be at least 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
-    return v
-
-
 def _at_least(minimum: int) -> Callable[[str], int]:
     """An integer flag with a floor (the flag's own reason for it goes in its help)."""
 
@@ -133,6 +122,10 @@ def _at_least(minimum: int) -> Callable[[str], int]:
         return v
 
     return parse
+
+
+#: A count that must be at least 1.
+_count = _at_least(1)
 
 
 def _finite_float(text: str) -> float:
