@@ -41,7 +41,8 @@ def _process_start() -> float:
 
 _T_START = _process_start()
 
-#: Most columns of a ``traverse`` figure (each is a column of generated images per row).
+#: Most columns of a ``traverse`` figure; the same bound as infogan.model.MAX_TRAVERSE_STEPS,
+#: kept here so that building the parser (--help) does not import torch.
 MAX_TRAVERSE_STEPS = 100
 #: Largest ``traverse --span``: the prior is U(-1, 1); far beyond it nothing new is shown.
 MAX_SPAN = 100.0
