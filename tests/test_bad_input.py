@@ -31,10 +31,29 @@ def _usage_error(capsys, argv) -> str:
     return capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def _finished_once(tmp_path_factory) -> Path:
+    """One tiny finished run per module (training it is most of a test's time)."""
+    import numpy as np
+    from conftest import tiny_images
+
+    base = tmp_path_factory.mktemp("finished")
+    images, labels = tiny_images()
+    np.savez(base / "tiny.npz", images=images, labels=labels)
+    out = base / "done"
+    argv = ["train", "--data", str(base / "tiny.npz"), "--steps", "2", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    return out
+
+
 @pytest.fixture
-def finished(tmp_path, tiny_npz) -> Path:
+def finished(tmp_path, _finished_once) -> Path:
+    """A copy of that run of the test's own, free to change."""
+    import shutil
+
     out = tmp_path / "done"
-    assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]) == 0
+    shutil.copytree(_finished_once, out)
+    shutil.copy2(_finished_once.parent / "tiny.npz", tmp_path / "tiny.npz")  # its data, beside
     return out
 
 
