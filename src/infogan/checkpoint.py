@@ -24,6 +24,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "save_checkpoint",
+    "is_archive",
     "load_checkpoint",
     "list_checkpoints",
     "latest_checkpoint",
@@ -42,12 +43,22 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
+def is_archive(path: str | Path) -> bool:
+    """Whether ``path`` is a whole zip archive, as ``torch.save`` writes: the archive's
+    directory sits at the file's end, the first thing a cut-short copy loses. Cheap: nothing
+    is unpickled."""
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint without executing code; :class:`CheckpointError` if it is not ours."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint: {path} does not exist")
-    if not zipfile.is_zipfile(path):
+    if not is_archive(path):
         # torch.save writes a zip archive; its own error for anything else suggests unpickling
         # with weights_only=False, advice that must not reach a user about an unknown file.
         raise CheckpointError(

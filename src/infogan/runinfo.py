@@ -10,7 +10,6 @@ the checkpoint file names and the lock, the selection from ``selection.json`` or
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +173,7 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     found = ckpt.list_checkpoints(run)
     # Cut-short files (a copy stopped half-way) are told apart by their zip directory alone;
     # the commands skip them for the newest one that loads, and so does the progress here.
-    damaged = [s for s, path in found if not _is_archive(path)]
+    damaged = [s for s, path in found if not ckpt.is_archive(path)]
     steps = [s for s, _ in found if s not in damaged]
     holder = lock_holder(run)
     report = _read_json(run / "report.json")
@@ -214,16 +213,6 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     if isinstance(report, dict):
         info["report"] = _scores(report, run / "report.json")
     return info
-
-
-def _is_archive(path: Path) -> bool:
-    """Whether a checkpoint file is a whole zip archive (what ``torch.save`` writes): its
-    directory, at the end of the file, is the first thing a cut-short copy loses."""
-    try:
-        with zipfile.ZipFile(path):
-            return True
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def _num(v: Any, fmt: str = ".4g") -> str:

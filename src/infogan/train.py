@@ -731,7 +731,8 @@ class Trainer:
         if self.step_count == 0 or not ckpt.list_checkpoints(self.run_dir):
             self.save()  # steps=0 or a run that ended exactly on an existing checkpoint
         rep: dict[str, Any] = {}
-        if finish and lead and started_at == self.step_count and self._report_at_step():
+        kept = self._report_of_step() if finish and lead and started_at == self.step_count else None
+        if kept is not None:
             # Nothing trained (a resume of a finished run): keep its report, which may hold a
             # labelled evaluation `infogan evaluate` added and the labels commands read.
             print(
@@ -739,7 +740,7 @@ class Trainer:
                 "('infogan evaluate' scores it again)",
                 flush=True,
             )
-            rep = json.loads((self.run_dir / "report.json").read_text())
+            rep = kept
         elif finish and lead:
             self.model.step = self.step_count
             rep = report_mod.finish_run(
@@ -747,13 +748,13 @@ class Trainer:
             )
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
 
-    def _report_at_step(self) -> bool:
-        """Whether ``report.json`` exists, reads, and is of this step."""
+    def _report_of_step(self) -> dict[str, Any] | None:
+        """``report.json`` if it exists, reads, and is of this step; else None."""
         try:
             rep = json.loads((self.run_dir / "report.json").read_text())
         except (OSError, ValueError):
-            return False
-        return isinstance(rep, dict) and rep.get("step") == self.step_count
+            return None
+        return rep if isinstance(rep, dict) and rep.get("step") == self.step_count else None
 
     def _fail_non_finite(self) -> None:
         """Raise the error of a run whose losses or weights became NaN/inf, saying what is kept.
