@@ -72,6 +72,7 @@ from infogan.losses import (
 )
 from infogan.model import InfoGAN
 from infogan.nets import InfoGANNets, build_nets, image_shape
+from infogan.progress import Progress
 from infogan.runlock import run_lock
 
 __all__ = [
@@ -654,8 +655,6 @@ class Trainer:
             return self._run(finish)
 
     def _run(self, finish: bool) -> TrainResult:
-        from tqdm.auto import tqdm
-
         from infogan import report as report_mod
 
         cfg = self.cfg
@@ -675,14 +674,7 @@ class Trainer:
             if lead and cfg.tensorboard
             else None
         )
-        bar = tqdm(
-            total=cfg.steps,
-            initial=self.step_count,
-            disable=not (cfg.progress and lead),
-            unit="step",
-            dynamic_ncols=True,
-            desc="train",
-        )
+        bar = Progress(cfg.steps, self.step_count, enabled=cfg.progress and lead)
         try:
             rows = metrics_path.open("a") if lead else contextlib.nullcontext()
             with rows as mf, _GracefulStop() as stop:
@@ -713,7 +705,7 @@ class Trainer:
                             mf.flush()
                         if board is not None:
                             board.row(row)
-                        bar.set_postfix_str(_postfix(row, names))
+                        bar.note(_postfix(row, names))
                         t_last, step_last = now, self.step_count
                     if lead and (self.step_count % cfg.sample_every == 0 or at_end):
                         grid = report_mod.save_sample_grid(
