@@ -123,12 +123,15 @@ def test_ema_choice_follows_sample_and_all_holds_every_network(tmp_path):
 def test_torchscript_reproduces_the_eager_generator(tmp_path):
     run = make_run(tmp_path, noise_scale=0.3)
     out = tmp_path / "g.pt"
-    export_model(run, out, "torchscript")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # torch.jit's per-call notices stay quiet
+        export_model(run, out, "torchscript")
     model = load_run(run)
     x, eager = _plain_latent(model, n=5)  # batch 5: the trace (batch 2) has a dynamic batch
     extra = {TORCHSCRIPT_EXTRA: ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.load(str(out), _extra_files=extra)
     with torch.no_grad():
         assert torch.allclose(traced(x), eager, atol=1e-6)

@@ -388,8 +388,10 @@ def _safetensors_bytes(
 
 def _torchscript_bytes(wrapper: nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> bytes:
     with warnings.catch_warnings():
-        # torch >= 2.9 marks torch.jit as deprecated; TorchScript is still what this format is.
+        # torch >= 2.9 marks torch.jit as deprecated (a DeprecationWarning, from 2.14 a
+        # FutureWarning per call); TorchScript is still what this format is, and the user chose it.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"`torch\.jit\.", FutureWarning)
         with torch.no_grad():
             traced = torch.jit.trace(wrapper, (example,))
         buf = io.BytesIO()
