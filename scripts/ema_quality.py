@@ -42,12 +42,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--reference", default="../shared/data/mnist", help="real images (test set)")
-    ap.add_argument("--other-real", default="mnist5k", help="real-vs-real baseline data")
+    ap.add_argument(
+        "--other-real",
+        default=None,
+        help="real-vs-real floor's second set (default: the reference's other half; the "
+        "2026-11-26 table used mnist5k, the feature classifier's own training digits)",
+    )
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     reference = load_dataset(a.reference, split="test")
-    other = load_dataset(a.other_real, split="train")
+    other = load_dataset(a.other_real, split="train") if a.other_real else None
     rows = []
     for run in a.runs:
         model = load_run(run)

@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from infogan.config import ModelConfig, TrainConfig
 from infogan.data import load_dataset
+from infogan.errors import DataError
 from infogan.evaluate import evaluate_run, format_report
 from infogan.train import Trainer
 
@@ -67,7 +68,9 @@ def test_every_metric_block_and_html(dsprites_run):
     assert "c1" in rep["clustering"]  # dSprites labels = shape
     page = (dsprites_run / "report.html").read_text()
     assert "Disentanglement" in page and "Sample quality" in page and "data:image/png" in page
-    assert json.loads((dsprites_run / "report.json").read_text())["quality"]["n_fake"] == 200
+    # 300 real images: 150 for the model's score, the other 150 for the floor; 150 generated
+    assert json.loads((dsprites_run / "report.json").read_text())["quality"]["n_fake"] == 150
+    assert q["n_real"] == 150 and q["real_vs_real"]["what"].endswith("150 each")
     t = rep["timings"]  # wall-clock seconds of each part, and of each metric
     for key in ("load", "dsprites:300/encode", "dsprites:300/disentanglement", "quality", "total"):
         assert t[key] >= 0, key
@@ -80,6 +83,46 @@ def test_every_metric_block_and_html(dsprites_run):
     assert np.array(b["normalized_mi"]).shape == (3, 5)
     assert np.mean(b["gap"]) == pytest.approx(d["mig"], abs=1e-12)  # MIG's own sample
     assert "MIG gap" in text and "Which code holds which factor" in page
+
+
+class _SeenPixels:
+    """The pixel extractor, as if trained on one dataset (like the built-in classifiers)."""
+
+    name = "pixels"
+
+    def __init__(self, train_data):
+        self.train_data = train_data
+
+    def __call__(self, images):
+        return _pixels(images)
+
+
+def test_the_quality_floor_is_at_the_models_sample_sizes(dsprites_run):
+    """FID/KID are biased by sample size and k-NN radii depend on it: the model's score and the
+    real-vs-real floor compare sets of one size, whichever way the floor is made."""
+    from infogan.evaluate import quality_block
+    from infogan.model import load_run
+
+    model = load_run(dsprites_run)
+    ref, other = load_dataset("dsprites:90"), load_dataset("dsprites:60")
+    q = quality_block(model, ref, n=1000, extractor=_SeenPixels(None))
+    assert q["n_fake"] == q["n_real"] == 45 and "warning" not in q  # half of 90 each
+    q = quality_block(model, ref, other_real=other, n=1000, extractor=_SeenPixels(None))
+    assert q["n_fake"] == q["n_real"] == 60
+    assert q["real_vs_real"]["what"] == f"{other.name} vs {ref.name}, 60 each"
+    with pytest.raises(DataError, match="at least 4"):
+        quality_block(model, load_dataset("dsprites:3"), n=10, extractor=_pixels)
+
+
+def test_a_reference_the_feature_classifier_was_trained_on_is_flagged(dsprites_run):
+    from infogan.evaluate import quality_block
+    from infogan.model import load_run
+
+    model = load_run(dsprites_run)
+    ref = load_dataset("dsprites:100")
+    q = quality_block(model, ref, n=50, extractor=_SeenPixels(ref.name))
+    assert "trained on dsprites:100" in q["warning"] and "held-out" in q["warning"]
+    assert "warning" not in quality_block(model, ref, n=50, extractor=_SeenPixels("other"))
 
 
 def test_quality_is_skipped_with_a_reason_without_a_feature_space(dsprites_run, monkeypatch):

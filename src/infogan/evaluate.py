@@ -219,41 +219,62 @@ def quality_block(
     extractor: Any = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """FID, KID, precision/recall, density/coverage of ``n`` samples against ``reference``, in
+    """FID, KID, precision/recall, density/coverage of generated images against ``reference``, in
     the feature space of ``extractor`` (default: the built-in classifier for this image shape),
-    beside the same scores of real data (``other_real``, or one half of ``reference`` against the
-    other) so the model's numbers have a floor to be read against."""
+    beside the same scores of real data against real data, so the model's numbers have a floor.
+
+    All three sets have one size ``s``, because FID and KID are biased by sample size and the
+    neighbour radii of precision/recall depend on it: a floor at other sizes is not a floor.
+    The floor is ``reference`` against ``other_real`` (``s = min(n, both sizes)``) or, without
+    it, one half of ``reference`` against the other (``s = min(n, len(reference) // 2)``); the
+    model's ``s`` images are scored against the first set. A reference the feature classifier
+    was trained on gets a warning: its features are not those of unseen images."""
     from infogan.metrics.features import extract_features, features_for
     from infogan.metrics.quality import quality_scores
 
     extractor = extractor or features_for(reference.shape)
     g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(reference), generator=g)[:n]
-    real = extract_features(extractor, reference.images[idx])
+    perm = torch.randperm(len(reference), generator=g)
+    if other_real is not None and other_real.name != reference.name:
+        s = min(n, len(reference), len(other_real))
+        j = torch.randperm(len(other_real), generator=g)[:s]
+        floor, floor_images = other_real.name, other_real.images[j]
+        rvr_what = f"{other_real.name} vs {reference.name}"
+    else:
+        s = min(n, len(reference) // 2)
+        floor, floor_images = reference.name, reference.images[perm[s : 2 * s]]
+        rvr_what = f"two halves of {reference.name}"
+    if s < 2:
+        raise DataError(
+            f"quality: {reference.name} has {len(reference)} images; at least 4 are needed"
+        )
+    real = extract_features(extractor, reference.images[perm[:s]])
     fake_images = torch.cat(
-        [model.generate(n=min(1000, n - i), seed=seed + 1 + i).cpu() for i in range(0, n, 1000)]
+        [model.generate(n=min(1000, s - i), seed=seed + 1 + i).cpu() for i in range(0, s, 1000)]
     )
     fake = extract_features(extractor, fake_images)
     out: dict[str, Any] = dict(quality_scores(real, fake, seed=seed))
-    if other_real is not None and other_real.name != reference.name:
-        j = torch.randperm(len(other_real), generator=g)[:n]
-        rvr = quality_scores(real, extract_features(extractor, other_real.images[j]), seed=seed)
-        rvr_what = f"{other_real.name} vs {reference.name}"
-    else:
-        half = len(real) // 2
-        rvr = quality_scores(real[:half], real[half:], seed=seed)
-        rvr_what = f"two halves of {reference.name}"
-    out["real_vs_real"] = {**rvr, "what": rvr_what}
+    rvr = quality_scores(real, extract_features(extractor, floor_images), seed=seed)
+    out["real_vs_real"] = {**rvr, "what": f"{rvr_what}, {s} each"}
     out["features"] = getattr(extractor, "name", type(extractor).__name__)
-    out["n_fake"], out["n_real"] = len(fake), len(real)
+    out["n_fake"] = out["n_real"] = s
+    warnings = []
+    seen = getattr(extractor, "train_data", None)
+    if seen is not None and seen in {reference.name, floor}:
+        warnings.append(
+            f"the feature classifier was trained on {seen}: its features of those images are "
+            "not features of unseen ones; score against held-out images (--data)"
+        )
     dim = int(real.shape[1])
-    if min(len(real), len(fake)) < dim:
+    if s < dim:
         # Fewer images than feature dimensions: the covariances FID compares are singular and
         # the kernel and neighbour statistics rest on a handful of points.
-        out["warning"] = (
-            f"{min(len(real), len(fake))} images for {dim}-dimensional features: FID and KID are "
-            f"biased upward and all six scores are noisy; use at least {dim} images"
+        warnings.append(
+            f"{s} images for {dim}-dimensional features: FID and KID are biased upward and all "
+            f"six scores are noisy; use at least {dim} images"
         )
+    if warnings:
+        out["warning"] = "; ".join(warnings)
     return out
 
 
@@ -294,6 +315,8 @@ def evaluate_model(
     """Every requested metric that applies. Labels -> clustering; ground-truth factors ->
     disentanglement (with the oracle); always: MI bound, and sample quality against the last
     dataset. The last labelled dataset's clustering is the primary ``clustering`` entry.
+    ``train_data``, if given, is the real-vs-real floor's second set in :func:`quality_block`
+    (instead of one half of the last dataset).
 
     ``rep["timings"]`` holds the wall-clock seconds of each part: ``DATA/encode``,
     ``DATA/clustering``, ``DATA/disentanglement`` (with ``DATA/disentanglement/METRIC`` and
@@ -541,7 +564,8 @@ def evaluate_run(
 
     ``data`` defaults to the run's training data (whose labels training never saw). IDX
     directories holding both splits are read at ``split`` (test by default). Sample quality is
-    measured against the last dataset, with real-vs-real from the training data beside it.
+    measured against half of the last dataset, with the other half against it as the floor
+    (:func:`quality_block`).
     """
     start = time.perf_counter()
     check_writable_run(run_dir)
@@ -551,18 +575,11 @@ def evaluate_run(
     channels, side = model.nets.image_shape[:2]
     datasets = [load_dataset(s, split=split, size=side, channels=channels) for s in sources]
     loaded = time.perf_counter() - start
-    train_data = None
-    if "quality" in metrics and model.cfg.data not in sources:
-        try:
-            train_data = load_dataset(model.cfg.data, split="train", size=side, channels=channels)
-        except DataError:
-            train_data = None  # real-vs-real then compares two halves of the evaluation data
     rep = evaluate_model(
         model,
         datasets,
         n_mi=n_mi,
         metrics=metrics,
-        train_data=train_data,
         scale=scale,
         n_quality=n_quality,
         extractor=extractor,

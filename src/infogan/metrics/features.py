@@ -275,6 +275,8 @@ class ClassifierFeatures:
         classifier: the wrapped module (frozen).
         image_shape: ``(C, H, W)`` it accepts.
         device: where it runs; features always come back on the CPU.
+        train_data: the name of the dataset it was trained on, where known: features of those
+            images are not features of unseen ones, so they make a poor quality reference.
     """
 
     def __init__(
@@ -284,12 +286,14 @@ class ClassifierFeatures:
         *,
         batch_size: int = 500,
         device: str | torch.device = "cpu",
+        train_data: str | None = None,
     ) -> None:
         if not callable(getattr(classifier, "features", None)):
             raise TypeError("features: the classifier must have a .features(x) method")
         self.device = torch.device(device)
         self.classifier = classifier.to(self.device).eval().requires_grad_(False)
         self.name = name
+        self.train_data = train_data
         self.batch_size = int(batch_size)
         self.image_shape: tuple[int, int, int] | None = getattr(classifier, "image_shape", None)
         self.digest = _weights_digest(self.classifier)
@@ -453,10 +457,12 @@ def cached_classifier(
     image_shape = tuple(int(v) for v in image_shape)  # type: ignore[assignment]
     if path.exists():
         try:
-            model, _ = load_classifier(path)
+            model, meta = load_classifier(path)
             if model.image_shape != image_shape:
                 raise DataError(f"features: {path} is for images {list(model.image_shape)}")
-            return ClassifierFeatures(model, key, device=device)
+            return ClassifierFeatures(
+                model, key, device=device, train_data=meta.get("train_dataset")
+            )
         except DataError as e:
             warnings.warn(f"{e}; retraining it", RuntimeWarning, stacklevel=2)
     dataset = dataset_loader()
@@ -468,7 +474,7 @@ def cached_classifier(
     model = train_classifier(dataset, epochs=epochs, seed=seed, device=device)
     meta = {"name": name, "train_dataset": dataset.name, "epochs": str(epochs), "seed": str(seed)}
     save_classifier(model.to("cpu"), path, meta)
-    return ClassifierFeatures(model, key, device=device)
+    return ClassifierFeatures(model, key, device=device, train_data=dataset.name)
 
 
 @dataclass(frozen=True)
