@@ -111,7 +111,7 @@ def test_bad_input_is_refused() -> None:
         model_centrality([one, other])
 
 
-def test_cli_on_two_trained_runs(tmp_path, tiny_npz, capsys) -> None:
+def test_cli_on_two_trained_runs(tmp_path, tiny_npz, capsys, monkeypatch) -> None:
     runs = []
     for seed in (0, 1):
         out = tmp_path / f"seed{seed}"
@@ -126,6 +126,11 @@ def test_cli_on_two_trained_runs(tmp_path, tiny_npz, capsys) -> None:
     rep = json.loads(dest.read_text())
     assert rep["runs"] == ["seed0", "seed1"]
     assert all(0.0 <= v <= 1.0 for row in rep["matrix"] for v in row)
+    # Without --json nothing is written (it once wrote ./centrality.json, refused the next time).
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.iterdir())
+    assert main(["centrality", *runs, *flags[:-2]]) == 0
+    assert "selected:" in capsys.readouterr().out and sorted(tmp_path.iterdir()) == before
     # A missing run is a one-line error, not a traceback.
     argv = ["centrality", runs[0], str(tmp_path / "nope"), "--json", str(dest), "--force"]
     assert main(argv) == 2

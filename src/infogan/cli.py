@@ -405,9 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--seed", type=_seed, default=0, help="seed of the generators' draws (0)")
     m.add_argument("--device", default="cpu")
-    m.add_argument(
-        "--json", default="centrality.json", help="where to write the result (centrality.json)"
-    )
+    m.add_argument("--json", help="also write the result to this JSON file")
     m.add_argument("--force", action="store_true", help="replace an existing --json file")
 
     i = sub.add_parser("info", help="what a run holds: recipe, progress, selection, scores")
@@ -1017,7 +1015,8 @@ def _centrality(a: argparse.Namespace) -> int:
     from infogan.model import load_run
     from infogan.train import resolve_device
 
-    _new_file(a.json, a.force, "--json")
+    if a.json:
+        _new_file(a.json, a.force, "--json")
     device = resolve_device(a.device)
     paths = [Path(r) for r in a.runs]
     seen: dict[Path, Path] = {}
@@ -1034,8 +1033,10 @@ def _centrality(a: argparse.Namespace) -> int:
         models, names, groups=a.groups, group_size=a.group_size, n_var=a.n_var, seed=a.seed
     )
     print(format_centrality(res))
-    atomic_write_bytes(a.json, (json.dumps(res.to_dict(), indent=2) + "\n").encode())
-    print(f"selected: {paths[res.selected]}\nwrote {a.json}")
+    print(f"selected: {paths[res.selected]}")
+    if a.json:
+        atomic_write_bytes(a.json, (json.dumps(res.to_dict(), indent=2) + "\n").encode())
+        print(f"wrote {a.json}")
     return 0
 
 
