@@ -52,6 +52,10 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
     assert not list((run / "candidates").glob("*/checkpoints/*"))  # freed once selection is done
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 4
+    grids = sorted(p.name for p in (run / "samples").iterdir())  # the winner's, then the run's
+    assert grids == ["step_0000002.png", "step_0000003.png", "step_0000004.png"]
+    winner_grid = run / "candidates" / str(sel["winner"]) / "samples" / "step_0000002.png"
+    assert (run / "samples" / "step_0000002.png").read_bytes() == winner_grid.read_bytes()
     # a finished selection is not redone on resume
     res2 = train_selected(
         tiny_config(steps=6, candidates=2, select_steps=2, ckpt_every=2, seed=sel["winner_seed"]),

@@ -344,6 +344,8 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
     shutil.copyfile(path, run_dir / "checkpoints" / path.name)
     if (wdir / "metrics.jsonl").exists():
         shutil.copyfile(wdir / "metrics.jsonl", run_dir / "metrics.jsonl")
+    if (wdir / "samples").is_dir():  # its grids so far, so samples/ shows the whole run
+        shutil.copytree(wdir / "samples", run_dir / "samples", dirs_exist_ok=True)
     if tensorboard_dir(wdir).is_dir():  # the winner's curves so far, continued by the run
         shutil.copytree(tensorboard_dir(wdir), tensorboard_dir(run_dir), dirs_exist_ok=True)
     if cfg.select_rule == "centrality":
@@ -373,7 +375,8 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
     atomic_write_bytes(run_dir / "selection.json", (json.dumps(record, indent=2) + "\n").encode())
     shutil.rmtree(wdir / "checkpoints", ignore_errors=True)
     print(
-        f"selected candidate {winner + 1} (seed {best['seed']}); continuing to {cfg.steps} steps",
+        f"selected candidate {winner + 1} (seed {best['seed']}, folder candidates/{winner}); "
+        f"continuing to {cfg.steps} steps",
         flush=True,
     )
     final = replace(cfg, seed=best["seed"])
