@@ -380,6 +380,25 @@ def test_a_run_being_trained_elsewhere_is_not_trained_twice(capsys, finished):
     assert ckpt.list_checkpoints(finished)[-1][0] == 3
 
 
+def test_a_run_training_before_its_first_checkpoint_is_reported_as_such(capsys, finished):
+    """A resume of a run whose trainer has not yet saved a checkpoint says it is being trained
+    (it said "has no checkpoints", which reads as a broken run)."""
+    import fcntl
+    import os
+    import shutil
+
+    shutil.rmtree(finished / "checkpoints")
+    fd = os.open(finished / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.write(fd, b"4567")
+        err = _err(capsys, ["train", "--resume", str(finished), "--steps", "3", "--no-progress"])
+        assert "being trained by another process (pid 4567)" in err
+    finally:
+        os.close(fd)
+
+
 # ---- the fourteenth session's audit: finished work is never replaced or mixed up -------------
 
 

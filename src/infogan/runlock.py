@@ -17,7 +17,7 @@ from pathlib import Path
 
 from infogan.errors import SpecError
 
-__all__ = ["lock_holder", "run_lock"]
+__all__ = ["lock_holder", "refuse_if_held", "run_lock"]
 
 #: Locks this process holds: resolved run directory -> [file descriptor, depth].
 _HELD: dict[Path, list[int]] = {}
@@ -46,11 +46,7 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
     except BlockingIOError:
         holder = os.read(fd, 32).decode(errors="replace").strip()
         os.close(fd)
-        raise SpecError(
-            f"train: {run_dir} is being trained by another process"
-            + (f" (pid {holder})" if holder.isdigit() else "")
-            + "; let it finish or stop it (Ctrl-C keeps a checkpoint), then --resume"
-        ) from None
+        raise _held_error(run_dir, int(holder) if holder.isdigit() else -1) from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     _HELD[key] = [fd, 1]
@@ -61,6 +57,22 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
         if _HELD[key][1] == 0:
             del _HELD[key]
             os.close(fd)  # releases the lock
+
+
+def _held_error(run_dir: str | Path, pid: int) -> SpecError:
+    return SpecError(
+        f"train: {run_dir} is being trained by another process"
+        + (f" (pid {pid})" if pid > 0 else "")
+        + "; let it finish or stop it (Ctrl-C keeps a checkpoint), then --resume"
+    )
+
+
+def refuse_if_held(run_dir: str | Path) -> None:
+    """Raise :func:`run_lock`'s error now if another process trains in ``run_dir``: a resume
+    checks this before reading the run, which may not have its first checkpoint yet."""
+    pid = lock_holder(run_dir)
+    if pid is not None and pid != os.getpid():
+        raise _held_error(run_dir, pid)
 
 
 def lock_holder(run_dir: str | Path) -> int | None:

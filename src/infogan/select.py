@@ -48,7 +48,7 @@ from infogan.errors import brief
 from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
-from infogan.runlock import run_lock
+from infogan.runlock import refuse_if_held, run_lock
 from infogan.tblog import check_dir, tensorboard_dir
 from infogan.train import (
     TrainResult,
@@ -243,6 +243,8 @@ def train_selected(
     finished selection is never redone.
     """
     run_dir = Path(run_dir)
+    if resume:
+        refuse_if_held(run_dir)  # before "no checkpoints yet" could be the answer
     cfg = with_absolute_data(cfg)
     late = [s for s in [cfg.select_steps, *cfg.select_later] if s > cfg.steps]
     if cfg.candidates > 1 and late and not resume:
