@@ -256,6 +256,17 @@ def test_encode_a_folder_to_npz_and_a_checkpoint_keeps_its_labels(tmp_path, fini
     assert "c1_label" in out.read_text().splitlines()[0]
 
 
+def test_encode_says_why_it_wrote_no_labels_when_the_run_has_no_mapping(tmp_path, finished, capsys):
+    (finished / "report.json").unlink()  # no evaluation on labelled data: no mapping
+    out = tmp_path / "codes.csv"
+    assert (
+        main(["encode", str(finished), "--data", str(finished / "../tiny.npz"), "--out", str(out)])
+        == 0
+    )
+    assert "c1_label" not in out.read_text().splitlines()[0]
+    assert "no label columns: the run has no code -> label mapping" in capsys.readouterr().out
+
+
 def test_the_python_api_refuses_what_it_cannot_use(finished):
     import numpy as np
     import torch

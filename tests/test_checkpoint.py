@@ -114,3 +114,28 @@ def test_newer_format_version_refused(tmp_path):
     torch.save({"format": ckpt.FORMAT, "version": ckpt.VERSION + 1}, p)
     with pytest.raises(CheckpointError, match="upgrade"):
         ckpt.load_checkpoint(p)
+
+
+def test_a_failed_write_names_the_users_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    """An unwritable place or a full disk is reported with the path asked for (the error named
+    our hidden temporary file, e.g. /proc/.c.csv.8z5dzr11.tmp), and no temp file is left."""
+    from infogan.atomic import atomic_write
+
+    target = tmp_path / "codes.csv"
+
+    def full_disk(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left") as e:
+        atomic_write(target, full_disk)
+    assert e.value.filename == str(target) and e.value.errno == 28
+    assert list(tmp_path.iterdir()) == []
+
+    def refused(prefix, suffix, dir):  # as creating a file in /proc fails
+        raise FileNotFoundError(2, "No such file or directory", f"{dir}/{prefix}x{suffix}")
+
+    monkeypatch.setattr("tempfile.mkstemp", refused)
+    with pytest.raises(FileNotFoundError) as e:
+        atomic_write(target, lambda f: None)
+    assert e.value.filename == str(target)

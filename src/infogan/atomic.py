@@ -38,7 +38,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     """Call ``write(f)`` on a temp file beside ``path``, fsync it, rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _naming(e, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             if hasattr(os, "fchmod"):  # POSIX only
@@ -47,11 +50,19 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise (_naming(e, path) if e.filename in (None, tmp) else e) from None
     except BaseException:
         # Also on KeyboardInterrupt: leave no .tmp litter beside the target.
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """The same error, naming the file the user asked for rather than our temporary one."""
+    return type(e)(e.errno, e.strerror or str(e), str(path))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -901,7 +901,8 @@ def _export(a: argparse.Namespace) -> int:
     suffix = Path(a.out).suffix.lower()
     fmt = a.fmt or _EXPORT_SUFFIXES.get(suffix, "safetensors")
     res = export_model(a.run, a.out, fmt, what=a.what, ema=a.ema, force=a.force)
-    print(f"wrote {res.model_path} and {res.sidecar_path} ({res.generator}, step {res.step})")
+    held = "every network" if a.what == "all" else res.generator
+    print(f"wrote {res.model_path} and {res.sidecar_path} ({held}, step {res.step})")
     return 0
 
 
@@ -933,6 +934,11 @@ def _encode(a: argparse.Namespace) -> int:
     _, why = current_labels(model)
     if why:
         print(f"note: no labels for some codes: {why}")
+    elif model.spec.n_cat and not labelled:
+        print(
+            "note: no label columns: the run has no code -> label mapping (one is saved by "
+            "evaluating on labelled data: infogan evaluate RUN --data LABELLED_DATA)"
+        )
     return 0
 
 
