@@ -61,15 +61,18 @@ def _short(name: str) -> str:
 
 
 def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """mean, std (population), min, max and n of every metric over seeds; std is None for a
-    metric only one seed has (a spread of one value is not 0, it is unknown)."""
+    """mean, std, min, max and n of every metric over seeds; std is None for a metric only
+    one seed has (a spread of one value is not 0, it is unknown).
+
+    std is the sample standard deviation (``n - 1``), as published "mean ± std over seeds"
+    figures use; before 2026-11-27 it was the population one (``n``), sqrt((n-1)/n) smaller."""
     keys = sorted({k for v in per_seed.values() for k in v})
     out = {}
     for k in keys:
         vals = [v[k] for v in per_seed.values() if k in v]
         out[k] = {
             "mean": statistics.fmean(vals),
-            "std": statistics.pstdev(vals) if len(vals) > 1 else None,
+            "std": statistics.stdev(vals) if len(vals) > 1 else None,
             "min": min(vals),
             "max": max(vals),
             "n": len(vals),
