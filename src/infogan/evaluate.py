@@ -79,6 +79,11 @@ def representation_fn(model: InfoGAN, batch: int | None = None):
     """Q's code estimate as a representation, one dimension per code: ``argmax q(c|x)`` for a
     categorical code, the Gaussian mean for a continuous one (what disentanglement metrics score).
 
+    A categorical code's column is its value's index, whose order is arbitrary: MIG, DCI and
+    modularity read only which images share a value (up to 20 values), but BetaVAE, FactorVAE,
+    SAP and explicitness also read the order, so with categorical codes their scores depend on
+    how Q happened to number the values (the dSprites preset's codes are all continuous).
+
     It is :meth:`InfoGAN.encode` (no autograd, eval mode, ``batch`` images per network pass,
     default :func:`encode_batch`; each moved to the device as uint8 and converted there), so a
     call with many observations costs one pass per ``batch``; a row depends only on its own
