@@ -212,6 +212,26 @@ def test_npz_alternative_keys_bool_and_float_labels(tmp_path):
     assert read_npz(path).labels is None
 
 
+def test_one_stray_float_does_not_rescale_a_whole_npz(tmp_path, caplog):
+    """[0, 1] data with a resampling overshoot (1.02) or a tiny negative (-0.003) is still [0, 1]
+    (it was read as 0..255, nearly black, or as [-1, 1], washed out); the range taken is
+    logged; a maximum no range explains is refused; 0/1 integers are black and white."""
+    path = tmp_path / "d.npz"
+    base = PIXELS.astype(np.float32) / 255
+    for stray in (1.02, -0.003):
+        x = base.copy()
+        x[0, 0, 0, 0] = stray
+        np.savez(path, images=x)
+        with caplog.at_level("INFO", logger="infogan"):
+            got = read_npz(path).images.numpy()
+        assert np.abs(got[1:].astype(int) - PIXELS[1:]).max() <= 1
+        assert "read as [0, 1]" in caplog.text
+    np.savez(path, images=base * 1.5)  # max 1.5: neither [0, 1] nor plausible 0..255
+    assert str(path) in _raises(path, "fits none of")
+    np.savez(path, images=(PIXELS > 127).astype(np.int64))
+    assert set(np.unique(read_npz(path).images.numpy())) == {0, 255}
+
+
 # -- scaling -------------------------------------------------------------------------------------
 
 

@@ -6,12 +6,18 @@ actually save and normalises them to the library's ``uint8 [N, C, H, W]``:
 
 - images under key ``images`` or ``x``; labels (optional) under ``labels`` or ``y``;
 - shapes ``[N, H, W]`` (grey), ``[N, C, H, W]`` or ``[N, H, W, C]`` with ``C`` in ``{1, 3}``;
-- values ``uint8``/integers in 0..255, booleans, or floats in ``[0, 1]``, ``[-1, 1]`` or
-  ``[0, 255]``.
+- values ``uint8``/integers in 0..255 (only 0 and 1: binary, as booleans), booleans, or
+  floats in ``[0, 1]``, ``[-1, 1]`` or ``[0, 255]``.
+
+A float array's range is read from all its values at once, with a margin of
+:data:`OVERSHOOT` (resampling filters ring a little past the range), and the range taken is
+logged: one stray value must not silently rescale the whole file. A maximum between that margin
+and 2 fits no range (0..255 data that dark is implausible) and is refused.
 """
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 
@@ -20,6 +26,12 @@ import torch
 
 from infogan.data.dataset import ImageDataset
 from infogan.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: How far past [0, 1] or [-1, 1] float values may stray (resampling overshoot) and still be
+#: read as that range; they are clipped.
+OVERSHOOT = 0.1
 
 IMAGE_KEYS = ("images", "x")
 LABEL_KEYS = ("labels", "y")
@@ -51,24 +63,34 @@ def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 255:
             raise DataError(f"data: {path}: integer images range over [{lo}, {hi}], not 0..255")
+        if hi <= 1:  # 0/1 masks saved as integers: binary images, as booleans are
+            log.info("data: %s: integer images hold only 0 and 1; read as black and white", path)
+            return arr.astype(np.uint8) * 255
         return arr.astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
         x = arr.astype(np.float32)  # float32 is exact enough for 256 levels and halves memory
         if not np.isfinite(x).all():
             raise DataError(f"data: {path}: images contain NaN or infinite values")
         lo, hi = float(x.min()), float(x.max())
-        # The range decides the scale. Any negative value means [-1, 1] (tanh-scaled); a maximum
-        # above 1 means raw 0..255 values stored as floats. Data in [0, 1] is taken as [0, 1].
-        if lo >= 0.0 and hi <= 1.0:
+        m = OVERSHOOT
+        # The range decides the scale: within [0, 1] (give or take the margin) is [0, 1];
+        # clearly negative values within [-1, 1] are tanh-scaled; a maximum of 2 or more is
+        # 0..255 stored as floats.
+        if lo >= -m and hi <= 1.0 + m:
+            taken = "[0, 1]"
             x *= 255.0
-        elif lo >= -1.0 and hi <= 1.0:
+        elif lo >= -1.0 - m and hi <= 1.0 + m:
+            taken = "[-1, 1]"
             x += 1.0
             x *= 127.5
-        elif not (lo >= 0.0 and hi <= 255.0):
+        elif lo >= -255.0 * m and 2.0 <= hi <= 255.0 * (1.0 + m):
+            taken = "[0, 255]"
+        else:
             raise DataError(
                 f"data: {path}: float images range over [{lo:g}, {hi:g}], which fits none of "
-                "[0, 1], [-1, 1] or [0, 255]"
+                "[0, 1], [-1, 1] or [0, 255]; rescale them to one of those"
             )
+        log.info("data: %s: float images in [%.4g, %.4g], read as %s", path, lo, hi, taken)
         return np.clip(np.rint(x), 0, 255).astype(np.uint8)
     raise DataError(f"data: {path}: images have unsupported dtype {arr.dtype}")
 
