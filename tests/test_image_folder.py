@@ -80,14 +80,23 @@ def test_colour_alpha_and_16_bit(tmp_path):
     rgba = np.zeros((6, 6, 4), np.uint8)  # black, fully transparent
     _png(alpha / "t.png", rgba)
     assert load_image_folder(alpha, cache_dir="").images.unique().tolist() == [255]
-    # 16-bit grey scaled from its own range, not clipped
+    # 16-bit grey scaled by its bit depth (it was stretched per image: all-white came out black)
     deep = tmp_path / "deep"
     deep.mkdir()
     a16 = np.zeros((4, 4), np.uint16)
     a16[0, 0] = 4000
     Image.fromarray(a16).save(deep / "d.png")
     ds = load_image_folder(deep, cache_dir="")
-    assert ds.images.shape == (1, 1, 4, 4) and ds.images.max() == 255 and ds.images.min() == 0
+    assert ds.images.shape == (1, 1, 4, 4) and ds.images.max() == 16 and ds.images.min() == 0
+    Image.fromarray(np.full((4, 4), 65535, np.uint16)).save(deep / "d.png")
+    assert load_image_folder(deep, cache_dir="").images.unique().tolist() == [255]
+    # big-endian 16-bit TIFF is grey too; float greys in [0, 1] are read as such
+    Image.fromarray(np.full((4, 4), 65535, np.uint16).byteswap().view(">u2")).save(deep / "d.png")
+    (deep / "d.png").rename(deep / "b.tif")
+    ds = load_image_folder(deep, cache_dir="")
+    assert ds.images.shape == (1, 1, 4, 4) and ds.images.unique().tolist() == [255]
+    Image.fromarray(np.full((4, 4), 0.5, np.float32)).save(deep / "b.tif")
+    assert load_image_folder(deep, cache_dir="").images.unique().tolist() == [128]
 
 
 def test_palette_images_of_greys_are_grey(tmp_path):
@@ -191,3 +200,52 @@ def test_cli_trains_on_a_folder_and_encode_names_files(classes, tmp_path, monkey
     assert len(rows) == 16 and rows[0]["file"] == "a/0.png" and rows[-1]["file"] == "b/7.png"
     # labels through the mapping the run's evaluation saved, named after the class folders
     assert {r["c1_label"] for r in rows} <= {"a", "b"}
+
+
+# ---- the fifteenth session's audit: files as users have them ------------------------------------
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo stored sideways with orientation 6 comes in upright, as a viewer shows it."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    stored = np.zeros((8, 16), np.uint8)  # 16 wide, 8 high; the left 4 columns white
+    stored[:, :4] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display = stored turned 90 degrees clockwise
+    Image.fromarray(stored).save(root / "p.jpg", exif=exif.tobytes(), quality=100)
+    img = load_image_folder(root, cache_dir="").images[0, 0].numpy()
+    assert img.shape == (16, 8)  # upright: 8 wide, 16 high
+    assert img[:3].mean() > 200 and img[-3:].mean() < 50  # the white band is now on top
+
+
+def test_linked_class_folders_pipes_and_names_that_are_not_utf8(tmp_path, caplog):
+    root = tmp_path / "pets"
+    _png(root / "cat" / "a.png", np.full((4, 4), 10, np.uint8))
+    _png(tmp_path / "elsewhere" / "b.png", np.full((4, 4), 200, np.uint8))
+    (root / "dog").symlink_to(tmp_path / "elsewhere")  # a class folder that is a link
+    (root / "cat" / "loop").symlink_to(root)  # and a link loop, which must end
+    ds = load_image_folder(root, cache_dir="")
+    assert ds.classes == ["cat", "dog"] and ds.labels.tolist() == [0, 1]
+    # a file name that is not UTF-8 (old zip archives) is read and shown with \\xNN
+    raw = os.fsencode(root / "cat") + b"/caf\xe9.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(os.fsdecode(raw), format="PNG")
+    ds = load_image_folder(root, cache_dir=str(tmp_path / "cache"))
+    assert "cat/caf\\xe9.png" in ds.files and len(ds) == 3
+    # images beside class folders: unlabelled, and the log says why
+    _png(root / "stray.png", np.zeros((4, 4), np.uint8))
+    with caplog.at_level("INFO", logger="infogan"):
+        assert load_image_folder(root, cache_dir="").labels is None
+    assert "stray.png is not" in caplog.text
+    # a pipe named like an image would block the reader forever: refused, named
+    os.mkfifo(root / "cat" / "pipe.png")
+    with pytest.raises(DataError, match="pipe.png is not a regular file"):
+        load_image_folder(root, cache_dir="")
+
+
+def test_an_image_too_large_to_decode_is_one_clear_error(tmp_path, monkeypatch):
+    root = tmp_path / "big"
+    _png(root / "huge.png", np.zeros((40, 40), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1600 pixels > 2x the limit
+    with pytest.raises(DataError, match="huge.png is too large to decode safely"):
+        load_image_folder(root, cache_dir="")

@@ -10,9 +10,12 @@ Layouts, decided by what the directory holds:
   reads them) and their names are kept (:attr:`ImageDataset.classes`);
 - otherwise every image anywhere below ``DIR``, unlabelled.
 
-Pixels: all images grey (Pillow modes ``1``, ``L``, ``LA``, ``I``, ``I;16``, ``F``, or a
+Pixels: all images grey (Pillow modes ``1``, ``L``, ``LA``, ``I``, ``I;16*``, ``F``, or a
 palette of greys only) -> one channel; any colour image among them -> three (RGB;
-transparency is flattened onto white). Size: with ``size`` given, each image is centre-cropped
+transparency is flattened onto white). 16-bit greys are scaled by their bit depth (65535 ->
+255), float greys from [0, 1] or [0, 255], never by each file's own darkest and brightest pixel.
+EXIF orientation is applied, as a photo viewer does. Class folders may be symbolic links.
+Size: with ``size`` given, each image is centre-cropped
 to a square of its shorter side and resized to ``size`` x ``size`` (Lanczos; JPEGs are first
 decoded at the smallest scale still at least that big, which makes large photos quick to
 read); without it, all images must share one size.
@@ -27,7 +30,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
+import stat
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -41,33 +47,57 @@ from infogan.errors import DataError
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 )
-GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not read as new ones
+GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+_WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+_ORIENTATION = 0x0112  # EXIF tag; values 5-8 turn the image a quarter
+log = logging.getLogger(__name__)
+CACHE_VERSION = 2  # bump when decoding changes, so old caches are not read as new ones
 
 __all__ = ["IMAGE_SUFFIXES", "has_images", "load_image_folder"]
 
 
+def _walk(directory: str | Path):
+    """``(folder, image file names)`` below ``directory``: hidden files and folders skipped,
+    linked folders followed, each real folder visited once (a link loop ends)."""
+    seen: set[str] = set()
+    for root, dirs, files in os.walk(directory, followlinks=True):
+        seen.add(os.path.realpath(root))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) not in seen
+        )
+        yield (
+            root,
+            [
+                f
+                for f in files
+                if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+            ],
+        )
+
+
 def _images_below(directory: Path) -> list[Path]:
-    """Image files below ``directory``, sorted; hidden files and folders are skipped."""
+    """Image files below ``directory``, sorted; hidden files and folders are skipped. A pipe,
+    socket or device named like an image is refused (reading it would wait forever)."""
     found = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [
-            Path(root) / f
-            for f in files
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
-        ]
+    for root, files in _walk(directory):
+        for f in files:
+            path = Path(root) / f
+            try:
+                mode = path.stat().st_mode
+            except OSError:  # a dangling link: named by the reader's error
+                mode = stat.S_IFREG
+            if not stat.S_ISREG(mode):
+                raise DataError(f"data: {path} is not a regular file (a pipe, socket or device)")
+            found.append(path)
     return sorted(found)
 
 
 def has_images(directory: str | Path) -> bool:
     """Whether any image file lies below ``directory`` (stops at the first one: CelebA's check
     and the split check need not list 200,000 files that the loader lists again)."""
-    for _, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files):
-            return True
-    return False
+    return any(files for _, files in _walk(directory))
 
 
 def _split_dir(directory: Path, split: str) -> Path:
@@ -95,6 +125,15 @@ def _files_and_labels(directory: Path) -> tuple[list[Path], np.ndarray | None, l
         index = {name: i for i, name in enumerate(classes)}
         labels = np.array([index[f.parent.name] for f in files], dtype=np.int64)
         return files, labels, classes
+    subs = {p for p in parents if p.parent == directory}
+    if len(subs) >= 2:  # it looks like class folders, but is not: say why it has no labels
+        odd = next(f for f in files if f.parent not in subs)
+        log.info(
+            "data: %s read without labels: class folders need every image directly inside one "
+            "sub-folder, and %s is not",
+            directory,
+            odd.relative_to(directory),
+        )
     return files, None, None
 
 
@@ -103,9 +142,44 @@ def _open(path: Path):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        return Image.open(path)
+        with warnings.catch_warnings():
+            # Past ~89M pixels Pillow warns (we downscale; the user needs no traceback-like
+            # lines), past twice that it refuses: the error below names the file.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except Image.DecompressionBombError as e:
+        raise DataError(f"data: {path} is too large to decode safely ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"data: {path} is not a readable image ({e})") from None
+
+
+def _orientation(image) -> int:
+    """The image's EXIF orientation (1 = upright; 5-8 turn it a quarter, so width and height
+    swap), read from the header."""
+    try:
+        value = image.getexif().get(_ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block: the pixels are still what counts
+        return 1
+    return value if value in range(1, 9) else 1
+
+
+def _wide_to_uint8(image, path: Path):
+    """16-bit or float grey pixels as 8-bit, by the bit depth or the float range, never by the
+    image's own darkest and brightest pixel (that made a white image black)."""
+    from PIL import Image
+
+    a = np.asarray(image, dtype=np.float64)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if image.mode.startswith("I;16") or (image.mode == "I" and 255 < hi <= 65535):
+        a = a / 257.0  # 65535 -> 255
+    elif image.mode == "F" and lo >= -0.1 and hi <= 1.1:
+        a = a * 255.0  # [0, 1] floats (a little resampling overshoot clipped)
+    if lo < -0.1 * 255 or a.max(initial=0.0) > 255.0 * 1.1:
+        raise DataError(
+            f"data: {path}: {image.mode} pixels range over [{lo:g}, {hi:g}], which fits none "
+            "of 8-bit, 16-bit, [0, 1] or [0, 255]"
+        )
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
 
 
 def _pixel_mode(image) -> str:
@@ -122,7 +196,7 @@ def _pixel_mode(image) -> str:
 
 def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
     """One file as ``uint8`` ``[H, W]`` (mode ``L``) or ``[H, W, 3]`` (mode ``RGB``)."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
         with _open(path) as image:
@@ -130,16 +204,14 @@ def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
                 # libjpeg decodes at 1/2, 1/4 or 1/8 scale while the result stays >= size:
                 # most of a large photo's decoding time saved, nothing lost after resizing.
                 image.draft(mode, (size, size))
+            if _orientation(image) != 1:
+                image = ImageOps.exif_transpose(image)  # upright, as a photo viewer shows it
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 # Transparent pixels onto white, as an image viewer shows them.
                 rgba = image.convert("RGBA")
                 image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-            elif image.mode in ("I", "I;16", "F"):
-                # 16-bit and float greys: their own range to 0..255, not clipped at 255.
-                a = np.asarray(image, dtype=np.float64)
-                lo, hi = float(a.min()), float(a.max())
-                a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-                image = Image.fromarray(np.rint(a).astype(np.uint8))
+            elif image.mode in _WIDE_MODES:
+                image = _wide_to_uint8(image, path)
             image = image.convert(mode)
             if size is not None:
                 w, h = image.size
@@ -158,8 +230,15 @@ def _cache_key(directory: Path, files: list[Path], size: int | None) -> str:
     h.update(json.dumps([CACHE_VERSION, str(directory.resolve()), size]).encode())
     for f in files:
         st = f.stat()
-        h.update(f"{f.relative_to(directory)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        # os.fsencode: a name that is not UTF-8 (old zip archives) is still just bytes here.
+        h.update(os.fsencode(f.relative_to(directory)))
+        h.update(f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:32]
+
+
+def _shown(name: str) -> str:
+    """A file name fit to print and write: bytes that are not UTF-8 as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def load_image_folder(
@@ -188,7 +267,7 @@ def load_image_folder(
     directory = _split_dir(root, split)
     files, labels, classes = _files_and_labels(directory)
     name = str(directory)
-    rel = [str(f.relative_to(directory)) for f in files]
+    rel = [_shown(str(f.relative_to(directory))) for f in files]
     cache: Path | None = None
     if cache_dir != "":
         from infogan.data.download import default_cache_dir
@@ -205,7 +284,7 @@ def load_image_folder(
     for f in files:
         with _open(f) as image:
             modes.add(_pixel_mode(image))
-            sizes.add(image.size)
+            sizes.add(image.size[::-1] if _orientation(image) >= 5 else image.size)
     if size is None and len(sizes) > 1:
         a, b = sorted(sizes)[:2]
         raise DataError(
