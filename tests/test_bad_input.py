@@ -267,6 +267,20 @@ def test_encode_says_why_it_wrote_no_labels_when_the_run_has_no_mapping(tmp_path
     assert "no label columns: the run has no code -> label mapping" in capsys.readouterr().out
 
 
+def test_a_one_class_labelled_set_does_not_replace_the_saved_mapping(tmp_path, finished, capsys):
+    """One class scores 1.0 whatever the code and maps every value to it: skipped, said why, and
+    the run's mapping (what `encode` and `label` read) is kept."""
+    import numpy as np
+
+    before = json.loads((finished / "report.json").read_text())["clustering"]
+    one = tmp_path / "one.npz"
+    np.savez(one, images=np.load(finished / "../tiny.npz")["images"][:5], labels=np.zeros(5, int))
+    argv = ["evaluate", str(finished), "--data", str(one), "--metrics", "clustering"]
+    assert main(argv) == 0
+    assert "one class only" in capsys.readouterr().out
+    assert json.loads((finished / "report.json").read_text())["clustering"] == before
+
+
 def test_the_python_api_refuses_what_it_cannot_use(finished):
     import numpy as np
     import torch

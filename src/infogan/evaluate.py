@@ -343,7 +343,8 @@ def evaluate_model(
         with _timed(timings, f"{ds.name}/encode"):
             # once per dataset, shared by clustering and histograms
             enc = model.encode(ds.images, batch=encode_batch(model))
-        if "clustering" in metrics and ds.labels is not None and model.spec.n_cat:
+        one_class = ds.labels is not None and len(ds.labels.unique()) < 2
+        if "clustering" in metrics and ds.labels is not None and model.spec.n_cat and not one_class:
             with _timed(timings, f"{ds.name}/clustering"):
                 entry["clustering"] = cluster_codes(model, ds, enc)
             rep["clustering"] = entry["clustering"]
@@ -377,6 +378,10 @@ def evaluate_model(
             skipped["clustering"] = "no labels in this data"
         elif "clustering" in metrics and not model.spec.n_cat:
             skipped["clustering"] = "no categorical code to score as a classifier"
+        elif "clustering" in metrics and one_class:
+            # Any code scores 1.0 on one class, and its mapping would send every value to that
+            # class: the run's saved mapping is kept instead.
+            skipped["clustering"] = "the labels hold one class only; accuracy needs two or more"
         if "disentanglement" in metrics and ds.ground_truth is None:
             skipped["disentanglement"] = "no ground-truth factors (only dsprites has them)"
         if skipped:
