@@ -539,6 +539,11 @@ def test_small_user_slips_get_messages_that_name_them(capsys, tmp_path, finished
     Image.new("L", (28, 28)).save(png)
     with pytest.raises(DataError, match="one image, not a dataset"):
         load_dataset(png)
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((2, 28, 28), np.uint8))  # not read as an IDX file
+    with pytest.raises(DataError, match=r"single \.npy array; .*np\.savez"):
+        load_dataset(tmp_path / "x.npy")
     err = _err(
         capsys, ["sample", str(finished), "--label", "c9=1", "--out", str(tmp_path / "x.png")]
     )

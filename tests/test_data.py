@@ -472,3 +472,11 @@ def test_with_channels_makes_colour_grey_and_grey_colour():
     back = with_channels(grey, 3)
     assert back.images.shape == (1, 3, 2, 2) and bool((back.images == grey.images).all())
     assert with_channels(colour, 3) is colour
+
+
+def test_a_folder_named_like_a_builtin_set_is_told_apart(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mnist5k").mkdir()
+    with caplog.at_level("INFO", logger="infogan"):
+        assert load_dataset("mnist5k").name == "mnist5k"
+    assert "for the folder of that name write ./mnist5k" in caplog.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import io
+import logging
 import os
 import zlib
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from infogan.data.folder import IMAGE_SUFFIXES, has_images, load_image_folder
 from infogan.data.npz import read_npz
 from infogan.data.svhn import read_svhn_mat
 from infogan.errors import DataError
+
+log = logging.getLogger(__name__)
 
 # Where Debian's package `dataset-fashion-mnist` installs the four IDX .gz files.
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -250,6 +253,11 @@ def _load(source: str | os.PathLike[str], split: str, size: int | None) -> Image
     key = os.fspath(source)
     if not key.strip():
         raise DataError("data: empty; give a dataset name (e.g. mnist5k) or a path")
+    if (key == "celeba" or key in NAMED_DATASETS) and Path(key).is_dir():
+        # A folder of the user's own named like a built-in set: say which one is read.
+        log.info(
+            "data: %r is the built-in dataset; for the folder of that name write ./%s", key, key
+        )
     if key == "celeba":
         return load_celeba(split, size)
     if key in NAMED_DATASETS:
@@ -268,6 +276,11 @@ def _load(source: str | os.PathLike[str], split: str, size: int | None) -> Image
         return load_image_folder(path, split, size=size)
     if path.suffix.lower() == ".npz":
         return read_npz(path)
+    if path.suffix.lower() == ".npy":
+        raise DataError(
+            f"data: {path} is a single .npy array; save images (and labels) as an .npz: "
+            "np.savez(path, images=x, labels=y)"
+        )
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise DataError(
             f"data: {path} is one image, not a dataset; give the folder that holds the images "
