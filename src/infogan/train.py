@@ -150,8 +150,13 @@ def image_side(cfg: TrainConfig) -> int:
 
 def load_training_data(cfg: TrainConfig) -> ImageDataset:
     """``cfg.data``'s training split, image files resized to the networks' size, in the
-    networks' channels when the config fixes them (``--channels 1`` on colour data: grey)."""
-    return load_dataset(cfg.data, split="train", size=image_side(cfg), channels=cfg.model.channels)
+    networks' channels when the config fixes them (``--channels 1`` on colour data: grey).
+    Logs what was read, so a wrong folder or mode shows before the first step."""
+    ds = load_dataset(cfg.data, split="train", size=image_side(cfg), channels=cfg.model.channels)
+    c, h, w = ds.shape
+    labels = "labelled (labels unused in training)" if ds.labels is not None else "unlabelled"
+    log.info("data: %s, %d images of %dx%dx%d, %s", ds.name, len(ds), c, h, w, labels)
+    return ds
 
 
 def with_absolute_data(cfg: TrainConfig) -> TrainConfig:
