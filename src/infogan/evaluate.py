@@ -263,10 +263,10 @@ def quality_block(
     out["real_vs_real"] = {**rvr, "what": f"{rvr_what}, {s} each"}
     out["features"] = getattr(extractor, "name", type(extractor).__name__)
     out["n_fake"] = out["n_real"] = s
-    warnings = []
+    notes = []
     seen = getattr(extractor, "train_data", None)
     if seen is not None and seen in {reference.name, floor}:
-        warnings.append(
+        notes.append(
             f"the feature classifier was trained on {seen}: its features of those images are "
             "not features of unseen ones; score against held-out images (--data)"
         )
@@ -274,12 +274,12 @@ def quality_block(
     if s < dim:
         # Fewer images than feature dimensions: the covariances FID compares are singular and
         # the kernel and neighbour statistics rest on a handful of points.
-        warnings.append(
+        notes.append(
             f"{s} images for {dim}-dimensional features: FID and KID are biased upward and all "
             f"six scores are noisy; use at least {dim} images"
         )
-    if warnings:
-        out["warning"] = "; ".join(warnings)
+    if notes:
+        out["warning"] = "; ".join(notes)
     return out
 
 
