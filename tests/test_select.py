@@ -258,6 +258,7 @@ def test_halving_interrupted_in_its_second_point_resumes(tmp_path, tiny_dataset,
     assert sel["stages"][0] == first[0]
 
 
+@pytest.mark.slow  # ~19 s of worker start-up; the other parallel tests stay in the default suite
 def test_parallel_candidates_match_one_after_another(tmp_path, tiny_dataset):
     """Two worker processes train the candidates; the selection is the serial one's."""
     kw = dict(steps=6, candidates=3, select_steps=2, select_later=[4], ckpt_every=2)
