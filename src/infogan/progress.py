@@ -44,7 +44,6 @@ class Progress:
 
     def __init__(self, total: int, initial: int, enabled: bool, desc: str = "train") -> None:
         self.total, self.step, self.desc = total, initial, desc
-        self.enabled = enabled
         self.text = ""
         self._bar: Any = None
         self._plain = enabled and not _on_terminal()

@@ -42,6 +42,7 @@ import torch
 
 from infogan.atomic import atomic_write
 from infogan.data.dataset import ImageDataset
+from infogan.data.npz import OVERSHOOT
 from infogan.errors import DataError
 
 IMAGE_SUFFIXES = frozenset(
@@ -172,9 +173,9 @@ def _wide_to_uint8(image, path: Path):
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
     if image.mode.startswith("I;16") or (image.mode == "I" and 255 < hi <= 65535):
         a = a / 257.0  # 65535 -> 255
-    elif image.mode == "F" and lo >= -0.1 and hi <= 1.1:
+    elif image.mode == "F" and lo >= -OVERSHOOT and hi <= 1.0 + OVERSHOOT:
         a = a * 255.0  # [0, 1] floats (a little resampling overshoot clipped)
-    if lo < -0.1 * 255 or a.max(initial=0.0) > 255.0 * 1.1:
+    if lo < -OVERSHOOT * 255 or a.max(initial=0.0) > 255.0 * (1.0 + OVERSHOOT):
         raise DataError(
             f"data: {path}: {image.mode} pixels range over [{lo:g}, {hi:g}], which fits none "
             "of 8-bit, 16-bit, [0, 1] or [0, 255]"
