@@ -103,6 +103,8 @@ def test_empty_data_is_refused(capsys, tmp_path):
     err = _err(capsys, ["train", "--data", "", "--out", str(tmp_path / "e"), *TINY])
     assert "data: empty" in err
     assert not (tmp_path / "e").exists()
+    # the folder "run directory:" named before the error is said not to exist
+    assert err.endswith(f"(nothing written: {tmp_path / 'e'} was not created)"), err
 
 
 def test_eval_data_of_the_wrong_size_fails_before_training(capsys, tmp_path, tiny_npz):
@@ -615,6 +617,35 @@ def test_labels_as_floats_and_names_in_npz_tables(tmp_path):
     cols = {"c1": np.array([0, 1]), "c1_label": np.array(["seven", "four"], dtype=object)}
     write_table(buf, cols, "npz")  # object arrays could not be saved without pickle
     assert list(np.load(io.BytesIO(buf.getvalue()))["c1_label"]) == ["seven", "four"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text():
+    import csv
+    import io
+
+    import numpy as np
+
+    from infogan.labels import write_table
+
+    buf = io.BytesIO()
+    files = np.array(['=HYPERLINK("http://x")', "+1.png", "@a.png", "-b.png", "ok.png"])
+    cols = {
+        "file": files,
+        "c1": np.array([0, 1, 2, 3, 4]),
+        "c1_label": np.array(["-1", "-1", "=2", "x", "3"], dtype=object),
+        "c2_mean": np.array([-0.5, 0.25, -1.0, 0.0, 1.0]),
+    }
+    write_table(buf, cols, "csv")
+    rows = list(csv.reader(io.StringIO(buf.getvalue().decode())))[1:]
+    assert [r[1] for r in rows] == [
+        '\'=HYPERLINK("http://x")',
+        "'+1.png",
+        "'@a.png",
+        "'-b.png",
+        "ok.png",
+    ]
+    assert [r[3] for r in rows] == ["-1", "-1", "'=2", "x", "3"]  # numbers stay numbers
+    assert rows[0][4] == "-0.5"
 
 
 def test_centrality_says_when_its_pick_is_arbitrary():

@@ -684,7 +684,14 @@ def _train(a: argparse.Namespace) -> int:
         check_new_run_dir(run_dir)
     _apply_run_flags(cfg, a)
     print(f"run directory: {run_dir}", flush=True)
-    result = train_selected(cfg, run_dir, resume=bool(a.resume))
+    existed = run_dir.exists()
+    try:
+        result = train_selected(cfg, run_dir, resume=bool(a.resume))
+    except InfoGANError as e:
+        # The line above named a folder; say so when the error came before it was made.
+        if not existed and not run_dir.exists():
+            e.args = (f"{e} (nothing written: {run_dir} was not created)",)
+        raise
     print(f"done: {result.step} steps in {result.seconds:.1f} s; report: {run_dir / 'report.json'}")
     return 0
 

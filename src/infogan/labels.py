@@ -208,6 +208,10 @@ def write_table(f: Any, cols: dict[str, np.ndarray], fmt: str) -> None:
     f.write(buf.getvalue().encode())
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _savez(f: Any, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed(f, **arrays)`` for any array names: numpy's own takes them as
     keyword arguments, so a ``file`` column (the image each row came from) collided with its
@@ -222,4 +226,22 @@ def _savez(f: Any, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _fmt(v: Any) -> str:
-    return f"{v:.6g}" if isinstance(v, float | np.floating) else str(v)
+    """A cell: floats to 6 significant digits; text (file names, class names: the user's
+    files choose them) that a spreadsheet would run as a formula, such as a file named
+    ``=HYPERLINK(...).png``, gets a leading ``'``, which spreadsheets show as text; a
+    number written as text (a label ``-1``) is left as it is."""
+    if isinstance(v, float | np.floating):
+        return f"{v:.6g}"
+    text = str(v)
+    if isinstance(v, str | np.str_) and text.startswith(_FORMULA_START) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    """A label such as ``-1`` is a number, not a formula: it stays as it is."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
