@@ -219,6 +219,18 @@ def test_exif_orientation_is_applied(tmp_path):
     assert img[:3].mean() > 200 and img[-3:].mean() < 50  # the white band is now on top
 
 
+def test_an_animated_gif_gives_its_first_frame_and_the_log_says_so(tmp_path, caplog):
+    root = tmp_path / "anim"
+    root.mkdir()
+    frames = [Image.fromarray(np.full((6, 6), v, np.uint8)) for v in (30, 220)]
+    frames[0].save(root / "a.gif", save_all=True, append_images=frames[1:])
+    _png(root / "b.png", np.full((6, 6), 100, np.uint8))
+    with caplog.at_level("INFO"):
+        ds = load_image_folder(root, cache_dir="")
+    assert len(ds) == 2 and abs(int(ds.images[0].float().mean()) - 30) <= 1
+    assert "1 file(s)" in caplog.text and "a.gif" in caplog.text and "first frame" in caplog.text
+
+
 def test_linked_class_folders_pipes_and_names_that_are_not_utf8(tmp_path, caplog):
     root = tmp_path / "pets"
     _png(root / "cat" / "a.png", np.full((4, 4), 10, np.uint8))

@@ -15,6 +15,7 @@ palette of greys only) -> one channel; any colour image among them -> three (RGB
 transparency is flattened onto white). 16-bit greys are scaled by their bit depth (65535 ->
 255), float greys from [0, 1] or [0, 255], never by each file's own darkest and brightest pixel.
 EXIF orientation is applied, as a photo viewer does. Class folders may be symbolic links.
+An animated GIF or a multi-page TIFF is one image, its first frame (the log names such files).
 Size: with ``size`` given, each image is centre-cropped
 to a square of its shorter side and resized to ``size`` x ``size`` (Lanczos; JPEGs are first
 decoded at the smallest scale still at least that big, which makes large photos quick to
@@ -282,10 +283,21 @@ def load_image_folder(
             )
     # Pass 1, headers only (Pillow reads no pixels yet): the mode and size of every file.
     modes, sizes = set(), set()
+    animated: list[Path] = []
     for f in files:
         with _open(f) as image:
             modes.add(_pixel_mode(image))
             sizes.add(image.size[::-1] if _orientation(image) >= 5 else image.size)
+            if getattr(image, "is_animated", False):
+                animated.append(f)
+    if animated:
+        # A user's animated GIF or multi-page TIFF is one image here, not many: say which.
+        log.info(
+            "data: %d file(s) in %s hold several frames (first: %s); each gives its first frame",
+            len(animated),
+            directory,
+            _shown(str(animated[0].relative_to(directory))),
+        )
     if size is None and len(sizes) > 1:
         a, b = sorted(sizes)[:2]
         raise DataError(
