@@ -268,6 +268,8 @@ def test_every_error_is_one_line_of_text(explorer):
             (f"GET /spec.json HTTP/2.0\r\n{host}\r\n", 505),  # was HTML with no status line
             (f"GET /spec.json HTTP/x\r\n{host}\r\n", 400),
             ("NONSENSE\r\n\r\n", 400),
+            ("GET /spec.json\r\n", 505),  # HTTP/0.9: was held for the whole timeout
+            ("HEAD /spec.json\r\n", 505),
             (f"GET /spec.json HTTP/1.1\r\n{host}X: {'y' * 70000}\r\n\r\n", 431),
             (f"GET /nope HTTP/1.1\r\n{host}\r\n", 404),
         ]
@@ -275,7 +277,8 @@ def test_every_error_is_one_line_of_text(explorer):
             status, headers, body = _raw(port, request.encode())
             assert status.split()[1] == str(code), (request[:40], status)
             assert headers["Content-Type"] == "text/plain; charset=utf-8", request[:40]
-            assert body.count(b"\n") == 1 and len(body) < 300 and b"<" not in body, body
+            if not request.startswith("HEAD"):
+                assert body.count(b"\n") == 1 and len(body) < 300 and b"<" not in body, body
             if code == 405:
                 assert headers["Allow"] == "GET, HEAD"
 
@@ -329,6 +332,14 @@ def test_loopback_server_refuses_foreign_host_headers(explorer):
             assert body.startswith(b"forbidden: Host") and body.count(b"\n") == 1
         two = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: attacker.example\r\n\r\n"
         assert _raw(port, two.encode())[0].split()[1] == "403"
+        # an absolute-form target names the host that counts (RFC 9112): it is checked too
+        local = f"Host: 127.0.0.1:{port}\r\n\r\n"
+        for target, code in [
+            ("http://attacker.example/spec.json", "403"),
+            (f"http://127.0.0.1:{port}/spec.json", "200"),
+        ]:
+            status = _raw(port, f"GET {target} HTTP/1.1\r\n{local}".encode())[0]
+            assert status.split()[1] == code, (target, status)
         with urllib.request.urlopen(f"http://localhost:{port}/spec.json", timeout=10) as r:
             assert r.status == 200  # what a browser opening the printed URL sends
 

@@ -25,9 +25,10 @@ not finite or beyond +-10 are all 400 with a one-line reason. A request costs at
 generator call of 256 images; calls are serialised by a lock (one model, many handler threads).
 
 The HTTP wrapper answers every error, its own and those of :mod:`http.server` (a malformed request
-line, ``HTTP/2.0``, oversized headers), in the same one-line ``text/plain`` form. Bound to a
-loopback address it also refuses, with 403, a request whose ``Host`` header is not a loopback name
-(127.0.0.1, localhost, [::1], any port): a web page cannot then reach it through DNS rebinding.
+line, ``HTTP/2.0``, oversized headers), in the same one-line ``text/plain`` form; HTTP/0.9
+requests get 505 at once. Bound to a loopback address it also refuses, with 403, a request whose
+``Host`` header, or host in an absolute-form target, is not a loopback name (127.0.0.1,
+localhost, [::1], any port): a web page cannot then reach it through DNS rebinding.
 Bound elsewhere (``--host 0.0.0.0``) the user chose to expose it, and any ``Host`` is served. A
 connection that sends nothing for :data:`REQUEST_TIMEOUT` seconds is closed; a client that hangs
 up early (a browser cancelling an image during a slider drag) is normal and not logged.
@@ -349,6 +350,14 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version  # not the Python version: nothing for a client to need
 
     def parse_request(self) -> bool:
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if len(words) == 2:
+            # HTTP/0.9 ("GET /path", no version): http.server would wait for headers that never
+            # come, holding the connection for the whole timeout, and answer with no status line.
+            self.command, self.path, self.request_version = words[0], words[1], "HTTP/1.0"
+            self.send_error(505, "HTTP/0.9 is not served; send HTTP/1.0 or 1.1")
+            return False
         if not super().parse_request():
             return False  # http.server has answered, through send_error
         if self.command not in ("GET", "HEAD"):
@@ -375,6 +384,11 @@ class _Handler(BaseHTTPRequestHandler):
         # this server, but its requests still say Host: attacker.example. A request with no Host
         # (HTTP/1.0 allows that) comes from no browser, so it is no such page.
         hosts = self.headers.get_all("Host") or []
+        # An absolute-form target ("GET http://host/ HTTP/1.1") names the host that a server
+        # must take over the Host header (RFC 9112, 3.2.2): check that one too.
+        named = urlsplit(self.path).netloc if "://" in self.path.split("?", 1)[0] else None
+        if named is not None:
+            hosts = [*hosts, named]
         if self.server.check_host and not all(_is_loopback_host(h) for h in hosts):
             shown = hosts[0][:80] if len(hosts) == 1 else f"{len(hosts)} Host headers"
             response = _text(403, f"forbidden: Host {shown!r} is not a loopback name")
