@@ -461,3 +461,41 @@ def test_mig_breakdown_is_migs_own_sample(results):
         assert len(b["normalized_mi"]) == N_FACTORS and len(b["top_code"]) == N_FACTORS
     b = D.mig_breakdown(Grid(VALUES), permuted, seed=0, scale=SCALE)
     assert b["top_code"] == np.argsort(PERM).tolist()
+
+
+def test_logistic_regressions_are_the_references_liblinear_one_vs_rest():
+    """disentanglement_lib's LogisticRegression() was liblinear one-vs-rest; today's default
+    (lbfgs multinomial) scores an ordinal factor's explicitness higher. The explicitness of
+    one noisy ordinal factor must be the one-vs-rest AUC computed here by hand."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    k = 20
+    y, yt = rng.integers(0, k, 3000), rng.integers(0, k, 2000)
+
+    def codes(f):
+        return np.hstack(
+            [(f / k + rng.normal(0, 0.075, len(f)))[:, None], rng.normal(size=(len(f), 2))]
+        )
+
+    x, xt = codes(y), codes(yt)
+    mean, std = x.mean(0), x.std(0)
+    x, xt = (x - mean) / std, (xt - mean) / std
+    ours = D._explicitness_per_factor(x, y, xt, yt, seed=0)[1]
+    probs = np.stack(
+        [
+            LogisticRegression(solver="liblinear").fit(x, y == c).predict_proba(xt)[:, 1]
+            for c in range(k)
+        ],
+        axis=1,
+    )
+    probs /= probs.sum(axis=1, keepdims=True)
+    by_hand = np.mean([roc_auc_score(yt == c, probs[:, c]) for c in range(k)])
+    assert ours == pytest.approx(by_hand, abs=1e-9)
+    softmax = LogisticRegression().fit(x, y).predict_proba(xt)
+    today = np.mean([roc_auc_score(yt == c, softmax[:, c]) for c in range(k)])
+    assert today > ours + 0.02  # the difference the reference's classifier makes
+    beta = D._reference_logistic(0).fit(x, y)
+    assert type(beta.estimators_[0]).__name__ == "LogisticRegression"
+    assert beta.estimators_[0].solver == "liblinear" and len(beta.estimators_) == k
