@@ -275,7 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", "--n", type=_count, default=64, help="number of images (64)")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--nrow", type=_count, default=8, help="images per grid row (8)")
-    s.add_argument("--out", default="samples.png", help="PNG grid, or .npz for raw arrays")
+    s.add_argument(
+        "--out",
+        default="samples.png",
+        help="PNG grid, or .npz: images in [-1, 1], each code's values (c1, c2, ...) and z",
+    )
     s.add_argument("--force", action="store_true", help="replace an existing --out file")
     s.add_argument("--device", default="cpu")
 
@@ -297,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_finite_float,
         default=2.0,
         help=f"sweep continuous codes over +-span (2; at most {MAX_SPAN:g})",
+    )
+    v.add_argument(
+        "--values",
+        help="values of the categorical code shown (columns of its figure, rows of a continuous "
+        "code's): '0-9' or '3,7,12' (default all, or the first 64 of a larger code)",
     )
     v.add_argument("--seed", type=_seed, default=0)
     v.add_argument("--out", default=".", help="output directory")
@@ -705,23 +714,32 @@ def _sweep(a: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_seeds(text: str) -> list[int]:
-    seeds: list[int] = []
+def _parse_int_list(text: str, flag: str, most: int) -> list[int]:
+    """``'0-4'`` or ``'0,3,7'`` (or both: ``'0-2,9'``) as distinct non-negative integers, at most
+    ``most`` of them (a range is checked before it is expanded)."""
+    values: list[int] = []
     for part in text.split(","):
         lo, sep, hi = part.strip().partition("-")
         try:
             first, last = int(lo), int(hi if sep else lo)
         except ValueError:
-            raise SpecError(f"--seeds: expected '0-4' or '0,3,7', got {text!r}") from None
+            raise SpecError(f"{flag}: expected '0-4' or '0,3,7', got {text!r}") from None
         if last < first:
-            raise SpecError(f"--seeds: range {part.strip()!r} runs backwards; write {last}-{first}")
-        seeds += range(first, last + 1)
+            raise SpecError(f"{flag}: range {part.strip()!r} runs backwards; write {last}-{first}")
+        if first < 0 or last - first + 1 + len(values) > most:
+            raise SpecError(f"{flag}: expected at most {most} values from 0 up, got {text!r}")
+        values += range(first, last + 1)
+    if not values or len(set(values)) != len(values):
+        raise SpecError(f"{flag}: expected distinct values, got {text!r}")
+    return values
+
+
+def _parse_seeds(text: str) -> list[int]:
     from infogan.config import MAX_SEED
 
-    if any(not 0 <= s <= MAX_SEED for s in seeds):
+    seeds = _parse_int_list(text, "--seeds", 1000)  # "0-2000000000" must not fill the memory
+    if any(s > MAX_SEED for s in seeds):
         raise SpecError(f"--seeds: seeds must be in 0..{MAX_SEED}, got {text!r}")
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise SpecError(f"--seeds: expected distinct seeds, got {text!r}")
     return seeds
 
 
@@ -843,9 +861,11 @@ def _sample(a: argparse.Namespace) -> int:
     model.check_count(a.n)
     if a.label is not None:
         name, sep, label = a.label.partition("=")
-        if sep and re.fullmatch(r"c\d+", name.strip()):
-            model.spec.index_of(name.strip())  # an unknown code is named as such
-        code = name.strip() if sep and name.strip() in model.spec.names else None
+        code = None
+        if sep and re.fullmatch(r"c\d+", name.strip(), flags=re.IGNORECASE):
+            # C3=6 is c3's label 6 (code names are case-blind everywhere); an unknown code is
+            # named as such
+            code = model.spec.names[model.spec.index_of(name.strip())]
         label = label if code else a.label
         code = model.labelled_code(code)
         values = model.values_of(label, code)
@@ -853,9 +873,16 @@ def _sample(a: argparse.Namespace) -> int:
             raise SpecError(f"--label: {code} is also fixed by --code; give one of them")
         # Several values can stand for one class (more values than classes): cycle them.
         codes[code] = torch.tensor(values).repeat(a.n // len(values) + 1)[: a.n]
-    images = model.generate(n=a.n, codes=codes, seed=a.seed).cpu()
+    lat = model.latent(a.n, codes, seed=a.seed)
+    images = model.generate(latent=lat).cpu()
     if out.suffix.lower() == ".npz":
-        atomic_write(out, lambda f: np.savez_compressed(f, images=images.numpy()))
+        # With the latents that made each image, by code name (c1, c2, ...) and z: the images
+        # alone would not say which code values they were drawn with.
+        arrays = {"images": images.numpy(), "z": lat.z.cpu().numpy()}
+        for i, name in enumerate(model.spec.names):
+            kind, j = model.spec.slot(i)
+            arrays[name] = (lat.cat if kind == "cat" else lat.cont)[:, j].cpu().numpy()
+        atomic_write(out, lambda f: np.savez_compressed(f, **arrays))
     else:
         viz.save_grid(images, out, nrow=a.nrow)
     print(f"wrote {len(images)} images to {a.out}")
@@ -863,8 +890,8 @@ def _sample(a: argparse.Namespace) -> int:
 
 
 def _traverse(a: argparse.Namespace) -> int:
-    from infogan import viz
-    from infogan.model import load_run
+    from infogan.model import MAX_FIGURE_VALUES, load_run
+    from infogan.report import save_traversal
 
     if not 2 <= a.steps <= MAX_TRAVERSE_STEPS:
         raise SpecError(f"--steps: expected 2..{MAX_TRAVERSE_STEPS} columns, got {a.steps}")
@@ -883,12 +910,16 @@ def _traverse(a: argparse.Namespace) -> int:
         if path.exists() and not a.force:
             raise SpecError(f"--out: {path} already exists; pass --force to replace it")
     out.mkdir(parents=True, exist_ok=True)
+    values = None
+    if a.values is not None:
+        values = _parse_int_list(a.values, "--values", MAX_FIGURE_VALUES)
     for name in names:
-        images, rows, cols = model.traverse(name, steps=a.steps, span=a.span, seed=a.seed)
         i = model.spec.index_of(name)
-        path = paths[name]
-        viz.save_traversal_figure(images.cpu(), path, rows, cols, title=model.spec.labels[i])
-        print(f"wrote {path}")
+        if a.steps != 9 and model.spec.slot(i)[0] == "cat":
+            print(f"note: --steps applies to continuous codes; {name} shows its values")
+    for name in names:
+        save_traversal(model, name, paths[name], a.steps, a.span, a.seed, values)
+        print(f"wrote {paths[name]}")
     return 0
 
 

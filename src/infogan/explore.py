@@ -16,8 +16,9 @@ Endpoints (GET or HEAD; any other method is 405, unknown paths 404, bad paramete
     a G x G grid (G in 1..16, default 4) of images with the given codes; codes left out are drawn
     from the prior. ``seed`` (0 <= S < 2**31, default 0) fixes the noise of every cell.
 ``/traverse.png?seed=S&code=cN&steps=T&c1=..``
-    one row: code ``cN`` swept over its K values (categorical) or ``steps`` (2..16, default 9)
-    values in [-2, 2] (continuous), every other input fixed.
+    one row: code ``cN`` swept over its K values (categorical; a code of more than 64 values
+    shows the 64 around its value in the query: 0-63, 64-127, ...) or ``steps`` (2..16,
+    default 9) values in [-2, 2] (continuous), every other input fixed.
 
 Every parameter is checked strictly: an unknown or repeated name, a value that is not a plain
 decimal number, a categorical value that is not an integer in 0..K-1, a continuous value that is
@@ -56,7 +57,7 @@ from PIL import Image
 from infogan.errors import InfoGANError, SpecError
 from infogan.labels import current_labels
 from infogan.latent import Categorical, Latent
-from infogan.model import InfoGAN, load_run
+from infogan.model import MAX_FIGURE_VALUES, InfoGAN, load_run
 from infogan.viz import image_grid
 
 __all__ = ["Explorer", "Response", "make_server", "serve"]
@@ -73,8 +74,8 @@ SLIDER_SPAN = 2.0
 SEED_LIMIT = 2**31
 #: Columns of a continuous traversal row: at most this many (and at least 2).
 MAX_STEPS = 16
-#: Most categories a traversal row shows (one column each).
-MAX_ROW_CATEGORIES = 64
+#: Most categories a traversal row shows (one column each), as in ``infogan traverse``.
+MAX_ROW_CATEGORIES = MAX_FIGURE_VALUES
 #: Longest request target we parse; anything longer is a client bug or abuse.
 MAX_TARGET = 4096
 #: Seconds a connection may stay silent (mid-request or mid-reply) before it is closed.
@@ -219,16 +220,15 @@ class Explorer:
         steps = _int("steps", params.get("steps", "9"), 2, MAX_STEPS)
         kind, j = spec.slot(i)
         code = spec.codes[i]
+        codes = self._codes(params)
         if isinstance(code, Categorical):
-            if code.k > MAX_ROW_CATEGORIES:
-                raise _BadRequest(
-                    f"code: {params['code']} has {code.k} values, more than a row shows "
-                    f"({MAX_ROW_CATEGORIES})"
-                )
-            values = torch.arange(code.k)
+            # A large code: the block of values holding the one chosen on the page, so that
+            # choosing a value pages through them (the whole row was once refused with 400).
+            start = int(codes.get(spec.names[i], 0)) // MAX_ROW_CATEGORIES * MAX_ROW_CATEGORIES
+            values = torch.arange(start, min(start + MAX_ROW_CATEGORIES, code.k))
         else:
             values = torch.linspace(-SLIDER_SPAN, SLIDER_SPAN, steps)
-        one = self.model.latent(1, self._codes(params), seed)
+        one = self.model.latent(1, codes, seed)
         m = len(values)
         lat = Latent(one.z.repeat(m, 1), one.cat.repeat(m, 1), one.cont.repeat(m, 1))
         if kind == "cat":

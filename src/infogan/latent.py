@@ -227,8 +227,16 @@ class LatentSpec:
         j = sum(isinstance(c, Categorical) == (kind == "cat") for c in self.codes[:index])
         return kind, j
 
+    def first_categorical(self) -> int | None:
+        """Index of the first categorical code in spec order, or None when there is none."""
+        return next((i for i, c in enumerate(self.codes) if isinstance(c, Categorical)), None)
+
     def index_of(self, name: str) -> int:
-        """0-based index of a code given as ``'c2'`` or ``'2'``."""
+        """0-based index of a code given as ``'c2'`` or ``'2'`` (any case, spaces ignored)."""
+        if not isinstance(name, str):
+            raise SpecError(
+                f"code: expected a code name like 'c2', got {type(name).__name__} {name!r}"
+            )
         text = name.strip().lower().removeprefix("c")
         try:
             i = int(text) - 1

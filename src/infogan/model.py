@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,23 @@ class Encoding:
         cat: ``[N, n_cat]`` argmax of each categorical code.
         cont_mean: ``[N, n_cont]`` Gaussian means of the continuous codes.
         cont_std: ``[N, n_cont]`` their standard deviations.
+
+    Columns count per kind (``cat[:, 0]`` is the first categorical code, whatever its place in
+    the spec); ``enc["c3"]`` gives one code by name: its argmax if categorical, its mean if
+    continuous.
     """
 
     cat_probs: list[torch.Tensor]
     cat: torch.Tensor
     cont_mean: torch.Tensor
     cont_std: torch.Tensor
+    spec: LatentSpec | None = None
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if self.spec is None:
+            raise SpecError("encoding: made without a latent spec; index cat or cont_mean")
+        kind, j = self.spec.slot(self.spec.index_of(name))
+        return self.cat[:, j] if kind == "cat" else self.cont_mean[:, j]
 
 
 #: Largest magnitude accepted for a continuous code's value (the prior is U(-1, 1)).
@@ -62,6 +74,10 @@ GENERATE_CHUNK = 1024
 #: or rows of a traversal: a few extra zeros must fail at once, not after swapping.
 MAX_GENERATE_BYTES = 2 * 2**30
 MAX_TRAVERSE_STEPS = 100
+#: Most values of a categorical code one traversal shows (its columns, or the rows of a
+#: continuous code's sweep): a ``cat:1000`` code drew 90,000-pixel-wide figures and used 3 GB.
+#: The explorer's page has the same bound. Others are chosen with ``values``.
+MAX_FIGURE_VALUES = 64
 
 
 class InfoGAN:
@@ -200,7 +216,13 @@ class InfoGAN:
         return n
 
     def traverse(
-        self, code: str, steps: int = 9, span: float = 2.0, rows: int = 10, seed: int = 0
+        self,
+        code: str,
+        steps: int = 9,
+        span: float = 2.0,
+        rows: int = 10,
+        seed: int = 0,
+        values: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, list[str], list[str]]:
         """A latent traversal like the paper's Figure 2: ``(images [R, K, C, H, W], rows, cols)``.
 
@@ -208,6 +230,10 @@ class InfoGAN:
         latents. Continuous code: columns sweep it from ``-span`` to ``span``; rows are the values of
         the first categorical code (or draws of z when there is none); z and the other codes are
         fixed, the remaining continuous codes at 0.
+
+        ``values``: which values of that categorical code are shown (the columns, or the rows of
+        a continuous sweep); default all of them, or the first :data:`MAX_FIGURE_VALUES` of a
+        larger code. ``steps`` applies to a continuous code only, ``rows`` to draws only.
         """
         if not isinstance(code, str):
             raise SpecError(f"code: expected a code name like 'c2', got {code!r}")
@@ -220,8 +246,14 @@ class InfoGAN:
                 f"{code}: a traversal needs steps >= 2 and 0 < span <= {MAX_CONT_VALUE:g}, got "
                 f"steps {steps}, span {span}"
             )
+        cat_index = i if isinstance(target, Categorical) else self.spec.first_categorical()
+        shown = None
+        if cat_index is not None:
+            shown = self._shown_values(cat_index, values)
+        elif values is not None:
+            raise SpecError(f"values: {code} is continuous and the model has no categorical code")
         if isinstance(target, Categorical):
-            cols = list(range(target.k))
+            cols = shown
             base = self.latent(rows, seed=seed)
             for j in range(self.spec.n_cont):
                 base.cont[:, j] = 0.0
@@ -231,17 +263,13 @@ class InfoGAN:
         else:
             col_values = np.linspace(-span, span, steps).tolist()
             col_labels = [f"{v:+.1f}" for v in col_values]
-            cat_index = next(
-                (k for k, c in enumerate(self.spec.codes) if isinstance(c, Categorical)), None
-            )
             one = self.latent(1, seed=seed)
-            if cat_index is not None:
+            if cat_index is not None and shown is not None:
                 kind, cj = self.spec.slot(cat_index)
-                k = self.spec.codes[cat_index].k  # type: ignore[union-attr]
-                rows = k
+                k = len(shown)
                 base = Latent(one.z.repeat(k, 1), one.cat.repeat(k, 1), one.cont.repeat(k, 1))
-                base.cat[:, cj] = torch.arange(k, device=self.device)
-                row_labels = [f"{self.spec.names[cat_index]}={r}" for r in range(k)]
+                base.cat[:, cj] = torch.tensor(shown, device=self.device)
+                row_labels = [f"{self.spec.names[cat_index]}={r}" for r in shown]
             else:
                 base = self.latent(rows, seed=seed)
                 row_labels = [f"draw {r}" for r in range(rows)]
@@ -256,6 +284,22 @@ class InfoGAN:
                 lat.cont[:, j] = v
             images.append(self.generate(latent=lat))
         return torch.stack(images, dim=1), row_labels, col_labels  # [R, K, C, H, W]
+
+    def _shown_values(self, index: int, values: Sequence[int] | None) -> list[int]:
+        """The values of categorical code ``index`` a traversal shows, checked."""
+        name, k = self.spec.names[index], self.spec.codes[index].k  # type: ignore[union-attr]
+        if values is None:
+            return list(range(min(k, MAX_FIGURE_VALUES)))
+        if isinstance(values, np.ndarray) and values.ndim == 1:
+            values = values.tolist()
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise SpecError(f"values: expected a list of values of {name}, got {values!r}")
+        shown = [_int_arg(f"values of {name}", v, 0, k - 1) for v in values]
+        if not 1 <= len(shown) <= MAX_FIGURE_VALUES:
+            raise SpecError(
+                f"values: expected 1..{MAX_FIGURE_VALUES} values of {name}, got {len(shown)}"
+            )
+        return shown
 
     # ---- recognition ----------------------------------------------------------------------------
     def _prepare(
@@ -309,7 +353,7 @@ class InfoGAN:
         )
         mean = torch.cat([o.cont_mean for o in outs]).cpu()
         std = torch.cat([o.cont_log_std for o in outs]).exp().cpu()
-        return Encoding(cat_probs=probs, cat=cat, cont_mean=mean, cont_std=std)
+        return Encoding(cat_probs=probs, cat=cat, cont_mean=mean, cont_std=std, spec=self.spec)
 
     def _labelled_code(self, code: str | None) -> tuple[str, CodeLabels]:
         """``code`` (default: the first categorical code with a mapping) and its mapping made

@@ -16,7 +16,7 @@ from infogan.labels import CodeLabels, current_labels, labels_from_report
 from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN
 
-__all__ = ["save_sample_grid", "write_figures", "finish_run"]
+__all__ = ["save_sample_grid", "save_traversal", "write_figures", "finish_run"]
 
 log = logging.getLogger("infogan")
 
@@ -26,7 +26,7 @@ def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> np.ndarray:
     columns = 10 fixed draws of everything else. Same latents at every step, so grids compare.
     Returns the grid as written (uint8)."""
     spec = model.spec
-    first_cat = next((i for i, c in enumerate(spec.codes) if isinstance(c, Categorical)), None)
+    first_cat = spec.first_categorical()
     cols = 10
     if first_cat is not None and spec.codes[first_cat].k <= 20:  # type: ignore[union-attr]
         k = spec.codes[first_cat].k  # type: ignore[union-attr]
@@ -41,32 +41,44 @@ def save_sample_grid(model: InfoGAN, seed: int, path: Path) -> np.ndarray:
     return viz.save_grid(model.generate(latent=lat).cpu(), path, nrow=cols)
 
 
-def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
-    """One traversal figure per code (``traversal_c1.png``, ...) and ``curves.png``.
-
-    Where the model has label mappings for its step (:func:`infogan.labels.current_labels`),
-    a categorical value is shown with its label: ``3 → 7`` in a column, ``c1=3 → 7`` in a row."""
-    written = []
+def save_traversal(
+    model: InfoGAN,
+    name: str,
+    path: Path,
+    steps: int = 9,
+    span: float = 2.0,
+    seed: int = 0,
+    values: list[int] | None = None,
+) -> Path:
+    """One code's traversal figure (:meth:`InfoGAN.traverse`) at ``path``, as a run's own
+    figures draw it: where the model has label mappings for its step
+    (:func:`infogan.labels.current_labels`), a categorical value is shown with its label (``3 →
+    7`` in a column, ``c1=3 → 7`` in a row), and the title says when a large categorical code
+    shows only some of its values."""
     named, _ = current_labels(model)
-    for name, label, code in zip(
-        model.spec.names, model.spec.labels, model.spec.codes, strict=True
-    ):
-        images, rows, cols = model.traverse(name)
-        if name in named:
-            cols = [f"{v} → {named[name].apply([int(v)])[0]}" for v in cols]
-        rows = [_with_label(r, named) for r in rows]
-        shown = name in named or any(" → " in r for r in rows)
-        path = run_dir / f"traversal_{name}.png"
-        what = "its values" if isinstance(code, Categorical) else "swept from -2 to 2"
-        viz.save_traversal_figure(
-            images.cpu(),
-            path,
-            rows,
-            cols,
-            title=f"{label}: {what} (step {model.step})"
-            + ("; value → matched label" if shown else ""),
-        )
-        written.append(path)
+    i = model.spec.index_of(name)
+    name, label, code = model.spec.names[i], model.spec.labels[i], model.spec.codes[i]
+    images, rows, cols = model.traverse(name, steps=steps, span=span, seed=seed, values=values)
+    if name in named:
+        cols = [f"{v} → {named[name].apply([int(v)])[0]}" for v in cols]
+    rows = [_with_label(r, named) for r in rows]
+    shown = name in named or any(" → " in r for r in rows)
+    what = "its values" if isinstance(code, Categorical) else f"swept from {-span:g} to {span:g}"
+    title = f"{label}: {what} (step {model.step})" + ("; value → matched label" if shown else "")
+    cat = i if isinstance(code, Categorical) else model.spec.first_categorical()
+    if cat is not None:
+        k = model.spec.codes[cat].k  # type: ignore[union-attr]
+        n = len(cols) if cat == i else len(rows)
+        if n < k:
+            title += f"; {n} of {model.spec.names[cat]}'s {k} values shown"
+    viz.save_traversal_figure(images.cpu(), path, rows, cols, title=title)
+    return path
+
+
+def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
+    """One traversal figure per code (``traversal_c1.png``, ...; :func:`save_traversal`) and
+    ``curves.png``."""
+    written = [save_traversal(model, n, run_dir / f"traversal_{n}.png") for n in model.spec.names]
     records = (
         viz.read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
     )

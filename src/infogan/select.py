@@ -44,7 +44,7 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
-from infogan.errors import brief
+from infogan.errors import SpecError, brief
 from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
@@ -246,6 +246,12 @@ def train_selected(
     if resume:
         refuse_if_held(run_dir)  # before "no checkpoints yet" could be the answer
     cfg = with_absolute_data(cfg)
+    consensus = cfg.candidates > 1 and cfg.select_rule == "consensus"
+    if consensus and not resume and not cfg.latent().n_cat:
+        raise SpecError(
+            "select_rule: consensus compares the candidates' partitions by a categorical code, "
+            f"and codes {cfg.model.codes} have none; use score or centrality"
+        )
     late = [s for s in [cfg.select_steps, *cfg.select_later] if s > cfg.steps]
     if cfg.candidates > 1 and late and not resume:
         print(
