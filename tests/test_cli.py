@@ -91,6 +91,12 @@ def test_evaluate_sample_traverse_encode(run_dir, tiny_npz, tmp_path, capsys):
     )
     assert (run_dir / "report.html").read_text().count("<table>") >= 2
     assert "c1 as classifier" in capsys.readouterr().out
+    # a second call for another metric prints its own results and names the earlier ones
+    assert main(["evaluate", str(run_dir), "--n-mi", "200", "--metrics", "mi"]) == 0
+    printed = capsys.readouterr().out
+    assert "c1 as classifier" not in printed and "MI lower bound" in printed
+    assert "also in report.json from earlier evaluations of step" in printed
+    assert "clustering" in printed.split("also in report.json")[1], printed
     out = tmp_path / "s.png"
     assert (
         main(

@@ -750,7 +750,7 @@ def _slug(data: str) -> str:
 
 def _evaluate(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write_bytes
-    from infogan.evaluate import METRIC_GROUPS, evaluate_run, format_report
+    from infogan.evaluate import METRIC_GROUPS, earlier_results, evaluate_run, format_report
 
     if a.json:
         _check_json_target(Path(a.json), Path(a.run))
@@ -789,8 +789,18 @@ def _evaluate(a: argparse.Namespace) -> int:
         n_quality=a.n_quality,
         extractor=extractor,
         disentanglement_kw=disentanglement_kw,
+        fresh=(fresh := {}),
     )
-    print(format_report(rep))
+    # This call's results; what report.json keeps from earlier evaluations of the same step is
+    # named, not printed as if just measured.
+    print(format_report(fresh))
+    held = earlier_results(rep, fresh)
+    if held:
+        print(
+            f"also in report.json from earlier evaluations of step {rep.get('step')}: "
+            + ", ".join(held)
+            + " (infogan info RUN shows them)"
+        )
     print(f"report: {Path(a.run) / 'report.json'} and report.html")
     if a.json:
         atomic_write_bytes(a.json, (json.dumps(rep, indent=2) + "\n").encode())

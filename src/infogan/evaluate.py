@@ -458,6 +458,16 @@ def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def earlier_results(merged: dict[str, Any], fresh: dict[str, Any]) -> list[str]:
+    """What a merged report holds beside ``fresh`` (earlier evaluations of the same step):
+    top-level blocks, and datasets under ``evaluations``, that this call did not compute."""
+    blocks = ("clustering", "mi_bound", "disentanglement", "quality")  # what metrics write
+    held = [k for k in blocks if k in merged and k not in fresh]
+    new_data = set(fresh.get("evaluations", {}))
+    held += [f"evaluations on {d}" for d in merged.get("evaluations", {}) if d not in new_data]
+    return held
+
+
 def format_report(rep: dict[str, Any]) -> str:
     """A plain-text table of a report: clustering per dataset and code, MI bound per code."""
     lines = [f"step {rep.get('step', '?')}, codes {rep.get('codes', '?')}"]
@@ -568,9 +578,11 @@ def evaluate_run(
     extractor: Any = None,
     html: bool = True,
     disentanglement_kw: dict[str, Any] | None = None,
+    fresh: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``infogan evaluate``: every metric that applies; merge into ``report.json`` (and write
-    ``report.html``); return the merged report.
+    ``report.html``); return the merged report. ``fresh``, if given, gets this call's own
+    results (before the merge), so that a caller can show them apart from earlier ones.
 
     ``data`` defaults to the run's training data (whose labels training never saw). IDX
     directories holding both splits are read at ``split`` (test by default). Sample quality is
@@ -597,6 +609,8 @@ def evaluate_run(
     )
     rep["timings"] = {"load": loaded, **rep["timings"]}
     rep["timings"]["total"] += loaded
+    if fresh is not None:
+        fresh.update(rep)
     merged = write_report(run_dir, rep)
     if html:
         from infogan.report_html import write_html
