@@ -109,6 +109,10 @@ def test_bad_input_is_refused() -> None:
     other.nets.image_shape = (1, 2, 6)
     with pytest.raises(SpecError, match="different shapes"):
         model_centrality([one, other])
+    other = InfoGAN(_PixelNets([0, 1, 2], np.eye(3)), tiny_config(), "cpu")
+    other.nets.latent = LatentSpec(parse_codes("cat:3,cont:2"), noise_dim=NOISE)
+    with pytest.raises(SpecError, match="different codes"):
+        model_centrality([one, other])
 
 
 def test_cli_on_two_trained_runs(tmp_path, tiny_npz, capsys, monkeypatch) -> None:

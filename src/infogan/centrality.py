@@ -136,6 +136,14 @@ def model_centrality(
     shapes = {tuple(m.nets.image_shape) for m in models}
     if len(shapes) > 1:
         raise SpecError(f"centrality: the models draw images of different shapes {sorted(shapes)}")
+    # Each Q is scored against every generator's codes as factors: runs of other code specs
+    # are no rival answers to one question (InfoGAN-CR compares seeds of one recipe).
+    specs = {" ".join(m.spec.labels) for m in models}
+    if len(specs) > 1:
+        raise SpecError(
+            f"centrality: the models have different codes ({'; '.join(sorted(specs))}); "
+            "compare runs of one code spec"
+        )
     matrix = np.zeros((n, n))
     per_chunk = max(1, chunk // group_size)  # groups per generator pass
     # Q's code estimate per model: argmax for categorical codes, mean for continuous ones

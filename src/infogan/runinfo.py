@@ -212,6 +212,12 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
         info["last_metrics"] = row
     if isinstance(report, dict):
         info["report"] = _scores(report, run / "report.json")
+        theirs, ours = report.get("codes"), cfg.latent().spec
+        if theirs is not None and theirs != ours:
+            # A report copied from another run would put its scores on this run's codes.
+            info["report"] = {
+                "error": f"{run / 'report.json'} is of codes {theirs!r}, not this run's {ours!r}"
+            }
     return info
 
 
