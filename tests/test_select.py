@@ -343,3 +343,38 @@ def test_a_worker_that_dies_silently_is_reported_not_an_eof_error():
     recv, send = mp.get_context("spawn").Pipe(duplex=False)
     send.close()
     assert _outcome(SimpleNamespace(exitcode=1), recv, True) == ("error", "exit code 1")
+
+
+def test_a_stop_between_the_choice_and_the_continuation_resumes_the_winner(
+    tmp_path, tiny_dataset, monkeypatch
+):
+    """selection.json is written, then the process stops before the winner goes on: config.json
+    still has the run's seed, and a sweep passes its own; the resumed run must still be the
+    winner's (it went on with seed 0, another run, without a word)."""
+    from infogan import select
+    from infogan.config import TrainConfig
+
+    monkeypatch.setattr(select, "rank", lambda scores, parts, rule, models: [1, 0])
+    cfg = tiny_config(steps=4, candidates=2, select_steps=2, ckpt_every=2)
+    train_selected(cfg, tmp_path / "ref", dataset=tiny_dataset)
+    real_run_one = select.run_one
+
+    def stop(*args, **kw):
+        raise KeyboardInterrupt("stopped")
+
+    for name, again in (("cli", None), ("sweep", cfg)):
+        run = tmp_path / name
+        monkeypatch.setattr(select, "run_one", stop)
+        with pytest.raises(KeyboardInterrupt):
+            train_selected(cfg, run, dataset=tiny_dataset)
+        winner = json.loads((run / "selection.json").read_text())["winner_seed"]
+        assert winner != cfg.seed and TrainConfig.load(run / "config.json").seed == cfg.seed
+        monkeypatch.setattr(select, "run_one", real_run_one)
+        again = again or TrainConfig.load(run / "config.json")  # what --resume reads
+        train_selected(again, run, resume=True, dataset=tiny_dataset)
+        assert TrainConfig.load(run / "config.json").seed == winner
+        _, a = ckpt.latest_checkpoint(tmp_path / "ref")
+        _, b = ckpt.latest_checkpoint(run)
+        assert a["step"] == b["step"] == 4
+        for k, v in a["nets"].items():
+            assert torch.equal(v, b["nets"][k]), (name, k)

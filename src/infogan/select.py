@@ -262,6 +262,10 @@ def train_selected(
     if cfg.candidates <= 1 or (run_dir / "selection.json").exists():
         if (run_dir / "selection.json").exists():
             resume = True
+            # The winner goes on with its own seed, whichever seed the caller holds: a sweep
+            # passes its seed, and config.json still has the run's seed if the process stopped
+            # between the choice and the continuation (the resumed run was then another run).
+            cfg = replace(cfg, seed=_winner_seed(run_dir / "selection.json", cfg.seed))
         return run_one(cfg, run_dir, dataset=dataset, resume=resume)
     dataset = dataset if dataset is not None else load_training_data(cfg)
     # Before anything is written: data the networks cannot read leaves no run directory behind.
@@ -274,6 +278,19 @@ def train_selected(
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
         return _select_and_continue(cfg, run_dir, dataset)
+
+
+def _winner_seed(path: Path, fallback: int) -> int:
+    """The continued candidate's seed from a finished selection record; ``fallback`` (with a
+    note) when the record cannot say."""
+    try:
+        seed = json.loads(path.read_text())["winner_seed"]
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            return seed
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        pass
+    print(f"note: {path} names no winner seed; going on with seed {fallback}", flush=True)
+    return fallback
 
 
 def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset) -> TrainResult:
