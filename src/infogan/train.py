@@ -319,7 +319,12 @@ class Trainer:
         self.step_count = 0
         self._perm_epoch = -1
         self._perm: torch.Tensor | None = None
-        if resume:
+        if resume and self._stopped_before_first_checkpoint():
+            # Killed (OOM, power, kill -9) before its first checkpoint: nothing to restore, and
+            # the run's config is there, so "resume" means start it again, as a user expects
+            # (it was refused, and so was a new run in the same folder).
+            log.info("no checkpoint in %s yet: training it from step 0", self.run_dir)
+        elif resume:
             self._restore()
             if self.step_count > cfg.steps:
                 raise SpecError(
@@ -625,6 +630,13 @@ class Trainer:
         ckpt.save_checkpoint(path, self.state())
         ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts)
         return path
+
+    def _stopped_before_first_checkpoint(self) -> bool:
+        """A run that was started here (its ``config.json`` is written first) but holds no
+        checkpoint file at all; a folder whose checkpoints are damaged is not one."""
+        return (self.run_dir / "config.json").is_file() and not ckpt.list_checkpoints(
+            self.run_dir
+        )
 
     def _restore(self) -> None:
         path, state = ckpt.latest_checkpoint(self.run_dir, map_location=self.device)
