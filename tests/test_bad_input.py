@@ -386,6 +386,34 @@ def test_out_of_memory_and_os_errors_are_one_line(capsys, monkeypatch):
         main(["presets"])
 
 
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line(capsys, tmp_path, tiny_npz, monkeypatch):
+    """torch.save reports ENOSPC as a RuntimeError raised while handling the OSError: the
+    traceback (exit 1) becomes the README's one line (exit 2), the newer checkpoints kept."""
+    import torch
+
+    from infogan import checkpoint
+
+    real_save, calls = torch.save, []
+
+    def save_on_a_full_disk(obj, f):
+        calls.append(1)
+        if len(calls) < 2:
+            return real_save(obj, f)
+        try:
+            f.write(b"x" * 10)
+            raise OSError(28, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos") from None
+
+    monkeypatch.setattr(checkpoint.torch, "save", save_on_a_full_disk)
+    run = tmp_path / "r"
+    argv = ["train", "--data", tiny_npz, *TINY, "--steps", "4", "--ckpt-every", "2"]
+    err = _err(capsys, [*argv, "--out", str(run)])
+    assert err == f"error: {run / 'checkpoints' / 'step_0000004.pt'}: No space left on device"
+    assert [s for s, _ in ckpt.list_checkpoints(run)] == [2]  # no torn file, no .tmp left
+    assert not list((run / "checkpoints").glob(".*.tmp"))
+
+
 def test_a_run_being_trained_elsewhere_is_not_trained_twice(capsys, finished):
     """A second process training in the same run directory (say `--resume` while the run is
     still going) is refused at once; the lock goes with its holder."""

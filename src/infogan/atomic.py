@@ -53,11 +53,29 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise (_naming(e, path) if e.filename in (None, tmp) else e) from None
+    except RuntimeError as e:
+        Path(tmp).unlink(missing_ok=True)
+        # torch.save reports a full disk as a RuntimeError ("unexpected pos ...") raised while
+        # handling the OSError (ENOSPC): the OSError is what happened, and is one line to a user.
+        cause = _os_error_behind(e)
+        if cause is None:
+            raise
+        raise (_naming(cause, path) if cause.filename in (None, tmp) else cause) from None
     except BaseException:
         # Also on KeyboardInterrupt: leave no .tmp litter beside the target.
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _os_error_behind(e: BaseException) -> OSError | None:
+    """The OSError that ``e`` was raised from or while handling, if any (a few links deep)."""
+    seen = e.__cause__ or e.__context__
+    for _ in range(5):
+        if seen is None or isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _naming(e: OSError, path: Path) -> OSError:
