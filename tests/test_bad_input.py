@@ -518,7 +518,16 @@ def test_resuming_a_finished_run_keeps_its_report(capsys, finished):
     label images) is left as it is, not re-made from the training data alone."""
     before = (finished / "report.json").read_bytes()
     assert main(["train", "--resume", str(finished), "--steps", "2", "--device", "cpu"]) == 0
-    assert "already at step 2; its report is kept" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already at step 2; its report is kept" in out and "redrew" not in out
+    assert (finished / "report.json").read_bytes() == before
+    # a stop after report.json but before report.html (or a deleted figure) is redrawn
+    (finished / "report.html").unlink()
+    (finished / "traversal_c2.png").unlink()
+    assert main(["train", "--resume", str(finished), "--steps", "2", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "redrew what was missing: traversal_c2.png, report.html" in out
+    assert (finished / "report.html").exists() and (finished / "traversal_c2.png").exists()
     assert (finished / "report.json").read_bytes() == before
 
 

@@ -16,7 +16,7 @@ from infogan.labels import CodeLabels, current_labels, labels_from_report
 from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN
 
-__all__ = ["save_sample_grid", "save_traversal", "write_figures", "finish_run"]
+__all__ = ["save_sample_grid", "save_traversal", "write_figures", "restore_artefacts", "finish_run"]
 
 log = logging.getLogger("infogan")
 
@@ -96,6 +96,22 @@ def _with_label(row: str, named: dict[str, CodeLabels]) -> str:
     if sep and code in named and value.isdigit():
         return f"{row} → {named[code].apply([int(value)])[0]}"
     return row
+
+
+def restore_artefacts(run_dir: Path, model: InfoGAN, rep: dict[str, Any]) -> list[str]:
+    """Redraw what a finished run's folder lacks beside its ``report.json`` of this step (the
+    figures and ``report.html``, written after it: a stop there, or a deleted figure, left
+    them missing for good). Returns the names redrawn; nothing is scored again."""
+    wanted = [f"traversal_{n}.png" for n in model.spec.names] + ["curves.png", "report.html"]
+    missing = [name for name in wanted if not (run_dir / name).exists()]
+    if not missing:
+        return []
+    model.saved_labels = labels_from_report(rep, model.spec)
+    write_figures(model, run_dir)
+    from infogan.report_html import write_html
+
+    write_html(run_dir, rep)
+    return missing
 
 
 def finish_run(

@@ -634,9 +634,7 @@ class Trainer:
     def _stopped_before_first_checkpoint(self) -> bool:
         """A run that was started here (its ``config.json`` is written first) but holds no
         checkpoint file at all; a folder whose checkpoints are damaged is not one."""
-        return (self.run_dir / "config.json").is_file() and not ckpt.list_checkpoints(
-            self.run_dir
-        )
+        return (self.run_dir / "config.json").is_file() and not ckpt.list_checkpoints(self.run_dir)
 
     def _restore(self) -> None:
         path, state = ckpt.latest_checkpoint(self.run_dir, map_location=self.device)
@@ -749,6 +747,10 @@ class Trainer:
                 "('infogan evaluate' scores it again)",
                 flush=True,
             )
+            self.model.step = self.step_count
+            redrawn = report_mod.restore_artefacts(self.run_dir, self.model, kept)
+            if redrawn:
+                print(f"redrew what was missing: {', '.join(redrawn)}", flush=True)
             rep = kept
         elif finish and lead:
             self.model.step = self.step_count
