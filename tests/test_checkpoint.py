@@ -105,6 +105,17 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path, tiny_dataset):
 
 def test_checkpoint_from_other_config_is_a_clear_error(tmp_path, tiny_dataset):
     _train(tiny_config(steps=3), tmp_path / "r", tiny_dataset)
+    with pytest.raises(
+        CheckpointError, match="not of this run's recipe.*model.codes 'cat:4,cont:2'"
+    ):
+        Trainer(tiny_config(codes="cat:7"), tmp_path / "r", dataset=tiny_dataset, resume=True)
+    # the same networks but another recipe (a file copied in from another run): refused too
+    with pytest.raises(CheckpointError, match="lr_d 0.0002 there, 0.01 here"):
+        Trainer(tiny_config(lr_d=0.01), tmp_path / "r", dataset=tiny_dataset, resume=True)
+    # a checkpoint without its config is still judged by its tensors
+    path, state = ckpt.latest_checkpoint(tmp_path / "r")
+    del state["config"]
+    ckpt.save_checkpoint(path, state)
     with pytest.raises(CheckpointError, match="does not fit"):
         Trainer(tiny_config(codes="cat:7"), tmp_path / "r", dataset=tiny_dataset, resume=True)
 

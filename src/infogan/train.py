@@ -46,7 +46,7 @@ from infogan import checkpoint as ckpt
 from infogan import tblog
 from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
-from infogan.config import TrainConfig
+from infogan.config import TrainConfig, recipe_differences
 from infogan.data import ImageDataset, load_dataset, to_float
 from infogan.devices import resolve_device
 from infogan.distributed import (
@@ -631,6 +631,42 @@ class Trainer:
         ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts)
         return path
 
+    #: Fields in which a run's checkpoints may differ from its config: the winner's first
+    #: checkpoint is a candidate's (its own seed, one candidate, the schedule's end spelled out),
+    #: and how the steps are executed may change between sessions (a checkpoint resumes in
+    #: another memory layout, with or without CUDA graphs, at another matmul precision).
+    _CHECKPOINT_MAY_DIFFER = (
+        "seed ",
+        "candidates ",
+        "select_",
+        "instance_noise_end ",
+        "memory_format ",
+        "graph ",
+        "precision ",
+    )
+
+    def _check_same_recipe(self, path: Path, state: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another recipe than the run's (a file copied in from another
+        run trained silently on under this run's name), naming the fields, before its tensors
+        meet the networks (whose shape errors said less)."""
+        saved = state.get("config")
+        if not isinstance(saved, dict):
+            return
+        try:
+            theirs = TrainConfig.from_dict(saved)
+        except SpecError:
+            return
+        diffs = [
+            d
+            for d in recipe_differences(theirs, self.cfg)
+            if not d.startswith(self._CHECKPOINT_MAY_DIFFER)
+        ]
+        if diffs:
+            raise CheckpointError(
+                f"checkpoint: {path} is not of this run's recipe ({self.run_dir / 'config.json'})"
+                f": {'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}"
+            )
+
     def _stopped_before_first_checkpoint(self) -> bool:
         """A run that was started here (its ``config.json`` is written first) but holds no
         checkpoint file at all; a folder whose checkpoints are damaged is not one."""
@@ -638,6 +674,7 @@ class Trainer:
 
     def _restore(self) -> None:
         path, state = ckpt.latest_checkpoint(self.run_dir, map_location=self.device)
+        self._check_same_recipe(path, state)
         try:
             self.nets.load_state_dict(state["nets"])
             self.opt_d.load_state_dict(state["opt_d"])
