@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from conftest import TINY_FLAGS
 
@@ -70,14 +71,17 @@ def test_sigkill_then_resume(tmp_path, tiny_npz):
     assert (run / "report.json").exists()
 
 
-def test_sigint_saves_a_checkpoint_at_the_current_step(tmp_path, tiny_npz):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGHUP"])
+def test_sigint_saves_a_checkpoint_at_the_current_step(tmp_path, tiny_npz, sig):
+    """Ctrl-C, or the terminal closing (SIGHUP: it killed the run, losing up to ckpt_every
+    steps), saves a checkpoint of the step reached."""
     run = tmp_path / "run"
     proc = _start(tiny_npz, run, steps=100_000, ckpt_every=100_000)
     t0 = time.time()
     while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text():
         assert time.time() - t0 < 60 and proc.poll() is None
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "--resume" in err

@@ -837,10 +837,13 @@ class Trainer:
 
 
 class _GracefulStop:
-    """Turn the first SIGINT/SIGTERM into a flag checked between steps (a second one kills).
+    """Turn the first SIGINT/SIGTERM/SIGHUP into a flag checked between steps (a second one
+    kills).
 
     A signal landing inside a step would leave D updated and G not; deferring it to the step
-    boundary lets the loop write a consistent checkpoint before exiting.
+    boundary lets the loop write a consistent checkpoint before exiting. SIGHUP (the terminal
+    closed, an ssh session dropped) killed the run with up to ``ckpt_every`` steps lost; it is
+    left alone where it is ignored (under ``nohup``).
     """
 
     def __init__(self) -> None:
@@ -858,6 +861,9 @@ class _GracefulStop:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
+            hup = getattr(signal, "SIGHUP", None)  # POSIX only
+            if hup is not None and signal.getsignal(hup) == signal.SIG_DFL:
+                self._old[hup] = signal.signal(hup, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
