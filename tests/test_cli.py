@@ -426,3 +426,17 @@ def test_sweep_flattens_every_metric_block():
         "quality/fid": 3.0,
         "quality/n_fake": 10.0,
     }
+
+
+def test_an_interrupted_sweep_says_to_run_the_sweep_again(tmp_path, tiny_npz, capsys, monkeypatch):
+    import infogan.sweep
+
+    def stop(*args, **kw):
+        raise KeyboardInterrupt("stopped at step 1; continue with: infogan train --resume X")
+
+    monkeypatch.setattr(infogan.sweep, "train_selected", stop)
+    argv = ["sweep", "--data", tiny_npz, "--steps", "2", "--seeds", "3", *TINY]
+    assert main([*argv, "--out", str(tmp_path / "sw")]) == 130
+    err = capsys.readouterr().err
+    assert "stopped in seed 3" in err and "run the same infogan sweep command again" in err
+    assert "infogan train --resume" not in err

@@ -91,16 +91,20 @@ def _leg_main(
     """Worker process: train one leg, report ``None`` or ``(kind, message)`` through ``conn``."""
     detach_worker(parent)
     torch.set_num_threads(threads)
+    outcome: tuple[str, str] | None = None
     try:
         cfg = replace(leg.cfg, device=device, progress=False)
         Trainer(cfg, leg.run_dir, dataset=dataset, resume=leg.resume).run(finish=False)
-        conn.send(None)
     except KeyboardInterrupt as e:
-        conn.send(("interrupted", str(e)))
+        outcome = ("interrupted", str(e))
     except InfoGANError as e:
-        conn.send(("error", str(e)))
+        outcome = ("error", str(e))
     except Exception as e:  # anything else: name it in one line, the parent raises
-        conn.send(("error", f"{type(e).__name__}: {e}"))
+        outcome = ("error", f"{type(e).__name__}: {e}")
+    try:
+        conn.send(outcome)
+    except OSError:  # BrokenPipeError: the parent was killed; the checkpoint is saved anyway
+        pass
     finally:
         conn.close()
 

@@ -121,7 +121,15 @@ def run_sweep(
             print(f"seed {seed}: already trained to step {done}; reusing its report", flush=True)
         else:
             print(f"seed {seed}: training in {run_dir}", flush=True)
-            rep = train_selected(scfg, run_dir, resume=done is not None).report
+            try:
+                rep = train_selected(scfg, run_dir, resume=done is not None).report
+            except KeyboardInterrupt:
+                # The trainer's "continue with: infogan train --resume SEED_DIR" would finish
+                # that seed alone; the sweep's own command goes on with every seed and the table.
+                raise KeyboardInterrupt(
+                    f"stopped in seed {seed} ({run_dir}; its checkpoints are kept); run the same "
+                    "infogan sweep command again to go on (finished seeds are reused)"
+                ) from None
         per_seed[seed] = flatten_report(rep)
     central = None
     if centrality and len(seeds) > 1:
