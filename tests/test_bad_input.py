@@ -346,6 +346,26 @@ def test_seed_ranges_and_late_selection_points_are_explained(capsys, tmp_path, t
     assert "lie past --steps 2" in capsys.readouterr().out
 
 
+def test_a_resume_that_moves_the_choice_says_so(capsys, tmp_path, tiny_npz, monkeypatch):
+    """--resume --steps N of a run stopped in its selection, with N before a selection point,
+    moves the choice to N: said, as for a new run (the note was left out on resume)."""
+    from infogan import select
+
+    out = tmp_path / "r"
+    argv = ["train", "--data", tiny_npz, "--steps", "8", "--out", str(out), *TINY]
+    real = select.run_legs
+
+    def stop(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(select, "run_legs", stop)
+    assert main([*argv, "--candidates", "2", "--select-steps", "6"]) == 130
+    monkeypatch.setattr(select, "run_legs", real)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--steps", "4", "--no-progress"]) == 0
+    assert "selection point(s) 6 lie past --steps 4" in capsys.readouterr().out
+
+
 def test_evaluate_says_which_metrics_do_not_apply(capsys, finished, tmp_path):
     import numpy as np
 

@@ -253,7 +253,7 @@ def train_selected(
             f"and codes {cfg.model.codes} have none; use score or centrality"
         )
     late = [s for s in [cfg.select_steps, *cfg.select_later] if s > cfg.steps]
-    if cfg.candidates > 1 and late and not resume:
+    if cfg.candidates > 1 and late and not (run_dir / "selection.json").exists():
         print(
             f"note: selection point(s) {', '.join(map(str, late))} lie past --steps {cfg.steps}; "
             f"the choice is made at step {cfg.steps}",
