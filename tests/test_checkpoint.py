@@ -55,6 +55,13 @@ def test_exact_resume_with_contrastive_regulariser(tmp_path, tiny_dataset):
 def test_keep_prunes_old_checkpoints(tmp_path, tiny_dataset):
     _train(tiny_config(steps=12, ckpt_every=2, keep_ckpts=2), tmp_path / "r", tiny_dataset)
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "r")] == [10, 12]
+    # a junk file named past the run's steps pushed its newest checkpoints out; now it is
+    # neither counted nor deleted
+    junk = tmp_path / "j" / "checkpoints" / "step_0000300.pt"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"not a checkpoint")
+    _train(tiny_config(steps=6, ckpt_every=2, keep_ckpts=2), tmp_path / "j", tiny_dataset)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "j")] == [4, 6, 300]
 
 
 def test_foreign_and_malicious_files_are_refused(tmp_path):

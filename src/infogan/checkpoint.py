@@ -139,9 +139,13 @@ def latest_checkpoint(run_dir: str | Path, map_location: str | torch.device = "c
     raise CheckpointError(f"run: {run_dir} has no checkpoints (expected {run_dir}/checkpoints)")
 
 
-def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
-    """Delete all but the ``keep`` newest checkpoints (and stray temp files of killed writers)."""
-    found = list_checkpoints(run_dir)
+def prune_checkpoints(run_dir: str | Path, keep: int, upto: int | None = None) -> None:
+    """Delete all but the ``keep`` newest checkpoints (and stray temp files of killed writers).
+
+    ``upto``: the step just saved; files named past it are not this run's past (a file copied
+    in, a junk ``step_0000300.pt``): they are neither deleted nor counted, so they cannot push
+    the run's own newest checkpoints out."""
+    found = [(s, p) for s, p in list_checkpoints(run_dir) if upto is None or s <= upto]
     for _, path in found[: max(0, len(found) - keep)]:
         path.unlink(missing_ok=True)
     folder = Path(run_dir) / "checkpoints"

@@ -628,7 +628,7 @@ class Trainer:
         if not bool(torch.stack([p.isfinite().all() for p in self.nets.parameters()]).all()):
             self._fail_non_finite()
         ckpt.save_checkpoint(path, self.state())
-        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts)
+        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts, upto=self.step_count)
         return path
 
     #: Fields in which a run's checkpoints may differ from its config: the winner's first
