@@ -91,6 +91,10 @@ def test_save_traversal_figure(tmp_path, c):
     # Overwriting an existing figure works (os.replace) and labels are optional.
     save_traversal_figure(x, out, row_labels=[], col_labels=[], title="again")
     _valid_png(out)
+    # class names are text, not TeX: "$\\foo{$" crashed matplotlib's math parser
+    names = ["$\\foo{$", "cost $5 & $6", "$x^2$", "a", "b"]
+    save_traversal_figure(x, out, [f"c1={n}" for n in names[:3]], names, title="$\\bar{")
+    _valid_png(out)
 
 
 def test_traversal_label_count_checked(tmp_path):

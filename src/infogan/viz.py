@@ -175,17 +175,19 @@ def save_traversal_figure(
     ax.set_xticks([pad + j * (w + pad) + (w - 1) / 2 for j in range(k)] if col_labels else [])
     ax.set_yticks([pad + i * (h + pad) + (h - 1) / 2 for i in range(r)] if row_labels else [])
     if col_labels:
-        ax.set_xticklabels(list(col_labels), fontsize=8)
+        # parse_math off: a class folder named "$x^2$" or "cost $5" is a name, not TeX (it
+        # crashed the figure, and so the whole report)
+        ax.set_xticklabels(list(col_labels), fontsize=8, parse_math=False)
     if row_labels:
-        ax.set_yticklabels(list(row_labels), fontsize=8)
+        ax.set_yticklabels(list(row_labels), fontsize=8, parse_math=False)
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
     if col_axis_label:
-        ax.set_xlabel(col_axis_label)
+        ax.set_xlabel(col_axis_label, parse_math=False)
     if row_axis_label:
-        ax.set_ylabel(row_axis_label)
-    fig.suptitle(title)
+        ax.set_ylabel(row_axis_label, parse_math=False)
+    fig.suptitle(title, parse_math=False)
     fig.set_layout_engine("constrained")
     _save_figure(fig, path, dpi)
 
@@ -295,7 +297,7 @@ def save_training_curves(
         ax_mi.text(0.5, 0.5, "no MI data", ha="center", va="center", transform=ax_mi.transAxes)
 
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, parse_math=False)
     fig.set_layout_engine("constrained")
     _save_figure(fig, path, dpi)
 
