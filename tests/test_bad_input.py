@@ -520,6 +520,31 @@ def test_python_train_refuses_a_folder_that_holds_a_run_or_other_files(tmp_path,
     assert (mine / "report.html").read_text() == "my notes" and len(list(mine.iterdir())) == 1
 
 
+def test_python_configs_are_checked_before_anything_is_written(tmp_path, tiny_dataset, capsys):
+    """train() of the default recipe with steps=-5 printed notes, wrote config.json and only
+    then refused; a field of the wrong kind failed deep inside with a TypeError."""
+    import numpy as np
+    from conftest import tiny_config
+
+    from infogan import train
+
+    bad = tiny_config(steps=-5, candidates=2)
+    with pytest.raises(SpecError, match="steps: must be >= 0"):
+        train(bad, tmp_path / "neg", dataset=tiny_dataset)
+    assert not (tmp_path / "neg").exists() and capsys.readouterr().out == ""
+    wrong = tiny_config(candidates=2)
+    wrong.select_steps = "1000,3000"
+    with pytest.raises(SpecError, match=r"select_steps: must be .*select_later=\[3000\]"):
+        wrong.validate()
+    wrong = tiny_config()
+    wrong.model.noise_dim = 6.0
+    with pytest.raises(SpecError, match="model.noise_dim: must be a whole number"):
+        wrong.validate()
+    fine = tiny_config(steps=np.int64(2))  # numpy scalars are numbers
+    fine.lr_d = np.float32(1e-3)
+    assert type(fine.validate().steps) is int and type(fine.lr_d) is float
+
+
 def test_cli_train_refuses_foreign_files_and_resume_elsewhere(capsys, tmp_path, tiny_npz, finished):
     mine = tmp_path / "mine"
     mine.mkdir()

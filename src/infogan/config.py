@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
 
@@ -70,6 +72,7 @@ class ModelConfig:
         return LatentSpec.parse(self.codes, self.noise_dim, self.noise_scale, self.noise_dist)
 
     def validate(self) -> None:
+        _check_types(self, "model.")
         self.latent()
         _check_finite(self, "model.")
         if self.arch not in ARCHES:
@@ -274,7 +277,10 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise :class:`SpecError` naming the first impossible value; return self."""
+        if not isinstance(self.model, ModelConfig):
+            raise SpecError(f"model: must be a ModelConfig, got {type(self.model).__name__}")
         self.model.validate()
+        _check_types(self, "")
         _check_finite(self, "")
         checks = [
             ("steps", self.steps >= 0, "must be >= 0"),
@@ -496,6 +502,30 @@ def _type_name(tp: Any) -> str:
         float: "a number",
         str: "a string",
     }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _check_types(cfg: Any, prefix: str) -> None:
+    """Refuse a field set from Python to a value of the wrong kind (``cfg.select_steps =
+    "1000,3000"`` failed deep inside with ``'>' not supported between str and int``), as
+    :meth:`TrainConfig.from_dict` refuses it in a file. numpy scalars count as their Python
+    kind."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        if f.name == "model":
+            continue
+        value = getattr(cfg, f.name)
+        plain = value.item() if isinstance(value, np.generic) else value
+        if isinstance(plain, list):
+            plain = [v.item() if isinstance(v, np.generic) else v for v in plain]
+        if not _has_type(plain, hints[f.name]):
+            hint = ""
+            if f.name == "select_steps":
+                hint = " (several points: select_steps=1000, select_later=[3000])"
+            raise SpecError(
+                f"{prefix}{f.name}: must be {_type_name(hints[f.name])}, got {value!r}{hint}"
+            )
+        if plain is not value:
+            setattr(cfg, f.name, plain)
 
 
 def _check_finite(cfg: Any, prefix: str) -> None:

@@ -243,6 +243,7 @@ def train_selected(
     finished selection is never redone.
     """
     run_dir = Path(run_dir)
+    cfg.validate()  # from Python too: before any note is printed or anything written
     if resume:
         refuse_if_held(run_dir)  # before "no checkpoints yet" could be the answer
     cfg = with_absolute_data(cfg)
