@@ -97,7 +97,10 @@ def test_kid_full_sets_match_direct_formula():
         - 2 * k(x, y).mean()
     )
     mean, std = kid(x, y, subsets=3, subset_size=1000)
-    assert mean == pytest.approx(expected, rel=1e-10) and std == pytest.approx(0.0, abs=1e-12)
+    # every subset the whole set: one value, and no spread to report (it read 0 or 4e-15)
+    assert mean == pytest.approx(expected, rel=1e-10) and std is None
+    mean, std = kid(x, y[:15], subsets=3, subset_size=1000)  # one set subsampled: a spread
+    assert std is not None and std > 0
 
 
 def test_precision_recall_identical_and_disjoint():
@@ -292,6 +295,30 @@ def test_inception_features_never_downloads(tmp_path, monkeypatch):
     assert feat.inception_features() is None
 
 
+def test_an_inception_weights_file_with_code_is_never_unpickled(tmp_path, monkeypatch):
+    """torch-fidelity loads the weights with weights_only=False: a file that is not plain
+    tensors is refused before it could get there (its payload ran)."""
+    import importlib.util
+    import os
+
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    weights = tmp_path / "w.pth"
+    torch.save({"w": Evil()}, weights)
+    real_find = importlib.util.find_spec
+    present = {"torchmetrics", "torch_fidelity"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: object() if n in present else real_find(n, *a)
+    )
+    with pytest.warns(RuntimeWarning, match="not a plain weights file"):
+        assert feat.inception_features(weights_path=weights) is None
+    assert not marker.exists()
+
+
 # torch 2.13 deprecates TorchScript; loading a user's existing TorchScript file is still supported.
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_user_features_callable_module_and_files(tmp_path):
@@ -316,7 +343,12 @@ def test_user_features_callable_module_and_files(tmp_path):
         net, (torch.zeros(2, 1, 5, 5),), dynamic_shapes=({0: torch.export.Dim("batch")},)
     )
     torch.export.save(exported, str(tmp_path / "ext.pt2"))
-    assert torch.allclose(feat.user_features(tmp_path / "ext.pt2")(y), mod(y))
+    # a .pt2 path is refused (its loader unpickles weights with weights_only=False: a crafted
+    # file ran code); the module of a trusted one is passed in Python
+    with pytest.raises(DataError, match="torch.export program"):
+        feat.user_features(tmp_path / "ext.pt2")
+    loaded = torch.export.load(str(tmp_path / "ext.pt2")).module()
+    assert torch.allclose(feat.user_features(loaded)(y), mod(y))
     with pytest.raises(DataError):
         feat.user_features(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a module")

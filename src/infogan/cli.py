@@ -251,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--features",
-        help="a TorchScript/.pt2 feature extractor (trusted files only) "
-        "instead of the built-in classifier",
+        help="a TorchScript feature extractor file (trusted files only) instead of the "
+        "built-in classifier",
     )
     e.add_argument("--device", default="cpu")
     e.add_argument("--json", help="also write the report to this path")
@@ -701,7 +701,16 @@ def _train(a: argparse.Namespace) -> int:
         if not existed and not run_dir.exists():
             e.args = (f"{e} (nothing written: {run_dir} was not created)",)
         raise
-    print(f"done: {result.step} steps in {result.seconds:.1f} s; report: {run_dir / 'report.json'}")
+    # Wall time of the whole command: result.seconds is the last leg's training alone (the
+    # winner's continuation), which left out the candidates, the choice and the evaluation.
+    wall = time.perf_counter() - _T_START
+    chose = (run_dir / "selection.json").exists()
+    print(
+        f"done: step {result.step}, {wall:.1f} s of wall time"
+        + (" (candidates, choice and evaluation included)" if chose else " (evaluation included)")
+        + f"; in {run_dir}: report.json, report.html, traversal_*.png, curves.png, samples/"
+        + (", selection.json" if chose else "")
+    )
     return 0
 
 

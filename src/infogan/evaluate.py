@@ -250,9 +250,8 @@ def quality_block(
         floor, floor_images = reference.name, reference.images[perm[s : 2 * s]]
         rvr_what = f"two halves of {reference.name}"
     if s < 2:
-        raise DataError(
-            f"quality: {reference.name} has {len(reference)} images; at least 4 are needed"
-        )
+        need = "at least 2 in each set" if floor != reference.name else "at least 4 (2 a half)"
+        raise DataError(f"quality: too few images ({rvr_what}: {s} a set); {need} are needed")
     real = extract_features(extractor, reference.images[perm[:s]])
     fake_images = torch.cat(
         [model.generate(n=min(1000, s - i), seed=seed + 1 + i).cpu() for i in range(0, s, 1000)]
@@ -479,7 +478,8 @@ def format_report(rep: dict[str, Any]) -> str:
             )
         for metric, why in ev.get("skipped", {}).items():
             lines.append(f"  {metric} on {name}: skipped ({why})")
-    lines.append("  MI lower bound L_I per code (nats, fresh samples):")
+    if rep.get("mi_bound"):
+        lines.append("  MI lower bound L_I per code (nats, fresh samples):")
     for code, r in rep.get("mi_bound", {}).items():
         extra = f", std {r['std']}" if "std" in r else ""
         if "bound_fitted_std" in r:
@@ -489,10 +489,21 @@ def format_report(rep: dict[str, Any]) -> str:
         )
     if "disentanglement" in rep:
         d = rep["disentanglement"]
-        lines.append("  disentanglement (Q's code estimate | ground-truth oracle):")
+        scales = {
+            float(v)
+            for ev in rep.get("evaluations", {}).values()
+            for v in (ev.get("disentanglement_scale") or {}).values()
+            if isinstance(v, int | float)
+        }
+        # Scores at --scale below 1 are noisier and not comparable to full-scale ones: said.
+        shown = ", ".join(f"{x:g}" for x in sorted(scales))
+        at = f", at {shown} of the reference sample sizes" if scales - {1.0} else ""
+        lines.append(f"  disentanglement (Q's code estimate | ground-truth oracle{at}):")
         for key in sorted(k for k in d if k != "oracle"):
             o = d.get("oracle", {}).get(key)
-            lines.append(f"    {key:28s} {d[key]:.4f}" + (f"  | {o:.4f}" if o is not None else ""))
+            lines.append(
+                f"    {key:28s} {_cell(d[key])}" + (f"  | {_cell(o)}" if o is not None else "")
+            )
     for name, ev in rep.get("evaluations", {}).items():
         lines.extend(_format_breakdown(name, ev.get("code_factor_mi")))
     if "quality" in rep and "skipped" in rep["quality"]:
@@ -509,6 +520,13 @@ def format_report(rep: dict[str, Any]) -> str:
             lines.append(f"  sample quality warning: {q['warning']}")
     lines.extend(_format_timings(rep.get("timings", {})))
     return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    """A score to four decimals; a count (FactorVAE's ``num_active_dims``) as a whole number."""
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1):
+        return f"{int(v):d}"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
 def _format_breakdown(data: str, b: dict[str, Any] | None) -> list[str]:

@@ -35,7 +35,11 @@ def _esc(x: Any) -> str:
 
 
 def _num(v: Any) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else _esc(v)
+    """Four decimals, except for small or large magnitudes (a KID of 3.2e-04, a candidate's
+    score of 1.2e-05 read as 0.0000), which keep three significant digits."""
+    if not isinstance(v, float):
+        return _esc(v)
+    return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3g}"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -105,6 +109,31 @@ def _breakdown(data: str, b: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _mappings(rep: dict[str, Any]) -> list[str]:
+    """Which class each value of a categorical code stands for (the mapping ``encode``,
+    ``sample --label`` and the figures use), from the report's primary evaluation."""
+    rows = []
+    for code, r in (rep.get("clustering") or {}).items():
+        mapping, classes = r.get("mapping") if isinstance(r, dict) else None, r.get("classes")
+        if not isinstance(mapping, dict):
+            continue
+        try:
+            pairs = sorted(((int(v), int(c)) for v, c in mapping.items()), key=lambda t: t[0])
+            named = [
+                f"{v} → {classes[c] if isinstance(classes, list) and 0 <= c < len(classes) else c}"
+                for v, c in pairs
+            ]
+        except (TypeError, ValueError):
+            continue
+        rows.append([code, ", ".join(named)])
+    if not rows:
+        return []
+    return [
+        "<p>Each value's matched class (for labelling new images):</p>",
+        _table(["code", "value → class"], rows),
+    ]
+
+
 def _selection(run_dir: Path) -> list[str]:
     """The candidate selection of the run (``selection.json``), one row per candidate and point;
     nothing for a run without one (or with an unreadable one: the page must still render)."""
@@ -131,7 +160,7 @@ def _selection(run_dir: Path) -> list[str]:
         "<h2>Candidate selection (no labels)</h2>",
         f"<p>{_esc(sel.get('rule', ''))}; winner: candidate {_esc(sel['winner'] + 1)} "
         f"(seed {_esc(sel['winner_seed'])})</p>",
-        _table(["step", "candidate", "seed", "score", "agreement", ""], rows),
+        _table(["step", "candidate", "seed", "score", "agreement", "kept"], rows),
     ]
 
 
@@ -152,6 +181,7 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
     if rows:
         parts.append("<h2>Categorical codes as classifiers (Hungarian-matched)</h2>")
         parts.append(_table(["data", "code", "accuracy", "NMI", "ARI", "n"], rows))
+        parts += _mappings(rep)
     parts += _selection(run_dir)
     if "mi_bound" in rep:
         parts.append("<h2>Mutual-information lower bound L<sub>I</sub> per code (nats)</h2>")

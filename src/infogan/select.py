@@ -343,7 +343,8 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
             parts.append(part)
             if cfg.select_rule == "centrality":
                 models.append(model)
-            print(f"candidate {i + 1} at step {at}: score {s['score']:.4f}", flush=True)
+            # .4g: four significant digits also for tiny scores (.4f printed 0.0000 for all)
+            print(f"candidate {i + 1} at step {at}: score {s['score']:.4g}", flush=True)
         order = rank(scores, parts, cfg.select_rule, models)
         if cfg.select_rule == "centrality" and len(scores) > 1:
             print(

@@ -691,7 +691,8 @@ class Trainer:
             raise CheckpointError(
                 f"checkpoint: {path} does not fit this config ({reason})"
             ) from None
-        log.info("resumed from %s at step %d", path, self.step_count)
+        # Neutral wording: a new run with candidates continues its winner from here too.
+        log.info("continuing from %s (step %d)", path, self.step_count)
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self, finish: bool = True) -> TrainResult:

@@ -28,6 +28,7 @@ Every extractor maps float images in ``[-1, 1]`` ``[N, C, H, W]`` (the generator
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import io
@@ -47,7 +48,7 @@ from torch import nn
 
 from infogan.atomic import atomic_write_bytes
 from infogan.data import ImageDataset, default_cache_dir, load_dataset, to_float, to_uint8
-from infogan.errors import DataError
+from infogan.errors import DataError, brief
 
 __all__ = [
     "ARCH_VERSION",
@@ -634,6 +635,17 @@ def inception_features(
     if not path.is_file():
         return None
     try:
+        # torch-fidelity unpickles the file with weights_only=False, which runs any code a
+        # pickle holds: it gets only a file that loads as plain tensors first.
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        warnings.warn(
+            f"features: {path} is not a plain weights file ({brief(e)}); Inception not used",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    try:
         from torchmetrics.image.fid import NoTrainInceptionV3
 
         net = NoTrainInceptionV3(
@@ -642,7 +654,7 @@ def inception_features(
             feature_extractor_weights_path=str(path),
         )
     except Exception as e:  # an incompatible version must not break the default path
-        warnings.warn(f"features: Inception unavailable ({e})", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"features: Inception unavailable ({brief(e)})", RuntimeWarning, stacklevel=2)
         return None
     return _InceptionFeatures(net, torch.device(device))
 
@@ -693,35 +705,39 @@ def user_features(
 
     The callable receives float images in ``[-1, 1]`` ``[B, C, H, W]`` on ``device`` and returns
     ``[B, D]`` features (tensor or array; extra dimensions are flattened). Modules are put in eval
-    mode. A path ending in ``.pt2`` is loaded with :func:`torch.export.load` (export it with a
-    dynamic batch dimension); any other path with :func:`torch.jit.load` (TorchScript).
+    mode. A path is loaded with :func:`torch.jit.load` (TorchScript), whose loader builds the
+    module's own operations and unpickles nothing else.
 
-    Security: these files are programs, not just weights; loading one runs (TorchScript) or
-    builds (torch.export) the code it contains. Only pass files you trust: your own, or from a
-    source you would run code from.
+    A ``torch.export`` program (``.pt2``) is refused as a path: :func:`torch.export.load`
+    unpickles its weights with ``weights_only=False``, so a crafted file runs code as it loads.
+    Load one you trust yourself and pass the module: ``user_features(torch.export.load(p).module())``.
     """
     x = module_path_or_callable
     if isinstance(x, (str, os.PathLike)):
         path = Path(x).expanduser()
         if not path.is_file():
             raise DataError(f"features: {path} does not exist")
+        if path.suffix == ".pt2":
+            raise DataError(
+                f"features: {path} is a torch.export program, whose loader can run code hidden "
+                "in it; save the extractor as TorchScript (torch.jit.save) or, in Python, pass "
+                "torch.export.load(path).module() of a file you trust"
+            )
         fn: Any
         try:
-            if path.suffix == ".pt2":
-                # An exported program is already in inference form; .eval() is not supported on it.
-                fn = torch.export.load(str(path)).module().to(device)
-            else:
-                fn = torch.jit.load(str(path), map_location=torch.device(device)).eval()
+            fn = torch.jit.load(str(path), map_location=torch.device(device)).eval()
         except Exception as e:
-            kind = "torch.export program" if path.suffix == ".pt2" else "TorchScript module"
-            raise DataError(f"features: {path} is not a {kind} ({e})") from None
+            raise DataError(f"features: {path} is not a TorchScript module ({brief(e)})") from None
         return CallableFeatures(fn, name or path.stem, batch_size=batch_size, device=device)
     if not callable(x):
         raise TypeError(
             f"features: expected a callable or a TorchScript path, got {type(x).__name__}"
         )
     if isinstance(x, nn.Module):
-        x = x.to(device).eval()
+        x = x.to(device)
+        # A torch.export program's module is inference-only already and refuses .eval().
+        with contextlib.suppress(NotImplementedError):
+            x = x.eval()
     if isinstance(x, FeatureExtractor) and name is None:
         return x  # already an extractor (has a name): keep its own batching
     label = name or getattr(x, "name", None) or getattr(x, "__qualname__", None) or type(x).__name__

@@ -162,14 +162,17 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 def kid(
     real: Any, fake: Any, subsets: int = 100, subset_size: int = 1000, seed: int = 0
-) -> tuple[float, float]:
+) -> tuple[float, float | None]:
     """Kernel Inception Distance (Binkowski et al. 2018): mean and std of MMD^2 over subsets.
 
     Each of ``subsets`` draws ``min(subset_size, N, M)`` rows without replacement from each set
     (``numpy.random.default_rng(seed)``) and computes the unbiased MMD^2 with the polynomial
     kernel ``k(x, y) = (x.y / D + 1)^3``. Unlike FID the estimate is unbiased, so it can be
     slightly negative when the two distributions are the same, and values at different sample
-    sizes are comparable. The std is over subsets (``ddof=0``, as torch-fidelity).
+    sizes are comparable. The std is over subsets (``ddof=0``, as torch-fidelity); it is None
+    when both sets are no larger than ``subset_size``: every subset is then the whole of both,
+    the MMD^2 is computed once, and a spread over identical subsets (0 up to round-off) would
+    pass for a precise estimate. (torch-fidelity refuses such sets; the mean is exact here.)
     """
     r, f = _pair(real, fake)
     if subsets < 1:
@@ -177,6 +180,8 @@ def kid(
     m = min(int(subset_size), r.shape[0], f.shape[0])
     if m < 2:
         raise DataError(f"quality: kid needs subset_size >= 2, got {subset_size}")
+    if m == r.shape[0] == f.shape[0]:
+        return float(_mmd2_unbiased(r, f)), None
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
     for i in range(subsets):
@@ -331,9 +336,12 @@ def real_vs_real(
     """The same scores as :func:`quality_scores` between two *real* sets: the best a model can do.
 
     In a feature space trained in the project there is no published scale, so print this beside
-    the model's scores, e.g. for MNIST: ``real_vs_real(t10k, mnist5k)`` (10,000 test digits as
-    the reference, 5,000 training digits in the generator's place), and score the model with
-    as many samples as ``other`` has (FID depends on the sample size).
+    the model's scores. FID (and the k-NN radii) depend on the sample sizes, and features of
+    images the feature classifier was trained on are not those of unseen ones, so compare sets
+    of one size, none of them the classifier's training set: for MNIST, two disjoint halves of
+    the 10,000 test digits (``real_vs_real(t10k[:5000], t10k[5000:])``), with the model's
+    5,000 samples scored against the first half, which is what
+    :func:`infogan.evaluate.quality_block` does.
 
     Args:
         reference: the real set playing "real": a feature matrix ``[N, D]``, or images (an
