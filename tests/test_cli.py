@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,6 +98,10 @@ def test_evaluate_sample_traverse_encode(run_dir, tiny_npz, tmp_path, capsys):
     assert "c1 as classifier" not in printed and "MI lower bound" in printed
     assert "also in report.json from earlier evaluations of step" in printed
     assert "clustering" in printed.split("also in report.json")[1], printed
+    # --json -: the merged report on stdout, parseable; the table on stderr
+    assert main(["evaluate", str(run_dir), "--n-mi", "100", "--metrics", "mi", "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["step"] == 6 and "MI lower bound" in err and not Path("-").exists()
     out = tmp_path / "s.png"
     assert (
         main(

@@ -255,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
         "built-in classifier",
     )
     e.add_argument("--device", default="cpu")
-    e.add_argument("--json", help="also write the report to this path")
+    e.add_argument(
+        "--json", help="also write the report to this path (- : to stdout, the table to stderr)"
+    )
 
     s = sub.add_parser("sample", help="generate images from chosen code values")
     s.add_argument("run", help="run directory or checkpoint file")
@@ -761,7 +763,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write_bytes
     from infogan.evaluate import METRIC_GROUPS, earlier_results, evaluate_run, format_report
 
-    if a.json:
+    to_stdout = a.json == "-"  # the report as JSON on stdout, the table on stderr
+    if a.json and not to_stdout:
         _check_json_target(Path(a.json), Path(a.run))
     metrics = tuple(m.strip() for m in a.metrics.split(",") if m.strip())
     unknown = [m for m in metrics if m not in METRIC_GROUPS]
@@ -774,7 +777,11 @@ def _evaluate(a: argparse.Namespace) -> int:
     if a.disentanglement is not None:
         from infogan.metrics.disentanglement import METRICS
 
-        chosen = [m.strip() for m in a.disentanglement.split(",") if m.strip()]
+        # Also by the names report.json gives the scores (factorvae, betavae).
+        alias = {"factorvae": "factor_vae", "betavae": "beta_vae"}
+        chosen = [
+            alias.get(m.strip(), m.strip()) for m in a.disentanglement.split(",") if m.strip()
+        ]
         bad = [m for m in chosen if m not in METRICS]
         if bad or not chosen:
             raise SpecError(
@@ -802,16 +809,20 @@ def _evaluate(a: argparse.Namespace) -> int:
     )
     # This call's results; what report.json keeps from earlier evaluations of the same step is
     # named, not printed as if just measured.
-    print(format_report(fresh))
+    table = sys.stderr if to_stdout else sys.stdout
+    print(format_report(fresh), file=table)
     held = earlier_results(rep, fresh)
     if held:
         print(
             f"also in report.json from earlier evaluations of step {rep.get('step')}: "
             + ", ".join(held)
-            + " (infogan info RUN shows them)"
+            + " (infogan info RUN shows them)",
+            file=table,
         )
-    print(f"report: {Path(a.run) / 'report.json'} and report.html")
-    if a.json:
+    print(f"report: {Path(a.run) / 'report.json'} and report.html", file=table)
+    if to_stdout:
+        print(json.dumps(rep, indent=2))
+    elif a.json:
         atomic_write_bytes(a.json, (json.dumps(rep, indent=2) + "\n").encode())
     return 0
 
