@@ -190,3 +190,8 @@ def test_celeba_reads_its_official_partition_when_it_is_there(tmp_path, monkeypa
     table.write_text("not a partition\n")
     with pytest.raises(DataError, match="list_eval_partition.txt"):
         load_dataset("celeba", size=32)
+    # the partition inside the image folder counts too (it was ignored silently)
+    (faces / "list_eval_partition.txt").write_text(table.read_text())
+    table.unlink()
+    (faces / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 2\n")
+    assert load_dataset("celeba", "test", size=32).files == ["000002.jpg"]

@@ -354,6 +354,48 @@ def test_npz_errors(tmp_path):
     assert str(path) in _raises(path, "not an .npz archive")
 
 
+def test_npz_sizes_are_checked_before_allocation_and_uint8_masks_are_binary(tmp_path, caplog):
+    import io
+    import zipfile
+
+    path = tmp_path / "huge.npz"
+    member = io.BytesIO()
+    header = {"descr": "|u1", "fortran_order": False, "shape": (10**6, 1, 1000, 1000)}
+    np.lib.format.write_array_header_1_0(member, header)
+    member.write(b"\0" * 100)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("images.npy", member.getvalue())
+    # it read "out of memory (931 GiB); try a smaller --batch"
+    assert "declares [1000000, 1, 1000, 1000] uint8 (931 GiB) but holds 100 bytes" in _raises(
+        path, "declares"
+    )
+    # uint8 images of only 0 and 1 (dSprites' own imgs array) are black and white, as ints are
+    masks = tmp_path / "masks.npz"
+    np.savez(masks, images=(PIXELS > 127).astype(np.uint8))
+    with caplog.at_level("INFO"):
+        ds = read_npz(masks)
+    assert set(ds.images.unique().tolist()) <= {0, 255} and "black and white" in caplog.text
+
+
+def test_a_mat_file_path_and_damaged_mat_files(tmp_path):
+    import scipy.io
+
+    x = np.random.default_rng(0).integers(0, 256, (32, 32, 3, 5), dtype=np.uint8)
+    scipy.io.savemat(tmp_path / "train_32x32.mat", {"X": x, "y": np.arange(1, 6)[:, None]})
+    ds = load_dataset(tmp_path / "train_32x32.mat")  # was read as IDX: "magic number 0x4d41544c"
+    assert ds.images.shape == (5, 3, 32, 32) and ds.labels.tolist() == [1, 2, 3, 4, 5]
+    for junk in (b"<html>captive portal</html>", b"x" * 10, b"MATLAB 5.0" + b"\0" * 50):
+        (tmp_path / "bad.mat").write_bytes(junk)
+        _raises(tmp_path / "bad.mat", "not a readable SVHN .mat file")
+
+
+def test_a_split_read_in_place_of_the_one_asked_for_is_logged(tmp_path, caplog):
+    make_split(tmp_path, "train", 6, seed=1, gz=False)
+    with caplog.at_level("INFO"):
+        ds = load_dataset(tmp_path, split="test")
+    assert len(ds) == 6 and "has no test files; reading its train split" in caplog.text
+
+
 def test_image_dataset_validates():
     with pytest.raises(DataError, match="uint8"):
         ImageDataset(torch.zeros(2, 1, 4, 4), None, "t")

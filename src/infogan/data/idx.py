@@ -14,6 +14,7 @@ naming the file, because a silently misparsed dataset trains a GAN on noise for 
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
 import zlib
 from pathlib import Path
@@ -23,6 +24,8 @@ import torch
 
 from infogan.data.dataset import ImageDataset
 from infogan.errors import DataError
+
+log = logging.getLogger(__name__)
 
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions (N, H, W)
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension (N)
@@ -209,6 +212,10 @@ def load_idx_dir(
     if images_path is None and fallback:
         other = "test" if split == "train" else "train"
         images_path = find_split_images(directory, other)
+        if images_path is not None:
+            # Said, not only shown by the file name: evaluation on the training files is a
+            # different measurement than the user may have asked for.
+            log.info("data: %s has no %s files; reading its %s split", directory, split, other)
     if images_path is None:
         wanted = (
             "train-images-idx3-ubyte[.gz] or t10k-images-idx3-ubyte[.gz]"

@@ -55,18 +55,16 @@ def _to_nchw(arr: np.ndarray, path: Path) -> np.ndarray:
 
 def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
     """Detect the value range of ``arr`` and map it to uint8 0..255."""
-    if arr.dtype == np.uint8:
-        return arr
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255  # binary images (e.g. dSprites) as black/white
     if np.issubdtype(arr.dtype, np.integer):
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi > 255:
             raise DataError(f"data: {path}: integer images range over [{lo}, {hi}], not 0..255")
-        if hi <= 1:  # 0/1 masks saved as integers: binary images, as booleans are
+        if hi <= 1:  # 0/1 masks saved as integers (uint8 too: dSprites' own imgs): binary
             log.info("data: %s: integer images hold only 0 and 1; read as black and white", path)
             return arr.astype(np.uint8) * 255
-        return arr.astype(np.uint8)
+        return arr if arr.dtype == np.uint8 else arr.astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
         x = arr.astype(np.float32)  # float32 is exact enough for 256 levels and halves memory
         if not np.isfinite(x).all():
@@ -114,6 +112,28 @@ def _labels(arr: np.ndarray, n: int, path: Path, key: str) -> torch.Tensor:
     raise DataError(f"data: {path}: labels '{key}' are not integer-like (dtype {arr.dtype})")
 
 
+def _check_declared_size(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> None:
+    """Refuse a member whose header declares more data than the member holds, before numpy
+    allocates it: a 200-byte file declaring 931 GiB was "out of memory; try a smaller
+    --batch", and one declaring 1 GB was allocated before it failed."""
+    info = archive.zip.getinfo(f"{key}.npy")
+    with archive.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(member)
+        header = member.tell()
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared > info.file_size - header:
+        raise DataError(
+            f"data: {path}: {key!r} declares {list(shape)} {dtype} ({declared / 2**30:.3g} GiB) "
+            f"but holds {info.file_size - header} bytes: a damaged or hand-made file"
+        )
+
+
 def read_npz(path: str | Path) -> ImageDataset:
     """Load an ``.npz`` archive of images (and optional labels) into an :class:`ImageDataset`.
 
@@ -150,8 +170,11 @@ def read_npz(path: str | Path) -> ImageDataset:
                     f"data: {path} has no images array: expected key 'images' or 'x', "
                     f"found {sorted(archive.files)}"
                 )
-            images = archive[image_key]
             label_key = next((k for k in LABEL_KEYS if k in archive.files), None)
+            for key in (image_key, label_key):
+                if key is not None:
+                    _check_declared_size(archive, key, path)
+            images = archive[image_key]
             labels_np = archive[label_key] if label_key is not None else None
         except DataError:
             raise

@@ -117,7 +117,7 @@ def load_celeba(split: str = "train", size: int | None = None) -> ImageDataset:
     files are shared through Google Drive, which refuses scripted downloads of this size.
 
     With the official partition file ``list_eval_partition.txt`` beside the image folder (or
-    in its ``Eval/`` folder, as the download has it), ``train`` is the partition's training
+    in its ``Eval/`` folder, as the download has it, or inside the image folder), ``train`` is the partition's training
     faces (162,770) and ``test`` its test faces (19,962; the validation faces are in
     neither); without it, all the faces whatever ``split`` is asked."""
     root = download.default_cache_dir() / "celeba"
@@ -129,15 +129,25 @@ def load_celeba(split: str = "train", size: int | None = None) -> ImageDataset:
             "itself with --data"
         )
     faces = load_image_folder(directory, split, size=size)
+    places = [root, root / "Eval", directory]  # beside the folder, the download's Eval/, inside
     table = next(
         (
-            p
-            for p in (root / "list_eval_partition.txt", root / "Eval" / "list_eval_partition.txt")
-            if p.is_file()
+            p / "list_eval_partition.txt"
+            for p in places
+            if (p / "list_eval_partition.txt").is_file()
         ),
         None,
     )
-    return faces if table is None else celeba_partition(faces, table, split)
+    if table is None:
+        # Said: without the partition, "test" is the training faces too.
+        log.info(
+            "data: no list_eval_partition.txt in %s, %s or %s: celeba's %s split is all %d faces",
+            *places,
+            split,
+            len(faces),
+        )
+        return faces
+    return celeba_partition(faces, table, split)
 
 
 def celeba_partition(faces: ImageDataset, table: Path, split: str) -> ImageDataset:
@@ -268,7 +278,7 @@ def _load(source: str | os.PathLike[str], split: str, size: int | None) -> Image
     if not path.exists():
         raise DataError(
             f"data: {path} does not exist and is not a known dataset "
-            f"(known: {', '.join(NAMED_DATASETS)})"
+            f"(known: {', '.join(NAMED_DATASETS)}, {DSPRITES_SUBSET_PREFIX}N)"
         )
     if path.is_dir():
         if any(idx.find_split_images(path, s) for s in SPLITS):
@@ -276,6 +286,8 @@ def _load(source: str | os.PathLike[str], split: str, size: int | None) -> Image
         return load_image_folder(path, split, size=size)
     if path.suffix.lower() == ".npz":
         return read_npz(path)
+    if path.suffix.lower() == ".mat":  # an SVHN file (train_32x32.mat, test_32x32.mat)
+        return read_svhn_mat(path)
     if path.suffix.lower() == ".npy":
         raise DataError(
             f"data: {path} is a single .npy array; save images (and labels) as an .npz: "

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from infogan.data.dataset import ImageDataset
-from infogan.errors import DataError
+from infogan.errors import DataError, brief
 
 __all__ = ["read_svhn_mat"]
 
@@ -33,8 +33,12 @@ def read_svhn_mat(path: str | Path, name: str | None = None) -> ImageDataset:
         mat = loadmat(path, variable_names=("X", "y"))
     except FileNotFoundError:
         raise DataError(f"data: {path} does not exist") from None
-    except (OSError, ValueError, TypeError, NotImplementedError) as e:
-        raise DataError(f"data: {path} is not a readable SVHN .mat file ({e})") from None
+    except DataError:
+        raise
+    except Exception as e:
+        # scipy's reader fails on a short or foreign file (an HTML page a captive portal served,
+        # a cut-short download) in many ways: IndexError, MatReadError, ValueError, ...
+        raise DataError(f"data: {path} is not a readable SVHN .mat file ({brief(e)})") from None
     x, y = mat.get("X"), mat.get("y")
     if x is None or y is None:
         raise DataError(f"data: {path} lacks the arrays 'X' and 'y' of an SVHN .mat file")
