@@ -139,7 +139,7 @@ def test_svhn_mat_reader_and_named_dataset(tmp_path, monkeypatch):
     # the download check accepts the right file and rejects a wrong count or checksum
     md5 = hashlib.md5((cache / "svhn" / "test_32x32.mat").read_bytes()).hexdigest()
     verify_file(cache / "svhn" / "test_32x32.mat", RemoteFile("t.mat", "test", "mat", 12, md5))
-    with pytest.raises(DataError, match="holds 12 mat, expected 13"):
+    with pytest.raises(DataError, match="holds 12 images, expected 13"):
         verify_file(cache / "svhn" / "test_32x32.mat", RemoteFile("t", "test", "mat", 13, md5))
     with pytest.raises(DataError, match="MD5"):
         verify_file(cache / "svhn" / "test_32x32.mat", RemoteFile("t", "test", "mat", 12, "0"))

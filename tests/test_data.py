@@ -522,3 +522,24 @@ def test_a_folder_named_like_a_builtin_set_is_told_apart(tmp_path, monkeypatch, 
     with caplog.at_level("INFO", logger="infogan"):
         assert load_dataset("mnist5k").name == "mnist5k"
     assert "for the folder of that name write ./mnist5k" in caplog.text
+
+
+def test_download_waits_briefly_says_what_it_fetches_and_names_the_debian_copy(
+    tmp_path, monkeypatch, capsys, caplog, fetch_log
+):
+    from infogan.cli import main
+    from infogan.data import registry
+
+    # a network that drops packets held each mirror for 60 s without a word
+    assert dl.FETCH_TIMEOUT <= 30
+    log, servers = fetch_log
+    servers["https://good.mirror/"] = tmp_path / "server"
+    with caplog.at_level("INFO"):
+        dl.download(fake_remote(tmp_path / "server"), tmp_path / "cache")
+    assert "downloading https://dead.mirror/" in caplog.text
+    system = tmp_path / "debian"
+    make_split(system, "train", 6, seed=1, gz=True)
+    monkeypatch.setattr(registry, "FASHION_MNIST_SYSTEM_DIR", system)
+    monkeypatch.setattr(dl, "download", lambda *a, **kw: tmp_path)
+    assert main(["download", "fashion-mnist"]) == 0
+    assert f"note: the Debian package's copy in {system}" in capsys.readouterr().out

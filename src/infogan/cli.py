@@ -1077,8 +1077,16 @@ def _bench(a: argparse.Namespace) -> int:
 
 
 def _download(a: argparse.Namespace) -> int:
+    from infogan.data import idx
     from infogan.data.download import DATASETS, download
+    from infogan.data.registry import FASHION_MNIST_SYSTEM_DIR
 
+    if a.dataset == "fashion-mnist" and idx.find_split_images(FASHION_MNIST_SYSTEM_DIR, "train"):
+        # Said before any network access: --data fashion-mnist already reads that copy.
+        print(
+            f"note: the Debian package's copy in {FASHION_MNIST_SYSTEM_DIR} is what "
+            "--data fashion-mnist reads; downloading a second one into the cache"
+        )
     print(download(DATASETS[a.dataset], Path(a.root) if a.root else None, force=a.force))
     return 0
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import logging
 import os
 import shutil
 import urllib.request
@@ -34,6 +35,8 @@ from pathlib import Path
 
 from infogan.data import idx
 from infogan.errors import DataError
+
+log = logging.getLogger(__name__)
 
 ENV_VAR = "INFOGAN_DATA"
 """Environment variable that overrides the cache root (default ``~/.cache/infogan``)."""
@@ -120,7 +123,12 @@ SVHN = RemoteDataset(
 DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST, SVHN)}
 
 
-def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
+#: Seconds a connection may stay silent (connecting, or between two reads). A network that
+#: drops packets held each mirror for 60 s (2.5 minutes for MNIST's mirrors) without a word.
+FETCH_TIMEOUT = 20.0
+
+
+def _fetch(url: str, dest: Path, timeout: float = FETCH_TIMEOUT) -> None:
     """Copy ``url`` to ``dest`` byte for byte. The only function here that uses the network."""
     request = urllib.request.Request(url, headers={"User-Agent": "infogan-downloader"})
     with urllib.request.urlopen(request, timeout=timeout) as response, dest.open("wb") as out:
@@ -138,7 +146,8 @@ def verify_file(path: Path, spec: RemoteFile) -> None:
         parse = idx.parse_idx_images if spec.kind == "images" else idx.parse_idx_labels
         n = parse(data, path).shape[0]  # raises on wrong magic, truncation, trailing bytes
     if n != spec.count:
-        raise DataError(f"data: {path} holds {n} {spec.kind}, expected {spec.count}")
+        noun = "labels" if spec.kind == "labels" else "images"
+        raise DataError(f"data: {path} holds {n} {noun}, expected {spec.count}")
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
     if digest != spec.content_md5:
         raise DataError(
@@ -156,6 +165,7 @@ def _install(spec: RemoteFile, directory: Path, mirrors: Sequence[str]) -> None:
     try:
         for mirror in mirrors:
             url = mirror + spec.name
+            log.info("downloading %s", url)  # a slow or silent mirror is seen as such
             try:
                 _fetch(url, part)
                 verify_file(part, spec)
