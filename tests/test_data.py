@@ -543,3 +543,15 @@ def test_download_waits_briefly_says_what_it_fetches_and_names_the_debian_copy(
     monkeypatch.setattr(dl, "download", lambda *a, **kw: tmp_path)
     assert main(["download", "fashion-mnist"]) == 0
     assert f"note: the Debian package's copy in {system}" in capsys.readouterr().out
+
+
+def test_turning_colour_grey_or_grey_into_colour_is_logged(caplog):
+    from infogan.data import ImageDataset
+    from infogan.data.dataset import with_channels
+
+    rgb = ImageDataset(torch.full((2, 3, 4, 4), 200, dtype=torch.uint8), None, "colour.npz")
+    with caplog.at_level("INFO"):
+        grey = with_channels(rgb, 1)
+        with_channels(grey, 3)
+    assert grey.shape[0] == 1 and "colour.npz: 3-channel images read in grey" in caplog.text
+    assert "1-channel images read as three equal channels" in caplog.text

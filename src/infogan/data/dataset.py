@@ -9,12 +9,15 @@ back to pixels with :func:`to_uint8`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from infogan.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,6 +85,10 @@ def with_channels(dataset: ImageDataset, channels: int) -> ImageDataset:
     c = dataset.shape[0]
     if c == channels:
         return dataset
+    if channels in (1, 3):
+        # Said: colour evaluation data for grey networks was turned grey without a word.
+        how = "in grey (BT.601 luma)" if channels == 1 else "as three equal channels"
+        log.info("data: %s: %d-channel images read %s", dataset.name, c, how)
     if channels == 3:
         images = dataset.images.expand(-1, 3, -1, -1).contiguous()
     elif channels == 1:
