@@ -42,6 +42,31 @@ def test_exact_resume_equals_one_run(tmp_path, tiny_dataset):
     assert all(torch.equal(s1[i]["exp_avg"], s2[i]["exp_avg"]) for i in s1)
 
 
+def test_a_stop_between_two_rows_resumes_with_the_same_rows(tmp_path, tiny_dataset, monkeypatch):
+    """Stopped at step 6 with rows every 4: the resumed run's row at 8 averaged steps 7-8 only
+    (the audit's 19 steps of 20); the pending statistics now travel in the checkpoint."""
+    import json
+
+    cfg = dict(steps=8, ckpt_every=8, log_every=4)
+    _train(tiny_config(**cfg), tmp_path / "one", tiny_dataset)
+    real = Trainer._stop_agreed
+    monkeypatch.setattr(Trainer, "_stop_agreed", lambda self, asked: self.step_count == 6)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_config(**cfg), tmp_path / "two", tiny_dataset)
+    monkeypatch.setattr(Trainer, "_stop_agreed", real)
+    _train(tiny_config(**cfg), tmp_path / "two", tiny_dataset, resume=True)
+
+    def rows(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [
+            {k: v for k, v in json.loads(x).items() if k not in ("steps_per_s", "wall_s")}
+            for x in lines
+        ]
+
+    assert [r["step"] for r in rows(tmp_path / "two")] == [4, 8]
+    assert rows(tmp_path / "one") == rows(tmp_path / "two")
+
+
 def test_exact_resume_with_contrastive_regulariser(tmp_path, tiny_dataset):
     kw = dict(cr_weight=2.0, cr_start=3, ckpt_every=3)
     one = _train(tiny_config(steps=6, **kw), tmp_path / "one", tiny_dataset)

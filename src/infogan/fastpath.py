@@ -17,7 +17,7 @@ an eager run would.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -45,6 +45,26 @@ class EagerStepper:
             self.acc[k].add_(v)
             self.seen[k] += 1
         self.count += 1
+
+    def pending(self) -> dict[str, Any] | None:
+        """The statistics of steps run since the last read (None if none), for a checkpoint
+        written between two logged rows: restored with :meth:`load_pending`, the next row of a
+        resumed run averages the same steps as the uninterrupted run's."""
+        if not self.count:
+            return None
+        return {
+            "acc": {k: v.detach().cpu().clone() for k, v in self.acc.items()},
+            "seen": dict(self.seen),
+            "count": self.count,
+        }
+
+    def load_pending(self, pending: dict[str, Any]) -> None:
+        """Take back what :meth:`pending` saved (in place: a captured graph adds into these)."""
+        for k, v in pending["acc"].items():
+            if k in self.acc:
+                self.acc[k].copy_(v.to(self.acc[k].device))
+        self.seen.update({k: int(n) for k, n in pending["seen"].items() if k in self.seen})
+        self.count = int(pending["count"])
 
     def read(self) -> tuple[dict[str, list[float] | float], int]:
         """Mean statistics since the last read (one device sync), and how many steps they cover.

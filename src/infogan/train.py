@@ -615,7 +615,13 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             **({"opt_cr": self.opt_cr.state_dict()} if self.opt_cr is not None else {}),
             "torch_rng": torch.get_rng_state(),
+            # Statistics of the steps since the last logged row (a stop between two rows).
+            **({"log_pending": pending} if (pending := self._log_pending()) else {}),
         }
+
+    def _log_pending(self) -> dict[str, Any] | None:
+        stepper = getattr(self, "_stepper", None)
+        return stepper.pending() if stepper is not None and self.group is None else None
 
     def save(self) -> Path:
         """Write a checkpoint of the current step (rank 0 of a data-parallel run only: the
@@ -683,6 +689,7 @@ class Trainer:
                 self.opt_cr.load_state_dict(state["opt_cr"])
             torch.set_rng_state(state["torch_rng"].cpu())
             self.step_count = int(state["step"])
+            self._restored_log = state.get("log_pending")
             for opt in (self.opt_d, self.opt_g, self.opt_cr):
                 if opt is not None:
                     _match_layout(opt)
@@ -718,6 +725,10 @@ class Trainer:
             _truncate_metrics(metrics_path, self.step_count)
         names = self.spec.names
         stepper = make_stepper(self)
+        restored = getattr(self, "_restored_log", None)
+        if restored and self.group is None:
+            stepper.load_pending(restored)
+        self._stepper = stepper
         t0 = time.perf_counter()
         t_last, step_last = t0, self.step_count
         started_at = self.step_count
