@@ -540,9 +540,11 @@ def test_python_configs_are_checked_before_anything_is_written(tmp_path, tiny_da
     wrong.model.noise_dim = 6.0
     with pytest.raises(SpecError, match="model.noise_dim: must be a whole number"):
         wrong.validate()
-    fine = tiny_config(steps=np.int64(2))  # numpy scalars are numbers
+    fine = tiny_config(steps=np.int64(2))  # numpy scalars are numbers, paths are paths
     fine.lr_d = np.float32(1e-3)
+    fine.data = tmp_path
     assert type(fine.validate().steps) is int and type(fine.lr_d) is float
+    assert fine.data == str(tmp_path)
 
 
 def test_cli_train_refuses_foreign_files_and_resume_elsewhere(capsys, tmp_path, tiny_npz, finished):

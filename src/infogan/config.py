@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -515,6 +516,8 @@ def _check_types(cfg: Any, prefix: str) -> None:
             continue
         value = getattr(cfg, f.name)
         plain = value.item() if isinstance(value, np.generic) else value
+        if isinstance(plain, os.PathLike):  # cfg.data = Path("my_photos"): a path is a path
+            plain = os.fspath(plain)
         if isinstance(plain, list):
             plain = [v.item() if isinstance(v, np.generic) else v for v in plain]
         if not _has_type(plain, hints[f.name]):
