@@ -518,7 +518,7 @@ def _check_types(cfg: Any, prefix: str) -> None:
         plain = value.item() if isinstance(value, np.generic) else value
         if isinstance(plain, os.PathLike):  # cfg.data = Path("my_photos"): a path is a path
             plain = os.fspath(plain)
-        if isinstance(plain, list):
+        if isinstance(plain, list | tuple):  # select_later=(3000,) is the list it means
             plain = [v.item() if isinstance(v, np.generic) else v for v in plain]
         if not _has_type(plain, hints[f.name]):
             hint = ""
