@@ -299,3 +299,21 @@ def test_quality_on_fewer_images_than_feature_dimensions_is_flagged(dsprites_run
     )
     assert "256-dimensional" in rep["quality"]["warning"]
     assert "sample quality warning" in format_report(rep)
+
+
+def test_the_printed_table_keeps_scores_as_scores_and_counts_as_counts():
+    from infogan.evaluate import format_report
+
+    text = format_report(
+        {
+            "step": 1,
+            "disentanglement": {
+                "beta_vae": 0.8,
+                "num_active_dims": 5.0,
+                "oracle": {"beta_vae": 1.0, "num_active_dims": 5},
+            },
+        }
+    )
+    assert "beta_vae                     0.8000  | 1.0000" in text
+    assert "num_active_dims              5  | 5" in text
+    assert "MI lower bound" not in text  # no heading without a bound under it

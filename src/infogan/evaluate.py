@@ -502,7 +502,8 @@ def format_report(rep: dict[str, Any]) -> str:
         for key in sorted(k for k in d if k != "oracle"):
             o = d.get("oracle", {}).get(key)
             lines.append(
-                f"    {key:28s} {_cell(d[key])}" + (f"  | {_cell(o)}" if o is not None else "")
+                f"    {key:28s} {_cell(key, d[key])}"
+                + (f"  | {_cell(key, o)}" if o is not None else "")
             )
     for name, ev in rep.get("evaluations", {}).items():
         lines.extend(_format_breakdown(name, ev.get("code_factor_mi")))
@@ -522,9 +523,9 @@ def format_report(rep: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cell(v: Any) -> str:
+def _cell(key: str, v: Any) -> str:
     """A score to four decimals; a count (FactorVAE's ``num_active_dims``) as a whole number."""
-    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) >= 1):
+    if isinstance(v, int) or (key == "num_active_dims" and isinstance(v, float)):
         return f"{int(v):d}"
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
