@@ -235,6 +235,9 @@ def test_bench_exits_non_zero_when_a_configuration_fails(capsys):
     argv = ["bench", "--device", "cpu", "--batch", "8", "--width", "0.125", "--steps", "1"]
     err = _err(capsys, [*argv, "--warmup", "1", "--precision", "bf16"])
     assert "1 of 1 configurations failed" in err
+    # no precision at all timed nothing and exited 0; --eval-every 0 evaluated step 0 forever
+    assert "--precision: none in ','" in _err(capsys, [*argv, "--precision", ","])
+    assert "--eval-every" in _usage_error(capsys, [*argv, "--eval-every", "0"])
 
 
 def test_encode_a_folder_to_npz_and_a_checkpoint_keeps_its_labels(tmp_path, finished):

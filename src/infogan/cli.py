@@ -393,8 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: train the preset until this test accuracy (needs --eval-data)",
     )
     b.add_argument("--eval-data", help="labelled data for --time-to-acc")
-    b.add_argument("--eval-every", type=_positive_int, default=250)
-    b.add_argument("--max-steps", type=_positive_int, default=12_000)
+    b.add_argument(
+        "--eval-every",
+        type=_count,  # 0 evaluated step 0 forever
+        default=250,
+        help="with --time-to-acc: steps between evaluations (250)",
+    )
+    b.add_argument(
+        "--max-steps",
+        type=_count,
+        default=12_000,
+        help="with --time-to-acc: give up after this many steps (12000)",
+    )
 
     d = sub.add_parser("download", help="download mnist, fashion-mnist or svhn (needs internet)")
     d.add_argument("dataset", choices=["mnist", "fashion-mnist", "svhn"])
@@ -1054,6 +1064,8 @@ def _bench(a: argparse.Namespace) -> int:
     if a.path != "auto":
         paths = ["eager", "graph"] if a.path == "both" else [p.strip() for p in a.path.split(",")]
     precisions = [x.strip() for x in a.precision.split(",") if x.strip()] if a.precision else None
+    if precisions == []:
+        raise SpecError(f"--precision: none in {a.precision!r}; give one like fp32 or fp32,tf32")
     for prec in precisions or []:
         replace(cfg, precision=prec).validate()  # the config's own check and message
     formats = (

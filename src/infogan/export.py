@@ -21,7 +21,6 @@ Formats:
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import warnings
@@ -202,9 +201,16 @@ def export_model(
     out = Path(out)
     side = sidecar_path(out)
     _check_output(out, side, force)
-    if fmt == "onnx" and importlib.util.find_spec("onnx") is None:
-        # Checked before loading the model so the user learns it at once.
-        raise InfoGANError("export: the onnx format needs the onnx package; pip install onnx")
+    if fmt == "onnx":
+        # Checked before loading the model so the user learns it at once; imported, not only
+        # found: an onnx whose own dependencies are missing failed deep in torch's exporter.
+        try:
+            import onnx  # noqa: F401
+        except ImportError as e:
+            raise InfoGANError(
+                f"export: the onnx format needs a working onnx package ({brief(e)}); "
+                "pip install onnx"
+            ) from None
     if not Path(source).exists():
         raise CheckpointError(f"export: {source} does not exist")
 
