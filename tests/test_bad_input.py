@@ -801,3 +801,20 @@ def test_clustering_of_a_model_without_categorical_codes_is_said_skipped(tmp_pat
     rep = train(tiny_config(codes="cont:2", steps=2), run, dataset=tiny_dataset).report
     assert "categorical" in rep["evaluations"]["tiny"]["skipped"]["clustering"]
     assert "clustering" not in rep and "data" not in rep
+
+
+def test_a_config_file_that_leaves_fields_out_says_which(tmp_path, capsys):
+    """A hand-written --config trained TrainConfig's defaults for what it left out (the paper's
+    recipe, not the default preset) without a word."""
+    from infogan.cli import _note_missing_fields
+    from infogan.config import preset
+
+    full = preset("default").to_dict()
+    (tmp_path / "full.json").write_text(json.dumps(full))
+    _note_missing_fields(str(tmp_path / "full.json"))
+    assert capsys.readouterr().out == ""  # a run's own config.json: nothing to say
+    del full["d_translate"], full["model"]["width"]
+    (tmp_path / "part.json").write_text(json.dumps(full))
+    _note_missing_fields(str(tmp_path / "part.json"))
+    out = capsys.readouterr().out
+    assert "leaves out d_translate, model.width; they take TrainConfig's defaults" in out

@@ -649,6 +649,8 @@ def _recipe_from_args(a: argparse.Namespace):
     if a.config and a.preset:
         raise SpecError("train: give --preset or --config, not both")
     cfg = TrainConfig.load(a.config) if a.config else preset(a.preset or "default")
+    if a.config:
+        _note_missing_fields(a.config)
     for flag, field in _RECIPE_FLAGS.items():
         value = getattr(a, flag, None)
         if flag == "select_steps" and value is not None:
@@ -656,6 +658,36 @@ def _recipe_from_args(a: argparse.Namespace):
         elif field is not None and value is not None:
             _set(cfg, field, value)
     return cfg
+
+
+def _note_missing_fields(path: str) -> None:
+    """Say which fields a hand-written ``--config`` leaves out: they take TrainConfig's own
+    defaults (the paper's recipe: no translation, one start), not the default preset's, which
+    trained another recipe without a word."""
+    import dataclasses
+
+    from infogan.config import ModelConfig, TrainConfig
+
+    try:
+        given = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return  # TrainConfig.load has said what is wrong
+    if not isinstance(given, dict):
+        return
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in given]
+    model = given.get("model")
+    if isinstance(model, dict):
+        missing += [
+            f"model.{f.name}" for f in dataclasses.fields(ModelConfig) if f.name not in model
+        ]
+    if missing:
+        shown = ", ".join(missing[:8]) + (
+            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        )
+        print(
+            f"note: {path} leaves out {shown}; they take TrainConfig's defaults (the paper's "
+            "recipe), not the default preset's (infogan info RUN shows the recipe trained)"
+        )
 
 
 def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
