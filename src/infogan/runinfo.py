@@ -79,6 +79,8 @@ def _run_of(path: str | Path) -> Path:
     """The run directory named by ``path``: the folder itself, or the run of one of its
     checkpoint files."""
     p = run_dir_of(path) or Path(path)
+    if not Path(path).exists():
+        raise SpecError(f"info: {path} does not exist")
     if not (p / "config.json").is_file():
         raise SpecError(f"info: {path} is not a run directory (no config.json)")
     return p
@@ -265,7 +267,8 @@ def format_info(info: dict[str, Any]) -> str:
     elif sel:
         parts = []
         for st in sel["stages"]:
-            scores = " ".join(f"{c}:{_num(s, '.4f')}" for c, s in st["scores"].items())
+            # .4g: tiny scores (1.2e-05) stay told apart, as in the selection's own printout
+            scores = " ".join(f"{c}:{_num(s, '.4g')}" for c, s in st["scores"].items())
             parts.append(f"step {st['step']} [{scores}] kept {','.join(map(str, st['kept']))}")
         tail = f"; winner seed {sel['winner_seed']}" if sel.get("winner_seed") is not None else ""
         lines.append(f"selection: {sel['candidates']} starts; " + "; ".join(parts) + tail)
