@@ -251,3 +251,16 @@ def _running(pid: int) -> bool:
         return "zombie" not in Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return False
+
+
+def test_more_cpu_processes_than_cores_is_warned(caplog, monkeypatch):
+    import os
+
+    from conftest import tiny_config
+
+    from infogan.train import check_machine
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with caplog.at_level("WARNING"):
+        check_machine(tiny_config(ddp=4, device="cpu"))
+    assert "--ddp 4 runs 4 processes on this machine's 2 CPU cores" in caplog.text

@@ -32,6 +32,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -140,7 +141,18 @@ def check_machine(cfg: TrainConfig) -> None:
         return
     from infogan.distributed import ddp_devices
 
-    ddp_devices(cfg.device, cfg.ddp)
+    devices = ddp_devices(cfg.device, cfg.ddp)
+    cores = os.cpu_count() or 1
+    if cfg.ddp > cores and all(torch.device(d).type == "cpu" for d in devices):
+        # Allowed (gloo runs any number), but 32 processes on 2 cores crawl: said at once.
+        log.warning(
+            "warning: --ddp %d runs %d processes on this machine's %d CPU cores; each step "
+            "waits for all of them (use at most %d on a CPU)",
+            cfg.ddp,
+            cfg.ddp,
+            cores,
+            cores,
+        )
 
 
 def image_side(cfg: TrainConfig) -> int:
