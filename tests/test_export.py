@@ -248,3 +248,21 @@ def test_cli_export(tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1
     with pytest.raises(SystemExit):  # argparse: unknown format
         main(["export", str(run), "--out", str(tmp_path / "x"), "--format", "pickle"])
+
+
+def test_the_sidecar_names_the_class_of_each_categorical_value(tmp_path):
+    run = make_run(tmp_path, codes="cont:1,cat:3,cont:1")
+    out = tmp_path / "g.safetensors"
+    export_model(run, out)
+    assert json.loads(sidecar_path(out).read_text())["class_of_value"] == {}  # never scored
+    from infogan.model import load_run
+
+    report = {
+        "step": load_run(run).step,
+        "codes": "cont:1,cat:3,cont:1",
+        "clustering": {"c2": {"mapping": {"0": 1, "1": 0, "2": 1}, "classes": ["cat", "dog"]}},
+    }
+    (run / "report.json").write_text(json.dumps(report))
+    export_model(run, out, force=True)
+    meta = json.loads(sidecar_path(out).read_text())
+    assert meta["class_of_value"] == {"c2": {"0": "dog", "1": "cat", "2": "dog"}}

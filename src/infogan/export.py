@@ -359,7 +359,24 @@ def _sidecar(model: InfoGAN, source: str | Path, fmt: str, what: str, gen: str) 
             "dtype": "float32",
             "range": [-1.0, 1.0],
         },
+        # Which class each categorical value draws (the run's saved mapping of this step, as
+        # `sample --label` uses it): without it an export's user cannot ask for a "7".
+        "class_of_value": _class_of_value(model),
     }
+
+
+def _class_of_value(model: InfoGAN) -> dict[str, dict[str, str]]:
+    """``{"c1": {"0": "7", ...}}`` for each categorical code with a current label mapping."""
+    from infogan.labels import current_labels
+
+    named, _ = current_labels(model)
+    out = {}
+    for name, labels in named.items():
+        k = model.spec.codes[model.spec.index_of(name)].k  # type: ignore[union-attr]
+        out[name] = {
+            str(v): str(c) for v, c in zip(range(k), labels.apply(list(range(k))), strict=True)
+        }
+    return out
 
 
 def _plain_z(spec: LatentSpec) -> str:
