@@ -273,6 +273,10 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
         assert r["steps_per_second"] > 0 and 0 < r["fraction_of_peak"] < 1.5
         assert r["images_per_second"] == pytest.approx(r["steps_per_second"] * r["batch"])
         assert r["flops_per_step"] > 0 and r["peak_kind"] == "fp32 matmul"
+        # what was timed: the width (0.125 is no full-width row), the layout actually used
+        assert r["width"] == 0.125 and r["codes"] == "cat:10,cont:2"
+        assert r["memory_format"] == "channels_last" and r["effective_precision"] == "fp32"
+    assert "eager         fp32 channels_last batch     8" in capsys.readouterr().out
     out2 = tmp_path / "t.json"
     assert (
         main(

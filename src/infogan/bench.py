@@ -39,6 +39,9 @@ class BenchResult:
     precision: str
     memory_format: str
     batch: int
+    width: float  # the networks' width multiplier: a --width 0.25 row is no full-width one
+    codes: str
+    effective_precision: str  # tf32 is fp32 on a CPU (no tensor cores)
     steps: int
     seconds: float
     steps_per_second: float
@@ -168,6 +171,11 @@ def bench_config(
             "channels_last" if wants_channels_last(cfg.memory_format, device) else "contiguous"
         ),
         batch=cfg.batch,
+        width=cfg.model.width,
+        codes=cfg.model.codes,
+        effective_precision=(
+            "fp32" if device.type != "cuda" and cfg.precision == "tf32" else cfg.precision
+        ),
         steps=steps,
         seconds=seconds,
         steps_per_second=sps,
@@ -234,6 +242,8 @@ def run_bench(
             print(f"  {label}: FAILED ({e})", flush=True)
             failed += 1
             continue
+        # What ran, not what was asked: "auto" is a layout, tf32 on a CPU is fp32.
+        label = f"{p:13s} {r.effective_precision:4s} {r.memory_format:13s} batch {b:5d}"
         results.append(r)
         print(
             f"  {label}: {r.steps_per_second:8.1f} steps/s  "
