@@ -71,7 +71,10 @@ def test_sigkill_then_resume(tmp_path, tiny_npz):
     assert (run / "report.json").exists()
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGHUP"])
+@pytest.mark.parametrize(
+    "sig",
+    ["SIGINT", pytest.param("SIGHUP", marks=pytest.mark.slow)],  # the same path: slow set
+)
 def test_sigint_saves_a_checkpoint_at_the_current_step(tmp_path, tiny_npz, sig):
     """Ctrl-C, or the terminal closing (SIGHUP: it killed the run, losing up to ckpt_every
     steps), saves a checkpoint of the step reached."""
