@@ -675,3 +675,44 @@ def preset(name: str) -> TrainConfig:
     except KeyError:
         raise SpecError(f"preset: unknown {name!r}; choose from {', '.join(PRESETS)}") from None
     return factory()
+
+
+def _document_fields(*classes: type) -> None:
+    """Append each field's attribute docstring (the string under it in the class body) to the
+    class docstring, so that ``help(TrainConfig)`` lists every field with its meaning, default
+    and type (Python keeps attribute docstrings only in the source). Best effort: without the
+    source (a frozen build), the class docstrings stay as they are."""
+    import ast
+    import inspect
+
+    try:
+        tree = ast.parse(inspect.getsource(inspect.getmodule(_document_fields)))
+    except (OSError, TypeError, SyntaxError):
+        return
+    bodies = {n.name: n.body for n in tree.body if isinstance(n, ast.ClassDef)}
+    for cls in classes:
+        body = bodies.get(cls.__name__, [])
+        defaults = {f.name: f for f in dataclasses.fields(cls)}
+        lines = []
+        for stmt, nxt in zip(body, body[1:], strict=False):
+            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
+                continue
+            name = stmt.target.id
+            if name not in defaults:
+                continue
+            doc = ""
+            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                doc = " ".join(str(nxt.value.value).split())
+            f = defaults[name]
+            if f.default is not dataclasses.MISSING:
+                default = repr(f.default)
+            elif f.default_factory in (list, dict):
+                default = repr(f.default_factory())
+            else:
+                default = f"a fresh {f.type}"
+            lines.append(f"    {name} ({f.type}, default {default}): {doc}")
+        if lines:
+            cls.__doc__ = (cls.__doc__ or "").rstrip() + "\n\n    Fields:\n" + "\n".join(lines)
+
+
+_document_fields(ModelConfig, TrainConfig)
