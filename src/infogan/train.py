@@ -60,7 +60,7 @@ from infogan.distributed import (
     sync_batch_norm,
 )
 from infogan.errors import CheckpointError, DataError, SpecError, TrainingError, brief
-from infogan.fastpath import make_stepper
+from infogan.fastpath import EagerStepper, make_stepper
 from infogan.latent import Latent, LatentSpec
 from infogan.losses import (
     code_log_q,
@@ -331,6 +331,10 @@ class Trainer:
         self.step_count = 0
         self._perm_epoch = -1
         self._perm: torch.Tensor | None = None
+        # The loop's stepper (its pending statistics go into checkpoints), and those a resumed
+        # checkpoint brought back for it.
+        self._stepper: EagerStepper | None = None
+        self._restored_log: dict[str, Any] | None = None
         if resume and self._stopped_before_first_checkpoint():
             # Killed (OOM, power, kill -9) before its first checkpoint: nothing to restore, and
             # the run's config is there, so "resume" means start it again, as a user expects
@@ -632,8 +636,9 @@ class Trainer:
         }
 
     def _log_pending(self) -> dict[str, Any] | None:
-        stepper = getattr(self, "_stepper", None)
-        return stepper.pending() if stepper is not None and self.group is None else None
+        if self._stepper is None or self.group is not None:
+            return None
+        return self._stepper.pending()
 
     def save(self) -> Path:
         """Write a checkpoint of the current step (rank 0 of a data-parallel run only: the
@@ -737,9 +742,8 @@ class Trainer:
             _truncate_metrics(metrics_path, self.step_count)
         names = self.spec.names
         stepper = make_stepper(self)
-        restored = getattr(self, "_restored_log", None)
-        if restored and self.group is None:
-            stepper.load_pending(restored)
+        if self._restored_log and self.group is None:
+            stepper.load_pending(self._restored_log)
         self._stepper = stepper
         t0 = time.perf_counter()
         t_last, step_last = t0, self.step_count
