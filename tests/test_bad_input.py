@@ -477,21 +477,23 @@ def test_a_run_training_before_its_first_checkpoint_is_reported_as_such(capsys, 
         os.close(fd)
 
 
-def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(capsys, tmp_path, tiny_npz):
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(tmp_path, tiny_dataset):
     """kill -9 (or an OOM kill) before the first checkpoint left a run that --resume refused
     ("no checkpoints") and a new run refused too ("already holds a run"): resume starts it again,
     and the result is the uninterrupted run's."""
-    argv = ["train", "--data", tiny_npz, *TINY, "--steps", "4", "--ckpt-every", "2"]
-    assert main([*argv, "--out", str(tmp_path / "ref")]) == 0
-    killed = tmp_path / "killed"
-    assert main([*argv, "--out", str(killed)]) == 0
     import shutil
 
+    from conftest import tiny_config
+
+    from infogan.train import Trainer
+
+    cfg = tiny_config(steps=4, ckpt_every=2)
+    Trainer(cfg, tmp_path / "ref", dataset=tiny_dataset).run(finish=False)
+    killed = tmp_path / "killed"
+    Trainer(cfg, killed, dataset=tiny_dataset).run(finish=False)
     shutil.rmtree(killed / "checkpoints")  # what a kill before step 2 leaves: config, a row
-    (killed / "report.json").unlink()
     (killed / "metrics.jsonl").write_text('{"step": 1, "d_loss": 9.0}\n')
-    capsys.readouterr()
-    assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
+    Trainer(cfg, killed, dataset=tiny_dataset, resume=True).run(finish=False)
     _, a = ckpt.latest_checkpoint(tmp_path / "ref")
     _, b = ckpt.latest_checkpoint(killed)
     assert a["step"] == b["step"] == 4
