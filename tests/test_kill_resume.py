@@ -44,6 +44,7 @@ def _wait_for_checkpoints(run_dir, n, proc, timeout=60):
     raise AssertionError("no checkpoints appeared")
 
 
+@pytest.mark.slow  # 11 s of subprocesses; CI runs the slow tests too
 def test_sigkill_then_resume(tmp_path, tiny_npz):
     run = tmp_path / "run"
     # ckpt every step: the kill lands in or between checkpoint writes, the risky moments
