@@ -986,10 +986,8 @@ def _traverse(a: argparse.Namespace) -> int:
     if a.values is not None:
         values = _parse_int_list(a.values, "--values", MAX_FIGURE_VALUES)
     for name in names:
-        i = model.spec.index_of(name)
-        if a.steps != 9 and model.spec.slot(i)[0] == "cat":
+        if a.steps != 9 and model.spec.slot(model.spec.index_of(name))[0] == "cat":
             print(f"note: --steps applies to continuous codes; {name} shows its values")
-    for name in names:
         save_traversal(model, name, paths[name], a.steps, a.span, a.seed, values)
         print(f"wrote {paths[name]}")
     return 0

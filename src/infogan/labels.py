@@ -181,12 +181,12 @@ def code_table(
     for i, name in enumerate(model.spec.names):
         kind, j = model.spec.slot(i)
         if kind == "cat":
-            cols[name] = enc.cat[:, j].numpy()
+            cols[name] = enc[name].numpy()
             cols[f"{name}_prob"] = enc.cat_probs[j].max(dim=1).values.numpy()
             if name in labels:
                 cols[f"{name}_label"] = labels[name].apply(cols[name])
         else:
-            cols[f"{name}_mean"] = enc.cont_mean[:, j].numpy()
+            cols[f"{name}_mean"] = enc[name].numpy()
             cols[f"{name}_std"] = enc.cont_std[:, j].numpy()
     return cols
 
