@@ -182,3 +182,56 @@ def test_a_failed_write_names_the_users_file_and_leaves_no_temp(tmp_path, monkey
     with pytest.raises(FileNotFoundError) as e:
         atomic_write(target, lambda f: None)
     assert e.value.filename == str(target)
+
+
+def test_a_resume_keeps_the_optimisers_execution_flags_of_this_process(tmp_path, tiny_dataset):
+    """load_state_dict takes each group's flags from the file: a checkpoint of a graphed CUDA
+    run (capturable on) or of a CPU run (off) must not decide how this process steps."""
+    cfg = tiny_config(steps=3)
+    _train(cfg, tmp_path / "run", tiny_dataset)
+    path, state = ckpt.latest_checkpoint(tmp_path / "run")
+    for key in ("opt_d", "opt_g"):
+        for group in state[key]["param_groups"]:
+            group["capturable"], group["foreach"] = True, True
+    ckpt.save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "version")})
+    tr = Trainer(tiny_config(steps=6), tmp_path / "run", dataset=tiny_dataset, resume=True)
+    for opt in (tr.opt_d, tr.opt_g):
+        for group in opt.param_groups:
+            assert group["capturable"] is False and group["fused"] is True
+            assert group["foreach"] is None
+    tr.run(finish=False)  # and it steps
+    assert tr.step_count == 6
+
+
+def test_extending_a_run_does_not_raise_its_instance_noise_again(tmp_path, tiny_dataset):
+    """Instance noise anneals to 0 over the run's first length: a resume with more --steps
+    keeps that end (it once restarted at the new length's value, noise jumping back up)."""
+    import json
+
+    kw = dict(instance_noise=0.5, ckpt_every=4)
+    _train(tiny_config(steps=4, **kw), tmp_path / "run", tiny_dataset)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["instance_noise_end"] == 4
+    tr = _train(tiny_config(steps=8, **kw), tmp_path / "run", tiny_dataset, resume=True)
+    assert tr.cfg.instance_noise_end == 4
+    tr.set_schedules(4)
+    assert float(tr._noise_std) == 0.0
+    # A run saved before the end was written down (0 in its files): its checkpoint's steps.
+    path, state = ckpt.latest_checkpoint(tmp_path / "run")
+    state["config"] = {**state["config"], "instance_noise_end": 0, "steps": 8}
+    ckpt.save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "version")})
+    old = Trainer(tiny_config(steps=12, **kw), tmp_path / "run", tiny_dataset, resume=True)
+    assert old.cfg.instance_noise_end == 8
+    # A new run resolves it from its own length; an explicit end is kept.
+    assert (
+        Trainer(tiny_config(steps=5, **kw), tmp_path / "new", tiny_dataset).cfg.instance_noise_end
+        == 5
+    )
+    assert (
+        Trainer(
+            tiny_config(steps=5, instance_noise=0.5, instance_noise_end=3),
+            tmp_path / "n2",
+            tiny_dataset,
+        ).cfg.instance_noise_end
+        == 3
+    )

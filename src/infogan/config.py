@@ -172,7 +172,9 @@ class TrainConfig:
     "instance noise": overlapping the real and fake distributions keeps D's gradients useful
     early on). 0 = off (the paper)."""
     instance_noise_end: int = 0
-    """Step at which the instance noise reaches 0 (0 = at ``steps``, the end of training)."""
+    """Step at which the instance noise reaches 0 (0 = at ``steps``, the end of training as
+    first planned: a new run writes that step into its ``config.json``, so extending it with
+    a resume does not raise the noise again)."""
     r1_gamma: float = 0.0
     """R1 penalty weight (Mescheder et al. 2018): D's loss gets ``r1_gamma / 2 * E||grad_x
     D(x)||^2`` on real images, which keeps D from growing steep around the data. Costs a double

@@ -335,6 +335,7 @@ class Trainer:
         # checkpoint brought back for it.
         self._stepper: EagerStepper | None = None
         self._restored_log: dict[str, Any] | None = None
+        self._checkpoint_config: TrainConfig | None = None  # the recipe a restored step ran
         if resume and self._stopped_before_first_checkpoint():
             # Killed (OOM, power, kill -9) before its first checkpoint: nothing to restore, and
             # the run's config is there, so "resume" means start it again, as a user expects
@@ -347,6 +348,11 @@ class Trainer:
                     f"resume: {self.run_dir} is at step {self.step_count}, past --steps "
                     f"{cfg.steps}; give --steps {self.step_count} or more (nothing was changed)"
                 )
+        if cfg.instance_noise > 0 and not cfg.instance_noise_end:
+            # Instance noise anneals to 0 over the run's length as first planned, resolved once
+            # and saved in config.json: a resume that extends the run (--steps N) must not
+            # raise the noise again part-way through an annealing already done.
+            self.cfg = cfg = replace(cfg, instance_noise_end=self._planned_noise_end(cfg))
         self.model = InfoGAN(self.nets, cfg, device=self.device)  # inference view for samples
 
     # ---- data -----------------------------------------------------------------------------
@@ -679,6 +685,7 @@ class Trainer:
             theirs = TrainConfig.from_dict(saved)
         except SpecError:
             return
+        self._checkpoint_config = theirs
         diffs = [
             d
             for d in recipe_differences(theirs, self.cfg)
@@ -695,6 +702,14 @@ class Trainer:
         checkpoint file at all; a folder whose checkpoints are damaged is not one."""
         return (self.run_dir / "config.json").is_file() and not ckpt.list_checkpoints(self.run_dir)
 
+    def _planned_noise_end(self, cfg: TrainConfig) -> int:
+        """The step instance noise reaches 0: the run's length when it was started, which a
+        checkpoint of a run saved before the end was written down records as its ``steps``."""
+        saved = self._checkpoint_config
+        if saved is not None and saved.instance_noise > 0:
+            return saved.instance_noise_end or saved.steps
+        return cfg.steps
+
     def _restore(self) -> None:
         path, state = ckpt.latest_checkpoint(self.run_dir, map_location=self.device)
         self._check_same_recipe(path, state)
@@ -710,6 +725,7 @@ class Trainer:
             for opt in (self.opt_d, self.opt_g, self.opt_cr):
                 if opt is not None:
                     _match_layout(opt)
+                    _keep_own_execution_flags(opt)
         except (KeyError, RuntimeError, ValueError) as e:
             reason = brief(e)
             raise CheckpointError(
@@ -919,6 +935,20 @@ def _match_layout(opt: torch.optim.Optimizer) -> None:
         for k, v in st.items():
             if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                 st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+def _keep_own_execution_flags(opt: torch.optim.Optimizer) -> None:
+    """Give every parameter group back this process's ``fused`` / ``capturable`` / ``foreach``.
+
+    ``load_state_dict`` takes each group's settings from the checkpoint, and those flags say how
+    the writing process ran, not what the run is: a checkpoint of a CPU, data-parallel or
+    ``--graph off`` run (capturable off) resumed where a CUDA graph is captured would fail the
+    capture (and ``graph=auto`` fall back to eager steps, ~10x slower).
+    """
+    for group in opt.param_groups:
+        for key in ("fused", "capturable", "foreach", "differentiable"):
+            if key in opt.defaults:
+                group[key] = opt.defaults[key]
 
 
 def wants_channels_last(mode: str, device: torch.device) -> bool:
