@@ -372,9 +372,26 @@ def test_a_stop_between_the_choice_and_the_continuation_resumes_the_winner(
         monkeypatch.setattr(select, "run_one", real_run_one)
         again = again or TrainConfig.load(run / "config.json")  # what --resume reads
         train_selected(again, run, resume=True, dataset=tiny_dataset)
-        assert TrainConfig.load(run / "config.json").seed == winner
+        assert TrainConfig.load(run / "config.json").seed == cfg.seed  # the run's, as given
         _, a = ckpt.latest_checkpoint(tmp_path / "ref")
         _, b = ckpt.latest_checkpoint(run)
         assert a["step"] == b["step"] == 4
         for k, v in a["nets"].items():
             assert torch.equal(v, b["nets"][k]), (name, k)
+
+
+def test_a_selected_runs_config_json_re_runs_the_same_run(tmp_path, tiny_dataset):
+    """config.json is the recipe `--config` re-runs: it keeps the seed the selection started
+    from (it held the winner's, whose --config started other candidates: another run)."""
+    from infogan.config import TrainConfig
+
+    cfg = tiny_config(steps=4, candidates=2, select_steps=2, ckpt_every=2, seed=3)
+    train_selected(cfg, tmp_path / "a", dataset=tiny_dataset)
+    saved = TrainConfig.load(tmp_path / "a" / "config.json")
+    assert saved.seed == 3 and saved.candidates == 2
+    assert json.loads((tmp_path / "a" / "selection.json").read_text())["winner_seed"] != 3
+    train_selected(saved, tmp_path / "b", dataset=tiny_dataset)
+    _, a = ckpt.latest_checkpoint(tmp_path / "a")
+    _, b = ckpt.latest_checkpoint(tmp_path / "b")
+    for k, v in a["nets"].items():
+        assert torch.equal(v, b["nets"][k]), k

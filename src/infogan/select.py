@@ -266,7 +266,9 @@ def train_selected(
             # The winner goes on with its own seed, whichever seed the caller holds: a sweep
             # passes its seed, and config.json still has the run's seed if the process stopped
             # between the choice and the continuation (the resumed run was then another run).
-            cfg = replace(cfg, seed=_winner_seed(run_dir / "selection.json", cfg.seed))
+            return _continue_winner(
+                cfg, _winner_seed(run_dir / "selection.json", cfg.seed), run_dir, dataset
+            )
         return run_one(cfg, run_dir, dataset=dataset, resume=resume)
     dataset = dataset if dataset is not None else load_training_data(cfg)
     # Before anything is written: data the networks cannot read leaves no run directory behind.
@@ -406,5 +408,22 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
         f"continuing to {cfg.steps} steps",
         flush=True,
     )
-    final = replace(cfg, seed=best["seed"])
-    return run_one(final, run_dir, dataset=dataset, resume=True)
+    return _continue_winner(cfg, best["seed"], run_dir, dataset)
+
+
+def _continue_winner(
+    cfg: TrainConfig, seed: int, run_dir: Path, dataset: ImageDataset | None
+) -> TrainResult:
+    """Train the winning candidate (seed ``seed``) on to ``cfg.steps`` in ``run_dir``, then
+    give the run's ``config.json`` back the seed the selection started from (``cfg.seed``):
+    the trainer records the seed it trains with, and that file is the recipe that
+    ``--config`` re-runs, where the winner's seed would start another four candidates."""
+    try:
+        return run_one(replace(cfg, seed=seed), run_dir, dataset=dataset, resume=True)
+    finally:  # also when stopped: a resume reads the winner's seed from selection.json
+        try:
+            saved = TrainConfig.load(run_dir / "config.json")
+            if saved.seed != cfg.seed:
+                replace(saved, seed=cfg.seed).save(run_dir / "config.json")
+        except (SpecError, OSError):
+            pass  # the error that stopped training (if any) is the one to show
