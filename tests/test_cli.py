@@ -326,6 +326,20 @@ def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     assert [c["step"] for c in res["selection"]] == [2, 2, 2, 2, 3, 3]
     assert [c["step"] for c in res["curve"]] == [5]
     assert "--eval-data" in _err(capsys, ["bench", "--time-to-acc", "0.9"])
+    # How the steps ran reaches the timed training and its record (--precision was ignored:
+    # a time filed as tf32 was fp32).
+    out5 = tmp_path / "t5.json"
+    base = ["bench", "--device", "cpu", "--batch", "8", "--width", "0.125", "--max-steps", "2"]
+    base += ["--time-to-acc", "1.0", "--eval-data", tiny_npz, "--eval-every", "2"]
+    argv = [*base, "--precision", "tf32", "--memory-format", "contiguous", "--path", "eager"]
+    assert main([*argv, "--json", str(out5)]) == 0
+    res = json.loads(out5.read_text())
+    assert (res["precision"], res["effective_precision"]) == ("tf32", "fp32")
+    assert (res["memory_format"], res["graph"], res["compile"]) == ("contiguous", False, False)
+    assert "one value of --precision" in _err(capsys, [*base, "--precision", "fp32,tf32"])
+    assert "one value of --batch" in _err(capsys, [*base, "--batch", "8,16"])
+    assert "CUDA" in _err(capsys, [*base, "--path", "graph"])
+    assert "unknown path" in _err(capsys, [*base, "--path", "fast"])
 
 
 def test_infogan_cr_flags_reach_the_config_and_the_preset_sets_them():

@@ -280,7 +280,7 @@ def time_to_accuracy(
     """
     from infogan.data import load_dataset
     from infogan.evaluate import cluster_codes
-    from infogan.fastpath import make_stepper
+    from infogan.fastpath import GraphedStepper, make_stepper
     from infogan.model import InfoGAN
     from infogan.train import image_side
 
@@ -368,6 +368,16 @@ def time_to_accuracy(
         "target": target,
         "eval_data": eval_data,
         "device": str(device),
+        # How the steps ran: what a time depends on besides the machine.
+        "precision": cfg.precision,
+        "effective_precision": (
+            "fp32" if device.type != "cuda" and cfg.precision == "tf32" else cfg.precision
+        ),
+        "graph": isinstance(stepper, GraphedStepper),
+        "compile": cfg.compile,
+        "memory_format": cfg.memory_format,
+        "batch": cfg.batch,
+        "width": cfg.model.width,
         "reached": reached is not None,
         "steps": reached["step"] if reached else None,
         "wall_seconds": reached["wall_s"] if reached else None,

@@ -1073,23 +1073,6 @@ def _bench(a: argparse.Namespace) -> int:
     for b in batches:
         cfg.batch = b
         cfg.validate()
-    if a.time_to_acc is not None:
-        from infogan.bench import time_to_accuracy
-
-        if not a.eval_data:
-            raise SpecError("bench: --time-to-acc needs --eval-data (labelled test images)")
-        if not 0 < a.time_to_acc <= 1:
-            raise SpecError(f"--time-to-acc: an accuracy in (0, 1], got {a.time_to_acc}")
-        cfg.batch = batches[0]
-        res = time_to_accuracy(
-            cfg, a.time_to_acc, a.eval_data, a.eval_every, a.max_steps, t_start=_T_START
-        )
-        print(json.dumps({k: v for k, v in res.items() if k != "curve"}))
-        if a.json:
-            from infogan.atomic import atomic_write_bytes
-
-            atomic_write_bytes(a.json, (json.dumps(res, indent=2) + "\n").encode())
-        return 0
     paths = None
     if a.path != "auto":
         paths = ["eager", "graph"] if a.path == "both" else [p.strip() for p in a.path.split(",")]
@@ -1103,6 +1086,46 @@ def _bench(a: argparse.Namespace) -> int:
     )
     for fmt in formats or []:
         replace(cfg, memory_format=fmt).validate()
+    if a.time_to_acc is not None:
+        from infogan.atomic import atomic_write_bytes
+        from infogan.bench import time_to_accuracy
+
+        if not a.eval_data:
+            raise SpecError("bench: --time-to-acc needs --eval-data (labelled test images)")
+        if not 0 < a.time_to_acc <= 1:
+            raise SpecError(f"--time-to-acc: an accuracy in (0, 1], got {a.time_to_acc}")
+        # One timed training: each of these flags names one configuration or none.
+        for flag, given in (
+            ("--batch", batches),
+            ("--path", paths),
+            ("--precision", precisions),
+            ("--memory-format", formats),
+        ):
+            if given is not None and len(given) > 1:
+                raise SpecError(
+                    f"bench: --time-to-acc times one training; give one value of {flag}, "
+                    f"not {','.join(map(str, given))}"
+                )
+        cfg.batch = batches[0]
+        if precisions:
+            cfg.precision = precisions[0]
+        if formats:
+            cfg.memory_format = formats[0]
+        if paths:
+            if paths[0] not in ("eager", "graph", "compile", "compile+graph"):
+                raise SpecError(
+                    f"--path: unknown path {paths[0]!r}; choose from eager, graph, compile, "
+                    "compile+graph"
+                )
+            cfg.graph = "on" if paths[0].endswith("graph") else "off"  # on: CUDA only, said
+            cfg.compile = paths[0].startswith("compile")
+        res = time_to_accuracy(
+            cfg, a.time_to_acc, a.eval_data, a.eval_every, a.max_steps, t_start=_T_START
+        )
+        print(json.dumps({k: v for k, v in res.items() if k != "curve"}))
+        if a.json:
+            atomic_write_bytes(a.json, (json.dumps(res, indent=2) + "\n").encode())
+        return 0
     run_bench(
         cfg,
         batches,
