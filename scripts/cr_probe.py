@@ -11,7 +11,7 @@ the classifier's mean loss and accuracy every 50 steps. Chance: loss ln(n_codes)
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import torch
 
@@ -39,4 +39,9 @@ def main(config: str, checkpoint: str, steps: int = 400) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 400)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config", help="a CR run's config.json")
+    ap.add_argument("checkpoint", help="a plain run's checkpoint (step_*.pt)")
+    ap.add_argument("steps", type=int, nargs="?", default=400, help="CR steps (400)")
+    a = ap.parse_args()
+    main(a.config, a.checkpoint, a.steps)

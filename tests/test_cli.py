@@ -463,3 +463,34 @@ def test_an_interrupted_sweep_says_to_run_the_sweep_again(tmp_path, tiny_npz, ca
     err = capsys.readouterr().err
     assert "stopped in seed 3" in err and "run the same infogan sweep command again" in err
     assert "infogan train --resume" not in err
+
+
+def test_a_reader_that_went_away_is_not_an_error(tmp_path):
+    """`infogan info RUN | head -3`: stdout's reader has gone; the command stops quietly
+    (it printed "error: Broken pipe" and exit status 2)."""
+    import os
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first line
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "infogan.cli", "presets"],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(w)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+
+
+def test_the_done_line_names_only_what_the_run_wrote(tmp_path, tiny_npz, capsys):
+    """`train --steps 0` draws no sample grid; its last line listed samples/ all the same."""
+    out = tmp_path / "zero"
+    argv = ["train", *TINY_FLAGS, "--data", tiny_npz, "--steps", "0", "--device", "cpu"]
+    assert main([*argv, "--out", str(out)]) == 0
+    done = [x for x in capsys.readouterr().out.splitlines() if x.startswith("done:")][-1]
+    assert "report.json" in done and "samples/" not in done and not (out / "samples").exists()

@@ -9,7 +9,7 @@ import sys
 from conftest import TINY_FLAGS, tiny_config
 
 from infogan.cli import main
-from infogan.runinfo import nearest_preset, run_info
+from infogan.runinfo import format_info, nearest_preset, run_info
 from infogan.runlock import lock_holder, run_lock
 from infogan.train import Trainer
 
@@ -47,6 +47,11 @@ def test_a_stopped_run_and_one_in_training(tmp_path, tiny_dataset):
     (run / "config.json").write_text(json.dumps(cfg))
     info = run_info(run)
     assert info["state"] == "stopped" and info["steps"]["checkpoints"][-1] == 3
+    assert "last checkpoint at step 3 of 6 (checkpoints: 3)" in format_info(info)
+    # Stopped before its first checkpoint: said so, not "at step 0" as if one were there.
+    for f in (run / "checkpoints").iterdir():
+        f.unlink()
+    assert "progress:  no checkpoint yet, of 6 steps" in format_info(run_info(run))
     with run_lock(run):  # this process trains there
         assert run_info(run)["state"] == "training"
     assert lock_holder(run) is None

@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a TorchScript feature extractor file (trusted files only) instead of the "
         "built-in classifier",
     )
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     e.add_argument(
         "--json", help="also write the report to this path (- : to stdout, the table to stderr)"
     )
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "code) that the saved label mapping names LABEL, e.g. --label 7 or --label c1=cat",
     )
     s.add_argument("-n", "--n", type=_count, default=64, help="number of images (64)")
-    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the noise and codes drawn (0)")
     s.add_argument("--nrow", type=_count, default=8, help="images per grid row (8)")
     s.add_argument(
         "--out",
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="PNG grid, or .npz: images in [-1, 1], each code's values (c1, c2, ...) and z",
     )
     s.add_argument("--force", action="store_true", help="replace an existing --out file")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
 
     v = sub.add_parser("traverse", help="latent traversal figures (the paper's Figure 2)")
     v.add_argument("run", help="run directory or checkpoint file")
@@ -309,10 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="values of the categorical code shown (columns of its figure, rows of a continuous "
         "code's): '0-9' or '3,7,12' (default all, or the first 64 of a larger code)",
     )
-    v.add_argument("--seed", type=_seed, default=0)
+    v.add_argument("--seed", type=_seed, default=0, help="seed of the noise held in each row (0)")
     v.add_argument("--out", default=".", help="output directory")
     v.add_argument("--force", action="store_true", help="replace existing figures in --out")
-    v.add_argument("--device", default="cpu")
+    v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
 
     x = sub.add_parser("export", help="write the generator as safetensors, TorchScript or ONNX")
     x.add_argument("run", help="run directory or checkpoint file")
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("run", help="run directory or checkpoint file")
     o.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     o.add_argument("--port", type=_positive_int, default=8000, help="port (8000; 0 = any free)")
-    o.add_argument("--device", default="cpu")
+    o.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
 
     c = sub.add_parser("encode", help="images -> codes (and labels through the saved mapping)")
     c.add_argument("run", help="run directory or checkpoint file")
@@ -352,10 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="images: dataset name, a folder of images, an IDX dir/file or an .npz",
     )
-    c.add_argument("--split", default="test", choices=["train", "test"])
+    c.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "test"],
+        help="which split of a named dataset to encode (default test)",
+    )
     c.add_argument("--out", default="codes.csv", help=".csv or .npz")
     c.add_argument("--force", action="store_true", help="replace an existing --out file")
-    c.add_argument("--device", default="cpu")
+    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
 
     b = sub.add_parser("bench", help="time training steps; fraction of the measured matmul peak")
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
@@ -425,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="images for each code's global variance (10000)",
     )
     m.add_argument("--seed", type=_seed, default=0, help="seed of the generators' draws (0)")
-    m.add_argument("--device", default="cpu")
+    m.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     m.add_argument("--json", help="also write the result to this JSON file")
     m.add_argument("--force", action="store_true", help="replace an existing --json file")
 
@@ -749,11 +754,23 @@ def _train(a: argparse.Namespace) -> int:
     # winner's continuation), which left out the candidates, the choice and the evaluation.
     wall = time.perf_counter() - _T_START
     chose = (run_dir / "selection.json").exists()
+    # What is there to open (a run of 0 steps draws no sample grid, say).
+    made = [
+        shown
+        for shown, pattern in (
+            ("report.json", "report.json"),
+            ("report.html", "report.html"),
+            ("traversal_*.png", "traversal_*.png"),
+            ("curves.png", "curves.png"),
+            ("samples/", "samples/step_*.png"),
+            ("selection.json", "selection.json"),
+        )
+        if any(run_dir.glob(pattern))
+    ]
     print(
         f"done: step {result.step}, {wall:.1f} s of wall time"
         + (" (candidates, choice and evaluation included)" if chose else " (evaluation included)")
-        + f"; in {run_dir}: report.json, report.html, traversal_*.png, curves.png, samples/"
-        + (", selection.json" if chose else "")
+        + f"; in {run_dir}: {', '.join(made)}"
     )
     return 0
 
@@ -1236,6 +1253,19 @@ _COMMANDS = {
 }
 
 
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has gone (a broken pipe elsewhere,
+    say a worker's, is an error to report): poll reports an error on such a pipe's end."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no real stdout
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``infogan`` console script."""
     args = build_parser().parse_args(argv)
@@ -1246,6 +1276,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
+        if isinstance(e, BrokenPipeError) and _stdout_gone():
+            # `infogan info RUN | head`: the reader has what it wanted; nothing to report.
+            # Python's own advice: point stdout at devnull so the flush at exit fails no more.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
         # The machine's state, not a bug: a read-only or full disk, a path that is a file, ...
         if os.environ.get("INFOGAN_TRACEBACK"):
             raise

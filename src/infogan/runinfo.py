@@ -251,8 +251,12 @@ def format_info(info: dict[str, Any]) -> str:
         f"data:      {info['data']}"
         + (f"; scored on {info['eval_data']}" if info["eval_data"] else "")
         + f"; seed {info['seed']}",
-        f"progress:  last checkpoint at step {ck[-1] if ck else 0} of "
-        f"{info['steps']['target']} (checkpoints: {', '.join(map(str, ck)) or 'none'}); {where}",
+        (
+            f"progress:  last checkpoint at step {ck[-1]} of {info['steps']['target']} "
+            f"(checkpoints: {', '.join(map(str, ck))}); {where}"
+            if ck
+            else f"progress:  no checkpoint yet, of {info['steps']['target']} steps; {where}"
+        ),
     ]
     if info["steps"].get("damaged"):
         lines.append(

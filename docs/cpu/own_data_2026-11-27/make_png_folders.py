@@ -9,7 +9,7 @@ never sees any); OUT/t10k/<digit>/<index>.png: the 10,000 test digits in one fol
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from PIL import Image
@@ -18,8 +18,11 @@ from infogan.data import load_dataset
 
 
 def main() -> None:
-    out = Path(sys.argv[1])
-    idx_dir = sys.argv[2] if len(sys.argv) > 2 else "../shared/data/mnist"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path, help="folder to write mnist5k/ and t10k/ into")
+    ap.add_argument("mnist_idx_dir", nargs="?", default="../shared/data/mnist")
+    a = ap.parse_args()
+    out, idx_dir = a.out, a.mnist_idx_dir
     train = load_dataset("mnist5k")
     (out / "mnist5k").mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(train.images[:, 0].numpy()):

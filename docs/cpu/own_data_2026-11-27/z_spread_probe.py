@@ -9,7 +9,7 @@ with G in eval mode (running batch-norm statistics, as every figure draws) and i
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import torch
 
@@ -18,11 +18,16 @@ from infogan.train import Trainer
 
 
 def main() -> None:
-    arch, steps = sys.argv[1], int(sys.argv[2])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("arch", choices=["mnist", "conv32", "conv32paper"])
+    ap.add_argument("steps", type=int, help="training steps (0: the untrained G)")
+    ap.add_argument("data", nargs="?", default="/work/pngs/mnist5k", help="a folder of images")
+    a = ap.parse_args()
+    arch, steps = a.arch, a.steps
     torch.set_num_threads(1)
     cfg = preset("paper")
     cfg.model.arch = arch
-    cfg.data = sys.argv[3] if len(sys.argv) > 3 else "/work/pngs/mnist5k"
+    cfg.data = a.data
     cfg.steps, cfg.device, cfg.progress = steps, "cpu", False
     cfg.log_every, cfg.ckpt_every, cfg.sample_every = 100, 10**6, 10**6
     trainer = Trainer(cfg, f"/tmp/z_spread_{arch}_{steps}")

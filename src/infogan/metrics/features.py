@@ -578,7 +578,8 @@ def features_for(
     )
     raise DataError(
         f"features: no built-in feature classifier for images {'x'.join(map(str, shape))} "
-        f"(built-in: {known}); pass your own extractor, e.g. "
+        f"(built-in: {known}); give your own extractor: `infogan evaluate --features FILE` "
+        "(a TorchScript file), or in Python "
         "infogan.metrics.features.user_features(my_callable), or a classifier trained with "
         "train_classifier(your_labelled_dataset) wrapped in ClassifierFeatures"
     )
