@@ -235,3 +235,11 @@ def test_extending_a_run_does_not_raise_its_instance_noise_again(tmp_path, tiny_
         ).cfg.instance_noise_end
         == 3
     )
+
+
+def test_a_resume_with_another_seed_is_refused(tmp_path, tiny_dataset):
+    """From Python nothing stopped it (the CLI takes no recipe flags with --resume): the run
+    went on drawing another seed's data order and latents under the same name."""
+    _train(tiny_config(steps=3, seed=0), tmp_path / "run", tiny_dataset)
+    with pytest.raises(CheckpointError, match="seed"):
+        Trainer(tiny_config(steps=6, seed=1), tmp_path / "run", dataset=tiny_dataset, resume=True)

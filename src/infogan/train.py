@@ -606,7 +606,10 @@ class Trainer:
         if self.cfg.lambda_real > 0 and real_features is not None:
             # Q is trained on G's images only; this asks its head to read the real images the
             # way the prior says codes are used: each confidently, all classes evenly. The
-            # features are detached, so only the Q head learns from it (body stays D's).
+            # features are detached, so only the Q head learns from it (body stays D's). They
+            # are the body's output from D's step, before D's update of this step: one step
+            # older than the fake images' features here (at lr_d 2e-4 a small lag), and no
+            # second pass of the body over the real batch.
             real_info = real_code_information(
                 nets.q_head(real_features).cat_logits,
                 batch_mean=mean_over_processes if self.group is not None else None,
@@ -661,11 +664,12 @@ class Trainer:
         return path
 
     #: Fields in which a run's checkpoints may differ from its config: the winner's first
-    #: checkpoint is a candidate's (its own seed, one candidate, the schedule's end spelled out),
-    #: and how the steps are executed may change between sessions (a checkpoint resumes in
-    #: another memory layout, with or without CUDA graphs, at another matmul precision).
+    #: checkpoint is a candidate's (one candidate, the schedule's end spelled out; its seed is
+    #: the one the winner goes on with), and how the steps are executed may change between
+    #: sessions (a checkpoint resumes in another memory layout, with or without CUDA graphs, at
+    #: another matmul precision). The seed may not: another seed draws other data orders and
+    #: latents from the checkpoint's step on, silently another run.
     _CHECKPOINT_MAY_DIFFER = (
-        "seed ",
         "candidates ",
         "select_",
         "instance_noise_end ",
