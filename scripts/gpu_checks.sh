@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
-# The GPU measurements this project owes, as one script for a session lent a GPU (run from the
+# HISTORY: the first GPU sessions' script (2026-11-26), kept because the README cites what it
+# measured. The measurements owed now are gpu_quality.sh, gpu_speed.sh and gpu_dsprites.sh; a
+# CPU dry run (seventeenth session) found this one's blocks outgrown their limits (the whole
+# fast-path test file in 90 s, a 5-seed sweep in 240 s that writes its JSON only at the end,
+# block timeouts summing past a 600 s call), so do not spend device time on it as it is.
+#
+# The GPU measurements this project owed, as one script for a session lent a GPU (run from the
 # repo root on the GPU machine; everything lands in ${OUT:-gpu_out}, at most 8 files). Each block
 # has its own time limit, so a slow or broken block does not eat the others; END_S bounds it all.
 #

@@ -24,12 +24,16 @@ SWEEP_SEEDS=${SWEEP_SEEDS:-0 1 2 3 4}; BENCH_STEPS=${BENCH_STEPS:-200}
 T2A_S=${T2A_S:-0}; A_CANDS=${A_CANDS:-0}; SWEEP_FLAGS=${SWEEP_FLAGS:-}; STUDY_A=${STUDY_A:---set d_translate=2}; STUDY_B=${STUDY_B:-}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/src:$PWD/.gpu/site" INFOGAN_DATA=/tmp/infogan_data
 py=python3
+# A rerun on the same (warm) machine starts clean: train refuses folders that hold a run, and
+# the seed study would append to its old rows.
+rm -rf /tmp/swf /tmp/st_a /tmp/st_b /tmp/swf_s*.log /tmp/st_a.log /tmp/st_b.log \
+  /tmp/sweep_summary.json /tmp/centrality_mnist.json
 {
 $py -c "import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv 2>/dev/null
 
 echo "== 1. fast path == plain path on CUDA; short bench [t=${SECONDS}s]"
-timeout 80 $py -m pytest -q -s -p no:cacheprovider tests/test_fastpath.py -k "cuda and not compiled" 2>&1 | tail -8
+timeout 80 $py -m pytest -s -p no:cacheprovider tests/test_fastpath.py -k "cuda and not compiled" 2>&1 | tail -8
 timeout 45 $py -m infogan.cli bench --device "$DEV" --path both --precision fp32,tf32 \
   --batch 64 --steps "$BENCH_STEPS" --warmup 20 --json "$out/bench_b64.json" 2>&1 | tail -8
 
@@ -70,16 +74,21 @@ for s, v in rows.items():
     print("sweep default seed", s, {k: x for k, x in v.items() if "acc" in k or "c1" in k})
 EOF
 cp /tmp/sweep_summary.json "$out/" 2>/dev/null
-# ModelCentrality over the finished seeds (no labels): which seed it would keep, beside accuracy
-done_runs=$(ls -d /tmp/swf/s*/seed* 2>/dev/null)
-[ "$(echo $done_runs | wc -w)" -gt 1 ] && timeout 90 $py -m infogan.cli centrality $done_runs \
-  --device "$DEV" --json /tmp/centrality_mnist.json --force 2>&1 | tail -n 10
+# Everything measured is in OUT before the optional centrality, which gets what time is left.
 cat /tmp/st_a/rows.jsonl > "$out/rows_a.jsonl" 2>/dev/null
-cat /tmp/st_b/rows.jsonl > "$out/rows_b.jsonl" 2>/dev/null
-tail -n 4 /tmp/st_a.log /tmp/st_b.log
+[ "$B_SEEDS" != none ] && cat /tmp/st_b/rows.jsonl > "$out/rows_b.jsonl" 2>/dev/null
+tail -n 4 /tmp/st_a.log /tmp/st_b.log 2>/dev/null
 # the sweep's run directories without checkpoints: figures, logs, reports (one small archive)
 tar czf "$out/sweep_runs.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude='ckpt*' --exclude='candidates/*/samples' \
   -C /tmp swf 2>/dev/null
 [ "$A_CANDS" -gt 0 ] && tar czf "$out/assign.tgz" -C /tmp/st_a $(cd /tmp/st_a && ls -d runs/*/assign) 2>/dev/null
+# ModelCentrality over the finished seeds (no labels): which seed it would keep, beside accuracy
+done_runs=$(ls -d /tmp/swf/s*/seed* 2>/dev/null)
+c_left=$(( ${END_S} + 30 - SECONDS ))
+if [ "$(echo $done_runs | wc -w)" -gt 1 ] && [ "$c_left" -gt 15 ]; then
+  timeout "$c_left" $py -m infogan.cli centrality $done_runs \
+    --device "$DEV" --json /tmp/centrality_mnist.json --force 2>&1 | tail -n 10
+  cp /tmp/centrality_mnist.json "$out/" 2>/dev/null
+fi
 ls -la "$out"; echo "done at t=${SECONDS}s"
 } 2>&1 | tee "$out/log.txt"
