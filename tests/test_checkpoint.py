@@ -243,3 +243,26 @@ def test_a_resume_with_another_seed_is_refused(tmp_path, tiny_dataset):
     _train(tiny_config(steps=3, seed=0), tmp_path / "run", tiny_dataset)
     with pytest.raises(CheckpointError, match="seed"):
         Trainer(tiny_config(steps=6, seed=1), tmp_path / "run", dataset=tiny_dataset, resume=True)
+
+
+def test_other_data_than_the_run_trained_on_is_said(tmp_path, tiny_dataset, caplog):
+    """A dataset passed from Python is not what the run records (cfg.data): train() says so;
+    a resume that reads other data (a changed folder, the recorded name) says so too."""
+    import logging
+
+    from infogan.data import ImageDataset
+    from infogan.train import train
+
+    mine = ImageDataset(tiny_dataset.images[:24], None, "my-digits")
+    with caplog.at_level(logging.WARNING, logger="infogan"):
+        train(tiny_config(steps=3), tmp_path / "run", dataset=mine)
+    assert "records data='tiny'" in caplog.text and "my-digits" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="infogan"):
+        _train(tiny_config(steps=6), tmp_path / "run", tiny_dataset, resume=True)
+    assert "trained on 24 images of 1x28x28 (my-digits)" in caplog.text
+    assert f"has {len(tiny_dataset)} of 1x28x28" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="infogan"):  # the same data: nothing said
+        _train(tiny_config(steps=9), tmp_path / "run", tiny_dataset, resume=True)
+    assert "resume:" not in caplog.text

@@ -317,3 +317,16 @@ def test_the_printed_table_keeps_scores_as_scores_and_counts_as_counts():
     assert "beta_vae                     0.8000  | 1.0000" in text
     assert "num_active_dims              5  | 5" in text
     assert "MI lower bound" not in text  # no heading without a bound under it
+
+
+def test_one_source_given_bare_and_unknown_metric_groups(dsprites_run):
+    """evaluate_run(data="path") iterated the string, one character a source ("/" first: a
+    walk of the whole disk); a misspelt metric group scored nothing and said nothing."""
+    from infogan.errors import SpecError
+
+    fresh = {}
+    evaluate_run(dsprites_run, data="dsprites:100", n_mi=50, metrics=("mi",), fresh=fresh)
+    assert "mi_bound" in fresh
+    for bad in (("clusterin",), ()):
+        with pytest.raises(SpecError, match="metric group"):
+            evaluate_run(dsprites_run, data="dsprites:100", metrics=bad)

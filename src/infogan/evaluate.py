@@ -21,7 +21,7 @@ import torch
 
 from infogan.atomic import atomic_write_bytes
 from infogan.data import ImageDataset, load_dataset
-from infogan.errors import CheckpointError, DataError
+from infogan.errors import CheckpointError, DataError, SpecError
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, load_run
@@ -587,7 +587,7 @@ def check_writable_run(run_dir: str | Path) -> None:
 
 def evaluate_run(
     run_dir: str | Path,
-    data: list[str] | None = None,
+    data: list[str] | str | Path | None = None,
     n_mi: int = 10_000,
     device: str = "cpu",
     split: str = "test",
@@ -609,9 +609,19 @@ def evaluate_run(
     (:func:`quality_block`).
     """
     start = time.perf_counter()
+    if isinstance(data, str | os.PathLike):
+        data = [data]  # one source given bare: a str is iterable, one character at a time
+    if isinstance(metrics, str):
+        metrics = tuple(m.strip() for m in metrics.split(","))
+    unknown = [m for m in metrics if m not in METRIC_GROUPS]
+    if unknown or not metrics:
+        raise SpecError(
+            f"evaluate: unknown metric group(s) {unknown or '(none given)'}; choose from "
+            f"{', '.join(METRIC_GROUPS)}"
+        )
     check_writable_run(run_dir)
     model = load_run(run_dir, device=device)
-    sources = data or [model.cfg.data]
+    sources = [str(s) for s in data] if data else [model.cfg.data]
     # Image files are resized, and any data put in the channels, that the networks read.
     channels, side = model.nets.image_shape[:2]
     datasets = [load_dataset(s, split=split, size=side, channels=channels) for s in sources]

@@ -640,6 +640,13 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             **({"opt_cr": self.opt_cr.state_dict()} if self.opt_cr is not None else {}),
             "torch_rng": torch.get_rng_state(),
+            # What it trained on, so that a resume on other data says so (the data order and
+            # every epoch depend on the number of images).
+            "data": {
+                "name": self.dataset.name,
+                "n": len(self.dataset),
+                "shape": list(self.dataset.shape),
+            },
             # Statistics of the steps since the last logged row (a stop between two rows).
             **({"log_pending": pending} if (pending := self._log_pending()) else {}),
         }
@@ -737,6 +744,28 @@ class Trainer:
             ) from None
         # Neutral wording: a new run with candidates continues its winner from here too.
         log.info("continuing from %s (step %d)", path, self.step_count)
+        self._warn_if_other_data(path, state.get("data"))
+
+    def _warn_if_other_data(self, path: Path, saved: Any) -> None:
+        """Say so when the resumed run reads other data than its checkpoint trained on (a
+        folder whose files changed, a dataset passed from Python the first time only): it
+        trains on, but no longer as the uninterrupted run would."""
+        if not isinstance(saved, dict):
+            return  # a checkpoint from before this was recorded
+        now = {"n": len(self.dataset), "shape": list(self.dataset.shape)}
+        if saved.get("n") != now["n"] or saved.get("shape") != now["shape"]:
+            shape = "x".join(map(str, saved.get("shape") or [])) or "?"
+            log.warning(
+                "resume: %s trained on %s images of %s (%s); this data, %s, has %d of %s: "
+                "training goes on with it, no longer as the uninterrupted run would",
+                path.name,
+                saved.get("n"),
+                shape,
+                saved.get("name"),
+                self.dataset.name,
+                now["n"],
+                "x".join(map(str, now["shape"])),
+            )
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self, finish: bool = True) -> TrainResult:
@@ -1073,10 +1102,20 @@ def train(
             other files (:func:`check_new_run_dir`); pass ``resume=True`` to continue one.
         resume: continue from the newest readable checkpoint in ``run_dir``.
         dataset: images to train on; default ``load_dataset(cfg.data)``. Labels are never used in
-            training, only by the final evaluation.
+            training, only by the final evaluation. The run still records ``cfg.data`` as its
+            data, which a resume or ``evaluate`` reads unless given the images again: set it to
+            where these images can be read (a warning says when the names differ).
     """
     from infogan.select import train_selected  # select builds on this module
 
     if not resume:
         check_new_run_dir(run_dir)
+    if dataset is not None and dataset.name != cfg.data:
+        log.warning(
+            "train: the run records data=%r (cfg.data), not the dataset given (%s); a resume "
+            "or evaluate reads cfg.data unless given these images again: set cfg.data to "
+            "where they lie",
+            cfg.data,
+            dataset.name,
+        )
     return train_selected(cfg, run_dir, resume=resume, dataset=dataset)
