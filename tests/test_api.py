@@ -123,6 +123,8 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     want = apply_mapping(model.encode(tiny_dataset.images).cat[:, 0].numpy(), mapping)
     assert np.array_equal(labels, want)
     assert np.array_equal(model.label(tiny_dataset.images, code="c1"), labels)
+    for name in ("1", "C1", " c1 "):  # as generate(codes=...) names codes
+        assert np.array_equal(model.label(tiny_dataset.images, code=name), labels)
     ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]  # a checkpoint file finds its run
     assert infogan.load_run(ckpt).saved_labels == model.saved_labels
 
@@ -260,3 +262,39 @@ def test_help_of_the_configs_lists_every_field_with_its_meaning():
             line = next((x for x in doc.splitlines() if x.strip().startswith(f"{f.name} (")), "")
             assert line and not line.rstrip().endswith("):"), (cls.__name__, f.name)
     assert "    lr_d (float, default 0.0002): Adam learning rate" in TrainConfig.__doc__
+
+
+def test_generate_from_a_latent_checks_it_and_takes_nothing_else(model):
+    """generate(latent=...) ignored n and codes silently; a latent of another layout failed
+    deep in one_hot or a matmul."""
+    from infogan.latent import Latent
+
+    lat = model.latent(4, seed=3)
+    assert torch.equal(model.generate(latent=lat), model.generate(n=4, seed=3))
+    with pytest.raises(SpecError, match="either latent, or n and codes"):
+        model.generate(n=10, latent=lat)
+    with pytest.raises(SpecError, match="either latent"):
+        model.generate(codes={"c1": 1}, latent=lat)
+    bad = {
+        "values must lie in 0..3": Latent(lat.z, lat.cat + 20, lat.cont),
+        "z has shape": Latent(lat.z[:, :3], lat.cat, lat.cont),
+        "int64": Latent(lat.z, lat.cat.float(), lat.cont),
+        "cont has shape": Latent(lat.z, lat.cat, lat.cont[:2]),
+    }
+    for match, latent in bad.items():
+        with pytest.raises(SpecError, match=match):
+            model.generate(latent=latent)
+    assert model.generate().shape[0] == 64  # the default n
+
+
+def test_a_torchscript_export_is_named_as_such_and_load_generator_takes_auto(model, tmp_path):
+    from infogan.errors import CheckpointError
+    from infogan.export import export_model, load_generator
+
+    out = tmp_path / "g.pt"
+    export_model(tmp_path / "r", out, fmt="torchscript")
+    with pytest.raises(CheckpointError, match="is a TorchScript file"):
+        infogan.load_run(out)
+    st = tmp_path / "g.safetensors"
+    export_model(tmp_path / "r", st)
+    assert next(load_generator(st, device="auto").parameters()).device.type in ("cpu", "cuda")

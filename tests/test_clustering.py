@@ -142,3 +142,9 @@ def test_empty_input_message():
 def test_apply_mapping_unknown_code():
     with pytest.raises(DataError, match="no entry"):
         apply_mapping(np.array([0, 1, 2]), {0: 3, 1: 4})
+
+
+def test_apply_mapping_of_no_codes_is_no_labels():
+    """A lookup of zero images is an empty answer (it raised "cannot score a clustering")."""
+    out = apply_mapping([], {0: 1})
+    assert out.dtype == np.int64 and out.shape == (0,)

@@ -53,6 +53,16 @@ def is_archive(path: str | Path) -> bool:
         return False
 
 
+def _is_torchscript(path: Path) -> bool:
+    """Whether a zip archive is a TorchScript module (its serialized code sits under
+    ``<name>/code/``, which a ``torch.save`` checkpoint never has). Nothing is unpickled."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n or n.endswith("/constants.pkl") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint without executing code; :class:`CheckpointError` if it is not ours."""
     path = Path(path)
@@ -64,6 +74,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"checkpoint: {path} is not a checkpoint file (not a PyTorch archive: another "
             "format, or cut short)"
+        )
+    if _is_torchscript(path):
+        raise CheckpointError(
+            f"checkpoint: {path} is a TorchScript file (what `infogan export` writes as .pt), "
+            "not a training checkpoint; load it with torch.jit.load, or give the run folder"
         )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)

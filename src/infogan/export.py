@@ -277,7 +277,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     except (KeyError, TypeError, RuntimeError, SpecError, AttributeError, st_error) as e:
         reason = brief(e)
         raise CheckpointError(f"export: {path} does not rebuild a generator ({reason})") from None
-    return generator.eval().to(device)
+    from infogan.devices import resolve_device  # "auto"; a clear error for a missing GPU
+
+    return generator.eval().to(resolve_device(device))
 
 
 # ---- helpers --------------------------------------------------------------------------------------

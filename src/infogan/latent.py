@@ -271,6 +271,35 @@ class LatentSpec:
         cont = torch.rand(n, self.n_cont, generator=generator, device=device) * 2 - 1
         return Latent(z=z, cat=cat, cont=cont)
 
+    def check(self, latent: Latent) -> Latent:
+        """``latent`` if it fits this layout (shapes, dtypes, categorical values in range),
+        else a :class:`SpecError` saying what does not: a latent built by hand or for another
+        model fails here in one line, not deep inside ``one_hot`` or a matmul."""
+        if not isinstance(latent, Latent):
+            raise SpecError(
+                f"latent: expected an infogan Latent (model.latent(n)), got {type(latent).__name__}"
+            )
+        parts = {"z": latent.z, "cat": latent.cat, "cont": latent.cont}
+        if not all(isinstance(t, torch.Tensor) for t in parts.values()):
+            raise SpecError("latent: z, cat and cont must be torch tensors")
+        n = latent.z.shape[0] if latent.z.ndim == 2 else -1
+        want = {"z": self.noise_dim, "cat": self.n_cat, "cont": self.n_cont}
+        for name, t in parts.items():
+            if t.ndim != 2 or t.shape[0] != n or t.shape[1] != want[name]:
+                raise SpecError(
+                    f"latent: {name} has shape {tuple(t.shape)}, expected [N, {want[name]}] with "
+                    f"the same N for z, cat and cont (codes {self.spec}, noise {self.noise_dim})"
+                )
+        if latent.cat.dtype != torch.long:
+            raise SpecError(f"latent: cat must hold int64 class indices, got {latent.cat.dtype}")
+        if not (latent.z.is_floating_point() and latent.cont.is_floating_point()):
+            raise SpecError("latent: z and cont must be floating-point tensors")
+        for j, (k, name) in enumerate(zip(self.cat_sizes, self.cat_names, strict=True)):
+            col = latent.cat[:, j]
+            if len(col) and (col.min() < 0 or col.max() >= k):
+                raise SpecError(f"latent: {name} values must lie in 0..{k - 1}")
+        return latent
+
     def assemble(self, latent: Latent) -> torch.Tensor:
         """Generator input ``[N, input_dim]`` = [noise_scale * z | one-hots | continuous]."""
         parts = [latent.z if self.noise_scale == 1.0 else latent.z * self.noise_scale]

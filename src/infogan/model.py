@@ -183,19 +183,34 @@ class InfoGAN:
     @torch.no_grad()
     def generate(
         self,
-        n: int = 64,
+        n: int | None = None,
         codes: dict[str, float | int | torch.Tensor] | None = None,
         seed: int = 0,
         latent: Latent | None = None,
     ) -> torch.Tensor:
         """Images ``[n, C, H, W]`` in [-1, 1] from chosen codes (others drawn from the prior),
-        drawn by the EMA generator when the run kept one (``ema_decay`` > 0)."""
-        if latent is not None and not isinstance(latent, Latent):
-            raise SpecError(
-                f"latent: expected an infogan Latent (model.latent(n)), got {type(latent).__name__}"
-            )
-        self.check_count(len(latent.z) if latent is not None else n)  # before drawing latents
-        lat = latent if latent is not None else self.latent(n, codes, seed)
+        drawn by the EMA generator when the run kept one (``ema_decay`` > 0).
+
+        Args:
+            n: how many images (default 64).
+            codes: values to fix, by code name (``"c1"``, ``"1"``): one number for all images
+                or one per image; the codes not named are drawn from the prior.
+            seed: seed of what is drawn: the same seed gives the same images, call after call.
+            latent: the whole input instead (:meth:`latent`, or a :class:`Latent` built to
+                this model's layout), with neither ``n`` nor ``codes``.
+        """
+        if latent is not None:
+            if n is not None or codes:
+                raise SpecError(
+                    "generate: give either latent, or n and codes (a latent fixes both)"
+                )
+            lat = self.spec.check(latent)
+            self.check_count(len(lat))
+        else:
+            n = 64 if n is None else n
+            self.check_count(n)  # before drawing latents
+            lat = self.latent(n, codes, seed)
+        lat = Latent(lat.z.to(self.device), lat.cat.to(self.device), lat.cont.to(self.device))
         flat = self.spec.assemble(lat)
         # In chunks: the generator's activations for one chunk are alive at a time, so memory
         # is the images themselves (eval-mode batch norm: chunking changes no image).
@@ -226,8 +241,8 @@ class InfoGAN:
     ) -> tuple[torch.Tensor, list[str], list[str]]:
         """A latent traversal like the paper's Figure 2: ``(images [R, K, C, H, W], rows, cols)``.
 
-        Categorical code: columns are its K values, rows are independent draws of the other
-        latents. Continuous code: columns sweep it from ``-span`` to ``span``; rows are the values of
+        Categorical code: columns are its K values, rows are independent draws of z and of the
+        other categorical codes (continuous codes at 0). Continuous code: columns sweep it from ``-span`` to ``span``; rows are the values of
         the first categorical code (or draws of z when there is none); z and the other codes are
         fixed, the remaining continuous codes at 0.
 
@@ -364,6 +379,9 @@ class InfoGAN:
         usable, why = current_labels(self)
         if code is None:
             code = next((n for n in cats if n in usable), cats[0])
+        elif isinstance(code, str) and code.strip().lower().removeprefix("c").isdigit():
+            # "1", "C1", " c1 " name c1 here as everywhere else (LatentSpec.index_of)
+            code = self.spec.names[self.spec.index_of(code)]
         if code not in cats:
             raise SpecError(
                 f"label: {code!r} is not a categorical code of this model "
@@ -417,7 +435,11 @@ class InfoGAN:
     @torch.no_grad()
     def mi_bound(self, n: int = 10_000, batch: int = 500, seed: int = 12345) -> dict[str, float]:
         """Estimate ``L_I = E[log q(c|G(z,c))] + H(c)`` per code on ``n`` fresh samples (nats),
-        from the generator that :meth:`generate` uses."""
+        from the generator that :meth:`generate` uses.
+
+        The samples are drawn ``batch`` at a time, each part seeded by ``seed`` and its offset:
+        the same ``n``, ``batch`` and ``seed`` give the same number, and another ``batch``
+        other samples (an estimate as close, not the same digits)."""
         n, batch = _int_arg("n", n, 1, 2**40), _int_arg("batch", batch, 1, 2**40)
         total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
         done = 0

@@ -202,9 +202,11 @@ def apply_mapping(codes: Any, mapping: dict[int, int]) -> np.ndarray:
     Raises:
         DataError: a code value with no entry in ``mapping``.
     """
-    c = _as_int_vector(codes, "codes")
     if not mapping:
         raise DataError("mapping is empty")
+    if (codes.detach().cpu().numpy() if hasattr(codes, "detach") else np.asarray(codes)).size == 0:
+        return np.zeros(0, dtype=np.int64)  # no images: no labels (a lookup, not a clustering)
+    c = _as_int_vector(codes, "codes")
     m = {int(k): int(v) for k, v in mapping.items()}
     if min(m) < 0:
         raise DataError(f"mapping has a negative code value {min(m)}")
