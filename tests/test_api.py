@@ -298,3 +298,20 @@ def test_a_torchscript_export_is_named_as_such_and_load_generator_takes_auto(mod
     st = tmp_path / "g.safetensors"
     export_model(tmp_path / "r", st)
     assert next(load_generator(st, device="auto").parameters()).device.type in ("cpu", "cuda")
+
+
+def test_wrong_argument_types_are_one_line_errors(model, tiny_dataset, tmp_path):
+    """Raw TypeErrors from deep inside torch or pathlib, found by the API audit."""
+    from infogan.config import preset
+    from infogan.latent import LatentSpec
+
+    with pytest.raises(SpecError, match="batch"):
+        model.encode(tiny_dataset.images, batch=2.5)
+    with pytest.raises(SpecError, match="span: expected a number"):
+        model.traverse("c2", span="2")
+    with pytest.raises(SpecError, match="whole number"):
+        LatentSpec.parse("cat:10", 62.7)
+    with pytest.raises(SpecError, match="unknown"):
+        preset(["default"])
+    with pytest.raises(SpecError, match="expected a TrainConfig"):
+        infogan.train({"steps": 5}, tmp_path / "x")

@@ -674,7 +674,7 @@ def preset(name: str) -> TrainConfig:
     """A fresh :class:`TrainConfig` for a named preset."""
     try:
         factory, _ = PRESETS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable name, say a list
         raise SpecError(f"preset: unknown {name!r}; choose from {', '.join(PRESETS)}") from None
     return factory()
 

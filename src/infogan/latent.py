@@ -17,6 +17,7 @@ categorical code has ``H = ln K`` nats; a Uniform(-1, 1) code has differential e
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -155,7 +156,15 @@ class LatentSpec:
         cls, spec: str, noise_dim: int, noise_scale: float = 1.0, noise_dist: str = "normal"
     ) -> LatentSpec:
         """``LatentSpec.parse("cat:10,cont:2", 62)``: the paper's MNIST latent (G input 74)."""
-        return cls(parse_codes(spec), int(noise_dim), float(noise_scale), str(noise_dist))
+        # int(62.7) would quietly be 62, int("62") a string taken for a size: ints only
+        # (numpy's too, through operator.index).
+        try:
+            if isinstance(noise_dim, bool):
+                raise TypeError
+            noise_dim = operator.index(noise_dim)
+        except TypeError:
+            raise SpecError(f"noise: size must be a whole number, got {noise_dim!r}") from None
+        return cls(parse_codes(spec), noise_dim, float(noise_scale), str(noise_dist))
 
     # ---- layout -----------------------------------------------------------------------------
     @property

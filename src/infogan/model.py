@@ -252,6 +252,8 @@ class InfoGAN:
         """
         if not isinstance(code, str):
             raise SpecError(f"code: expected a code name like 'c2', got {code!r}")
+        if isinstance(span, bool) or not isinstance(span, int | float | np.number):
+            raise SpecError(f"span: expected a number, got {type(span).__name__} {span!r}")
         steps = _int_arg("steps", steps, 0, MAX_TRAVERSE_STEPS)
         rows = _int_arg("rows", rows, 1, MAX_TRAVERSE_STEPS)
         i = self.spec.index_of(code)
@@ -350,8 +352,7 @@ class InfoGAN:
         dSprites-like images needs their uint8 size in memory, not four times it. ``check``
         refuses values out of those ranges (a float 0..255 array would reach Q unscaled); code
         that feeds Q a generator's own output, or a stand-in's, passes False."""
-        if batch < 1:
-            raise SpecError(f"batch: must be >= 1, got {batch}")
+        batch = _int_arg("batch", batch, 1, 2**40)
         x = self._prepare(images, convert=False, check=check)
         outs = []
         with _eval(self.nets):

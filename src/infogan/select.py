@@ -242,6 +242,11 @@ def train_selected(
     resume where they stopped (finished points are kept in ``candidates/stages.json``); a
     finished selection is never redone.
     """
+    if not isinstance(cfg, TrainConfig):
+        raise SpecError(
+            f"train: expected a TrainConfig (infogan.config.preset('default'), or "
+            f"TrainConfig.from_dict(d)), got {type(cfg).__name__}"
+        )
     run_dir = Path(run_dir)
     cfg.validate()  # from Python too: before any note is printed or anything written
     if resume:
