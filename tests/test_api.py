@@ -125,6 +125,9 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     assert np.array_equal(model.label(tiny_dataset.images, code="c1"), labels)
     for name in ("1", "C1", " c1 "):  # as generate(codes=...) names codes
         assert np.array_equal(model.label(tiny_dataset.images, code=name), labels)
+    with pytest.warns(UserWarning, match=r"pass x \* 2 - 1") as caught:
+        model.label(tiny_dataset.images.float() / 255)
+    assert caught[0].filename == __file__  # the caller's line, through label() too
     ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]  # a checkpoint file finds its run
     assert infogan.load_run(ckpt).saved_labels == model.saved_labels
 

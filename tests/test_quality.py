@@ -380,3 +380,13 @@ def test_real_mnist_classifier_is_accurate(tmp_path):
         pytest.skip("MNIST t10k not available")
     ext = feat.mnist_features(cache_dir=tmp_path)
     assert ext.accuracy(load_dataset(t10k, split="test")) > 0.97
+
+
+def test_float_images_out_of_the_networks_scale_are_refused():
+    """A float 0..255 batch reached the extractor unscaled (features ~200x too large, no
+    word), where encode refuses the same input."""
+    ext = feat.user_features(lambda x: x.flatten(1), name="pixels")
+    ok = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert feat.extract_features(ext, ok).shape == (4, 64)
+    with pytest.raises(DataError, match=r"must be in \[-1, 1\]"):
+        feat.extract_features(ext, ok * 127.5 + 127.5)

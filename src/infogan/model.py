@@ -530,9 +530,22 @@ def _check_range(x: torch.Tensor) -> torch.Tensor:
         warnings.warn(
             "images: every float value is in [0, 1], but the networks read [-1, 1]; if these "
             "are 0..1 images (e.g. from ToTensor()), pass x * 2 - 1",
-            stacklevel=5,  # the caller of encode (-> no_grad wrapper -> _prepare -> here)
+            stacklevel=_outside_infogan(),  # the user's line, through encode, label, ...
         )
     return x
+
+
+def _outside_infogan() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this package (and
+    torch's wrappers such as no_grad), whichever public method led here."""
+    import sys
+
+    here = Path(__file__).resolve().parent  # .../infogan
+    skip = (str(here), str(Path(torch.__file__).resolve().parent))
+    level, frame = 1, sys._getframe(1)  # the caller of this function: warn's own frame
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(skip):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:

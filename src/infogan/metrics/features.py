@@ -252,8 +252,18 @@ def _as_float_images(images: torch.Tensor) -> torch.Tensor:
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"features: expected a torch.Tensor of images, got {type(images).__name__}")
     # uint8 pixels are unambiguous (the dtype says so), so accept them rather than make every
-    # caller remember to_float; a float tensor is taken to be in [-1, 1] already.
-    return to_float(images) if images.dtype == torch.uint8 else images
+    # caller remember to_float; a float tensor must be in [-1, 1] already (a float 0..255
+    # batch would be read unscaled, features hundreds of times too large, as encode refuses).
+    if images.dtype == torch.uint8:
+        return to_float(images)
+    if images.is_floating_point() and images.numel():
+        lo, hi = float(images.min()), float(images.max())
+        if not (lo >= -1.0001 and hi <= 1.0001):
+            raise DataError(
+                f"features: float images must be in [-1, 1] (got {lo:.3g}..{hi:.3g}); pass "
+                "uint8 0..255 to have them scaled"
+            )
+    return images
 
 
 def _check_features(out: Any, n: int, who: str) -> torch.Tensor:
