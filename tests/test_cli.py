@@ -494,3 +494,28 @@ def test_the_done_line_names_only_what_the_run_wrote(tmp_path, tiny_npz, capsys)
     assert main([*argv, "--out", str(out)]) == 0
     done = [x for x in capsys.readouterr().out.splitlines() if x.startswith("done:")][-1]
     assert "report.json" in done and "samples/" not in done and not (out / "samples").exists()
+
+
+def test_a_stop_between_training_loops_says_how_to_go_on(tmp_path, tiny_npz, capsys, monkeypatch):
+    """SIGTERM outside a step loop killed the process without a word (exit -15); Ctrl-C there
+    printed a bare 'interrupted'. Both now end with the --resume line, exit status 130."""
+    import os
+    import signal
+
+    from infogan import cli, select
+
+    with pytest.raises(KeyboardInterrupt), cli._terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # given back
+
+    def stop_after_config(cfg, run_dir, resume=False, dataset=None):
+        run_dir.mkdir(parents=True)
+        cfg.save(run_dir / "config.json")
+        os.kill(os.getpid(), signal.SIGTERM)  # lands outside any training loop
+        raise AssertionError("SIGTERM did not stop it")
+
+    monkeypatch.setattr(select, "train_selected", stop_after_config)
+    out = tmp_path / "run"
+    argv = ["train", *TINY_FLAGS, "--data", tiny_npz, "--steps", "4", "--out", str(out)]
+    assert main(argv) == 130
+    assert f"continue with: infogan train --resume {out}" in capsys.readouterr().err

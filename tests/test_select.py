@@ -75,6 +75,8 @@ def test_selected_run_equals_plain_run_of_winner_seed(tmp_path, tiny_dataset):
     cfg = tiny_config(candidates=2, select_steps=2, **kw)
     train_selected(cfg, tmp_path / "sel", dataset=tiny_dataset)
     winner = json.loads((tmp_path / "sel" / "selection.json").read_text())["winner_seed"]
+    # the noise's end written down when the run began (a resume with other --steps keeps it)
+    assert json.loads((tmp_path / "sel" / "config.json").read_text())["instance_noise_end"] == 4
     plain = tiny_config(seed=winner, **kw)
     train_selected(plain, tmp_path / "plain", dataset=tiny_dataset)
     _, a = ckpt.latest_checkpoint(tmp_path / "sel")
@@ -395,3 +397,48 @@ def test_a_selected_runs_config_json_re_runs_the_same_run(tmp_path, tiny_dataset
     _, b = ckpt.latest_checkpoint(tmp_path / "b")
     for k, v in a["nets"].items():
         assert torch.equal(v, b["nets"][k]), k
+    # The winner's trainer itself writes the run's seed (selection.json's run_seed): a
+    # process killed in the continuation (no finally runs) left the winner's seed for good.
+    winner = json.loads((tmp_path / "a" / "selection.json").read_text())["winner_seed"]
+    import dataclasses
+
+    dataclasses.replace(saved, seed=winner).save(tmp_path / "a" / "config.json")  # as left
+    # ... and a kill between selection.json and the removal of the winner's own checkpoints
+    # left those for good: a resume removes them (the run holds that checkpoint).
+    sel = json.loads((tmp_path / "a" / "selection.json").read_text())
+    left = tmp_path / "a" / "candidates" / str(sel["winner"]) / "checkpoints"
+    left.mkdir(parents=True, exist_ok=True)
+    (left / "step_0000002.pt").write_bytes(b"x")
+    again = dataclasses.replace(TrainConfig.load(tmp_path / "a" / "config.json"), steps=6)
+    train_selected(again, tmp_path / "a", resume=True, dataset=tiny_dataset)
+    assert TrainConfig.load(tmp_path / "a" / "config.json").seed == 3
+    assert not left.exists()
+
+
+def test_rows_at_a_legs_end_off_the_log_grid_do_not_shift_later_rows(tmp_path, tiny_dataset):
+    """A selection point (or a first length) between two log_every multiples got a row of its
+    own that started a new window: every later row of the selected (or extended) run
+    averaged other steps than the plain run's. The weights were the same all along."""
+
+    def rows(run):
+        out = {}
+        for line in (run / "metrics.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            out[r["step"]] = {k: v for k, v in r.items() if k not in ("steps_per_s", "wall_s")}
+        return out
+
+    kw = dict(steps=7, ckpt_every=2, log_every=3)
+    train_selected(
+        tiny_config(candidates=2, select_steps=2, **kw), tmp_path / "sel", dataset=tiny_dataset
+    )
+    winner = json.loads((tmp_path / "sel" / "selection.json").read_text())["winner_seed"]
+    train_selected(tiny_config(seed=winner, **kw), tmp_path / "plain", dataset=tiny_dataset)
+    sel, plain = rows(tmp_path / "sel"), rows(tmp_path / "plain")
+    assert sorted(plain) == [3, 6, 7] and 2 in sel  # the selection point's own row stays
+    assert all(sel[s] == plain[s] for s in plain)
+    # A plain run extended past its first length: the same rows as one trained to it directly.
+    train_selected(tiny_config(**{**kw, "steps": 4}), tmp_path / "ext", dataset=tiny_dataset)
+    train_selected(tiny_config(**kw), tmp_path / "ext", resume=True, dataset=tiny_dataset)
+    train_selected(tiny_config(**kw), tmp_path / "direct", dataset=tiny_dataset)
+    ext, direct = rows(tmp_path / "ext"), rows(tmp_path / "direct")
+    assert sorted(ext) == [3, 4, 6, 7] and all(ext[s] == direct[s] for s in direct)

@@ -9,14 +9,17 @@ Subcommands: ``train``, ``evaluate``, ``sample``, ``traverse``, ``encode``, ``ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
@@ -744,12 +747,21 @@ def _train(a: argparse.Namespace) -> int:
     print(f"run directory: {run_dir}", flush=True)
     existed = run_dir.exists()
     try:
-        result = train_selected(cfg, run_dir, resume=bool(a.resume))
+        with _terminate_as_interrupt():
+            result = train_selected(cfg, run_dir, resume=bool(a.resume))
     except InfoGANError as e:
         # The line above named a folder; say so when the error came before it was made.
         if not existed and not run_dir.exists():
             e.args = (f"{e} (nothing written: {run_dir} was not created)",)
         raise
+    except KeyboardInterrupt as e:
+        # Stops inside a training loop say where they checkpointed; one elsewhere (building
+        # a candidate, scoring, the choice, the final evaluation) says how to go on as well.
+        if str(e) or not (run_dir / "config.json").is_file():
+            raise
+        raise KeyboardInterrupt(
+            f"stopped; what was finished is kept; continue with: infogan train --resume {run_dir}"
+        ) from None
     # Wall time of the whole command: result.seconds is the last leg's training alone (the
     # winner's continuation), which left out the candidates, the choice and the evaluation.
     wall = time.perf_counter() - _T_START
@@ -780,8 +792,39 @@ def _sweep(a: argparse.Namespace) -> int:
 
     cfg = _recipe_from_args(a)
     _apply_run_flags(cfg, a)
-    run_sweep(cfg, _parse_seeds(a.seeds), a.out, centrality=a.centrality)
+    try:
+        with _terminate_as_interrupt():
+            run_sweep(cfg, _parse_seeds(a.seeds), a.out, centrality=a.centrality)
+    except KeyboardInterrupt as e:
+        if str(e):
+            raise
+        raise KeyboardInterrupt(
+            "stopped; finished seeds and checkpoints are kept; run the same infogan sweep "
+            "command again to go on"
+        ) from None
     return 0
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP act as Ctrl-C does wherever they land: a KeyboardInterrupt, and so
+    the same message and exit status 130 (a training loop installs its own graceful handler
+    for its steps, and gives these back after). Their default action killed the process
+    without a word between two loops (building a candidate, scoring, the final evaluation)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {sig: signal.signal(sig, interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _parse_int_list(text: str, flag: str, most: int) -> list[int]:

@@ -66,11 +66,17 @@ class EagerStepper:
         self.seen.update({k: int(n) for k, n in pending["seen"].items() if k in self.seen})
         self.count = int(pending["count"])
 
-    def read(self) -> tuple[dict[str, list[float] | float], int]:
+    def read(self, keep: bool = False) -> tuple[dict[str, list[float] | float], int]:
         """Mean statistics since the last read (one device sync), and how many steps they cover.
-        A statistic no step produced since then (CR's before ``cr_start``) is left out."""
+        A statistic no step produced since then (CR's before ``cr_start``) is left out.
+
+        ``keep``: read without starting a new window (a row at a leg's end between two
+        ``log_every`` multiples: the window goes on in the checkpoint's pending statistics, so
+        the next row of a continued run averages the steps the uninterrupted run's does)."""
         out = {k: (v / self.seen[k]).tolist() for k, v in self.acc.items() if self.seen[k]}
         count = self.count
+        if keep:
+            return out, count
         for v in self.acc.values():
             v.zero_()
         self.seen = dict.fromkeys(self.acc, 0)

@@ -271,6 +271,7 @@ def train_selected(
             # The winner goes on with its own seed, whichever seed the caller holds: a sweep
             # passes its seed, and config.json still has the run's seed if the process stopped
             # between the choice and the continuation (the resumed run was then another run).
+            _drop_winner_checkpoints(run_dir)
             return _continue_winner(
                 cfg, _winner_seed(run_dir / "selection.json", cfg.seed), run_dir, dataset
             )
@@ -286,6 +287,17 @@ def train_selected(
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
         return _select_and_continue(cfg, run_dir, dataset)
+
+
+def _drop_winner_checkpoints(run_dir: Path) -> None:
+    """Remove the winning candidate's own checkpoints once the run holds them: done right
+    after the choice, and again on a resume in case a kill came in between (disk only)."""
+    try:
+        winner = json.loads((run_dir / "selection.json").read_text())["winner"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return
+    if isinstance(winner, int) and not isinstance(winner, bool) and ckpt.list_checkpoints(run_dir):
+        shutil.rmtree(run_dir / "candidates" / str(winner) / "checkpoints", ignore_errors=True)
 
 
 def _winner_seed(path: Path, fallback: int) -> int:
@@ -304,6 +316,10 @@ def _winner_seed(path: Path, fallback: int) -> int:
 def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset) -> TrainResult:
     """The body of :func:`train_selected` once the run's lock is held."""
     if not (run_dir / "config.json").exists():
+        if cfg.instance_noise > 0 and not cfg.instance_noise_end:
+            # The noise's end is the run's first length, written down before anything trains:
+            # a resume that changes --steps (even before the candidates finish) keeps it.
+            cfg = replace(cfg, instance_noise_end=cfg.steps)
         cfg.save(run_dir / "config.json")
     stages = selection_stages(cfg)
     progress = run_dir / "candidates" / "stages.json"
@@ -404,6 +420,9 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
         "stages": done_stages,
         "winner": winner,
         "winner_seed": best["seed"],
+        # The seed the selection started from, which config.json keeps (Trainer._run writes it
+        # there while the winner trains on under its own seed).
+        "run_seed": cfg.seed,
     }
     # Written last: its presence means "selection finished", so a crash before it redoes it.
     atomic_write_bytes(run_dir / "selection.json", (json.dumps(record, indent=2) + "\n").encode())
@@ -419,16 +438,8 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
 def _continue_winner(
     cfg: TrainConfig, seed: int, run_dir: Path, dataset: ImageDataset | None
 ) -> TrainResult:
-    """Train the winning candidate (seed ``seed``) on to ``cfg.steps`` in ``run_dir``, then
-    give the run's ``config.json`` back the seed the selection started from (``cfg.seed``):
-    the trainer records the seed it trains with, and that file is the recipe that
-    ``--config`` re-runs, where the winner's seed would start another four candidates."""
-    try:
-        return run_one(replace(cfg, seed=seed), run_dir, dataset=dataset, resume=True)
-    finally:  # also when stopped: a resume reads the winner's seed from selection.json
-        try:
-            saved = TrainConfig.load(run_dir / "config.json")
-            if saved.seed != cfg.seed:
-                replace(saved, seed=cfg.seed).save(run_dir / "config.json")
-        except (SpecError, OSError):
-            pass  # the error that stopped training (if any) is the one to show
+    """Train the winning candidate (seed ``seed``) on to ``cfg.steps`` in ``run_dir``. Its
+    trainer keeps the seed the selection started from in ``config.json`` (read from
+    ``selection.json``): that file is the recipe ``--config`` re-runs, where the winner's seed
+    would start other candidates."""
+    return run_one(replace(cfg, seed=seed), run_dir, dataset=dataset, resume=True)

@@ -787,7 +787,12 @@ class Trainer:
         lead = self.leader
         metrics_path = self.run_dir / "metrics.jsonl"
         if lead:
-            cfg.save(self.run_dir / "config.json")
+            # A selected run's winner trains on under its own seed; config.json keeps the seed
+            # the selection started from, the recipe `--config` re-runs (selection.json has it).
+            run_seed = _selection_run_seed(self.run_dir)
+            (cfg if run_seed is None else replace(cfg, seed=run_seed)).save(
+                self.run_dir / "config.json"
+            )
             _truncate_metrics(metrics_path, self.step_count)
         names = self.spec.names
         stepper = make_stepper(self)
@@ -821,7 +826,9 @@ class Trainer:
                     at_end = self.step_count == cfg.steps
                     if self.step_count % cfg.log_every == 0 or at_end:
                         now = time.perf_counter()
-                        vals = stepper.read()[0]
+                        # A leg's end off the log_every grid (a selection point, a length
+                        # extended later) gets its row without cutting the window short.
+                        vals = stepper.read(keep=self.step_count % cfg.log_every != 0)[0]
                         if self.group is not None:  # each process's are of its share
                             vals = mean_stats(vals, self.device)
                         row = _row(self.step_count, vals, names)
@@ -968,6 +975,16 @@ def _match_layout(opt: torch.optim.Optimizer) -> None:
         for k, v in st.items():
             if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                 st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+def _selection_run_seed(run_dir: Path) -> int | None:
+    """The seed a finished selection in ``run_dir`` started from (None: no selection, or
+    one recorded before the seed was)."""
+    try:
+        seed = json.loads((run_dir / "selection.json").read_text())["run_seed"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _keep_own_execution_flags(opt: torch.optim.Optimizer) -> None:
