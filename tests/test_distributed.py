@@ -107,6 +107,7 @@ def _rows(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # ~18 s of two gloo processes; CI runs the slow tests too
 def test_two_processes_train_the_same_run_as_one(tmp_path, tiny_dataset):
     """Every loss term of the step, each with its own gradient routing: translation, instance
     noise, R1 (a double backward through the synchronised batch norm), the real-image

@@ -295,6 +295,7 @@ def test_leg_devices():
         assert leg_devices("auto", 2) == ["cpu", "cpu"]
 
 
+@pytest.mark.slow  # ~14 s of worker processes; CI runs the slow tests too
 def test_stopping_parallel_candidates_keeps_each_ones_checkpoint(tmp_path, tiny_dataset):
     """SIGTERM to the parent (as `kill` or a scheduler sends it) reaches every worker once;
     each stops at a step boundary with a checkpoint, and the parent says how to resume."""
