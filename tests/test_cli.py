@@ -507,6 +507,12 @@ def test_a_stop_between_training_loops_says_how_to_go_on(tmp_path, tiny_npz, cap
     with pytest.raises(KeyboardInterrupt), cli._terminate_as_interrupt():
         os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # given back
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # under nohup: stays ignored
+    try:
+        with cli._terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
 
     def stop_after_config(cfg, run_dir, resume=False, dataset=None):
         run_dir.mkdir(parents=True)

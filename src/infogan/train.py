@@ -946,7 +946,9 @@ class _GracefulStop:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
             hup = getattr(signal, "SIGHUP", None)  # POSIX only
-            if hup is not None and signal.getsignal(hup) == signal.SIG_DFL:
+            # Ignored (nohup) stays ignored; default, or the CLI's stop-between-loops handler,
+            # becomes this graceful one for the steps.
+            if hup is not None and signal.getsignal(hup) != signal.SIG_IGN:
                 self._old[hup] = signal.signal(hup, self._handle)
         return self
 
