@@ -31,7 +31,18 @@ def _start(data, run_dir, steps, ckpt_every, resume=False):
     if resume:
         cmd += ["--log-every", "1", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def terminal_signals():  # as from a terminal, also when the tests run under nohup
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=terminal_signals,
+    )
 
 
 def _wait_for_checkpoints(run_dir, n, proc, timeout=60):
