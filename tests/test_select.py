@@ -274,6 +274,7 @@ def test_parallel_candidates_match_one_after_another(tmp_path, tiny_dataset):
             assert ca["score"] == pytest.approx(cb["score"], abs=1e-4)
 
 
+@pytest.mark.slow  # ~13 s of worker processes; CI runs the slow tests too
 def test_a_failing_parallel_candidate_is_one_clear_error(tmp_path, tiny_dataset):
     from infogan.errors import TrainingError
 
