@@ -426,7 +426,7 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
     }
     # Written last: its presence means "selection finished", so a crash before it redoes it.
     atomic_write_bytes(run_dir / "selection.json", (json.dumps(record, indent=2) + "\n").encode())
-    shutil.rmtree(wdir / "checkpoints", ignore_errors=True)
+    _drop_winner_checkpoints(run_dir)
     print(
         f"selected candidate {winner + 1} (seed {best['seed']}, folder candidates/{winner}); "
         f"continuing to {cfg.steps} steps",

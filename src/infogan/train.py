@@ -685,18 +685,12 @@ class Trainer:
         "precision ",
     )
 
-    def _check_same_recipe(self, path: Path, state: dict[str, Any]) -> None:
+    def _check_same_recipe(self, path: Path, theirs: TrainConfig | None) -> None:
         """Refuse a checkpoint of another recipe than the run's (a file copied in from another
         run trained silently on under this run's name), naming the fields, before its tensors
         meet the networks (whose shape errors said less)."""
-        saved = state.get("config")
-        if not isinstance(saved, dict):
+        if theirs is None:
             return
-        try:
-            theirs = TrainConfig.from_dict(saved)
-        except SpecError:
-            return
-        self._checkpoint_config = theirs
         diffs = [
             d
             for d in recipe_differences(theirs, self.cfg)
@@ -723,7 +717,8 @@ class Trainer:
 
     def _restore(self) -> None:
         path, state = ckpt.latest_checkpoint(self.run_dir, map_location=self.device)
-        self._check_same_recipe(path, state)
+        self._checkpoint_config = _saved_config(state)
+        self._check_same_recipe(path, self._checkpoint_config)
         try:
             self.nets.load_state_dict(state["nets"])
             self.opt_d.load_state_dict(state["opt_d"])
@@ -977,6 +972,17 @@ def _match_layout(opt: torch.optim.Optimizer) -> None:
         for k, v in st.items():
             if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                 st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+def _saved_config(state: dict[str, Any]) -> TrainConfig | None:
+    """The recipe a checkpoint was written under (None: none recorded, or unreadable)."""
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        return None
+    try:
+        return TrainConfig.from_dict(saved)
+    except SpecError:
+        return None
 
 
 def _selection_run_seed(run_dir: Path) -> int | None:
