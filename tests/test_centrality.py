@@ -139,3 +139,12 @@ def test_cli_on_two_trained_runs(tmp_path, tiny_npz, capsys, monkeypatch) -> Non
     argv = ["centrality", runs[0], str(tmp_path / "nope"), "--json", str(dest), "--force"]
     assert main(argv) == 2
     assert "does not exist" in capsys.readouterr().err
+
+    # From Python: run paths load as the CLI loads them (an AttributeError before), named by
+    # their paths; a wrong kind or a fractional count is one line.
+    res = model_centrality(runs, groups=12, group_size=8, n_var=64)
+    assert res.to_dict()["runs"] == runs
+    with pytest.raises(SpecError, match="expected models or run paths"):
+        model_centrality([runs[0], 3])
+    with pytest.raises(SpecError, match="whole number"):
+        model_centrality(runs, groups=4.0)

@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ import torch
 from infogan.errors import SpecError
 from infogan.evaluate import representation_fn
 from infogan.latent import Latent
-from infogan.model import InfoGAN
+from infogan.model import InfoGAN, load_run
 
 __all__ = ["CentralityResult", "model_centrality", "format_centrality"]
 
@@ -107,7 +108,7 @@ def _vote_scores(votes: np.ndarray) -> float:
 
 
 def model_centrality(
-    models: Sequence[InfoGAN],
+    models: Sequence[InfoGAN | str | Path],
     names: Sequence[str] | None = None,
     groups: int = 500,
     group_size: int = 100,
@@ -118,6 +119,8 @@ def model_centrality(
     """Cross-evaluate ``models`` (at least two) and pick the most central one (see module doc).
 
     Args:
+        models: loaded models, or run directories / checkpoint files to load (on the CPU; load
+            them yourself for another device); ``names`` default to those paths.
         groups: votes per (Q, generator) pair (InfoGAN-CR: 500).
         group_size: images per group (InfoGAN-CR: 100).
         n_var: prior samples for each code's global variance.
@@ -125,12 +128,23 @@ def model_centrality(
         chunk: images per generator pass (about; whole groups), each encoded by every Q
             while in memory.
     """
+    models = list(models)  # a generator of models too
+    paths = [m if isinstance(m, str | Path) else None for m in models]
+    models = [load_run(m) if isinstance(m, str | Path) else m for m in models]
+    if not all(isinstance(m, InfoGAN) for m in models):
+        kinds = sorted({type(m).__name__ for m in models if not isinstance(m, InfoGAN)})
+        raise SpecError(f"centrality: expected models or run paths, got {', '.join(kinds)}")
     n = len(models)
     if n < 2:
         raise SpecError(f"centrality: needs at least 2 models, got {n}")
+    for name, value in (("groups", groups), ("group_size", group_size), ("n_var", n_var)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"centrality: {name} must be a whole number, got {value!r}")
     if groups < 1 or group_size < 2 or n_var < 2:
         raise SpecError("centrality: groups >= 1, group_size >= 2 and n_var >= 2 are needed")
-    names = list(names) if names is not None else [f"model{i}" for i in range(n)]
+    if names is None:
+        names = [str(p) if p is not None else f"model{i}" for i, p in enumerate(paths)]
+    names = list(names)
     if len(names) != n:
         raise SpecError(f"centrality: {len(names)} names for {n} models")
     shapes = {tuple(m.nets.image_shape) for m in models}
