@@ -318,3 +318,13 @@ def test_wrong_argument_types_are_one_line_errors(model, tiny_dataset, tmp_path)
         preset(["default"])
     with pytest.raises(SpecError, match="expected a TrainConfig"):
         infogan.train({"steps": 5}, tmp_path / "x")
+
+
+def test_no_path_is_a_one_line_error():
+    from infogan.data import load_dataset
+    from infogan.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="expected a run directory"):
+        infogan.load_run(None)
+    with pytest.raises(DataError, match="expected a dataset name or a path"):
+        load_dataset(None)

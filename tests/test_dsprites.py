@@ -272,3 +272,12 @@ def test_load_full_set_labels_are_shapes(tmp_path, monkeypatch):
     tiny = TinyDSprites()
     np.testing.assert_array_equal(data.labels.numpy(), tiny.factors_of(np.arange(288))[:, 0])
     assert (tmp_path / CACHE_FILE).exists()
+
+
+def test_a_subset_size_out_of_range_is_a_data_error():
+    from infogan.data.dsprites import load_dsprites
+    from infogan.errors import DataError
+
+    for n in (-1, 0, 2.5, 10**7):
+        with pytest.raises(DataError, match="whole number from 1 to 737280"):
+            load_dsprites(n=n)

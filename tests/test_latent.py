@@ -125,3 +125,13 @@ def test_uniform_noise_prior_is_bounded_and_recorded():
     assert "noise_dist" not in LatentSpec.parse("cat:3", 4).to_dict()
     with pytest.raises(SpecError, match="noise_dist"):
         LatentSpec.parse("cat:3", 4, noise_dist="cauchy")
+
+
+def test_sample_sizes_are_whole_numbers():
+    import numpy as np
+
+    spec = LatentSpec.parse("cat:3,cont:1", 4)
+    assert len(spec.sample(np.int64(2))) == 2 and len(spec.sample(0)) == 0
+    for bad in (-1, 2.0, "2", True):
+        with pytest.raises(SpecError, match="whole number"):
+            spec.sample(bad)

@@ -265,6 +265,11 @@ class LatentSpec:
         Drawn directly on ``device`` (``generator`` must live there too) so the GPU path needs no
         host-to-device copy per step.
         """
+        try:
+            if isinstance(n, bool) or operator.index(n) < 0:
+                raise TypeError
+        except TypeError:
+            raise SpecError(f"n: expected a whole number >= 0, got {n!r}") from None
         if self.noise_dist == "uniform":
             z = torch.rand(n, self.noise_dim, generator=generator, device=device) * 2 - 1
         else:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,6 +110,10 @@ class InfoGAN:
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> InfoGAN:
         """Load a run directory (its newest readable checkpoint) or one checkpoint file, with
         the label mappings its ``report.json`` holds (:attr:`saved_labels`)."""
+        if not isinstance(path, str | os.PathLike):
+            raise CheckpointError(
+                f"run: expected a run directory or checkpoint path, got {type(path).__name__}"
+            )
         path = Path(path)
         if path.is_dir():
             file, state = ckpt.latest_checkpoint(path, map_location="cpu")

@@ -108,7 +108,13 @@ def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
     if images_uint8.dtype != torch.uint8:
         # A float tensor here is almost always already scaled; scaling it twice would silently
         # squash the data into [-1, -0.99].
-        raise TypeError(f"to_float expects a uint8 tensor, got {images_uint8.dtype}")
+        kind = (
+            f"a {images_uint8.dtype} tensor"
+            if isinstance(images_uint8, torch.Tensor)
+            else f"a {type(images_uint8).__name__}"
+            + (f" of {images_uint8.dtype}" if hasattr(images_uint8, "dtype") else "")
+        )
+        raise TypeError(f"to_float expects a uint8 torch tensor, got {kind}")
     return images_uint8.to(torch.float32) / 127.5 - 1.0
 
 

@@ -345,6 +345,8 @@ def load_dsprites(split: str = "train", n: int | None = None, seed: int = 0) -> 
         # Index order is row-major with shape slowest: the shape of index i is i // stride.
         labels = torch.arange(len(ds)) // int(ds._strides[0])
         return ImageDataset(images=images, labels=labels, name="dsprites", ground_truth=ds)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= len(ds):
+        raise DataError(f"data: dsprites: n must be a whole number from 1 to {len(ds)}, got {n!r}")
     factors = ds.subset_factors(n, np.random.default_rng(seed))
     images = torch.from_numpy(ds.render(factors))
     labels = torch.from_numpy(factors[:, 0].astype(np.int64))

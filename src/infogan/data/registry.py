@@ -260,6 +260,10 @@ def _is_name(key: str) -> bool:
 def _load(source: str | os.PathLike[str], split: str, size: int | None) -> ImageDataset:
     if split not in SPLITS:
         raise DataError(f"data: unknown split {split!r} for {source}; use 'train' or 'test'")
+    if not isinstance(source, str | os.PathLike):
+        raise DataError(
+            f"data: expected a dataset name or a path, got {type(source).__name__} {source!r}"
+        )
     key = os.fspath(source)
     if not key.strip():
         raise DataError("data: empty; give a dataset name (e.g. mnist5k) or a path")
