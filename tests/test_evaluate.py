@@ -181,6 +181,7 @@ def test_batched_representation_equals_per_example(dsprites_run):
     np.testing.assert_array_equal(whole[:, 0], alone[:, 0])  # the categorical code's argmax
 
 
+@pytest.mark.slow  # ~11 s; CI runs the slow tests too
 def test_fast_disentanglement_block_scores_as_the_plain_one(dsprites_run):
     """Memoised codes, batched calls, and parallel metrics (the default on a GPU) and DCI fits
     change no score."""

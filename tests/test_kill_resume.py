@@ -85,7 +85,12 @@ def test_sigkill_then_resume(tmp_path, tiny_npz):
 
 @pytest.mark.parametrize(
     "sig",
-    ["SIGINT", pytest.param("SIGHUP", marks=pytest.mark.slow)],  # the same path: slow set
+    # ~6 s of subprocess each; the default suite stops runs in-process (test_checkpoint,
+    # test_cli), these the real signals: CI runs the slow tests too
+    [
+        pytest.param("SIGINT", marks=pytest.mark.slow),
+        pytest.param("SIGHUP", marks=pytest.mark.slow),
+    ],
 )
 def test_sigint_saves_a_checkpoint_at_the_current_step(tmp_path, tiny_npz, sig):
     """Ctrl-C, or the terminal closing (SIGHUP: it killed the run, losing up to ckpt_every
