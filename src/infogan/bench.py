@@ -54,6 +54,11 @@ class BenchResult:
     threads: int
 
 
+def _effective_precision(precision: str, device: torch.device) -> str:
+    """What the matmuls run in: tf32 is plain fp32 off CUDA (no tensor cores)."""
+    return "fp32" if device.type != "cuda" and precision == "tf32" else precision
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -173,9 +178,7 @@ def bench_config(
         batch=cfg.batch,
         width=cfg.model.width,
         codes=cfg.model.codes,
-        effective_precision=(
-            "fp32" if device.type != "cuda" and cfg.precision == "tf32" else cfg.precision
-        ),
+        effective_precision=_effective_precision(cfg.precision, device),
         steps=steps,
         seconds=seconds,
         steps_per_second=sps,
@@ -370,9 +373,7 @@ def time_to_accuracy(
         "device": str(device),
         # How the steps ran: what a time depends on besides the machine.
         "precision": cfg.precision,
-        "effective_precision": (
-            "fp32" if device.type != "cuda" and cfg.precision == "tf32" else cfg.precision
-        ),
+        "effective_precision": _effective_precision(cfg.precision, device),
         "graph": isinstance(stepper, GraphedStepper),
         "compile": cfg.compile,
         "memory_format": cfg.memory_format,

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infogan.errors import SpecError
+from infogan.errors import SpecError, whole_number
 from infogan.evaluate import representation_fn
 from infogan.latent import Latent
 from infogan.model import InfoGAN, load_run
@@ -137,11 +137,9 @@ def model_centrality(
     n = len(models)
     if n < 2:
         raise SpecError(f"centrality: needs at least 2 models, got {n}")
-    for name, value in (("groups", groups), ("group_size", group_size), ("n_var", n_var)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"centrality: {name} must be a whole number, got {value!r}")
-    if groups < 1 or group_size < 2 or n_var < 2:
-        raise SpecError("centrality: groups >= 1, group_size >= 2 and n_var >= 2 are needed")
+    groups = whole_number("centrality: groups", groups, 1)
+    group_size = whole_number("centrality: group_size", group_size, 2)
+    n_var = whole_number("centrality: n_var", n_var, 2)
     if names is None:
         names = [str(p) if p is not None else f"model{i}" for i, p in enumerate(paths)]
     names = list(names)

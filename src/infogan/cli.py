@@ -1150,7 +1150,7 @@ def _bench(a: argparse.Namespace) -> int:
         replace(cfg, memory_format=fmt).validate()
     if a.time_to_acc is not None:
         from infogan.atomic import atomic_write_bytes
-        from infogan.bench import time_to_accuracy
+        from infogan.bench import BENCH_PATHS, time_to_accuracy
 
         if not a.eval_data:
             raise SpecError("bench: --time-to-acc needs --eval-data (labelled test images)")
@@ -1174,10 +1174,9 @@ def _bench(a: argparse.Namespace) -> int:
         if formats:
             cfg.memory_format = formats[0]
         if paths:
-            if paths[0] not in ("eager", "graph", "compile", "compile+graph"):
+            if paths[0] not in BENCH_PATHS:
                 raise SpecError(
-                    f"--path: unknown path {paths[0]!r}; choose from eager, graph, compile, "
-                    "compile+graph"
+                    f"--path: unknown path {paths[0]!r}; choose from {', '.join(BENCH_PATHS)}"
                 )
             cfg.graph = "on" if paths[0].endswith("graph") else "off"  # on: CUDA only, said
             cfg.compile = paths[0].startswith("compile")

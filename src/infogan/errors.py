@@ -37,3 +37,25 @@ def brief(e: BaseException | str, limit: int = 200) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 3].rsplit(" ", 1)[0] + "..."
+
+
+def whole_number(name: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` as an int if it is a whole number (Python's or numpy's, not a bool, float or
+    string) in ``low..high``, else a :class:`SpecError` naming ``name``: the public API's
+    integer arguments, checked where they arrive (a float, a string or None would otherwise
+    fail deep inside torch with a message about something else, or be cut quietly: 62.7 -> 62).
+    """
+    import operator
+
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)  # int and numpy integers; not floats or strings
+    except TypeError:
+        raise SpecError(
+            f"{name}: expected a whole number, got {type(value).__name__} {value!r}"
+        ) from None
+    if number < low or (high is not None and number > high):
+        span = f"{low}..{high}" if high is not None else f"a whole number >= {low}"
+        raise SpecError(f"{name}: expected {span}, got {number}")
+    return number

@@ -17,12 +17,11 @@ categorical code has ``H = ln K`` nats; a Uniform(-1, 1) code has differential e
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 
 import torch
 
-from infogan.errors import SpecError
+from infogan.errors import SpecError, whole_number
 
 __all__ = ["Categorical", "Continuous", "Latent", "LatentSpec", "parse_codes"]
 
@@ -156,14 +155,7 @@ class LatentSpec:
         cls, spec: str, noise_dim: int, noise_scale: float = 1.0, noise_dist: str = "normal"
     ) -> LatentSpec:
         """``LatentSpec.parse("cat:10,cont:2", 62)``: the paper's MNIST latent (G input 74)."""
-        # int(62.7) would quietly be 62, int("62") a string taken for a size: ints only
-        # (numpy's too, through operator.index).
-        try:
-            if isinstance(noise_dim, bool):
-                raise TypeError
-            noise_dim = operator.index(noise_dim)
-        except TypeError:
-            raise SpecError(f"noise: size must be a whole number, got {noise_dim!r}") from None
+        noise_dim = whole_number("noise", noise_dim, 0)  # int(62.7) was quietly 62
         return cls(parse_codes(spec), noise_dim, float(noise_scale), str(noise_dist))
 
     # ---- layout -----------------------------------------------------------------------------
@@ -265,11 +257,7 @@ class LatentSpec:
         Drawn directly on ``device`` (``generator`` must live there too) so the GPU path needs no
         host-to-device copy per step.
         """
-        try:
-            if isinstance(n, bool) or operator.index(n) < 0:
-                raise TypeError
-        except TypeError:
-            raise SpecError(f"n: expected a whole number >= 0, got {n!r}") from None
+        n = whole_number("n", n, 0)
         if self.noise_dist == "uniform":
             z = torch.rand(n, self.noise_dim, generator=generator, device=device) * 2 - 1
         else:

@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from infogan import checkpoint as ckpt
 from infogan.config import MAX_SEED, TrainConfig
 from infogan.data import to_float
 from infogan.devices import resolve_device
-from infogan.errors import CheckpointError, DataError, SpecError, brief
+from infogan.errors import CheckpointError, DataError, SpecError, brief, whole_number
 from infogan.labels import (
     CodeLabels,
     SavedLabels,
@@ -148,8 +147,8 @@ class InfoGAN:
         ``0..K-1`` for a categorical code, any real for a continuous one (the prior is U(-1, 1), but
         values up to +-2 show how a code extrapolates, as in the paper's figures).
         """
-        n = _int_arg("n", n, 1, 2**40)
-        seed = _int_arg("seed", seed, 0, MAX_SEED)
+        n = whole_number("n", n, 1, 2**40)
+        seed = whole_number("seed", seed, 0, MAX_SEED)
         if codes is not None and not isinstance(codes, dict):
             raise SpecError(f"codes: expected a dict like {{'c1': 3}}, got {type(codes).__name__}")
         g = torch.Generator(device=self.device).manual_seed(seed)
@@ -225,7 +224,7 @@ class InfoGAN:
     def check_count(self, n: int) -> int:
         """``n`` if :meth:`generate` can make that many images in one call, else a
         :class:`SpecError` saying how many it can (at most ``MAX_GENERATE_BYTES`` of them)."""
-        n = _int_arg("n", n, 1, 2**40)
+        n = whole_number("n", n, 1, 2**40)
         c, h, w = self.nets.image_shape
         per_image = 4 * c * h * w  # float32
         if n * per_image > MAX_GENERATE_BYTES:
@@ -259,8 +258,8 @@ class InfoGAN:
             raise SpecError(f"code: expected a code name like 'c2', got {code!r}")
         if isinstance(span, bool) or not isinstance(span, int | float | np.number):
             raise SpecError(f"span: expected a number, got {type(span).__name__} {span!r}")
-        steps = _int_arg("steps", steps, 0, MAX_TRAVERSE_STEPS)
-        rows = _int_arg("rows", rows, 1, MAX_TRAVERSE_STEPS)
+        steps = whole_number("steps", steps, 0, MAX_TRAVERSE_STEPS)
+        rows = whole_number("rows", rows, 1, MAX_TRAVERSE_STEPS)
         i = self.spec.index_of(code)
         target = self.spec.codes[i]
         if not isinstance(target, Categorical) and (steps < 2 or not 0 < span <= MAX_CONT_VALUE):
@@ -316,7 +315,7 @@ class InfoGAN:
             values = values.tolist()
         if isinstance(values, str | bytes) or not isinstance(values, Sequence):
             raise SpecError(f"values: expected a list of values of {name}, got {values!r}")
-        shown = [_int_arg(f"values of {name}", v, 0, k - 1) for v in values]
+        shown = [whole_number(f"values of {name}", v, 0, k - 1) for v in values]
         if not 1 <= len(shown) <= MAX_FIGURE_VALUES:
             raise SpecError(
                 f"values: expected 1..{MAX_FIGURE_VALUES} values of {name}, got {len(shown)}"
@@ -357,7 +356,7 @@ class InfoGAN:
         dSprites-like images needs their uint8 size in memory, not four times it. ``check``
         refuses values out of those ranges (a float 0..255 array would reach Q unscaled); code
         that feeds Q a generator's own output, or a stand-in's, passes False."""
-        batch = _int_arg("batch", batch, 1, 2**40)
+        batch = whole_number("batch", batch, 1, 2**40)
         x = self._prepare(images, convert=False, check=check)
         outs = []
         with _eval(self.nets):
@@ -446,7 +445,7 @@ class InfoGAN:
         The samples are drawn ``batch`` at a time, each part seeded by ``seed`` and its offset:
         the same ``n``, ``batch`` and ``seed`` give the same number, and another ``batch``
         other samples (an estimate as close, not the same digits)."""
-        n, batch = _int_arg("n", n, 1, 2**40), _int_arg("batch", batch, 1, 2**40)
+        n, batch = whole_number("n", n, 1, 2**40), whole_number("batch", batch, 1, 2**40)
         total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
         done = 0
         with _eval(self.nets):
@@ -488,7 +487,7 @@ class InfoGAN:
         Returns:
             ``{code: {"bound": nats, "std": s}}`` for each continuous code; ``{}`` if none.
         """
-        n, batch = _int_arg("n", n, 2, 2**40), _int_arg("batch", batch, 1, 2**40)
+        n, batch = whole_number("n", n, 2, 2**40), whole_number("batch", batch, 1, 2**40)
         if not self.spec.n_cont:
             return {}
         s = self._cont_residuals(n, batch, seed + n).square().mean(dim=0).sqrt()
@@ -502,16 +501,6 @@ class InfoGAN:
                 out[name] = {"bound": float(log_q[j]) + h, "std": float(s[j])}
                 j += 1
         return out
-
-
-def _int_arg(name: str, value: Any, low: int, high: int) -> int:
-    """An integer argument of the public API, checked here with its name (a float, a string or
-    None would otherwise fail deep inside torch with a message about something else)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise SpecError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
-    if not low <= int(value) <= high:
-        raise SpecError(f"{name}: expected {low}..{high}, got {value}")
-    return int(value)
 
 
 def _check_range(x: torch.Tensor) -> torch.Tensor:
