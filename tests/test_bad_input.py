@@ -138,6 +138,28 @@ def test_resume_with_fewer_steps_than_done_is_refused(capsys, finished):
     assert (finished / "config.json").read_text() == before
 
 
+def test_a_gpu_runs_execution_flags_can_change_on_resume(capsys, tmp_path, tiny_npz):
+    """A run started on a GPU with CUDA graphs (or bf16) goes on on a CPU: --graph, --precision
+    and --memory-format may be given with --resume (the recipe flags may not); they used to be
+    refused, and the run's own --graph on then failed on the CPU with no way round it."""
+    out = tmp_path / "gpu"
+    assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    # As the run would have been written on a GPU.
+    saved.update(graph="on", precision="bf16", memory_format="channels_last")
+    (out / "config.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    err = _err(capsys, ["train", "--resume", str(out), "--steps", "3", "--no-progress"])
+    assert "graph" in err and "CUDA" in err  # the run's own flag, unusable here, is named
+    err = _err(capsys, ["train", "--resume", str(out), "--steps", "3", "--lr-d", "1e-4"])
+    assert "--lr-d cannot change" in err and "--precision" in err  # the message lists them
+    argv = ["train", "--resume", str(out), "--steps", "3", "--no-progress", "--graph", "off"]
+    assert main([*argv, "--precision", "fp32", "--memory-format", "contiguous"]) == 0
+    now = json.loads((out / "config.json").read_text())
+    assert (now["graph"], now["precision"], now["memory_format"]) == ("off", "fp32", "contiguous")
+    assert ckpt.list_checkpoints(out)[-1][0] == 3
+
+
 def test_sweep_refuses_a_seed_folder_of_another_recipe(capsys, tmp_path, tiny_npz):
     out = tmp_path / "sw"
     argv = ["sweep", "--data", tiny_npz, "--seeds", "0", "--out", str(out), *TINY]

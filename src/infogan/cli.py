@@ -719,7 +719,7 @@ def _set(cfg, dotted: str, value) -> None:
 
 
 def _train(a: argparse.Namespace) -> int:
-    from infogan.config import TrainConfig
+    from infogan.config import EXECUTION_FIELDS, TrainConfig
     from infogan.select import train_selected
     from infogan.train import check_new_run_dir
 
@@ -729,16 +729,26 @@ def _train(a: argparse.Namespace) -> int:
                 f"resume: --out cannot be given with --resume; a resumed run stays in {a.resume} "
                 "(to branch it, copy the folder first)"
             )
-        given = [f"--{k.replace('_', '-')}" for k in _RECIPE_FLAGS if getattr(a, k) is not None]
+        given = [
+            f"--{k.replace('_', '-')}"
+            for k, field in _RECIPE_FLAGS.items()
+            if field not in EXECUTION_FIELDS and getattr(a, k) is not None
+        ]
         if given:
             raise SpecError(
                 f"resume: {', '.join(given)} cannot change a run's recipe; only --steps, --device, "
-                "--eval-data and logging flags may be given with --resume"
+                "--eval-data, --graph, --precision, --memory-format and logging flags may be "
+                "given with --resume"
             )
         run_dir = Path(a.resume)
         if not (run_dir / "config.json").is_file():
             raise SpecError(f"resume: {run_dir} is not a run directory (no config.json)")
         cfg = TrainConfig.load(run_dir / "config.json")
+        # How the steps run may change between sessions (a GPU run's --graph on or --precision
+        # bf16 going on on a CPU); the checkpoints' recipe check allows these fields too.
+        for field in sorted(EXECUTION_FIELDS):
+            if getattr(a, field) is not None:
+                _set(cfg, field, getattr(a, field))
     else:
         cfg = _recipe_from_args(a)
         run_dir = Path(a.out or f"runs/{_slug(cfg.data)}-seed{cfg.seed}")

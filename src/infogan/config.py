@@ -21,7 +21,15 @@ import numpy as np
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
 
-__all__ = ["ModelConfig", "TrainConfig", "PRESETS", "RUN_FIELDS", "preset", "recipe_differences"]
+__all__ = [
+    "ModelConfig",
+    "TrainConfig",
+    "PRESETS",
+    "RUN_FIELDS",
+    "EXECUTION_FIELDS",
+    "preset",
+    "recipe_differences",
+]
 
 
 @dataclass
@@ -433,6 +441,13 @@ RUN_FIELDS = frozenset(
         "keep_ckpts",
     }
 )
+
+
+#: TrainConfig fields that say how the steps are executed (CUDA graphs, matmul precision, memory
+#: layout), not what they compute (up to rounding): a run may change them when it resumes, say a
+#: run started on a GPU with ``graph="on"`` or ``precision="bf16"`` going on on a CPU, which
+#: supports neither.
+EXECUTION_FIELDS = frozenset({"graph", "precision", "memory_format"})
 
 
 def recipe_differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:

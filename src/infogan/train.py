@@ -47,7 +47,7 @@ from infogan import checkpoint as ckpt
 from infogan import tblog
 from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
-from infogan.config import TrainConfig, recipe_differences
+from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.data import ImageDataset, load_dataset, to_float
 from infogan.devices import resolve_device
 from infogan.distributed import (
@@ -680,9 +680,7 @@ class Trainer:
         "candidates ",
         "select_",
         "instance_noise_end ",
-        "memory_format ",
-        "graph ",
-        "precision ",
+        *(f"{name} " for name in sorted(EXECUTION_FIELDS)),
     )
 
     def _check_same_recipe(self, path: Path, theirs: TrainConfig | None) -> None:
