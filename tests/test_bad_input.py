@@ -366,9 +366,31 @@ def test_seed_ranges_and_late_selection_points_are_explained(capsys, tmp_path, t
     assert "runs backwards; write 2-5" in err
     out = tmp_path / "late"
     argv = ["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]
-    argv += ["--candidates", "2", "--select-steps", "4"]
+    # The largest seed the CLI takes, with candidates: their seeds (seed * 1000 + i) went past
+    # the config's bound, which failed after config.json was written and stuck the folder.
+    argv += ["--candidates", "2", "--select-steps", "4", "--seed", "4294967295"]
     assert main(argv) == 0
     assert "lie past --steps 2" in capsys.readouterr().out
+    assert json.loads((out / "selection.json").read_text())["winner"] in (0, 1)
+
+
+def test_seeds_and_candidates_past_their_bounds_are_refused_before_anything_is_written(
+    tmp_path, tiny_dataset
+):
+    from conftest import tiny_config
+
+    from infogan.errors import SpecError
+    from infogan.select import train_selected
+
+    out = tmp_path / "big"
+    cfg = tiny_config(seed=2**32, candidates=2, steps=2)  # a candidate's seed: not a run's
+    with pytest.raises(SpecError, match="seed: must be in 0..4294967295 with candidates"):
+        train_selected(cfg, out, dataset=tiny_dataset)
+    with pytest.raises(SpecError, match="candidates: must be <= 1000"):
+        tiny_config(candidates=1001).validate()
+    with pytest.raises(SpecError, match="seed: must be in"):
+        tiny_config(seed=4294967295 * 1000 + 1000).validate()
+    assert not out.exists()
 
 
 def test_a_resume_that_moves_the_choice_says_so(capsys, tmp_path, tiny_npz, monkeypatch):

@@ -105,8 +105,13 @@ class ModelConfig:
             raise SpecError("log_std_min must be smaller than log_std_max")
 
 
-#: Largest seed: torch seeds are 64-bit, and candidate starts use ``seed * 1000 + i``.
+#: Largest seed a user gives (torch seeds are 64-bit; candidate starts multiply, below).
 MAX_SEED = 2**32 - 1
+#: Most candidate starts: start ``i`` of a run with seed ``s`` trains seed ``s * 1000 + i``
+#: (:func:`infogan.select.candidate_seed`), disjoint across run seeds while ``i < 1000``.
+MAX_CANDIDATES = 1000
+#: Largest seed a config may hold: a candidate's, or a winner's going on under it.
+MAX_CONFIG_SEED = MAX_SEED * MAX_CANDIDATES + MAX_CANDIDATES - 1
 
 #: Candidate selection rules known to :mod:`infogan.select`.
 SELECT_RULES = ("score", "consensus", "centrality")
@@ -331,7 +336,17 @@ class TrainConfig:
             ("cr_start", self.cr_start >= 0, "must be >= 0"),
             ("lr_cr", self.lr_cr > 0, "must be > 0"),
             ("candidates", self.candidates >= 1, "must be >= 1"),
-            ("seed", 0 <= self.seed <= MAX_SEED, f"must be in 0..{MAX_SEED}"),
+            (
+                "candidates",
+                self.candidates <= MAX_CANDIDATES,
+                f"must be <= {MAX_CANDIDATES} (start i trains seed * 1000 + i)",
+            ),
+            (
+                "seed",
+                0 <= self.seed <= MAX_CONFIG_SEED,
+                f"must be in 0..{MAX_SEED} (a candidate start's, seed * 1000 + i, up to "
+                f"{MAX_CONFIG_SEED})",
+            ),
             ("parallel", self.parallel >= 1, "must be >= 1"),
             ("ddp", self.ddp >= 1, "must be >= 1"),
             (

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from infogan import checkpoint as ckpt
-from infogan.config import MAX_SEED, TrainConfig
+from infogan.config import TrainConfig
 from infogan.data import to_float
 from infogan.devices import resolve_device
 from infogan.errors import CheckpointError, DataError, SpecError, brief, whole_number
@@ -148,7 +148,9 @@ class InfoGAN:
         values up to +-2 show how a code extrapolates, as in the paper's figures).
         """
         n = whole_number("n", n, 1, 2**40)
-        seed = whole_number("seed", seed, 0, MAX_SEED)
+        # Any seed torch takes: callers offset theirs (a batch's ``seed + done``, a candidate's
+        # grids at ``seed + 7``, where a candidate's seed is up to MAX_CONFIG_SEED).
+        seed = whole_number("seed", seed, 0, 2**64 - 1)
         if codes is not None and not isinstance(codes, dict):
             raise SpecError(f"codes: expected a dict like {{'c1': 3}}, got {type(codes).__name__}")
         g = torch.Generator(device=self.device).manual_seed(seed)

@@ -42,7 +42,7 @@ import torch
 
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
-from infogan.config import TrainConfig
+from infogan.config import MAX_CANDIDATES, MAX_SEED, TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import SpecError, brief
 from infogan.losses import real_code_information
@@ -207,7 +207,7 @@ def selection_score(model: InfoGAN, dataset: ImageDataset, n: int = 5000) -> dic
 
 def candidate_seed(seed: int, i: int) -> int:
     """Seed of candidate ``i`` of a run with seed ``seed`` (disjoint across run seeds)."""
-    return seed * 1000 + i
+    return seed * MAX_CANDIDATES + i
 
 
 def _finished_stages(progress: Path) -> list[dict[str, Any]]:
@@ -249,6 +249,12 @@ def train_selected(
         )
     run_dir = Path(run_dir)
     cfg.validate()  # from Python too: before any note is printed or anything written
+    if cfg.candidates > 1 and cfg.seed > MAX_SEED and not (run_dir / "selection.json").exists():
+        # validate() lets a config hold a candidate's seed; the starts of this one would not fit.
+        raise SpecError(
+            f"seed: must be in 0..{MAX_SEED} with candidates (start i trains seed * 1000 + i), "
+            f"got {cfg.seed}"
+        )
     if resume:
         refuse_if_held(run_dir)  # before "no checkpoints yet" could be the answer
     cfg = with_absolute_data(cfg)
