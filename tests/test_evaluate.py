@@ -331,3 +331,18 @@ def test_one_source_given_bare_and_unknown_metric_groups(dsprites_run):
     for bad in (("clusterin",), ()):
         with pytest.raises(SpecError, match="metric group"):
             evaluate_run(dsprites_run, data="dsprites:100", metrics=bad)
+
+
+def test_a_nan_in_the_code_factor_table_renders():
+    """A factor constant in MIG's sample (a tiny --scale) has zero entropy, and its column is
+    0/0 = NaN, as in disentanglement_lib; the page crashed on it (round(NaN))."""
+    from infogan.report_html import _breakdown
+
+    b = {
+        "factors": ["shape", "scale"],
+        "codes": ["c1"],
+        "normalized_mi": [[float("nan"), 0.5]],
+        "gap": [float("nan"), 0.5],
+    }
+    page = "".join(_breakdown("dsprites", b))
+    assert ">nan</td>" in page and "0.500" in page

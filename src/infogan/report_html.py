@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,8 @@ def _breakdown(data: str, b: dict[str, Any] | None) -> list[str]:
         return []  # absent or malformed: the page must still render
 
     def cell(v: float) -> str:
+        if not math.isfinite(v):  # 0/0: a factor constant in MIG's sample (tiny --scale)
+            return f'<td class="n">{v}</td>'
         shade = round(255 - 150 * min(max(v, 0.0), 1.0))
         return f'<td class="n" style="background:rgb({shade},{shade},255)">{v:.3f}</td>'
 
