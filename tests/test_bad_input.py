@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import TINY_FLAGS
 
 from infogan import checkpoint as ckpt
@@ -864,3 +865,17 @@ def test_a_config_file_that_leaves_fields_out_says_which(tmp_path, capsys):
     _note_missing_fields(str(tmp_path / "part.json"))
     out = capsys.readouterr().out
     assert "leaves out d_translate, model.width; they take TrainConfig's defaults" in out
+
+
+def test_a_cuda_index_past_the_machines_gpus_is_one_line(monkeypatch):
+    """cuda:N past the GPUs there are passed the check and failed later ("invalid device
+    ordinal", a traceback from the first CUDA call)."""
+    from infogan.devices import resolve_device
+    from infogan.errors import SpecError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(SpecError, match=r"cuda:2 does not exist; this machine has cuda:0..cuda:1"):
+        resolve_device("cuda:2")

@@ -135,3 +135,10 @@ def test_sample_sizes_are_whole_numbers():
     for bad in (-1, 2.0, "2", True):
         with pytest.raises(SpecError, match="whole number"):
             spec.sample(bad)
+
+
+def test_split_keeps_the_batchs_device_without_categorical_codes():
+    spec = LatentSpec.parse("cont:2", 3)
+    lat = spec.split(torch.zeros(4, 5, device="meta"))
+    assert lat.z.device.type == lat.cat.device.type == lat.cont.device.type == "meta"
+    assert lat.cat.shape == (4, 0)

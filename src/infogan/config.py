@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from infogan.atomic import atomic_write_bytes
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
 
@@ -427,7 +428,9 @@ class TrainConfig:
         return cfg
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write the config as JSON, atomically: ``config.json`` marks a folder as a run, and a
+        kill mid-write must not leave one that can be neither resumed nor reused."""
+        atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -19,6 +19,10 @@ def resolve_device(name: str) -> torch.device:
         raise SpecError(f"device: unknown {name!r}; use cpu, cuda, cuda:N or auto") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SpecError("device: cuda was asked for but this machine has no usable CUDA GPU")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        # Else "invalid device ordinal" surfaces later, from deep inside the first CUDA call.
+        n = torch.cuda.device_count()
+        raise SpecError(f"device: {name} does not exist; this machine has cuda:0..cuda:{n - 1}")
     if dev.type not in ("cpu", "cuda"):
         raise SpecError(f"device: {name!r} is not supported; use cpu, cuda or auto")
     return dev

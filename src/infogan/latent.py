@@ -322,7 +322,11 @@ class LatentSpec:
         for k in self.cat_sizes:
             cats.append(x[:, offset : offset + k].argmax(dim=1))
             offset += k
-        cat = torch.stack(cats, dim=1) if cats else torch.zeros(len(x), 0, dtype=torch.long)
+        cat = (
+            torch.stack(cats, dim=1)
+            if cats
+            else torch.zeros(len(x), 0, dtype=torch.long, device=x.device)
+        )
         cont = x[:, offset:]
         return Latent(z=z, cat=cat, cont=cont)
 
