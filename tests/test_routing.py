@@ -157,7 +157,7 @@ def test_real_info_term_trains_only_the_q_head(tiny_dataset):
         _, real_features, _ = tr.d_step(x_real, x_fake, latent)
         assert not real_features.requires_grad
         tr.opt_g.step = lambda: None
-        _, _, _, real_info = tr.g_step(x_fake, latent, None, real_features)
+        _, _, real_info = tr.g_step(x_fake, latent, None, real_features)
         assert (real_info is None) == (lam == 0.0)
         grads[lam] = {
             n: p.grad.clone() for n, p in tr.nets.named_parameters() if p.grad is not None

@@ -78,6 +78,12 @@ def test_cli_traverse_takes_values_and_labels_values_as_the_runs_own_figures(
     for bad in ("0-64", "5-2", "a", "1,1"):
         assert main([*argv[:-4], "--values", bad, "--force"]) == 2
         assert "--values" in capsys.readouterr().err
+    # --steps 9 given is noted like any other --steps (it was compared with the default, 9);
+    # no --steps, no note.
+    assert main([*argv[:-1], "9", "--force"]) == 0
+    assert "note: --steps applies" in capsys.readouterr().out
+    assert main([*argv[:-2], "--force"]) == 0
+    assert "note: --steps applies" not in capsys.readouterr().out
 
 
 def test_explorer_pages_through_a_large_code_by_its_chosen_value(big):

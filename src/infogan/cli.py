@@ -49,12 +49,12 @@ _T_START = _process_start()
 MAX_TRAVERSE_STEPS = 100
 #: Largest ``traverse --span``: the prior is U(-1, 1); far beyond it nothing new is shown.
 MAX_SPAN = 100.0
-#: Most images ``infogan sample`` puts in one PNG grid, and most bytes of images it makes at once.
+#: Most images ``infogan sample`` puts in one PNG grid (the bytes it makes at once are capped by
+#: ``infogan.model.MAX_GENERATE_BYTES``).
 MAX_GRID_IMAGES = 10_000
 #: Fewest images sample quality is scored on: precision/recall and density/coverage use each
 #: image's 5 nearest neighbours, so a handful of images give numbers of nothing.
 MIN_QUALITY_IMAGES = 50
-MAX_SAMPLE_BYTES = 2 * 2**30
 
 __all__ = ["main", "build_parser"]
 
@@ -103,7 +103,7 @@ _RECIPE_FLAGS = {
 }
 
 
-def _positive_int(text: str) -> int:
+def _non_negative_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -298,7 +298,6 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--steps",
         type=_count,
-        default=9,
         help=f"columns of a continuous sweep (9; 2..{MAX_TRAVERSE_STEPS})",
     )
     v.add_argument(
@@ -345,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("explore", help="browse the codes live in a web page (local server)")
     o.add_argument("run", help="run directory or checkpoint file")
     o.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    o.add_argument("--port", type=_positive_int, default=8000, help="port (8000; 0 = any free)")
+    o.add_argument("--port", type=_non_negative_int, default=8000, help="port (8000; 0 = any free)")
     o.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
 
     c = sub.add_parser("encode", help="images -> codes (and labels through the saved mapping)")
@@ -369,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
     b.add_argument("--batch", default="64", help="batch size(s), comma separated (default 64)")
     b.add_argument("--steps", type=_count, default=30, help="timed steps (30)")
-    b.add_argument("--warmup", type=_positive_int, default=5, help="untimed steps first (5)")
+    b.add_argument("--warmup", type=_non_negative_int, default=5, help="untimed steps first (5)")
     b.add_argument("--preset", default="paper", help="recipe to time (default paper)")
     b.add_argument("--width", type=_finite_float, help="network width multiplier")
     b.add_argument("--candidates", type=_count, help="--time-to-acc: candidates (default preset's)")
@@ -424,11 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="pick among trained runs without labels (InfoGAN-CR's ModelCentrality)",
     )
     m.add_argument("runs", nargs="+", help="two or more run directories or checkpoint files")
-    m.add_argument("--groups", type=_positive_int, default=500, help="votes per pair of runs (500)")
-    m.add_argument("--group-size", type=_positive_int, default=100, help="images per vote (100)")
+    m.add_argument(
+        "--groups", type=_non_negative_int, default=500, help="votes per pair of runs (500)"
+    )
+    m.add_argument(
+        "--group-size", type=_non_negative_int, default=100, help="images per vote (100)"
+    )
     m.add_argument(
         "--n-var",
-        type=_positive_int,
+        type=_non_negative_int,
         default=10_000,
         help="images for each code's global variance (10000)",
     )
@@ -455,7 +458,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "images, an IDX dir or an .npz",
     )
     t.add_argument("--codes", help="latent codes, e.g. 'cat:10,cont:2'")
-    t.add_argument("--noise", type=_positive_int, help="noise size (paper MNIST: 62)")
+    t.add_argument("--noise", type=_non_negative_int, help="noise size (paper MNIST: 62)")
     t.add_argument(
         "--arch",
         choices=["mnist", "conv32", "conv32paper", "conv64", "conv64s"],
@@ -491,12 +494,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--lambda-cont-start",
-        type=_positive_int,
+        type=_non_negative_int,
         help="step before which the continuous codes' info weight is 0 (default 0)",
     )
     t.add_argument(
         "--lambda-cont-ramp",
-        type=_positive_int,
+        type=_non_negative_int,
         help="steps over which that weight then rises to --lambda-cont (default 0: at once)",
     )
     t.add_argument(
@@ -535,7 +538,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--instance-noise-end",
-        type=_positive_int,
+        type=_non_negative_int,
         help="step at which the instance noise reaches 0 (default: the last step)",
     )
     t.add_argument(
@@ -581,7 +584,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--cr-weight", type=_finite_float, help="InfoGAN-CR regulariser weight (0 = off)"
     )
-    t.add_argument("--cr-start", type=_positive_int, help="step the CR loss reaches G from (0)")
+    t.add_argument("--cr-start", type=_non_negative_int, help="step the CR loss reaches G from (0)")
     t.add_argument(
         "--cr-share-noise",
         action=argparse.BooleanOptionalAction,
@@ -607,7 +610,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
 def _add_run_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--steps",
-        type=_positive_int,
+        type=_non_negative_int,
         help="total training steps (12000; 0 saves the untrained networks and their report, a "
         "baseline)",
     )
@@ -911,7 +914,7 @@ def _evaluate(a: argparse.Namespace) -> int:
     rep = evaluate_run(
         a.run,
         data=a.data,
-        n_mi=max(1, a.n_mi),
+        n_mi=a.n_mi,
         device=a.device,
         split=a.split,
         metrics=metrics,
@@ -1037,8 +1040,10 @@ def _traverse(a: argparse.Namespace) -> int:
     from infogan.model import MAX_FIGURE_VALUES, load_run
     from infogan.report import save_traversal
 
-    if not 2 <= a.steps <= MAX_TRAVERSE_STEPS:
-        raise SpecError(f"--steps: expected 2..{MAX_TRAVERSE_STEPS} columns, got {a.steps}")
+    # None: not given (the note below is for a --steps given, 9 included).
+    steps = 9 if a.steps is None else a.steps
+    if not 2 <= steps <= MAX_TRAVERSE_STEPS:
+        raise SpecError(f"--steps: expected 2..{MAX_TRAVERSE_STEPS} columns, got {steps}")
     if not 0 < a.span <= MAX_SPAN:
         raise SpecError(f"--span: expected a number in (0, {MAX_SPAN:g}], got {a.span}")
     out = Path(a.out)
@@ -1058,9 +1063,9 @@ def _traverse(a: argparse.Namespace) -> int:
     if a.values is not None:
         values = _parse_int_list(a.values, "--values", MAX_FIGURE_VALUES)
     for name in names:
-        if a.steps != 9 and model.spec.slot(model.spec.index_of(name))[0] == "cat":
+        if a.steps is not None and model.spec.slot(model.spec.index_of(name))[0] == "cat":
             print(f"note: --steps applies to continuous codes; {name} shows its values")
-        save_traversal(model, name, paths[name], a.steps, a.span, a.seed, values)
+        save_traversal(model, name, paths[name], steps, a.span, a.seed, values)
         print(f"wrote {paths[name]}")
     return 0
 
@@ -1200,7 +1205,7 @@ def _bench(a: argparse.Namespace) -> int:
     run_bench(
         cfg,
         batches,
-        steps=max(1, a.steps),
+        steps=a.steps,
         warmup=a.warmup,
         json_path=a.json,
         preset=a.preset,

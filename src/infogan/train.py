@@ -13,6 +13,9 @@ info loss, D step (opt-in)  body (+ D head gets none: it is not in it)   ``opt_d
                             D-step info loss trains it, G's does not
 real-image info (opt-in)    Q head (body features of the real batch      ``opt_g`` (lr_g)
                             are detached)
+R1 penalty (opt-in)         body + D head (with D's GAN loss)            ``opt_d`` (lr_d)
+CR classifier's loss        the pair classifier (pairs detached)         ``opt_cr`` (lr_cr)
+CR term in G's loss         generator (through the frozen classifier)    ``opt_g`` (lr_g)
 ==========================  ===========================================  ======================
 
 Gradients are only accumulated into the parameters a term is meant to update (``inputs=``), so G's
@@ -465,9 +468,7 @@ class Trainer:
             loss_d, real_features, r1 = self.d_step(x_real, x_fake, latent, noise)
             pair = self.cr_step(inputs) if self._cr_live else None
             g_noise = None if noise is None else noise[2]
-            loss_adv, log_q, cr, real_info = self.g_step(
-                x_fake_g, latent, pair, real_features, g_noise
-            )
+            loss_adv, log_q, real_info = self.g_step(x_fake_g, latent, pair, real_features, g_noise)
             for _ in range(self.cfg.g_steps - 1):
                 # More G/Q updates on the same inputs (InfoGAN-CR's code runs its G update
                 # twice per step): G's images, shifts and CR pairs recomputed with G's new
@@ -586,22 +587,23 @@ class Trainer:
         pair: tuple | None = None,
         real_features: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q) (+ alpha L_CR), through the freshly
         updated D (and CR classifier); with ``lambda_real`` > 0 also
-        ``- lambda_real * I(x_real; c)`` under Q's head on the real batch's features."""
+        ``- lambda_real * I(x_real; c)`` under Q's head on the real batch's features.
+
+        Returns G's adversarial loss, log q(c | x) per code (both detached) and the real-image
+        information per categorical code (detached; None when off)."""
         nets = self.nets
         self.opt_g.zero_grad(set_to_none=True)
         features = nets.body(x_fake if noise is None else x_fake + noise)
         loss_adv = g_adversarial(nets.d_head(features).squeeze(1))
         log_q = code_log_q(nets.q_head(features), latent, self.spec)
         loss_g = loss_adv + info_loss(log_q, self.weights)
-        cr = None
         if pair is not None:
             # G cooperates with the classifier: pairs sharing code k should be recognisably so.
             x1, x2, k = pair[:3]
-            cr = F.cross_entropy(nets.pair_logits(x1, x2), k)
-            loss_g = loss_g + self._cr_coef * cr
+            loss_g = loss_g + self._cr_coef * F.cross_entropy(nets.pair_logits(x1, x2), k)
         real_info = None
         if self.cfg.lambda_real > 0 and real_features is not None:
             # Q is trained on G's images only; this asks its head to read the real images the
@@ -621,7 +623,7 @@ class Trainer:
         loss_g.backward(inputs=self._groups["g"])
         self._average(self._groups["g"])
         self.opt_g.step()
-        return loss_adv.detach(), log_q.detach(), cr, real_info
+        return loss_adv.detach(), log_q.detach(), real_info
 
     def _average(self, params: list[torch.nn.Parameter]) -> None:
         """Data-parallel: the gradients of ``params`` averaged over the processes (each one's

@@ -293,8 +293,6 @@ class _Memoized:
         self._done = np.zeros(len(data), dtype=bool)
         self._codes: np.ndarray | None = None  # [len(data), n_codes], allocated on first use
         self._lock = threading.Lock()
-        self.n_represented = 0
-        """Observations actually passed to ``rep_fn`` so far (distinct indices)."""
 
     # GroundTruthData, with flat indices as observations -------------------------------------
 
@@ -328,7 +326,6 @@ class _Memoized:
                     )
                 self._codes[chunk] = z
                 self._done[chunk] = True
-                self.n_represented += len(chunk)
             if self._codes is None:  # nothing asked yet
                 return np.zeros((len(index), 0))
             return self._codes[index]
