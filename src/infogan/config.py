@@ -82,6 +82,8 @@ class ModelConfig:
         return LatentSpec.parse(self.codes, self.noise_dim, self.noise_scale, self.noise_dist)
 
     def validate(self) -> None:
+        """Raise :class:`SpecError` naming the first impossible value (types, code spec,
+        architecture, channels, width, std limits)."""
         _check_types(self, "model.")
         self.latent()
         _check_finite(self, "model.")
@@ -137,7 +139,9 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     """Networks and latent codes."""
     data: str = "mnist5k"
-    """Training data: a dataset name (mnist5k, mnist, fashion-mnist), an IDX directory or an .npz."""
+    """Training data: a dataset name (mnist5k, mnist, fashion-mnist, svhn, celeba, dsprites, or
+    ``dsprites:N`` for a subset), a folder of images (class subfolders give labels), an IDX
+    directory or an .npz."""
     eval_data: str | None = None
     """Labelled data to evaluate on at the end of training (labels are never used in training)."""
     steps: int = 12_000
@@ -147,7 +151,8 @@ class TrainConfig:
     lr_d: float = 2e-4
     """Adam learning rate of the discriminator (paper: 2e-4)."""
     lr_g: float = 1e-3
-    """Adam learning rate of the generator and Q head (paper: 1e-3)."""
+    """Adam learning rate of the generator, and of the Q head when it trains in G's step
+    (``q_head_step="g"``, the paper: 1e-3)."""
     beta1: float = 0.5
     """Adam beta1 (paper: 0.5)."""
     beta2: float = 0.999
@@ -290,6 +295,7 @@ class TrainConfig:
     (needs the optional ``tensorboard`` package; :mod:`infogan.tblog`)."""
 
     def latent(self) -> LatentSpec:
+        """The model's parsed latent layout (:meth:`ModelConfig.latent`)."""
         return self.model.latent()
 
     def validate(self) -> TrainConfig:
@@ -409,6 +415,7 @@ class TrainConfig:
 
     # ---- JSON round trip ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict, ``model`` nested (what ``config.json`` holds)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -434,6 +441,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
+        """Read a ``config.json``; an unreadable or invalid file raises :class:`SpecError`."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

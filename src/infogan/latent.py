@@ -161,18 +161,22 @@ class LatentSpec:
     # ---- layout -----------------------------------------------------------------------------
     @property
     def categorical(self) -> tuple[Categorical, ...]:
+        """The categorical codes, in spec order."""
         return tuple(c for c in self.codes if isinstance(c, Categorical))
 
     @property
     def n_cat(self) -> int:
+        """How many categorical codes."""
         return len(self.categorical)
 
     @property
     def n_cont(self) -> int:
+        """How many continuous codes (one dimension each)."""
         return sum(isinstance(c, Continuous) for c in self.codes)
 
     @property
     def cat_sizes(self) -> tuple[int, ...]:
+        """Number of values of each categorical code, in spec order."""
         return tuple(c.k for c in self.categorical)
 
     @property
@@ -331,6 +335,8 @@ class LatentSpec:
         return Latent(z=z, cat=cat, cont=cont)
 
     def to_dict(self) -> dict:
+        """JSON-ready description (codes spec, noise size; scale and prior when not the
+        default)."""
         out: dict = {"codes": self.spec, "noise_dim": self.noise_dim}
         if self.noise_scale != 1.0:
             out["noise_scale"] = self.noise_scale

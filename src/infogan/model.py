@@ -102,6 +102,7 @@ class InfoGAN:
 
     @property
     def spec(self) -> LatentSpec:
+        """The latent layout the generator reads: noise size and codes (``c1``, ``c2``, ...)."""
         return self.nets.latent
 
     # ---- loading ------------------------------------------------------------------------------
