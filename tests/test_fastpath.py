@@ -177,7 +177,7 @@ def test_compile_routes_every_step_through_the_compiled_body(tiny_dataset, monke
     monkeypatch.setattr(torch, "compile", fake_compile)
     tr = Trainer(tiny_config(compile=True), "unused", dataset=tiny_dataset)
     ref = Trainer(tiny_config(), "unused", dataset=tiny_dataset)
-    assert tr.body is not tr.step_body and ref.body == ref.step_body
+    assert tr.step_fn is not tr.step_body and ref.step_fn == ref.step_body
     EagerStepper(tr).step(0)
     ref.train_step(0)
     assert len(calls) == 1 and _states_equal(tr, ref)

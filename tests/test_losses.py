@@ -80,3 +80,13 @@ def test_info_loss_weights_codes():
     assert loss.item() == pytest.approx(1.0 + 0.2 + 0.3)
     loss.backward()
     assert lq.grad.tolist() == pytest.approx([-1.0, -0.1, -0.1])  # gradients are not detached
+
+
+def test_cr_loss_is_minus_log_the_shared_codes_probability():
+    from infogan.losses import cr_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    k = torch.tensor([0, 2])
+    by_hand = -(torch.log_softmax(logits, 1)[torch.arange(2), k]).mean()
+    torch.testing.assert_close(cr_loss(logits, k), by_hand)
+    assert abs(cr_loss(torch.zeros(4, 5), torch.arange(4)).item() - math.log(5)) < 1e-6

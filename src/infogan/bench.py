@@ -115,14 +115,14 @@ def step_flops(trainer: Trainer) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
-    # The plain body: a compiled one does the same matmuls and convs, but the counter sees
+    # The plain step: a compiled one does the same matmuls and convs, but the counter sees
     # only what runs through the dispatcher eagerly.
-    body, trainer.body = trainer.body, trainer.step_body
+    step_fn, trainer.step_fn = trainer.step_fn, trainer.step_body
     try:
         with counter:
             trainer.train_step(0)
     finally:
-        trainer.body = body
+        trainer.step_fn = step_fn
     return float(counter.get_total_flops())
 
 

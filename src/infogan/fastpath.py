@@ -1,6 +1,6 @@
 """How training steps are executed: eagerly, or replayed from a CUDA graph (the fast path).
 
-Both steppers run the same :meth:`Trainer.step_body` (or its compiled form, ``Trainer.body``)
+Both steppers run the same :meth:`Trainer.step_body` (or its compiled form, ``Trainer.step_fn``)
 on the same inputs drawn by
 :meth:`Trainer.sample_inputs`, and accumulate the same statistics; they differ only in how the work
 reaches the GPU. Eager PyTorch issues a few hundred small kernels per step and, at batch 64 on an
@@ -119,7 +119,7 @@ class GraphedStepper(EagerStepper):
             v.copy_(kept[k])
 
     def _body(self) -> list[str]:
-        stats = self.t.body(self.inputs)
+        stats = self.t.step_fn(self.inputs)
         for k, v in stats.items():
             self.acc[k].add_(v)
         return list(stats)

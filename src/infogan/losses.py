@@ -25,6 +25,7 @@ __all__ = [
     "code_weights",
     "real_code_information",
     "r1_penalty",
+    "cr_loss",
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -137,3 +138,13 @@ def r1_penalty(real_logits: torch.Tensor, x_real: torch.Tensor) -> torch.Tensor:
     """
     (grad,) = torch.autograd.grad(real_logits.sum(), x_real, create_graph=True)
     return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
+def cr_loss(pair_logits: torch.Tensor, shared_code: torch.Tensor) -> torch.Tensor:
+    """InfoGAN-CR's contrastive term (Lin et al. 2020): cross-entropy of the pair classifier's
+    logits ``[B, n_codes]`` against the index of the code each pair of images shares.
+
+    The classifier minimises it on detached pairs; G minimises it too, through the classifier,
+    so that which code a pair shares is visible in the images (a disentangled code is).
+    """
+    return F.cross_entropy(pair_logits, shared_code)

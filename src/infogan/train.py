@@ -41,10 +41,9 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from infogan import checkpoint as ckpt
 from infogan import tblog
@@ -68,6 +67,7 @@ from infogan.latent import Latent, LatentSpec
 from infogan.losses import (
     code_log_q,
     code_weights,
+    cr_loss,
     d_adversarial,
     g_adversarial,
     info_loss,
@@ -247,6 +247,21 @@ def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
     return cfg
 
 
+class CRPair(NamedTuple):
+    """One step's InfoGAN-CR pairs, as :meth:`Trainer.cr_step` leaves them for G's step."""
+
+    x1: torch.Tensor
+    """G's first image of each pair, with its graph to G."""
+    x2: torch.Tensor
+    """G's second image of each pair, with its graph to G."""
+    k: torch.Tensor
+    """Index of the code each pair shares."""
+    loss: torch.Tensor
+    """The classifier's loss on the detached pairs (detached)."""
+    acc: torch.Tensor
+    """The classifier's accuracy on them."""
+
+
 class Trainer:
     """One InfoGAN training run in ``run_dir``.
 
@@ -294,13 +309,13 @@ class Trainer:
         self.use_graph = self.group is None and _want_graph(cfg.graph, self.device)
         # What runs a step's device work: step_body itself, or its compiled form (fullgraph
         # off: the backward passes and optimiser steps split it into several compiled pieces).
-        self.body = self.step_body
+        self.step_fn = self.step_body
         if cfg.compile:
             # One step_body code object serves every Trainer of a process (the candidates, the
             # bench's configurations); dynamo keeps a few compiled variants per code object and
             # beyond them silently runs it eagerly, so each compiled trainer starts afresh.
             torch._dynamo.reset()
-            self.body = torch.compile(self.step_body)
+            self.step_fn = torch.compile(self.step_body)
         _set_precision(cfg.precision, self.device, cfg.deterministic)
         # Fused Adam: one pass over each parameter instead of a dozen elementwise ops per tensor
         # (on a 2-core CPU the unfused update was 16 % of a step); on CUDA also capturable, so
@@ -486,7 +501,7 @@ class Trainer:
         if real_info is not None:
             stats["real_mi"] = real_info.sum()  # nats, all categorical codes together
         if pair is not None:
-            stats["cr_loss"], stats["cr_acc"] = pair[3], pair[4]
+            stats["cr_loss"], stats["cr_acc"] = pair.loss, pair.acc
         return stats
 
     def _g_view(self, x_fake: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -501,7 +516,7 @@ class Trainer:
         eagerly. Returns detached stats."""
         self.set_schedules(step)
         self._cr_live = self.cr_live(step)
-        return self.body(self.sample_inputs(step))
+        return self.step_fn(self.sample_inputs(step))
 
     def _autocast(self):
         if self.cfg.precision == "bf16":
@@ -562,7 +577,7 @@ class Trainer:
         )
         return x1, x2
 
-    def cr_step(self, inputs: dict[str, torch.Tensor]) -> tuple:
+    def cr_step(self, inputs: dict[str, torch.Tensor]) -> CRPair:
         """2b. InfoGAN-CR: train the pair classifier to tell which code a pair of fakes shares.
 
         Returns the pair images (with their graph to G, for the G step), the shared-code labels,
@@ -572,19 +587,19 @@ class Trainer:
         x1, x2 = self.cr_pair(inputs)
         self.opt_cr.zero_grad(set_to_none=True)
         logits = nets.pair_logits(x1.detach(), x2.detach())
-        loss = F.cross_entropy(logits, k)
+        loss = cr_loss(logits, k)
         # inputs=: the classifier's own loss updates the classifier only.
         loss.backward(inputs=self._groups["cr"])
         self._average(self._groups["cr"])
         self.opt_cr.step()
         acc = (logits.detach().argmax(1) == k).float().mean()
-        return x1, x2, k, loss.detach(), acc
+        return CRPair(x1, x2, k, loss.detach(), acc)
 
     def g_step(
         self,
         x_fake: torch.Tensor,
         latent: Latent,
-        pair: tuple | None = None,
+        pair: tuple[torch.Tensor, ...] | None = None,
         real_features: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -603,7 +618,7 @@ class Trainer:
         if pair is not None:
             # G cooperates with the classifier: pairs sharing code k should be recognisably so.
             x1, x2, k = pair[:3]
-            loss_g = loss_g + self._cr_coef * F.cross_entropy(nets.pair_logits(x1, x2), k)
+            loss_g = loss_g + self._cr_coef * cr_loss(nets.pair_logits(x1, x2), k)
         real_info = None
         if self.cfg.lambda_real > 0 and real_features is not None:
             # Q is trained on G's images only; this asks its head to read the real images the
