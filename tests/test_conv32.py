@@ -94,7 +94,7 @@ def test_colour_npz_trains_with_channels_from_the_data(tmp_path, capsys):
     assert len(codes.read_text().splitlines()) == 1 + 24
     # a dataset handed over from Python is not converted: a contradiction is one clear error
     from infogan.data import ImageDataset
-    from infogan.train import fit_to_data
+    from infogan.prepare import fit_to_data
 
     colour = ImageDataset(torch.zeros(8, 3, 32, 32, dtype=torch.uint8), None, "mine")
     cfg = TrainConfig(model=ModelConfig(arch="conv32", channels=1), batch=4)

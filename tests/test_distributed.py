@@ -259,7 +259,7 @@ def test_more_cpu_processes_than_cores_is_warned(caplog, monkeypatch):
 
     from conftest import tiny_config
 
-    from infogan.train import check_machine
+    from infogan.prepare import check_machine
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     with caplog.at_level("WARNING"):

@@ -285,7 +285,7 @@ def time_to_accuracy(
     from infogan.evaluate import cluster_codes
     from infogan.fastpath import GraphedStepper, make_stepper
     from infogan.model import InfoGAN
-    from infogan.train import image_side
+    from infogan.prepare import image_side
 
     t0 = time.perf_counter() if t_start is None else t_start
     # Where the wall time goes (start-up, building, graph capture, steps, scoring, evaluation),

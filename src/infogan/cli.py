@@ -723,8 +723,8 @@ def _set(cfg, dotted: str, value) -> None:
 
 def _train(a: argparse.Namespace) -> int:
     from infogan.config import EXECUTION_FIELDS, TrainConfig
+    from infogan.prepare import check_new_run_dir
     from infogan.select import train_selected
-    from infogan.train import check_new_run_dir
 
     if a.resume:
         if a.out is not None:

@@ -48,18 +48,10 @@ from infogan.errors import SpecError, brief
 from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
+from infogan.prepare import check_machine, prepare, with_absolute_data
 from infogan.runlock import refuse_if_held, run_lock
 from infogan.tblog import check_dir, tensorboard_dir
-from infogan.train import (
-    TrainResult,
-    check_machine,
-    fit_to_data,
-    load_eval_data,
-    load_training_data,
-    resolve_device,
-    run_one,
-    with_absolute_data,
-)
+from infogan.train import TrainResult, resolve_device, run_one
 
 __all__ = [
     "real_code_mi",
@@ -282,11 +274,9 @@ def train_selected(
                 cfg, _winner_seed(run_dir / "selection.json", cfg.seed), run_dir, dataset
             )
         return run_one(cfg, run_dir, dataset=dataset, resume=resume)
-    dataset = dataset if dataset is not None else load_training_data(cfg)
     # Before anything is written: data the networks cannot read leaves no run directory behind.
-    cfg = fit_to_data(cfg, dataset)
+    cfg, dataset, _ = prepare(cfg, dataset)
     check_machine(cfg)
-    load_eval_data(cfg)
     if cfg.tensorboard:
         check_dir(run_dir)
     # The run's own config first, so that an interrupted selection is a run `--resume` accepts.

@@ -19,8 +19,8 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig, recipe_differences
 from infogan.errors import SpecError
+from infogan.prepare import with_absolute_data
 from infogan.select import train_selected
-from infogan.train import with_absolute_data
 
 __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
 
