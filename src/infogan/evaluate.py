@@ -24,7 +24,7 @@ from infogan.data import ImageDataset, load_dataset
 from infogan.errors import CheckpointError, DataError, SpecError
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
-from infogan.model import Encoding, InfoGAN, load_run
+from infogan.model import Encoding, InfoGAN, eval_mode, load_run
 
 __all__ = ["cluster_codes", "mi_table", "evaluate_run", "format_report", "write_report"]
 
@@ -112,16 +112,6 @@ def _timed(timings: dict[str, float], key: str):
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
 
 
-@contextmanager
-def _eval_mode(module: torch.nn.Module):
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
-
-
 class _FactorsAsObservations:
     """The oracle: ground-truth factors used as their own representation."""
 
@@ -187,7 +177,7 @@ def disentanglement_block(
     if kw.pop("memoize_codes", True):
         data, rep = memoize(data, rep)
     # The warnings filter is process-wide: held here, around both threads (see the helper).
-    with _no_convergence_warnings(), _eval_mode(model.nets), ThreadPoolExecutor(1) as pool:
+    with _no_convergence_warnings(), eval_mode(model.nets), ThreadPoolExecutor(1) as pool:
         oracle_future = pool.submit(score_oracle) if concurrent else None
         scores = all_scores(
             data,

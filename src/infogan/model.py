@@ -221,7 +221,7 @@ class InfoGAN:
         flat = self.spec.assemble(lat)
         # In chunks: the generator's activations for one chunk are alive at a time, so memory
         # is the images themselves (eval-mode batch norm: chunking changes no image).
-        with _eval(self.nets):
+        with eval_mode(self.nets):
             return torch.cat([self.nets.sampler(part) for part in flat.split(GENERATE_CHUNK)])
 
     def check_count(self, n: int) -> int:
@@ -362,7 +362,7 @@ class InfoGAN:
         batch = whole_number("batch", batch, 1, 2**40)
         x = self._prepare(images, convert=False, check=check)
         outs = []
-        with _eval(self.nets):
+        with eval_mode(self.nets):
             for chunk in x.split(batch):
                 outs.append(self.nets.recognise(_as_float(chunk.to(self.device))))
         probs = [
@@ -451,7 +451,7 @@ class InfoGAN:
         n, batch = whole_number("n", n, 1, 2**40), whole_number("batch", batch, 1, 2**40)
         total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
         done = 0
-        with _eval(self.nets):
+        with eval_mode(self.nets):
             while done < n:
                 m = min(batch, n - done)
                 lat = self.latent(m, seed=seed + done)
@@ -467,7 +467,7 @@ class InfoGAN:
         """``c - mu(G(z, c))`` of every continuous code on ``n`` fresh samples, ``[n, n_cont]``
         (float64, CPU), the samples drawn as :meth:`mi_bound` draws them from ``seed``."""
         out = []
-        with _eval(self.nets):
+        with eval_mode(self.nets):
             for done in range(0, n, batch):
                 lat = self.latent(min(batch, n - done), seed=seed + done)
                 q = self.nets.recognise(self.nets.sampler(self.spec.assemble(lat)))
@@ -571,8 +571,8 @@ def _check_same_model(run: Path | None, cfg: TrainConfig, path: Path) -> None:
         )
 
 
-class _eval:
-    """Context manager: eval mode inside, the previous mode restored after."""
+class eval_mode:
+    """Context manager: ``module`` in eval mode inside, its previous mode restored after."""
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.module, self.was_training = module, module.training
