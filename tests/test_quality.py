@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -317,6 +319,39 @@ def test_an_inception_weights_file_with_code_is_never_unpickled(tmp_path, monkey
     with pytest.warns(RuntimeWarning, match="not a plain weights file"):
         assert feat.inception_features(weights_path=weights) is None
     assert not marker.exists()
+
+
+def test_inception_gets_a_private_copy_of_the_checked_weights(tmp_path, monkeypatch):
+    """The file was checked as plain tensors, then handed by path to torch-fidelity, which
+    unpickles it: a file swapped in between would have run. It now gets a copy of the bytes
+    that were checked, in a folder of its own."""
+    import importlib.util
+    import sys
+    import types
+
+    weights = tmp_path / "w.pth"
+    torch.save({"w": torch.ones(2)}, weights)
+    seen = {}
+
+    class FakeInception(torch.nn.Module):
+        def __init__(self, name, features_list, feature_extractor_weights_path):
+            super().__init__()
+            path = Path(feature_extractor_weights_path)
+            seen["path"], seen["bytes"] = path, path.read_bytes()
+
+    fid = types.ModuleType("torchmetrics.image.fid")
+    fid.NoTrainInceptionV3 = FakeInception
+    monkeypatch.setitem(sys.modules, "torchmetrics", types.ModuleType("torchmetrics"))
+    monkeypatch.setitem(sys.modules, "torchmetrics.image", types.ModuleType("torchmetrics.image"))
+    monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", fid)
+    real_find = importlib.util.find_spec
+    present = {"torchmetrics", "torch_fidelity"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: object() if n in present else real_find(n, *a)
+    )
+    assert feat.inception_features(weights_path=weights) is not None
+    assert seen["path"].parent != weights.parent and seen["bytes"] == weights.read_bytes()
+    assert not seen["path"].exists()  # the copy is removed once the network has read it
 
 
 # torch 2.13 deprecates TorchScript; loading a user's existing TorchScript file is still supported.

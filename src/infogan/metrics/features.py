@@ -35,6 +35,7 @@ import io
 import json
 import os
 import struct
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -647,8 +648,10 @@ def inception_features(
         return None
     try:
         # torch-fidelity unpickles the file with weights_only=False, which runs any code a
-        # pickle holds: it gets only a file that loads as plain tensors first.
-        torch.load(path, map_location="cpu", weights_only=True)
+        # pickle holds: it gets only bytes that loaded as plain tensors first, and from a
+        # private copy of them, so the file cannot be swapped between the check and its load.
+        data = path.read_bytes()
+        torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:
         warnings.warn(
             f"features: {path} is not a plain weights file ({brief(e)}); Inception not used",
@@ -659,11 +662,14 @@ def inception_features(
     try:
         from torchmetrics.image.fid import NoTrainInceptionV3
 
-        net = NoTrainInceptionV3(
-            name="inception-v3-compat",
-            features_list=["2048"],
-            feature_extractor_weights_path=str(path),
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            checked = Path(tmp) / INCEPTION_WEIGHTS_FILE
+            checked.write_bytes(data)
+            net = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=["2048"],
+                feature_extractor_weights_path=str(checked),
+            )
     except Exception as e:  # an incompatible version must not break the default path
         warnings.warn(f"features: Inception unavailable ({brief(e)})", RuntimeWarning, stacklevel=2)
         return None
