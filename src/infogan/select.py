@@ -106,6 +106,9 @@ def assess(
     per_code = real_code_mi(model, images, enc)
     if per_code:
         return {"score": sum(per_code.values()) / len(per_code), "real_mi": per_code}, parts
+    # No categorical code to read real images with: the bound on generated samples instead,
+    # on fewer samples than a report's 10,000 since it is paid for every candidate at every
+    # selection point.
     bounds = model.mi_bound(n=2000)
     return {"score": sum(bounds.values()) / len(bounds), "mi_bound": bounds}, parts
 

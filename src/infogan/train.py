@@ -95,6 +95,9 @@ _STOP_EVERY = 10  # data-parallel runs agree on stopping every this many steps
 
 
 def _seeded(seed: int, counter: int, stream: int, device: torch.device) -> torch.Generator:
+    """The generator of draw ``stream`` (data order, latents, CR pairs, ...) at ``counter``
+    (a step or an epoch) of run ``seed``. The counter's multiplier, a prime above any stream
+    number, keeps (counter, stream) pairs from colliding within one seed."""
     g = torch.Generator(device=device)
     g.manual_seed((seed * _MIX + counter * 1_000_003 + stream) % (2**63 - 1))
     return g
