@@ -2,6 +2,7 @@
 done where it can be, and never costs a user a finished run or file."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -183,16 +184,47 @@ def test_evaluate_refuses_to_overwrite_what_is_not_a_json_report(capsys, finishe
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
     err = _err(capsys, ["evaluate", str(finished), "--metrics", "mi", "--json", str(notes)])
-    assert "not a JSON file" in err and notes.read_text() == "my notes"
+    assert "not an earlier evaluation report" in err and notes.read_text() == "my notes"
     assert target.read_bytes() == before
     err = _err(capsys, ["evaluate", str(target), "--metrics", "mi"])
     assert "is a file; give its run directory" in err
     assert "device" in _err(capsys, ["evaluate", str(finished), "--device", "bogus"])
+    # Valid JSON that is not a report: a user's settings, the run's own config.json (the run
+    # could no longer be resumed), another run's report.json (its scores and label mappings
+    # would silently become this run's). All were replaced before.
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"my": 1}')
+    other = tmp_path / "other"
+    shutil.copytree(finished, other)
+    for victim in (settings, finished / "config.json", other / "report.json"):
+        kept = victim.read_bytes()
+        argv = ["evaluate", str(finished), "--metrics", "mi", "--json", str(victim)]
+        err = _err(capsys, argv)
+        assert "--json" in err and victim.read_bytes() == kept, err
     earlier = tmp_path / "earlier.json"
-    earlier.write_text("{}")  # an earlier report may be replaced
     argv = ["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64", "--json", str(earlier)]
     assert main(argv) == 0
+    assert main(argv) == 0  # an earlier report there is replaced
     assert "mi_bound" in json.loads(earlier.read_text())
+    own = ["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64"]
+    assert main([*own, "--json", str(finished / "report.json")]) == 0  # where it goes anyway
+
+
+def test_no_output_flag_replaces_a_runs_own_files_even_with_force(capsys, finished, tmp_path):
+    """export --force replaced the run's newest checkpoint with a TorchScript file (that step
+    was lost) and could write into its config.json; sample --force into its sample grids."""
+    newest = ckpt.list_checkpoints(finished)[-1][1]
+    config = finished / "config.json"
+    kept = {p: p.read_bytes() for p in (newest, config)}
+    for argv in (
+        ["export", str(finished), "--out", str(newest), "--force"],
+        ["export", str(finished), "--out", str(config), "--format", "safetensors", "--force"],
+        ["sample", str(finished), "--out", str(finished / "samples" / "step_0000002.png")],
+    ):
+        err = _err(capsys, [*argv, "--force"] if argv[0] == "sample" else argv)
+        assert "is a file of the run in" in err, err
+    assert all(p.read_bytes() == b for p, b in kept.items())
+    assert main(["export", str(finished), "--out", str(finished / "g.safetensors")]) == 0
 
 
 def test_machine_errors_are_one_line(capsys, tmp_path):
@@ -229,7 +261,7 @@ def test_outputs_are_never_replaced_without_force(capsys, finished, tmp_path):
         ["centrality", run, run, "--json", ck],
         ["bench", "--device", "cpu", "--json", ck],
     ):
-        assert "already exists" in _err(capsys, argv)
+        assert "is a file of the run in" in _err(capsys, argv)  # --force or not
     assert ckpt.load_checkpoint(ck)["step"] == 2
     assert "should end in .png" in _err(capsys, ["sample", run, "--out", str(tmp_path / "a.jpg")])
     assert "is a directory" in _err(capsys, ["encode", run, "--data", "x", "--out", str(tmp_path)])

@@ -944,33 +944,57 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _new_file(path: str | Path, force: bool, flag: str = "--out") -> Path:
-    """An output file, checked before any work: its folder exists, it is not a folder, and it
-    is not an existing file unless ``--force`` (a typo must not replace a checkpoint or a
-    figure the user kept)."""
+def _new_file(
+    path: str | Path, force: bool, flag: str = "--out", guard_run_files: bool = True
+) -> Path:
+    """An output file, checked before any work: its folder exists, it is not a folder, it is
+    not a file a run wrote (``--force`` or not: a run's checkpoints, config, report, samples),
+    and it is not an existing file unless ``--force`` (a typo must not replace a figure or a
+    table the user kept)."""
+    from infogan.runinfo import owned_by_run
+
     p = Path(path)
     if p.is_dir():
         raise SpecError(f"{flag}: {p} is a directory; give a file name")
     if not p.parent.is_dir():
         raise SpecError(f"{flag}: folder {p.parent} does not exist")
+    holder = owned_by_run(p) if guard_run_files else None
+    if holder is not None:
+        raise SpecError(
+            f"{flag}: {p} is a file of the run in {holder}; write elsewhere (nothing was changed)"
+        )
     if p.exists() and not force:
         raise SpecError(f"{flag}: {p} already exists; pass --force to replace it")
     return p
 
 
 def _check_json_target(path: Path, run: Path) -> None:
-    """``evaluate --json PATH`` may replace an earlier JSON file there, nothing else: a typo
-    must not turn a checkpoint or an image into a report. Checked before the metrics run."""
-    _new_file(path, force=True, flag="--json")  # a file name in an existing folder
-    if (run / "checkpoints").is_dir() and path.resolve().parent == (run / "checkpoints").resolve():
-        raise SpecError(f"--json: {path} is inside the run's checkpoints; write it elsewhere")
-    if path.exists():
+    """``evaluate --json PATH`` may replace an earlier evaluation report there, nothing else: a
+    typo must not turn a checkpoint, a run's ``config.json`` (the run could no longer be
+    resumed) or another run's ``report.json`` (its scores and label mappings would silently be
+    this run's) into this report. Checked before the metrics run."""
+    from infogan.runinfo import owned_by_run
+
+    # A file name in an existing folder (run files are checked below: the run's own
+    # report.json is where the report goes anyway).
+    _new_file(path, force=True, flag="--json", guard_run_files=False)
+    own = path.resolve() == (run / "report.json").resolve()
+    holder = None if own else owned_by_run(path)
+    if holder is not None:
+        raise SpecError(
+            f"--json: {path} is a file of the run in {holder}; write the report elsewhere "
+            "(nothing was changed)"
+        )
+    if path.exists() and not own:
         try:
-            json.loads(path.read_text())
+            old = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, ValueError):
+            old = None
+        if not (isinstance(old, dict) and {"step", "codes", "mi_bound"} <= old.keys()):
             raise SpecError(
-                f"--json: {path} exists and is not a JSON file; it is left alone (give a new path)"
-            ) from None
+                f"--json: {path} exists and is not an earlier evaluation report; it is left "
+                "alone (give a new path)"
+            )
 
 
 def _parse_codes(items: list[str]) -> dict[str, float]:

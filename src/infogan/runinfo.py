@@ -19,11 +19,32 @@ from infogan.errors import SpecError
 from infogan.labels import run_dir_of
 from infogan.runlock import lock_holder
 
-__all__ = ["format_info", "run_info"]
+__all__ = ["format_info", "run_info", "owned_by_run"]
 
 #: Fields that say what a run trains on or which draw it is, not which recipe: left out when
 #: naming the nearest preset.
 _NOT_RECIPE = frozenset({"seed", "data", "eval_data"})
+
+
+#: What training writes in a run folder (beside the figures): files a command that writes a
+#: user-named output must never replace, ``--force`` or not.
+_RUN_FILES = frozenset(
+    {"config.json", "report.json", "report.html", "metrics.jsonl", "selection.json", ".lock"}
+)
+_RUN_FOLDERS = frozenset({"checkpoints", "candidates", "samples", "tensorboard"})
+
+
+def owned_by_run(path: str | Path) -> Path | None:
+    """The run folder (one holding a ``config.json``) whose own file ``path`` is: one of
+    :data:`_RUN_FILES` there, or anything under its checkpoints, candidates, samples or
+    tensorboard folders. None for any other path."""
+    p = Path(path).resolve()
+    if p.name in _RUN_FILES and (p.parent / "config.json").is_file():
+        return p.parent
+    for up in p.parents:
+        if up.name in _RUN_FOLDERS and (up.parent / "config.json").is_file():
+            return up.parent
+    return None
 
 
 def _flat(cfg: TrainConfig) -> dict[str, Any]:
