@@ -911,3 +911,42 @@ def test_a_cuda_index_past_the_machines_gpus_is_one_line(monkeypatch):
     assert resolve_device("cuda") == torch.device("cuda")
     with pytest.raises(SpecError, match=r"cuda:2 does not exist; this machine has cuda:0..cuda:1"):
         resolve_device("cuda:2")
+
+
+def test_evaluate_never_replaces_a_later_steps_report(capsys, caplog, finished):
+    """An evaluate started while the run trained loaded an older checkpoint and, when it
+    ended, replaced the finished run's final report (and the label mappings encode reads)
+    with its older step's. It now leaves a later report alone, and says the run is training."""
+    import subprocess
+    import sys
+
+    report = finished / "report.json"
+    later = json.loads(report.read_text())
+    later["step"] = 5  # as the run's own report once it trained on to step 5
+    report.write_text(json.dumps(later))
+    before = report.read_bytes()
+    lock = finished / ".lock"
+    holder = subprocess.Popen(  # a trainer's flock on the run, as run_lock takes it
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode());"
+            "print('held', flush=True); time.sleep(60)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64"]) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    out, err = capsys.readouterr()
+    said = caplog.text
+    assert f"is training (pid {holder.pid}); this evaluates its newest checkpoint, step 2" in said
+    assert "is of step 5, later than the step 2 evaluated here" in said
+    assert "MI lower bound" in out and "report:" not in out  # the scores are still shown
+    assert report.read_bytes() == before

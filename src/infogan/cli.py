@@ -878,7 +878,13 @@ def _slug(data: str) -> str:
 
 def _evaluate(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write_bytes
-    from infogan.evaluate import METRIC_GROUPS, earlier_results, evaluate_run, format_report
+    from infogan.evaluate import (
+        METRIC_GROUPS,
+        earlier_results,
+        evaluate_run,
+        format_report,
+        report_step,
+    )
 
     to_stdout = a.json == "-"  # the report as JSON on stdout, the table on stderr
     if a.json and not to_stdout:
@@ -936,7 +942,8 @@ def _evaluate(a: argparse.Namespace) -> int:
             + " (infogan info RUN shows them)",
             file=table,
         )
-    print(f"report: {Path(a.run) / 'report.json'} and report.html", file=table)
+    if report_step(a.run) == rep.get("step"):  # else a later step's report was left alone
+        print(f"report: {Path(a.run) / 'report.json'} and report.html", file=table)
     if to_stdout:
         print(json.dumps(rep, indent=2))
     elif a.json:

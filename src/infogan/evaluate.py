@@ -9,6 +9,7 @@ generated samples, where the true code is known.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,9 @@ from infogan.errors import CheckpointError, DataError, SpecError
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, eval_mode, load_run
+from infogan.runlock import lock_holder
+
+log = logging.getLogger("infogan")
 
 __all__ = ["cluster_codes", "mi_table", "evaluate_run", "format_report", "write_report"]
 
@@ -425,6 +429,15 @@ def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def report_step(run_dir: str | Path) -> int | None:
+    """The step of ``run_dir/report.json`` (None when there is none or it is unreadable)."""
+    try:
+        step = json.loads((Path(run_dir) / "report.json").read_text()).get("step")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
 def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
     """Merge ``new`` into ``run_dir/report.json`` (atomically) and return the merged report.
 
@@ -611,6 +624,14 @@ def evaluate_run(
         )
     check_writable_run(run_dir)
     model = load_run(run_dir, device=device)
+    trainer = lock_holder(run_dir)
+    if trainer is not None and trainer != os.getpid():
+        log.warning(
+            "note: %s is training (pid %d); this evaluates its newest checkpoint, step %d",
+            run_dir,
+            trainer,
+            model.step,
+        )
     sources = [str(s) for s in data] if data else [model.cfg.data]
     # Image files are resized, and any data put in the channels, that the networks read.
     channels, side = model.nets.image_shape[:2]
@@ -630,6 +651,18 @@ def evaluate_run(
     rep["timings"]["total"] += loaded
     if fresh is not None:
         fresh.update(rep)
+    later = report_step(run_dir)
+    if later is not None and isinstance(rep.get("step"), int) and later > rep["step"]:
+        # The run trained on while this ran (its final report is newer): replacing that report
+        # with an older step's would lose it, and the label mappings encode reads with it.
+        log.warning(
+            "warning: %s is of step %d, later than the step %d evaluated here (the run trained "
+            "on meanwhile); it is left as it is",
+            Path(run_dir) / "report.json",
+            later,
+            rep["step"],
+        )
+        return rep
     merged = write_report(run_dir, rep)
     if html:
         from infogan.report_html import write_html
