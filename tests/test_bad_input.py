@@ -950,3 +950,22 @@ def test_evaluate_never_replaces_a_later_steps_report(capsys, caplog, finished):
     assert "is of step 5, later than the step 2 evaluated here" in said
     assert "MI lower bound" in out and "report:" not in out  # the scores are still shown
     assert report.read_bytes() == before
+
+
+def test_sweep_keeps_a_users_folder_and_sweep_json(capsys, tmp_path):
+    """sweep --out into a user's folder replaced their own sweep.json (JSON or not) and put its
+    runs among their files; train refuses such a folder, and now so does sweep."""
+    mine = tmp_path / "proj"
+    mine.mkdir()
+    (mine / "sweep.json").write_text("my own")
+    argv = ["sweep", "--seeds", "0", "--steps", "1", "--out", str(mine), *TINY]
+    assert "is not a sweep's table" in _err(capsys, argv)
+    (mine / "sweep.json").write_text('{"my": 1}')
+    assert "is not a sweep's table" in _err(capsys, argv)
+    (mine / "sweep.json").unlink()
+    (mine / "notes.txt").write_text("notes")
+    assert "holds other files (notes.txt)" in _err(capsys, argv)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert "is a file" in _err(capsys, [*argv[:-len(TINY) - 1], str(afile), *TINY])

@@ -10,6 +10,7 @@ one, or past ``--steps``, is refused).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -105,6 +106,7 @@ def run_sweep(
     goes under ``centrality`` in ``sweep.json``, with each seed's centrality and
     self-consistency added to ``per_seed`` (and so summarised like every other number)."""
     out = Path(out)
+    _check_sweep_dir(out)
     per_seed: dict[int, dict[str, float]] = {}
     for seed in seeds:
         run_dir = out / f"seed{seed}"
@@ -152,6 +154,41 @@ def run_sweep(
         print(f"ModelCentrality (no labels) keeps {central['selected']}")
     print(f"sweep: {out / 'sweep.json'}")
     return result
+
+
+def _check_sweep_dir(out: Path) -> None:
+    """Refuse, before any training, a folder that holds anything but a sweep's own files
+    (``seed<N>/`` runs, ``sweep.json``, hidden files): the sweep writes ``sweep.json`` there,
+    which must not replace a user's file of that name, and its runs must not land among a
+    user's files. As ``train`` treats its run folder."""
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"sweep: {out} is a file; give a folder for the sweep")
+    if not out.is_dir():
+        return
+    table = out / "sweep.json"
+    if table.exists():
+        try:
+            old = json.loads(table.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            old = None
+        if not (isinstance(old, dict) and {"per_seed", "summary"} <= old.keys()):
+            raise SpecError(
+                f"sweep: {table} exists and is not a sweep's table; give another --out "
+                "(nothing was overwritten)"
+            )
+    other = sorted(
+        p.name
+        for p in out.iterdir()
+        if not p.name.startswith(".")
+        and p.name != "sweep.json"
+        and not (p.is_dir() and re.fullmatch(r"seed\d+", p.name))
+    )
+    if other:
+        shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+        raise SpecError(
+            f"sweep: {out} holds other files ({shown}); give a new or empty folder, or an "
+            "earlier sweep's (nothing was overwritten)"
+        )
 
 
 def _centrality(cfg: TrainConfig, seeds: list[int], out: Path) -> dict[str, Any]:
