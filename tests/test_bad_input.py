@@ -968,4 +968,4 @@ def test_sweep_keeps_a_users_folder_and_sweep_json(capsys, tmp_path):
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     afile = tmp_path / "afile"
     afile.write_text("x")
-    assert "is a file" in _err(capsys, [*argv[:-len(TINY) - 1], str(afile), *TINY])
+    assert "is a file" in _err(capsys, [*argv[: -len(TINY) - 1], str(afile), *TINY])
