@@ -969,3 +969,26 @@ def test_sweep_keeps_a_users_folder_and_sweep_json(capsys, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
     assert "is a file" in _err(capsys, [*argv[: -len(TINY) - 1], str(afile), *TINY])
+
+
+def test_sigterm_in_any_command_removes_its_temporary_file(capsys, finished, tmp_path, monkeypatch):
+    """Only train and sweep turned SIGTERM into the unwinding Ctrl-C gets: a killed `sample`
+    (or encode, export) left its hidden temporary file behind, 150 MB for 100,000 images."""
+    import os
+    import signal
+
+    import numpy as np
+
+    real = np.savez_compressed
+
+    def killed_midway(f, **arrays):
+        f.write(b"partial")
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` from another shell, mid-write
+        real(f, **arrays)
+
+    monkeypatch.setattr(np, "savez_compressed", killed_midway)
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(finished), "-n", "4", "--out", str(out)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done", "tiny.npz"]  # no .tmp
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # given back after the command

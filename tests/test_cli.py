@@ -521,3 +521,21 @@ def test_a_stop_between_training_loops_says_how_to_go_on(tmp_path, tiny_npz, cap
     argv = ["train", *TINY_FLAGS, "--data", tiny_npz, "--steps", "4", "--out", str(out)]
     assert main(argv) == 130
     assert f"continue with: infogan train --resume {out}" in capsys.readouterr().err
+
+
+def test_the_package_and_help_load_without_torch():
+    """`import infogan` and `infogan --help` imported torch (seconds), and a Ctrl-C then was a
+    traceback from inside an import; the public names load on first use, as before."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, infogan, infogan.cli\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "import infogan.train\n"
+        "from infogan import train, TrainConfig, load_run\n"
+        "assert callable(train) and train.__module__ == 'infogan.train'\n"
+        "assert infogan.train is train and 'LatentSpec' in dir(infogan)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -3,15 +3,39 @@
 The public API::
 
     from infogan import TrainConfig, ModelConfig, LatentSpec, train, load_run, preset
+
+The names are imported on first use (PEP 562), so that ``import infogan`` and the ``infogan``
+command's ``--help`` do not wait seconds for torch, and a Ctrl-C while it loads is the
+command's clean "interrupted" instead of a traceback from inside an import.
 """
 
-from infogan.config import ModelConfig, TrainConfig, preset
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from infogan.errors import CheckpointError, DataError, InfoGANError, SpecError, TrainingError
-from infogan.latent import LatentSpec
-from infogan.model import InfoGAN, load_run
-from infogan.train import train
+
+if TYPE_CHECKING:
+    from infogan.config import ModelConfig, TrainConfig, preset
+    from infogan.latent import LatentSpec
+    from infogan.model import InfoGAN, load_run
+    from infogan.train import train
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "ModelConfig": "infogan.config",
+    "TrainConfig": "infogan.config",
+    "preset": "infogan.config",
+    "LatentSpec": "infogan.latent",
+    "InfoGAN": "infogan.model",
+    "load_run": "infogan.model",
+    "train": "infogan.train",
+}
 
 __all__ = [
     "CheckpointError",
@@ -27,3 +51,30 @@ __all__ = [
     "preset",
     "train",
 ]
+
+
+class _Package(types.ModuleType):
+    """This package's module type: importing the submodule ``infogan.train`` binds the package
+    attribute ``train`` to the module, which would hide the function :func:`train` from a
+    later ``from infogan import train``; the function is bound instead, as an eager import of
+    it here always did."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'infogan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
