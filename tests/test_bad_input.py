@@ -992,3 +992,19 @@ def test_sigterm_in_any_command_removes_its_temporary_file(capsys, finished, tmp
     assert "interrupted" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["done", "tiny.npz"]  # no .tmp
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # given back after the command
+
+
+def test_the_suggested_resume_command_can_be_pasted(tmp_path):
+    """A run folder named 'my run' was suggested as `infogan train --resume my run`."""
+    import shlex
+
+    from infogan.errors import SpecError
+    from infogan.prepare import check_new_run_dir
+
+    run = tmp_path / "my run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    with pytest.raises(SpecError) as e:
+        check_new_run_dir(run)
+    assert f"infogan train --resume {shlex.quote(str(run))}," in str(e.value)
+    assert shlex.split(f"infogan train --resume {shlex.quote(str(run))}")[-1] == str(run)

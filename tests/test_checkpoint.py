@@ -266,3 +266,39 @@ def test_other_data_than_the_run_trained_on_is_said(tmp_path, tiny_dataset, capl
     with caplog.at_level(logging.WARNING, logger="infogan"):  # the same data: nothing said
         _train(tiny_config(steps=9), tmp_path / "run", tiny_dataset, resume=True)
     assert "resume:" not in caplog.text
+
+
+def test_atomic_writes_take_any_valid_file_name(tmp_path):
+    """The temporary file beside the target is named after it, plus ~14 characters: a valid
+    name of 242-255 characters failed as "File name too long"."""
+    from infogan.atomic import atomic_write_bytes
+
+    target = tmp_path / ("a" * 251 + ".png")
+    atomic_write_bytes(target, b"x")
+    assert target.read_bytes() == b"x" and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_full_disk_while_logging_names_metrics_jsonl(tmp_path):
+    """The OS's error from flushing a row named no file ("error: No space left on device")."""
+    import errno
+
+    from infogan.train import _append
+
+    class Short:  # writes 3 bytes, then the disk is full
+        def __init__(self):
+            self.got = b""
+
+        def write(self, view):
+            if self.got:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.got += bytes(view[:3])
+            return 3
+
+    f = Short()
+    with pytest.raises(OSError) as e:
+        _append(f, b'{"step": 1}\n', tmp_path / "metrics.jsonl")
+    assert e.value.filename == str(tmp_path / "metrics.jsonl") and f.got == b'{"s'
+    ok = tmp_path / "ok.jsonl"
+    with ok.open("ab", buffering=0) as g:
+        _append(g, b"row\n", ok)
+    assert ok.read_bytes() == b"row\n"

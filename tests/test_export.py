@@ -266,3 +266,32 @@ def test_the_sidecar_names_the_class_of_each_categorical_value(tmp_path):
     export_model(run, out, force=True)
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["class_of_value"] == {"c2": {"0": "dog", "1": "cat", "2": "dog"}}
+
+
+def test_a_failed_export_leaves_what_was_there(tmp_path, monkeypatch):
+    """A full disk between the model file and its sidecar left half an export, and the retry
+    was refused ("already exists"); now a failure undoes the other file, new or replaced."""
+    import errno
+
+    from infogan import export as ex
+
+    run = make_run(tmp_path)
+    out = tmp_path / "g.safetensors"
+    real = ex.atomic_write_bytes
+
+    def full_at_the_model(path, data):
+        if Path(path) == out:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(ex, "atomic_write_bytes", full_at_the_model)
+    with pytest.raises(OSError, match="No space"):
+        export_model(run, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing half-written
+    monkeypatch.setattr(ex, "atomic_write_bytes", real)
+    export_model(run, out)  # the retry works
+    kept = {p: p.read_bytes() for p in (out, sidecar_path(out))}
+    monkeypatch.setattr(ex, "atomic_write_bytes", full_at_the_model)
+    with pytest.raises(OSError, match="No space"):
+        export_model(run, out, force=True)
+    assert all(p.read_bytes() == b for p, b in kept.items())  # the earlier export, whole

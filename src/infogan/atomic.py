@@ -39,7 +39,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # The name's first 100 characters: the temp name adds ~14, and a valid name of up to
+        # 255 must not fail as "File name too long" only because of them.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise _naming(e, path) from None
     try:

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -773,7 +774,8 @@ def _train(a: argparse.Namespace) -> int:
         if str(e) or not (run_dir / "config.json").is_file():
             raise
         raise KeyboardInterrupt(
-            f"stopped; what was finished is kept; continue with: infogan train --resume {run_dir}"
+            "stopped; what was finished is kept; continue with: infogan train --resume "
+            + shlex.quote(str(run_dir))
         ) from None
     # Wall time of the whole command: result.seconds is the last leg's training alone (the
     # winner's continuation), which left out the candidates, the choice and the evaluation.

@@ -21,6 +21,7 @@ Formats:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import warnings
@@ -230,11 +231,23 @@ def export_model(
             if fmt == "torchscript"
             else _onnx_bytes(wrapper, example)
         )
-    # Two atomic writes, not one transaction: a crash between them can leave the new model
-    # beside an old (or no) sidecar. The safetensors and TorchScript files carry the same
-    # description inside them, so those stay usable on their own; re-export with --force fixes it.
-    atomic_write_bytes(out, data)
+    # Two atomic writes, undone together on an error (a full disk, Ctrl-C): the small sidecar
+    # first, so a failure there changes nothing; if the model's write then fails, the sidecar
+    # goes back to what it was (a full disk left a model without its sidecar, and the retry
+    # was refused as "already exists"). A power cut between them can still pair a new
+    # sidecar with an old model; the safetensors and TorchScript files carry the same
+    # description inside them, so those stay usable on their own.
+    before = side.read_bytes() if side.is_file() else None
     atomic_write_bytes(side, (json.dumps(meta, indent=2) + "\n").encode())
+    try:
+        atomic_write_bytes(out, data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if before is None:
+                side.unlink(missing_ok=True)
+            else:
+                atomic_write_bytes(side, before)
+        raise
     return ExportResult(out, side, gen_name, model.step)
 
 

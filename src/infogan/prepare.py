@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -176,7 +177,8 @@ def check_new_run_dir(run_dir: str | Path) -> None:
         raise SpecError(f"train: {run_dir} is a file; give a folder for the run")
     if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
         raise SpecError(
-            f"train: {run_dir} already holds a run; resume it (infogan train --resume {run_dir}, "
+            f"train: {run_dir} already holds a run; resume it (infogan train --resume "
+            f"{shlex.quote(str(run_dir))}, "
             "or train(..., resume=True)) or give another folder (nothing was overwritten)"
         )
     if run_dir.is_dir():

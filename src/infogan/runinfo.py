@@ -10,6 +10,7 @@ the checkpoint file names and the lock, the selection from ``selection.json`` or
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,8 @@ def format_info(info: dict[str, Any]) -> str:
         "finished": "finished",
         "trained": f"trained, but no readable report.json (infogan evaluate {info['run']} "
         "writes one)",
-        "stopped": f"stopped; continue with: infogan train --resume {info['run']}",
+        "stopped": "stopped; continue with: infogan train --resume "
+        + shlex.quote(str(info["run"])),
     }[state]
     lines = [
         f"run:       {info['run']}",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -354,7 +355,7 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(
                 "stopped while training the candidates; their checkpoints are kept; "
-                f"continue with: infogan train --resume {run_dir}"
+                f"continue with: infogan train --resume {shlex.quote(str(run_dir))}"
             ) from None
         for i in alive:
             cdir = run_dir / "candidates" / str(i)

@@ -35,6 +35,7 @@ import contextlib
 import json
 import logging
 import math
+import shlex
 import signal
 import threading
 import time
@@ -708,7 +709,9 @@ class Trainer:
         )
         bar = Progress(cfg.steps, self.step_count, enabled=cfg.progress and lead)
         try:
-            rows = metrics_path.open("a") if lead else contextlib.nullcontext()
+            # Unbuffered: each row reaches the file at once, and a write that fails (a full
+            # disk) fails there, naming the file, with no buffer left to fail again on close.
+            rows = metrics_path.open("ab", buffering=0) if lead else contextlib.nullcontext()
             with rows as mf, _GracefulStop() as stop:
                 while self.step_count < cfg.steps:
                     if self._stop_agreed(stop.requested):
@@ -716,7 +719,7 @@ class Trainer:
                         path = self.save()
                         raise KeyboardInterrupt(
                             f"stopped at step {self.step_count}; checkpoint {path}; continue "
-                            f"with: infogan train --resume {self.run_dir}"
+                            f"with: infogan train --resume {shlex.quote(str(self.run_dir))}"
                         )
                     stepper.step(self.step_count)
                     self.step_count += 1
@@ -735,8 +738,7 @@ class Trainer:
                         if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
                             self._fail_non_finite()
                         if lead:
-                            mf.write(json.dumps(row) + "\n")
-                            mf.flush()
+                            _append(mf, (json.dumps(row) + "\n").encode(), metrics_path)
                         if board is not None:
                             board.row(row)
                         bar.note(_postfix(row, names))
@@ -816,6 +818,17 @@ class Trainer:
 
     def _sample_path(self) -> Path:
         return self.run_dir / "samples" / f"step_{self.step_count:07d}.png"
+
+
+def _append(f: Any, data: bytes, path: Path) -> None:
+    """Write all of ``data`` to the unbuffered file ``f``; an OSError names ``path`` (the
+    OS's own error for a full disk names no file)."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[f.write(view) :]
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 class _GracefulStop:
