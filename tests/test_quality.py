@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -425,3 +426,23 @@ def test_float_images_out_of_the_networks_scale_are_refused():
     assert feat.extract_features(ext, ok).shape == (4, 64)
     with pytest.raises(DataError, match=r"must be in \[-1, 1\]"):
         feat.extract_features(ext, ok * 127.5 + 127.5)
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script:FutureWarning")
+def test_an_extractor_for_other_images_is_one_line(tmp_path):
+    """A TorchScript extractor made for grey images, given colour ones, raised its whole
+    traceback through `evaluate --features`."""
+    grey = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+    )
+    path = tmp_path / "grey.pt"
+    torch.jit.script(grey).save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the load says nothing of deprecation
+        ext = feat.user_features(path)
+    with pytest.raises(DataError) as e:
+        ext(torch.zeros(4, 3, 32, 32))
+    msg = str(e.value)
+    assert msg.startswith("features: grey failed on 3x32x32 images") and "\n" not in msg
+    assert "channels" in msg and "Traceback" not in msg
+    assert ext(torch.zeros(4, 1, 32, 32)).shape == (4, 8)

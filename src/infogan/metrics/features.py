@@ -701,7 +701,22 @@ class CallableFeatures:
         with torch.inference_mode():
             for i in range(0, images.shape[0], self.batch_size):
                 x = images[i : i + self.batch_size].to(self.device)
-                outs.append(_check_features(self.fn(x), x.shape[0], self.name))
+                try:
+                    out = self.fn(x)
+                except (RuntimeError, ValueError, TypeError, IndexError) as e:
+                    # An extractor made for other images (channels, size): one line naming
+                    # both, not the module's traceback (a MemoryError is not caught).
+                    if "out of memory" in str(e):
+                        raise
+                    c, h, w = x.shape[1:]
+                    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+                    # TorchScript prefixes the reason with its own traceback: its last line.
+                    why = lines[-1] if "TorchScript" in str(e) and lines else e
+                    raise DataError(
+                        f"features: {self.name} failed on {c}x{h}x{w} images in [-1, 1] "
+                        f"({brief(why)})"
+                    ) from None
+                outs.append(_check_features(out, x.shape[0], self.name))
         if not outs:
             return torch.zeros(0, 0)
         if len({o.shape[1] for o in outs}) != 1:
@@ -742,7 +757,11 @@ def user_features(
             )
         fn: Any
         try:
-            fn = torch.jit.load(str(path), map_location=torch.device(device)).eval()
+            with warnings.catch_warnings():
+                # torch 2.13 deprecates TorchScript; loading a user's file is still supported,
+                # and its two-line FutureWarning said nothing the user could act on.
+                warnings.simplefilter("ignore", FutureWarning)
+                fn = torch.jit.load(str(path), map_location=torch.device(device)).eval()
         except Exception as e:
             raise DataError(f"features: {path} is not a TorchScript module ({brief(e)})") from None
         return CallableFeatures(fn, name or path.stem, batch_size=batch_size, device=device)
