@@ -101,7 +101,7 @@ def test_spec_and_page(explorer):
         "c1=1.0",
         "c1=one",
         "seed=-1",
-        "seed=2147483648",  # 2**31
+        "seed=4294967296",  # 2**32
         "seed=1.5",
         "seed=abc",
         "grid=0",
@@ -127,7 +127,7 @@ def test_bad_paths_and_methods(explorer):
     assert explorer.handle("/image.png", "POST").status == 405
     assert explorer.handle("/image.png?" + "c2=1&" * 2000).status == 414
     # the edges of what is allowed
-    assert explorer.handle("/image.png?seed=2147483647&c1=3&c2=-10&c3=1e1&grid=1").status == 200
+    assert explorer.handle("/image.png?seed=4294967295&c1=3&c2=-10&c3=1e1&grid=1").status == 200
 
 
 def test_generation_restores_the_model_mode(explorer):

@@ -14,7 +14,7 @@ Endpoints (GET or HEAD; any other method is 405, unknown paths 404, bad paramete
     the codes (name, kind, K or slider range) and the limits below, for the page.
 ``/image.png?seed=S&grid=G&c1=..&c2=..``
     a G x G grid (G in 1..16, default 4) of images with the given codes; codes left out are drawn
-    from the prior. ``seed`` (0 <= S < 2**31, default 0) fixes the noise of every cell.
+    from the prior. ``seed`` (0 <= S < 2**32, default 0) fixes the noise of every cell.
 ``/traverse.png?seed=S&code=cN&steps=T&c1=..``
     one row: code ``cN`` swept over its K values (categorical; a code of more than 64 values
     shows the 64 around its value in the query: 0-63, 64-127, ...) or ``steps`` (2..16,
@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from infogan.config import MAX_SEED
 from infogan.errors import InfoGANError, SpecError
 from infogan.labels import current_labels
 from infogan.latent import Categorical, Latent
@@ -70,8 +71,9 @@ DEFAULT_GRID = 4
 MAX_ABS_CONTINUOUS = 10.0
 #: Range of the continuous codes' sliders, as in ``infogan traverse``.
 SLIDER_SPAN = 2.0
-#: Seeds are ints in [0, SEED_LIMIT).
-SEED_LIMIT = 2**31
+#: Seeds are ints in [0, SEED_LIMIT): those `infogan sample` and `traverse` take, so an image
+#: made there can be found here.
+SEED_LIMIT = MAX_SEED + 1
 #: Columns of a continuous traversal row: at most this many (and at least 2).
 MAX_STEPS = 16
 #: Most categories a traversal row shows (one column each), as in ``infogan traverse``.
