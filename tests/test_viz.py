@@ -159,3 +159,24 @@ def test_read_jsonl_corrupt_middle_line_raises(tmp_path):
 def test_read_jsonl_missing_file(tmp_path):
     with pytest.raises(ValueError, match="no such"):
         read_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_a_long_title_over_few_columns_wraps_to_the_figure(tmp_path, monkeypatch):
+    """A 3-valued code's title was cut off at both edges (the figure is as wide as its
+    columns); it now wraps to lines that fit the width."""
+    from matplotlib.figure import Figure
+
+    seen = {}
+    real = Figure.suptitle
+
+    def capture(self, t, **kw):
+        seen["title"], seen["width"] = t, self.get_figwidth()
+        return real(self, t, **kw)
+
+    monkeypatch.setattr(Figure, "suptitle", capture)
+    title = "c1 (cat): its values along columns (step 300); value → matched label; 3 of 100"
+    x = np.zeros((2, 3, 1, 8, 8))
+    save_traversal_figure(x, tmp_path / "t.png", ["a", "b"], ["0", "1", "2"], title)
+    lines = seen["title"].split("\n")
+    assert len(lines) > 1 and " ".join(lines) == title
+    assert max(map(len, lines)) <= seen["width"] * 10

@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,12 @@ def save_traversal_figure(
     # traversal renders in milliseconds and labels still sit exactly on the cell centres.
     grid = image_grid(x.reshape(r * k, c, h, w), nrow=k, pad=pad)
 
-    fig = Figure(figsize=(max(2.0, k * cell_inches) + 1.2, r * cell_inches + 1.0))
+    width = max(2.0, k * cell_inches) + 1.2
+    # A long title over few columns (a 3-valued code's "c1 (cat): its values ...") was cut off
+    # at both edges: it wraps to the figure's width instead (~10 characters an inch at the
+    # title's 12 pt), and each extra line gets its own height.
+    title = "\n".join(textwrap.wrap(title, max(20, int(width * 10)))) or title
+    fig = Figure(figsize=(width, r * cell_inches + 1.0 + 0.2 * title.count("\n")))
     ax = fig.add_subplot(1, 1, 1)
     if grid.ndim == 2:
         ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
