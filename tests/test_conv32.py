@@ -195,3 +195,18 @@ def test_celeba_reads_its_official_partition_when_it_is_there(tmp_path, monkeypa
     table.unlink()
     (faces / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 2\n")
     assert load_dataset("celeba", "test", size=32).files == ["000002.jpg"]
+
+
+def test_one_colour_image_without_a_batch_dimension_is_explained():
+    """A [3, 32, 32] image was read as three grey images, and the error said the model reads
+    (3, 32, 32) while being given (1, 32, 32): true, and no help."""
+    from infogan.config import TrainConfig
+    from infogan.model import InfoGAN
+
+    cfg = TrainConfig(
+        model=ModelConfig(codes="cat:3,cont:1", noise_dim=8, arch="conv32", channels=3, width=0.25)
+    )
+    model = InfoGAN(build_nets(cfg.model), cfg, step=0)
+    with pytest.raises(DataError, match=r"give one 3x32x32 image as a batch of one, \[1, 3, 32"):
+        model.encode(torch.zeros(3, 32, 32))
+    assert model.encode(torch.zeros(1, 3, 32, 32)).cat.shape == (1, 1)

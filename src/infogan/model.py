@@ -335,12 +335,19 @@ class InfoGAN:
                 " (for files: infogan.data.load_dataset(path).images)"
             )
         x = torch.as_tensor(images)
-        if x.ndim == 3:  # [N, H, W] -> [N, 1, H, W]
+        three_d = x.ndim == 3
+        if three_d:  # [N, H, W] -> [N, 1, H, W]
             x = x.unsqueeze(1)
         if x.ndim != 4:
             raise DataError(f"images: expected [N, C, H, W], got shape {tuple(x.shape)}")
         if tuple(x.shape[1:]) != tuple(self.nets.image_shape):
             c, h, w = self.nets.image_shape
+            if three_d and tuple(x.shape[:1] + x.shape[2:]) == (c, h, w):
+                # One [C, H, W] image was read as C grey ones.
+                raise DataError(
+                    f"images: a 3-D array is read as N grey images [N, H, W]; give one "
+                    f"{c}x{h}x{w} image as a batch of one, [1, {c}, {h}, {w}] (x[None])"
+                )
             raise DataError(
                 f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w}); "
                 f"arrays are not resized (a folder of image files is), so give {h}x{w} images"
