@@ -1008,3 +1008,17 @@ def test_the_suggested_resume_command_can_be_pasted(tmp_path):
         check_new_run_dir(run)
     assert f"infogan train --resume {shlex.quote(str(run))}," in str(e.value)
     assert shlex.split(f"infogan train --resume {shlex.quote(str(run))}")[-1] == str(run)
+
+
+def test_the_mi_bound_needs_no_training_data(capsys, caplog, tmp_path, tiny_npz):
+    """evaluate --metrics mi refused a run whose training data had moved, though the bound
+    reads generated images only; other metrics still name the missing data."""
+    run = tmp_path / "r"
+    assert main(["train", "--data", tiny_npz, "--steps", "1", "--out", str(run), *TINY]) == 0
+    Path(tiny_npz).unlink()  # the run's data, gone
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--metrics", "mi", "--n-mi", "64"]) == 0
+    assert "scoring the MI bound, which needs no images" in caplog.text
+    assert "MI lower bound" in capsys.readouterr().out
+    err = _err(capsys, ["evaluate", str(run), "--metrics", "clustering"])
+    assert "tiny.npz" in err
