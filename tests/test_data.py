@@ -555,3 +555,14 @@ def test_turning_colour_grey_or_grey_into_colour_is_logged(caplog):
         with_channels(grey, 3)
     assert grey.shape[0] == 1 and "colour.npz: 3-channel images read in grey" in caplog.text
     assert "1-channel images read as three equal channels" in caplog.text
+
+
+def test_a_text_file_is_not_called_a_bad_idx_file(tmp_path):
+    """--data notes.txt was answered with an IDX magic number ("0x68656c6c, expected ...")."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    msg = _raises(notes, "is not a dataset file this library reads")
+    assert "folder of images" in msg and ".npz" in msg and "magic" not in msg
+    raw = tmp_path / "digits"  # an IDX file under another name is still read as one
+    raw.write_bytes(idx_bytes(np.zeros((2, 28, 28), np.uint8)))
+    assert load_dataset(raw).images.shape == (2, 1, 28, 28)

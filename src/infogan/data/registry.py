@@ -302,6 +302,19 @@ def _load(source: str | os.PathLike[str], split: str, size: int | None) -> Image
             f"data: {path} is one image, not a dataset; give the folder that holds the images "
             f"({path.parent})"
         )
-    # Anything else is read as an IDX images file; its magic number check rejects other formats
-    # with a message that says what was expected.
+    # Anything else is read as an IDX images file (any name; gzipped or not), whose magic
+    # number check says what was expected. A file named like no IDX file that also starts
+    # like none (an IDX magic begins with two zero bytes; gzip with 1f 8b), say notes.txt, is
+    # told what this library reads instead.
+    try:
+        with path.open("rb") as f:
+            head = f.read(2)
+    except OSError as e:
+        raise DataError(f"data: cannot read {path} ({e.strerror or e})") from None
+    named_idx = "idx" in path.name.lower() or path.suffix.lower() == ".gz"
+    if not named_idx and head not in (b"\x00\x00", b"\x1f\x8b"):
+        raise DataError(
+            f"data: {path} is not a dataset file this library reads: give a folder of images, "
+            "an .npz, an MNIST-format IDX file or folder, or an SVHN .mat"
+        )
     return idx.load_idx_file(path)
