@@ -261,3 +261,32 @@ def test_an_image_too_large_to_decode_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1600 pixels > 2x the limit
     with pytest.raises(DataError, match="huge.png is too large to decode safely"):
         load_image_folder(root, cache_dir="")
+
+
+def test_every_unreadable_file_is_named_at_once(tmp_path):
+    """Only the first unreadable file was named: a folder with three took three runs."""
+    for i in range(3):
+        _png(tmp_path / f"ok{i}.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "junk.jpg").write_bytes(b"not a jpeg")
+    whole = tmp_path / "whole.npz.png"  # noise compresses poorly: its pixel data is long
+    _png(whole, np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))
+    data = whole.read_bytes()
+    whole.unlink()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])  # header fine, pixels cut
+    with pytest.raises(DataError) as e:
+        load_image_folder(tmp_path, size=8, cache_dir="")
+    msg = str(e.value)
+    assert "3 files in" in msg and "\n" not in msg
+    assert all(name in msg for name in ("empty.png", "junk.jpg", "cut.png"))
+
+
+def test_crops_and_grey_to_colour_are_said(tmp_path, caplog):
+    _png(tmp_path / "wide.png", np.zeros((10, 30, 3), np.uint8))
+    _png(tmp_path / "square.png", np.zeros((16, 16, 3), np.uint8))
+    _png(tmp_path / "grey.png", np.zeros((12, 12), np.uint8))
+    with caplog.at_level("INFO"):
+        ds = load_image_folder(tmp_path, size=8, cache_dir="")
+    assert ds.images.shape == (3, 3, 8, 8)
+    assert "1 of 3 images are not square: each centre-cropped" in caplog.text
+    assert "1 of 3 images are grey among colour ones" in caplog.text

@@ -282,14 +282,24 @@ def load_image_folder(
                 torch.from_numpy(hit), _tensor(labels), name, classes=classes, files=rel
             )
     # Pass 1, headers only (Pillow reads no pixels yet): the mode and size of every file.
-    modes, sizes = set(), set()
+    # Every unreadable file is collected, so that one run names them all (not one per run).
+    file_modes: list[str] = []
+    file_sizes: list[tuple[int, int]] = []
     animated: list[Path] = []
+    bad: list[str] = []
+    readable: list[Path] = []
     for f in files:
-        with _open(f) as image:
-            modes.add(_pixel_mode(image))
-            sizes.add(image.size[::-1] if _orientation(image) >= 5 else image.size)
-            if getattr(image, "is_animated", False):
-                animated.append(f)
+        try:
+            with _open(f) as image:
+                file_modes.append(_pixel_mode(image))
+                size_wh = image.size[::-1] if _orientation(image) >= 5 else image.size
+                file_sizes.append(size_wh)
+                if getattr(image, "is_animated", False):
+                    animated.append(f)
+            readable.append(f)
+        except DataError as e:
+            bad.append(str(e))
+    modes, sizes = set(file_modes), set(file_sizes)
     if animated:
         # A user's animated GIF or multi-page TIFF is one image here, not many: say which.
         log.info(
@@ -298,20 +308,61 @@ def load_image_folder(
             directory,
             _shown(str(animated[0].relative_to(directory))),
         )
-    if size is None and len(sizes) > 1:
+    if size is None and len(sizes) > 1 and not bad:
         a, b = sorted(sizes)[:2]
         raise DataError(
             f"data: images in {directory} differ in size ({a[0]}x{a[1]}, {b[0]}x{b[1]}, ...); "
             "they are resized only to a network's size (training and evaluation do that)"
         )
     mode = "L" if modes <= GREY_MODES else "RGB"
-    arrays = [_decode(f, mode, size) for f in files]
+    # Said, not done silently: what decoding changes (both are needed, and cost nothing here).
+    if size is not None and not bad:
+        oblong = sum(w != h for w, h in file_sizes)
+        if oblong:
+            log.info(
+                "data: %d of %d images are not square: each centre-cropped to a square, then "
+                "resized to %dx%d",
+                oblong,
+                len(files),
+                size,
+                size,
+            )
+    if mode == "RGB" and not bad:
+        grey = sum(m in GREY_MODES for m in file_modes)
+        if grey:
+            log.info(
+                "data: %d of %d images are grey among colour ones: read as colour (three "
+                "equal channels)",
+                grey,
+                len(files),
+            )
+    arrays = []
+    for f in readable:  # the pixels too, so that files cut short are named with the others
+        try:
+            arrays.append(_decode(f, mode, size))
+        except DataError as e:  # pixel data cut short: the header read, the pixels did not
+            bad.append(str(e))
+    _refuse_unreadable(bad, directory)
     images = np.stack(arrays)  # [N, H, W] or [N, H, W, 3]
     images = images[:, None] if mode == "L" else images.transpose(0, 3, 1, 2)
     images = np.ascontiguousarray(images)
     if cache is not None:
         _write_cache(cache, images)
     return ImageDataset(torch.from_numpy(images), _tensor(labels), name, classes=classes, files=rel)
+
+
+def _refuse_unreadable(errors: list[str], directory: Path) -> None:
+    """One line naming every unreadable file of a folder (the first three in full)."""
+    if not errors:
+        return
+    if len(errors) == 1:
+        raise DataError(errors[0])
+    shown = "; ".join(e.removeprefix("data: ") for e in errors[:3])
+    more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    raise DataError(
+        f"data: {len(errors)} files in {directory} are not readable images: {shown}{more} "
+        "(remove or replace them)"
+    )
 
 
 def _tensor(labels: np.ndarray | None) -> torch.Tensor | None:
