@@ -1022,3 +1022,17 @@ def test_the_mi_bound_needs_no_training_data(capsys, caplog, tmp_path, tiny_npz)
     assert "MI lower bound" in capsys.readouterr().out
     err = _err(capsys, ["evaluate", str(run), "--metrics", "clustering"])
     assert "tiny.npz" in err
+
+
+def test_one_dataset_typed_two_ways_is_one_evaluation(finished, monkeypatch):
+    """Evaluations were keyed by the path as typed: one dataset from two working directories
+    was listed (and shown by info) as several."""
+    data = finished.parent / "tiny.npz"
+    argv = ["evaluate", str(finished), "--metrics", "clustering"]
+    monkeypatch.chdir(finished.parent)
+    assert main([*argv, "--data", "tiny.npz"]) == 0
+    monkeypatch.chdir(finished)
+    assert main([*argv, "--data", "../tiny.npz"]) == 0
+    assert main([*argv, "--data", str(data)]) == 0
+    keys = json.loads((finished / "report.json").read_text())["evaluations"]
+    assert str(data.resolve()) in keys and "tiny.npz" not in keys and "../tiny.npz" not in keys

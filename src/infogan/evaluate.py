@@ -22,6 +22,7 @@ import torch
 
 from infogan.atomic import atomic_write_bytes
 from infogan.data import ImageDataset, load_dataset
+from infogan.data.registry import absolute_source
 from infogan.errors import CheckpointError, DataError, SpecError
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
@@ -632,7 +633,9 @@ def evaluate_run(
             trainer,
             model.step,
         )
-    sources = [str(s) for s in data] if data else [model.cfg.data]
+    # Paths absolute (names stay names): one dataset evaluated from two working directories,
+    # or typed two ways, is one entry under "evaluations", not several.
+    sources = [absolute_source(s) for s in data] if data else [model.cfg.data]
     # Image files are resized, and any data put in the channels, that the networks read.
     channels, side = model.nets.image_shape[:2]
     try:
