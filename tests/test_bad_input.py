@@ -1036,3 +1036,25 @@ def test_one_dataset_typed_two_ways_is_one_evaluation(finished, monkeypatch):
     assert main([*argv, "--data", str(data)]) == 0
     keys = json.loads((finished / "report.json").read_text())["evaluations"]
     assert str(data.resolve()) in keys and "tiny.npz" not in keys and "../tiny.npz" not in keys
+
+
+def test_a_dangling_link_as_the_run_folder_is_named(capsys, tmp_path):
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nowhere")
+    err = _err(capsys, ["train", "--out", str(link), "--steps", "1", *TINY])
+    assert "symbolic link to" in err and "nowhere" in err  # it said "File exists"
+
+
+def test_scores_are_shown_when_the_report_cannot_be_written(capsys, finished, monkeypatch):
+    """A full disk at report.html: the scores were measured, then neither shown nor saved."""
+    import errno
+
+    from infogan import report_html
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(finished / "report.html"))
+
+    monkeypatch.setattr(report_html, "write_html", full)
+    assert main(["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "MI lower bound" in err and "report.html: No space left on device" in err

@@ -919,19 +919,24 @@ def _evaluate(a: argparse.Namespace) -> int:
         from infogan.metrics.features import user_features
 
         extractor = user_features(a.features)
-    rep = evaluate_run(
-        a.run,
-        data=a.data,
-        n_mi=a.n_mi,
-        device=a.device,
-        split=a.split,
-        metrics=metrics,
-        scale=a.scale,
-        n_quality=a.n_quality,
-        extractor=extractor,
-        disentanglement_kw=disentanglement_kw,
-        fresh=(fresh := {}),
-    )
+    try:
+        rep = evaluate_run(
+            a.run,
+            data=a.data,
+            n_mi=a.n_mi,
+            device=a.device,
+            split=a.split,
+            metrics=metrics,
+            scale=a.scale,
+            n_quality=a.n_quality,
+            extractor=extractor,
+            disentanglement_kw=disentanglement_kw,
+            fresh=(fresh := {}),
+        )
+    except (OSError, InfoGANError):
+        if fresh:  # measured, then writing the report failed (a full disk): show the scores
+            print(format_report(fresh), file=sys.stderr)
+        raise
     # This call's results; what report.json keeps from earlier evaluations of the same step is
     # named, not printed as if just measured.
     table = sys.stderr if to_stdout else sys.stdout

@@ -173,6 +173,11 @@ def check_new_run_dir(run_dir: str | Path) -> None:
     run's: training writes ``report.json``, figures and ``metrics.jsonl`` there, so a user's
     finished run or own files would be overwritten. An empty or missing folder is fine."""
     run_dir = Path(run_dir)
+    if run_dir.is_symlink() and not run_dir.exists():
+        raise SpecError(
+            f"train: {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not "
+            "exist; make that folder or give another"
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise SpecError(f"train: {run_dir} is a file; give a folder for the run")
     if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
