@@ -1058,3 +1058,37 @@ def test_scores_are_shown_when_the_report_cannot_be_written(capsys, finished, mo
     assert main(["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64"]) == 2
     err = capsys.readouterr().err
     assert "MI lower bound" in err and "report.html: No space left on device" in err
+
+
+def test_run_file_guards_leave_legitimate_outputs_alone(capsys, finished, tmp_path):
+    """Review of the guards: a project folder with its own config.json is not a run; an
+    evaluation that left out the MI bound is still an earlier report to replace; --json at the
+    run's own report.json no longer writes an older step's report over a later one."""
+    proj = tmp_path / "proj"
+    (proj / "samples").mkdir(parents=True)
+    (proj / "config.json").write_text('{"theme": "dark"}')
+    assert main(["sample", str(finished), "-n", "4", "--out", str(proj / "samples" / "g.png")]) == 0
+    d = tmp_path / "d.json"
+    argv = ["evaluate", str(finished), "--metrics", "clustering", "--json", str(d)]
+    assert main(argv) == 0 and main(argv) == 0  # its own earlier output, without mi_bound
+    report = finished / "report.json"
+    later = json.loads(report.read_text())
+    later["step"] = 999
+    report.write_text(json.dumps(later))
+    before = report.read_bytes()
+    own = ["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64", "--json", str(report)]
+    assert main(own) == 0
+    assert report.read_bytes() == before
+
+
+def test_an_earlier_sweeps_folder_takes_files_added_beside_it(capsys, tmp_path, tiny_npz):
+    out = tmp_path / "sw"
+    argv = ["sweep", "--data", tiny_npz, "--seeds", "0", "--steps", "1", "--out", str(out)]
+    assert main([*argv, *TINY]) == 0
+    (out / "centrality.json").write_text("{}")  # a later step's output, saved beside it
+    # ... and how the steps run may change, as on train --resume
+    assert main([*argv, "--memory-format", "contiguous", *TINY]) == 0
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nowhere")
+    err = _err(capsys, ["sweep", "--seeds", "0", "--steps", "1", "--out", str(link), *TINY])
+    assert "symbolic link to" in err

@@ -536,6 +536,7 @@ def test_the_package_and_help_load_without_torch():
         "from infogan import train, TrainConfig, load_run\n"
         "assert callable(train) and train.__module__ == 'infogan.train'\n"
         "assert infogan.train is train and 'LatentSpec' in dir(infogan)\n"
+        "assert callable(infogan.data.load_dataset)  # submodules load on first use too\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -12,6 +12,7 @@ command's clean "interrupted" instead of a traceback from inside an import.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups skip this function
         return value
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # infogan.data, infogan.config, ...: loaded on first use, as the eager imports here
+        # once made them available after a bare `import infogan`.
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'infogan' has no attribute {name!r}")
 
 

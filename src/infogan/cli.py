@@ -951,9 +951,14 @@ def _evaluate(a: argparse.Namespace) -> int:
         )
     if report_step(a.run) == rep.get("step"):  # else a later step's report was left alone
         print(f"report: {Path(a.run) / 'report.json'} and report.html", file=table)
+    own = (
+        a.json
+        and not to_stdout
+        and Path(a.json).resolve() == (Path(a.run) / "report.json").resolve()
+    )
     if to_stdout:
         print(json.dumps(rep, indent=2))
-    elif a.json:
+    elif a.json and not own:  # the run's own report.json is written (or left alone) above
         atomic_write_bytes(a.json, (json.dumps(rep, indent=2) + "\n").encode())
     return 0
 
@@ -1004,7 +1009,8 @@ def _check_json_target(path: Path, run: Path) -> None:
             old = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, ValueError):
             old = None
-        if not (isinstance(old, dict) and {"step", "codes", "mi_bound"} <= old.keys()):
+        # Any evaluation's report has these (mi_bound only when the MI bound was asked for).
+        if not (isinstance(old, dict) and {"step", "codes", "evaluations"} <= old.keys()):
             raise SpecError(
                 f"--json: {path} exists and is not an earlier evaluation report; it is left "
                 "alone (give a new path)"

@@ -36,16 +36,26 @@ _RUN_FOLDERS = frozenset({"checkpoints", "candidates", "samples", "tensorboard"}
 
 
 def owned_by_run(path: str | Path) -> Path | None:
-    """The run folder (one holding a ``config.json``) whose own file ``path`` is: one of
+    """The run folder (one holding a run's ``config.json``) whose own file ``path`` is: one of
     :data:`_RUN_FILES` there, or anything under its checkpoints, candidates, samples or
     tensorboard folders. None for any other path."""
     p = Path(path).resolve()
-    if p.name in _RUN_FILES and (p.parent / "config.json").is_file():
+    if p.name in _RUN_FILES and _is_run(p.parent):
         return p.parent
     for up in p.parents:
-        if up.name in _RUN_FOLDERS and (up.parent / "config.json").is_file():
+        if up.name in _RUN_FOLDERS and _is_run(up.parent):
             return up.parent
     return None
+
+
+def _is_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run's ``config.json`` (a JSON object with the config's
+    ``model`` and ``steps``), not merely some file of that name (a project's settings)."""
+    try:
+        d = json.loads((folder / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(d, dict) and "model" in d and "steps" in d
 
 
 def _flat(cfg: TrainConfig) -> dict[str, Any]:

@@ -10,6 +10,7 @@ one, or past ``--steps``, is refused).
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 from dataclasses import replace
@@ -18,7 +19,7 @@ from typing import Any
 
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
-from infogan.config import TrainConfig, recipe_differences
+from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.errors import SpecError
 from infogan.prepare import with_absolute_data
 from infogan.select import train_selected
@@ -161,6 +162,11 @@ def _check_sweep_dir(out: Path) -> None:
     (``seed<N>/`` runs, ``sweep.json``, hidden files): the sweep writes ``sweep.json`` there,
     which must not replace a user's file of that name, and its runs must not land among a
     user's files. As ``train`` treats its run folder."""
+    if out.is_symlink() and not out.exists():
+        raise SpecError(
+            f"sweep: {out} is a symbolic link to {os.readlink(out)}, which does not exist; "
+            "make that folder or give another"
+        )
     if out.exists() and not out.is_dir():
         raise SpecError(f"sweep: {out} is a file; give a folder for the sweep")
     if not out.is_dir():
@@ -176,6 +182,7 @@ def _check_sweep_dir(out: Path) -> None:
                 f"sweep: {table} exists and is not a sweep's table; give another --out "
                 "(nothing was overwritten)"
             )
+        return  # an earlier sweep's folder: files added beside its table are never written
     other = sorted(
         p.name
         for p in out.iterdir()
@@ -210,7 +217,10 @@ def _check_same_recipe(cfg: TrainConfig, run_dir: Path) -> None:
         return
     saved = TrainConfig.load(run_dir / "config.json")
     # A selected run continues under its winning candidate's seed; the folder names the seed.
-    diffs = recipe_differences(replace(saved, seed=cfg.seed), cfg)
+    # How the steps run may differ (a sweep started on a GPU, finished on a CPU), as on
+    # `train --resume`.
+    same_execution = {f: getattr(cfg, f) for f in EXECUTION_FIELDS}
+    diffs = recipe_differences(replace(saved, seed=cfg.seed, **same_execution), cfg)
     if diffs:
         shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
         raise SpecError(
