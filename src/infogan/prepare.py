@@ -27,6 +27,7 @@ __all__ = [
     "prepare",
     "check_machine",
     "check_new_run_dir",
+    "check_folder_target",
     "fit_to_data",
     "image_side",
     "load_eval_data",
@@ -168,18 +169,24 @@ def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
 _LEFTOVERS = frozenset({"metrics.jsonl", "samples", "tensorboard"})
 
 
+def check_folder_target(folder: Path, command: str) -> None:
+    """Refuse a folder to write into that is a file, or a symbolic link to nothing (its
+    creation would fail as "File exists", which names neither)."""
+    if folder.is_symlink() and not folder.exists():
+        raise SpecError(
+            f"{command}: {folder} is a symbolic link to {os.readlink(folder)}, which does not "
+            "exist; make that folder or give another"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(f"{command}: {folder} is a file; give a folder")
+
+
 def check_new_run_dir(run_dir: str | Path) -> None:
     """Refuse to start a new run in ``run_dir`` when it holds a run, or files that are not a
     run's: training writes ``report.json``, figures and ``metrics.jsonl`` there, so a user's
     finished run or own files would be overwritten. An empty or missing folder is fine."""
     run_dir = Path(run_dir)
-    if run_dir.is_symlink() and not run_dir.exists():
-        raise SpecError(
-            f"train: {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not "
-            "exist; make that folder or give another"
-        )
-    if run_dir.exists() and not run_dir.is_dir():
-        raise SpecError(f"train: {run_dir} is a file; give a folder for the run")
+    check_folder_target(run_dir, "train")
     if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
         raise SpecError(
             f"train: {run_dir} already holds a run; resume it (infogan train --resume "

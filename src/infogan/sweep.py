@@ -10,7 +10,6 @@ one, or past ``--steps``, is refused).
 from __future__ import annotations
 
 import json
-import os
 import re
 import statistics
 from dataclasses import replace
@@ -21,7 +20,7 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.errors import SpecError
-from infogan.prepare import with_absolute_data
+from infogan.prepare import check_folder_target, with_absolute_data
 from infogan.select import train_selected
 
 __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
@@ -162,13 +161,7 @@ def _check_sweep_dir(out: Path) -> None:
     (``seed<N>/`` runs, ``sweep.json``, hidden files): the sweep writes ``sweep.json`` there,
     which must not replace a user's file of that name, and its runs must not land among a
     user's files. As ``train`` treats its run folder."""
-    if out.is_symlink() and not out.exists():
-        raise SpecError(
-            f"sweep: {out} is a symbolic link to {os.readlink(out)}, which does not exist; "
-            "make that folder or give another"
-        )
-    if out.exists() and not out.is_dir():
-        raise SpecError(f"sweep: {out} is a file; give a folder for the sweep")
+    check_folder_target(out, "sweep")
     if not out.is_dir():
         return
     table = out / "sweep.json"
