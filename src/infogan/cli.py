@@ -761,8 +761,7 @@ def _train(a: argparse.Namespace) -> int:
     print(f"run directory: {run_dir}", flush=True)
     existed = run_dir.exists()
     try:
-        with _terminate_as_interrupt():
-            result = train_selected(cfg, run_dir, resume=bool(a.resume))
+        result = train_selected(cfg, run_dir, resume=bool(a.resume))
     except InfoGANError as e:
         # The line above named a folder; say so when the error came before it was made.
         if not existed and not run_dir.exists():
@@ -808,8 +807,7 @@ def _sweep(a: argparse.Namespace) -> int:
     cfg = _recipe_from_args(a)
     _apply_run_flags(cfg, a)
     try:
-        with _terminate_as_interrupt():
-            run_sweep(cfg, _parse_seeds(a.seeds), a.out, centrality=a.centrality)
+        run_sweep(cfg, _parse_seeds(a.seeds), a.out, centrality=a.centrality)
     except KeyboardInterrupt as e:
         if str(e):
             raise
@@ -889,8 +887,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     )
 
     to_stdout = a.json == "-"  # the report as JSON on stdout, the table on stderr
-    if a.json and not to_stdout:
-        _check_json_target(Path(a.json), Path(a.run))
+    # The run's own report.json as --json: written (or left alone) by the evaluation itself.
+    own = bool(a.json) and not to_stdout and _check_json_target(Path(a.json), Path(a.run))
     metrics = tuple(m.strip() for m in a.metrics.split(",") if m.strip())
     unknown = [m for m in metrics if m not in METRIC_GROUPS]
     if unknown or not metrics:
@@ -951,14 +949,9 @@ def _evaluate(a: argparse.Namespace) -> int:
         )
     if report_step(a.run) == rep.get("step"):  # else a later step's report was left alone
         print(f"report: {Path(a.run) / 'report.json'} and report.html", file=table)
-    own = (
-        a.json
-        and not to_stdout
-        and Path(a.json).resolve() == (Path(a.run) / "report.json").resolve()
-    )
     if to_stdout:
         print(json.dumps(rep, indent=2))
-    elif a.json and not own:  # the run's own report.json is written (or left alone) above
+    elif a.json and not own:
         atomic_write_bytes(a.json, (json.dumps(rep, indent=2) + "\n").encode())
     return 0
 
@@ -987,23 +980,15 @@ def _new_file(
     return p
 
 
-def _check_json_target(path: Path, run: Path) -> None:
+def _check_json_target(path: Path, run: Path) -> bool:
     """``evaluate --json PATH`` may replace an earlier evaluation report there, nothing else: a
     typo must not turn a checkpoint, a run's ``config.json`` (the run could no longer be
     resumed) or another run's ``report.json`` (its scores and label mappings would silently be
-    this run's) into this report. Checked before the metrics run."""
-    from infogan.runinfo import owned_by_run
-
-    # A file name in an existing folder (run files are checked below: the run's own
-    # report.json is where the report goes anyway).
-    _new_file(path, force=True, flag="--json", guard_run_files=False)
+    this run's) into this report. Checked before the metrics run. Returns whether ``path`` is
+    the run's own ``report.json``, where the report is written (or left alone) anyway."""
     own = path.resolve() == (run / "report.json").resolve()
-    holder = None if own else owned_by_run(path)
-    if holder is not None:
-        raise SpecError(
-            f"--json: {path} is a file of the run in {holder}; write the report elsewhere "
-            "(nothing was changed)"
-        )
+    # A file name in an existing folder, and no other file a run wrote.
+    _new_file(path, force=True, flag="--json", guard_run_files=not own)
     if path.exists() and not own:
         try:
             old = json.loads(path.read_text())
@@ -1015,6 +1000,7 @@ def _check_json_target(path: Path, run: Path) -> None:
                 f"--json: {path} exists and is not an earlier evaluation report; it is left "
                 "alone (give a new path)"
             )
+    return own
 
 
 def _parse_codes(items: list[str]) -> dict[str, float]:

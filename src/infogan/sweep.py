@@ -179,9 +179,7 @@ def _check_sweep_dir(out: Path) -> None:
     other = sorted(
         p.name
         for p in out.iterdir()
-        if not p.name.startswith(".")
-        and p.name != "sweep.json"
-        and not (p.is_dir() and re.fullmatch(r"seed\d+", p.name))
+        if not p.name.startswith(".") and not (p.is_dir() and re.fullmatch(r"seed\d+", p.name))
     )
     if other:
         shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
