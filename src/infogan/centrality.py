@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ def _vote_scores(votes: np.ndarray) -> float:
 
 
 def model_centrality(
-    models: Sequence[InfoGAN | str | Path],
+    models: Iterable[InfoGAN | str | Path],
     names: Sequence[str] | None = None,
     groups: int = 500,
     group_size: int = 100,
@@ -128,13 +128,14 @@ def model_centrality(
         chunk: images per generator pass (about; whole groups), each encoded by every Q
             while in memory.
     """
-    models = list(models)  # a generator of models too
-    paths = [m if isinstance(m, str | Path) else None for m in models]
-    models = [load_run(m) if isinstance(m, str | Path) else m for m in models]
-    if not all(isinstance(m, InfoGAN) for m in models):
-        kinds = sorted({type(m).__name__ for m in models if not isinstance(m, InfoGAN)})
+    given = list(models)  # a generator of models too
+    paths = [m if isinstance(m, str | Path) else None for m in given]
+    loaded = [load_run(m) if isinstance(m, str | Path) else m for m in given]
+    runs = [m for m in loaded if isinstance(m, InfoGAN)]
+    if len(runs) != len(loaded):
+        kinds = sorted({type(m).__name__ for m in loaded if not isinstance(m, InfoGAN)})
         raise SpecError(f"centrality: expected models or run paths, got {', '.join(kinds)}")
-    n = len(models)
+    n = len(runs)
     if n < 2:
         raise SpecError(f"centrality: needs at least 2 models, got {n}")
     groups = whole_number("centrality: groups", groups, 1)
@@ -145,12 +146,12 @@ def model_centrality(
     names = list(names)
     if len(names) != n:
         raise SpecError(f"centrality: {len(names)} names for {n} models")
-    shapes = {tuple(m.nets.image_shape) for m in models}
+    shapes = {tuple(m.nets.image_shape) for m in runs}
     if len(shapes) > 1:
         raise SpecError(f"centrality: the models draw images of different shapes {sorted(shapes)}")
     # Each Q is scored against every generator's codes as factors: runs of other code specs
     # are no rival answers to one question (InfoGAN-CR compares seeds of one recipe).
-    specs = {" ".join(m.spec.labels) for m in models}
+    specs = {" ".join(m.spec.labels) for m in runs}
     if len(specs) > 1:
         raise SpecError(
             f"centrality: the models have different codes ({'; '.join(sorted(specs))}); "
@@ -159,9 +160,9 @@ def model_centrality(
     matrix = np.zeros((n, n))
     per_chunk = max(1, chunk // group_size)  # groups per generator pass
     # Q's code estimate per model: argmax for categorical codes, mean for continuous ones
-    reps = [representation_fn(q) for q in models]
+    reps = [representation_fn(q) for q in runs]
     start_s = time.perf_counter()
-    for j, gen in enumerate(models):
+    for j, gen in enumerate(runs):
         g = torch.Generator(device=gen.device).manual_seed(seed * 7919 + j)
 
         def draw(count: int, _gen: InfoGAN = gen, _g: torch.Generator = g) -> Latent:
@@ -175,7 +176,7 @@ def model_centrality(
         var = [np.concatenate([c[i] for c in chunks]).var(axis=0, ddof=1) for i in range(n)]
         active = [np.sqrt(v) >= PRUNE_STD for v in var]
         n_factors = len(gen.spec.codes)
-        votes = [np.zeros((n_factors, len(q.spec.codes)), dtype=np.int64) for q in models]
+        votes = [np.zeros((n_factors, len(q.spec.codes)), dtype=np.int64) for q in runs]
         # 2. groups holding one of this generator's codes fixed
         for first in range(0, groups, per_chunk):
             count = min(per_chunk, groups - first)

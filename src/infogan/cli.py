@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -917,6 +917,7 @@ def _evaluate(a: argparse.Namespace) -> int:
         from infogan.metrics.features import user_features
 
         extractor = user_features(a.features)
+    fresh: dict[str, Any] = {}
     try:
         rep = evaluate_run(
             a.run,
@@ -929,7 +930,7 @@ def _evaluate(a: argparse.Namespace) -> int:
             n_quality=a.n_quality,
             extractor=extractor,
             disentanglement_kw=disentanglement_kw,
-            fresh=(fresh := {}),
+            fresh=fresh,
         )
     except (OSError, InfoGANError):
         if fresh:  # measured, then writing the report failed (a full disk): show the scores
@@ -1059,7 +1060,8 @@ def _sample(a: argparse.Namespace) -> int:
         for i, name in enumerate(model.spec.names):
             kind, j = model.spec.slot(i)
             arrays[name] = (lat.cat if kind == "cat" else lat.cont)[:, j].cpu().numpy()
-        atomic_write(out, lambda f: np.savez_compressed(f, **arrays))
+        # The keys are images, z and code names (c1, c2, ...), never savez's own allow_pickle.
+        atomic_write(out, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
     else:
         viz.save_grid(images, out, nrow=a.nrow)
     print(f"wrote {len(images)} images to {a.out}")

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -729,7 +730,7 @@ def _document_fields(*classes: type) -> None:
     import inspect
 
     try:
-        tree = ast.parse(inspect.getsource(inspect.getmodule(_document_fields)))
+        tree = ast.parse(inspect.getsource(sys.modules[__name__]))
     except (OSError, TypeError, SyntaxError):
         return
     bodies = {n.name: n.body for n in tree.body if isinstance(n, ast.ClassDef)}

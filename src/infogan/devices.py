@@ -9,7 +9,7 @@ from infogan.errors import SpecError
 __all__ = ["resolve_device"]
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else is checked against what exists."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -132,18 +132,20 @@ class SyncBatchNorm(_BatchNorm):
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if self.track_running_stats:
+            counted, run_mean, run_var = (
+                self.num_batches_tracked,
+                self.running_mean,
+                self.running_var,
+            )
+            assert counted is not None and run_mean is not None and run_var is not None
             with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                m = (
-                    self.momentum
-                    if self.momentum is not None
-                    else 1.0 / float(self.num_batches_tracked)
-                )
+                counted.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(counted)
                 n = float(count)
                 # The running variance is the unbiased one, as torch's batch norm keeps it.
                 unbiased = var.detach() * (n / max(n - 1.0, 1.0))
-                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-                self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
+                run_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                run_var.mul_(1 - m).add_(unbiased, alpha=m)
         return y.to(input.dtype)
 
 
@@ -221,7 +223,7 @@ def mean_stats(vals: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Logged statistics (floats and lists of floats, the same keys in every process) averaged
     over the processes: each process's are means over its share of the batch."""
     keys = sorted(vals)
-    flat = []
+    flat: list[float] = []
     for k in keys:
         flat.extend(vals[k] if isinstance(vals[k], list) else [vals[k]])
     t = torch.tensor(flat, dtype=torch.float64, device=device)

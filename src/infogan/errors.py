@@ -50,7 +50,8 @@ def whole_number(name: str, value: object, low: int, high: int | None = None) ->
     try:
         if isinstance(value, bool):
             raise TypeError
-        number = operator.index(value)  # int and numpy integers; not floats or strings
+        # int and numpy integers; a float or a string raises the TypeError this checks for
+        number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise SpecError(
             f"{name}: expected a whole number, got {type(value).__name__} {value!r}"

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -303,7 +304,7 @@ def evaluate_model(
     model: InfoGAN,
     datasets: list[ImageDataset],
     n_mi: int = 10_000,
-    metrics: tuple[str, ...] = ("clustering", "mi"),
+    metrics: Sequence[str] = ("clustering", "mi"),
     train_data: ImageDataset | None = None,
     scale: float = 1.0,
     n_quality: int = 10_000,
@@ -591,11 +592,11 @@ def check_writable_run(run_dir: str | Path) -> None:
 
 def evaluate_run(
     run_dir: str | Path,
-    data: list[str] | str | Path | None = None,
+    data: Sequence[str | Path] | str | Path | None = None,
     n_mi: int = 10_000,
     device: str = "cpu",
     split: str = "test",
-    metrics: tuple[str, ...] = METRIC_GROUPS,
+    metrics: Sequence[str] | str = METRIC_GROUPS,
     scale: float = 1.0,
     n_quality: int = 10_000,
     extractor: Any = None,

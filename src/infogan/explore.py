@@ -341,8 +341,13 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6  # an IPv6 literal such as ::1
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    raw_requestline: bytes  # set by http.server's handle_one_request before parse_request
     server_version = "infogan-explore"
     # Socket timeout for every read and write: a half-sent request (or a client that stops
     # reading) would otherwise hold its thread forever.
@@ -456,9 +461,7 @@ def make_server(
     Bound to a loopback ``host`` it serves only requests that name a loopback Host (DNS
     rebinding); bound to any other address it serves every Host, as its user chose.
     """
-    server_cls = _Server
-    if ":" in host:  # an IPv6 literal such as ::1
-        server_cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+    server_cls = _Server6 if ":" in host else _Server
     server = server_cls((host, port), _Handler)
     server.explorer = explorer
     server.check_host = _is_loopback(host)

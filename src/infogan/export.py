@@ -91,6 +91,8 @@ class LatentGenerator(nn.Module):
     the exported module never need to know it.
     """
 
+    gain: torch.Tensor
+
     def __init__(self, generator: nn.Module, spec: LatentSpec) -> None:
         super().__init__()
         self.generator = generator
@@ -449,7 +451,9 @@ def _onnx_bytes(wrapper: nn.Module, example: torch.Tensor) -> bytes:
         torch.onnx.export(
             wrapper,
             (example,),
-            buf,
+            # A file object: torch's stubs say path, but the TorchScript-based exporter writes
+            # to any binary file (tested); in memory, the caller writes it out atomically.
+            buf,  # type: ignore[arg-type]
             dynamo=False,
             input_names=["latent"],
             output_names=["images"],

@@ -73,7 +73,9 @@ class EagerStepper:
         ``keep``: read without starting a new window (a row at a leg's end between two
         ``log_every`` multiples: the window goes on in the checkpoint's pending statistics, so
         the next row of a continued run averages the steps the uninterrupted run's does)."""
-        out = {k: (v / self.seen[k]).tolist() for k, v in self.acc.items() if self.seen[k]}
+        out: dict[str, list[float] | float] = {
+            k: (v / self.seen[k]).tolist() for k, v in self.acc.items() if self.seen[k]
+        }
         count = self.count
         if keep:
             return out, count
@@ -152,7 +154,7 @@ class _side_stream:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.ctx = None
+        self.ctx: Any = None  # torch.cuda.StreamContext while entered on CUDA
 
     def __enter__(self) -> None:
         if self.device.type == "cuda":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +140,7 @@ class InfoGAN:
 
     # ---- generation -----------------------------------------------------------------------------
     def latent(
-        self, n: int, codes: dict[str, float | int | torch.Tensor] | None = None, seed: int = 0
+        self, n: int, codes: Mapping[str, float | int | torch.Tensor] | None = None, seed: int = 0
     ) -> Latent:
         """A prior sample of ``n`` latents with the codes named in ``codes`` overridden.
 
@@ -191,7 +191,7 @@ class InfoGAN:
     def generate(
         self,
         n: int | None = None,
-        codes: dict[str, float | int | torch.Tensor] | None = None,
+        codes: Mapping[str, float | int | torch.Tensor] | None = None,
         seed: int = 0,
         latent: Latent | None = None,
     ) -> torch.Tensor:
@@ -277,6 +277,7 @@ class InfoGAN:
         elif values is not None:
             raise SpecError(f"values: {code} is continuous and the model has no categorical code")
         if isinstance(target, Categorical):
+            assert shown is not None, "a categorical code is its own cat_index"
             cols = shown
             base = self.latent(rows, seed=seed)
             for j in range(self.spec.n_cont):
@@ -429,7 +430,7 @@ class InfoGAN:
         j = self.spec.slot(self.spec.index_of(code))[1]
         return labels.apply(self.encode(images).cat[:, j].numpy())
 
-    def values_of(self, label: str | int, code: str | None = None) -> list[int]:
+    def values_of(self, label: str | int | float, code: str | None = None) -> list[int]:
         """The values of ``code`` (default as :meth:`label`) that stand for ``label`` (a class
         name or label number, compared as text), e.g. to generate that class:
         ``model.generate(16, codes={"c1": model.values_of("7")[0]})``. Usually one value; a
@@ -543,10 +544,12 @@ def _outside_infogan() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside this package (and
     torch's wrappers such as no_grad), whichever public method led here."""
     import sys
+    from types import FrameType
 
     here = Path(__file__).resolve().parent  # .../infogan
     skip = (str(here), str(Path(torch.__file__).resolve().parent))
-    level, frame = 1, sys._getframe(1)  # the caller of this function: warn's own frame
+    level = 1
+    frame: FrameType | None = sys._getframe(1)  # the caller of this function: warn's own frame
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(skip):
         frame, level = frame.f_back, level + 1
     return level

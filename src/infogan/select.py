@@ -36,7 +36,7 @@ import shlex
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -136,7 +136,15 @@ def agreement(parts: list[list[np.ndarray]]) -> list[float]:
 #: ModelCentrality's protocol at a selection point: smaller than ``infogan centrality``'s (500
 #: groups of 100, 10,000 images for the variances) so that choosing among 4 candidates costs
 #: seconds on a GPU and well under a minute on a CPU.
-SELECT_CENTRALITY = {"groups": 200, "group_size": 50, "n_var": 2000}
+class CentralityProtocol(TypedDict):
+    """The keyword arguments of :func:`infogan.centrality.model_centrality` a selection sets."""
+
+    groups: int
+    group_size: int
+    n_var: int
+
+
+SELECT_CENTRALITY: CentralityProtocol = {"groups": 200, "group_size": 50, "n_var": 2000}
 
 
 def rank(

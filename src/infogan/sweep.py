@@ -61,14 +61,14 @@ def _short(name: str) -> str:
     return f"{p.parent.name}/{stem}"
 
 
-def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float]]:
+def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, float | None]]:
     """mean, std, min, max and n of every metric over seeds; std is None for a metric only
     one seed has (a spread of one value is not 0, it is unknown).
 
     std is the sample standard deviation (``n - 1``), as published "mean ± std over seeds"
     figures use; before 2026-11-27 it was the population one (``n``), sqrt((n-1)/n) smaller."""
     keys = sorted({k for v in per_seed.values() for k in v})
-    out = {}
+    out: dict[str, dict[str, float | None]] = {}
     for k in keys:
         vals = [v[k] for v in per_seed.values() if k in v]
         out[k] = {

@@ -192,7 +192,8 @@ class Trainer:
             sync_batch_norm(self.nets)
         if wants_channels_last(cfg.memory_format, self.device):
             # Before the optimisers exist, so their state is made in the same layout.
-            self.nets.to(memory_format=torch.channels_last)
+            # (torch 2.13's stubs lack Module.to's memory_format, which it has taken for years.)
+            self.nets.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         groups = param_groups(self.nets, cfg.q_head_step)
         # Data-parallel steps run eagerly: their collectives are not captured in a graph.
         self.use_graph = self.group is None and _want_graph(cfg.graph, self.device)
@@ -236,8 +237,8 @@ class Trainer:
         self._entropies = torch.tensor(self.spec.entropies, device=self.device)
         self.images = self.dataset.images.to(self.device)  # uint8, resident: no loader per step
         self.step_count = 0
-        self._perm_epoch = -1
-        self._perm: torch.Tensor | None = None
+        self._perm_epoch = -1  # no epoch's order drawn yet: the first batch draws one
+        self._perm = torch.empty(0, dtype=torch.long, device=self.device)
         # The loop's stepper (its pending statistics go into checkpoints), and those a resumed
         # checkpoint brought back for it.
         self._stepper: EagerStepper | None = None
@@ -474,13 +475,15 @@ class Trainer:
         """
         nets, k = self.nets, inputs["k"]
         x1, x2 = self.cr_pair(inputs)
-        self.opt_cr.zero_grad(set_to_none=True)
+        opt = self.opt_cr
+        assert opt is not None, "built with InfoGAN-CR (cr_weight > 0)"
+        opt.zero_grad(set_to_none=True)
         logits = nets.pair_logits(x1.detach(), x2.detach())
         loss = cr_loss(logits, k)
         # inputs=: the classifier's own loss updates the classifier only.
         loss.backward(inputs=self._groups["cr"])
         self._average(self._groups["cr"])
-        self.opt_cr.step()
+        opt.step()
         acc = (logits.detach().argmax(1) == k).float().mean()
         return CRPair(x1, x2, k, loss.detach(), acc)
 
@@ -651,7 +654,7 @@ class Trainer:
         trains on, but no longer as the uninterrupted run would."""
         if not isinstance(saved, dict):
             return  # a checkpoint from before this was recorded
-        now = {"n": len(self.dataset), "shape": list(self.dataset.shape)}
+        now: dict[str, Any] = {"n": len(self.dataset), "shape": list(self.dataset.shape)}
         if saved.get("n") != now["n"] or saved.get("shape") != now["shape"]:
             shape = "x".join(map(str, saved.get("shape") or [])) or "?"
             log.warning(

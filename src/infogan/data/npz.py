@@ -58,9 +58,9 @@ def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255  # binary images (e.g. dSprites) as black/white
     if np.issubdtype(arr.dtype, np.integer):
-        lo, hi = int(arr.min()), int(arr.max())
+        lo, hi = float(arr.min()), float(arr.max())  # exact: integer images are below 2**24
         if lo < 0 or hi > 255:
-            raise DataError(f"data: {path}: integer images range over [{lo}, {hi}], not 0..255")
+            raise DataError(f"data: {path}: integer images range over [{lo:g}, {hi:g}], not 0..255")
         if hi <= 1:  # 0/1 masks saved as integers (uint8 too: dSprites' own imgs): binary
             log.info("data: %s: integer images hold only 0 and 1; read as black and white", path)
             return arr.astype(np.uint8) * 255
@@ -116,8 +116,10 @@ def _check_declared_size(archive: np.lib.npyio.NpzFile, key: str, path: Path) ->
     """Refuse a member whose header declares more data than the member holds, before numpy
     allocates it: a 200-byte file declaring 931 GiB was "out of memory; try a smaller
     --batch", and one declaring 1 GB was allocated before it failed."""
-    info = archive.zip.getinfo(f"{key}.npy")
-    with archive.zip.open(info) as member:
+    members = archive.zip
+    assert members is not None, "called on an open archive"
+    info = members.getinfo(f"{key}.npy")
+    with members.open(info) as member:
         version = np.lib.format.read_magic(member)
         read_header = (
             np.lib.format.read_array_header_1_0
@@ -188,5 +190,7 @@ def read_npz(path: str | Path) -> ImageDataset:
     if images.shape[2] == 0 or images.shape[3] == 0:
         raise DataError(f"data: {path}: images have shape {list(images.shape)}")
     images = np.ascontiguousarray(_to_uint8(images, path))
-    labels = None if labels_np is None else _labels(labels_np, images.shape[0], path, label_key)
+    labels = None
+    if labels_np is not None and label_key is not None:
+        labels = _labels(labels_np, images.shape[0], path, label_key)
     return ImageDataset(images=torch.from_numpy(images), labels=labels, name=str(path))

@@ -241,7 +241,7 @@ def load_dataset(
     return dataset if channels is None else with_channels(dataset, channels)
 
 
-def absolute_source(source: str) -> str:
+def absolute_source(source: str | os.PathLike[str]) -> str:
     """``source`` with a relative path made absolute (dataset names are left as they are).
 
     A run stores its data this way, so that ``--resume`` from another working directory reads

@@ -204,7 +204,10 @@ def generate_batch_factor_code(
     """
     num_points = _check_num("num_points", num_points)
     batch_size = _check_num("batch_size", batch_size)
-    codes, factors, pending, n_pending = [], [], [], 0
+    codes: list[np.ndarray] = []
+    factors: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    n_pending = 0
 
     def flush() -> None:
         nonlocal pending, n_pending

@@ -259,7 +259,7 @@ def _manifold_scores(
     for i0 in range(0, n, step):
         i1 = min(n, i0 + step)
         d = _sq_dists(real[i0:i1], fake, r_sq[i0:i1], f_sq)  # [chunk, M]
-        if k_pr is not None:
+        if k_pr is not None and r_fake is not None:  # one condition: r_fake exists with k_pr
             fake_in_real |= (d <= r_real[k_pr][i0:i1, None]).any(axis=0)
             real_in_fake[i0:i1] = (d <= r_fake[None, :]).any(axis=1)
         if k_dc is not None:
@@ -312,17 +312,22 @@ def quality_scores(
     kid_subset_size: int = 1000,
     seed: int = 0,
     eps: float = 1e-6,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """All sample-quality scores between ``real [N, D]`` and ``fake [M, D]`` features.
 
     Returns a dict with keys ``"fid"``, ``"kid"``, ``"kid_std"``, ``"precision"``, ``"recall"``,
-    ``"density"``, ``"coverage"`` (plain floats, JSON-ready). Lower is better for FID and KID;
-    precision / recall / coverage are best at 1; density is ~1 for matching distributions. The
-    k-NN scores share one pass over the real x fake distances.
+    ``"density"``, ``"coverage"`` (plain floats, JSON-ready; ``kid_std`` is None where
+    :func:`kid` says). Lower is better for FID and KID; precision / recall / coverage are best
+    at 1; density is ~1 for matching distributions. The k-NN scores share one pass over the
+    real x fake distances.
     """
     r, f = _pair(real_feats, fake_feats)
     kid_mean, kid_std = kid(r, f, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
-    scores = {"fid": fid(r, f, eps=eps), "kid": kid_mean, "kid_std": kid_std}
+    scores: dict[str, float | None] = {
+        "fid": fid(r, f, eps=eps),
+        "kid": kid_mean,
+        "kid_std": kid_std,
+    }
     scores.update(_manifold_scores(r, f, k_pr=k_pr, k_dc=k_dc))
     return {
         key: scores[key]
@@ -332,7 +337,7 @@ def quality_scores(
 
 def real_vs_real(
     reference: Any, other: Any, *, extractor: Any = None, **kw: Any
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """The same scores as :func:`quality_scores` between two *real* sets: the best a model can do.
 
     In a feature space trained in the project there is no published scale, so print this beside

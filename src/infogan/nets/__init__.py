@@ -7,6 +7,7 @@ of estimating ``q(c | x)`` on top of a GAN is one small MLP.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -21,6 +22,9 @@ from infogan.nets.conv64 import Conv64Body, Conv64Generator
 from infogan.nets.conv64s import LEAK_CR, Conv64SmallBody, Conv64SmallGenerator
 from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
 from infogan.nets.mnist import LEAK, MnistBody, MnistGenerator
+
+# Every discriminator body has ``feature_dim``, the width of the features it hands the heads.
+Body = MnistBody | Conv32Body | Conv64Body | Conv64SmallBody
 
 __all__ = ["InfoGANNets", "QOutput", "QHead", "build_nets", "image_shape"]
 
@@ -100,6 +104,8 @@ class InfoGANNets(nn.Module):
         cfg.validate()
         self.latent = cfg.latent()
         self.image_shape = image_shape(cfg)
+        self.generator: nn.Module
+        self.body: Body
         if cfg.arch == "mnist":
             self.generator = MnistGenerator(self.latent.input_dim, cfg.width)
             self.body = MnistBody(cfg.width)
@@ -144,7 +150,7 @@ class InfoGANNets(nn.Module):
         self.cr: nn.Module | None = None
         if contrastive:
             c = self.image_shape[0]
-            body_cls = {
+            body_cls: dict[str, Callable[..., Body]] = {
                 "mnist": MnistBody,
                 "conv32": Conv32Body,
                 "conv32paper": partial(Conv32Body, fc=False),
@@ -176,10 +182,11 @@ class InfoGANNets(nn.Module):
         reads the current value on each replay; the foreach ops are one launch per dtype.
         """
         assert self.generator_ema is not None, "built without ema=True"
-        ema = list(self.generator_ema.parameters())
+        ema: list[torch.Tensor] = list(self.generator_ema.parameters())
+        now: list[torch.Tensor] = list(self.generator.parameters())
         # Not _foreach_lerp_: it takes the weight as a Python scalar (a .item() sync per step,
         # which a CUDA graph cannot capture); _foreach_mul_ has a 0-dim-tensor overload.
-        step = torch._foreach_sub(list(self.generator.parameters()), ema)
+        step = list(torch._foreach_sub(now, ema))
         torch._foreach_mul_(step, weight)
         torch._foreach_add_(ema, step)
         torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
