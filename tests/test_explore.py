@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 import urllib.error
@@ -117,6 +119,27 @@ def test_bad_parameters_are_400(explorer, query):
     status, ctype, body = explorer.handle(f"/image.png?{query}")
     assert status == 400, query
     assert ctype.startswith("text/plain") and body.count(b"\n") == 1
+
+
+def test_favicon_is_no_content(explorer):
+    """Browsers ask for /favicon.ico on every page load: 204, not a 404 that the terminal logs
+    and the page's console shows as an error."""
+    status, _, body = explorer.handle("/favicon.ico")
+    assert (status, body) == (204, b"")
+    assert explorer.handle("/favicon.ico?x=1").status == 400
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to parse JavaScript")
+def test_the_pages_script_parses(explorer, tmp_path):
+    """The page's script lives in a Python string: an escape slip (a "\\n" that became a line
+    break inside a JavaScript string) broke the whole page while every server test passed."""
+    page = explorer.handle("/").body.decode()
+    script = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    (tmp_path / "page.js").write_text(script)
+    check = subprocess.run(
+        ["node", "--check", str(tmp_path / "page.js")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
 
 
 def test_bad_paths_and_methods(explorer):

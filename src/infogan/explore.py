@@ -19,6 +19,8 @@ Endpoints (GET or HEAD; any other method is 405, unknown paths 404, bad paramete
     one row: code ``cN`` swept over its K values (categorical; a code of more than 64 values
     shows the 64 around its value in the query: 0-63, 64-127, ...) or ``steps`` (2..16,
     default 9) values in [-2, 2] (continuous), every other input fixed.
+``/favicon.ico``
+    204, no content: browsers ask for an icon unprompted.
 
 Every parameter is checked strictly: an unknown or repeated name, a value that is not a plain
 decimal number, a categorical value that is not an integer in 0..K-1, a continuous value that is
@@ -181,6 +183,9 @@ class Explorer:
             "/spec.json": self._spec,
             "/image.png": self._image,
             "/traverse.png": self._traverse,
+            # Browsers ask for it unprompted: "no content", not a 404 in the terminal's log
+            # and the page's console on every load.
+            "/favicon.ico": self._no_icon,
         }
         route = routes.get(parts.path)
         if route is None:
@@ -193,6 +198,10 @@ class Explorer:
     def _index(self, params: dict[str, str]) -> Response:
         _allow(params, set())
         return Response(200, _HTML, self._page)
+
+    def _no_icon(self, params: dict[str, str]) -> Response:
+        _allow(params, set())
+        return Response(204, _TEXT, b"")
 
     def _spec(self, params: dict[str, str]) -> Response:
         _allow(params, set())
@@ -553,6 +562,7 @@ output { font-variant-numeric: tabular-nums; min-width: 3rem; }
 .cats button.on { background: #246; color: #fff; border-color: #246; }
 img { image-rendering: pixelated; background: #fff; border: 1px solid #ddd; display: block; }
 #travimg { margin-top: 1rem; }
+#travcap { color: #555; margin-top: .3rem; max-width: 60rem; overflow-wrap: anywhere; }
 #err { color: #b00; min-height: 1.2em; white-space: pre-wrap; }
 </style>
 </head>
@@ -581,6 +591,7 @@ img { image-rendering: pixelated; background: #fff; border: 1px solid #ddd; disp
 <section>
   <img id="gridimg" alt="images generated from the chosen codes">
   <img id="travimg" alt="traversal of the chosen code" hidden>
+  <div id="travcap" hidden></div>
 </section>
 </main>
 <script>
@@ -589,19 +600,30 @@ const $ = (id) => document.getElementById(id);
 let spec = null;
 const state = { seed: 0, codes: {} };
 const busy = {}, next = {};
+// What is wrong now, by source (each image's last request, the seed field): an image that
+// loads clears its own error only. One shared line let the grid's success hide a refused
+// traversal (steps out of range) as soon as it was shown.
+const errs = {};
+function setErr(key, text) {
+  if (text) errs[key] = text; else delete errs[key];
+  $("err").textContent = Object.values(errs).join("\\n");
+}
 
 // One request in flight per image; while it runs only the newest wish is kept, so a slider
 // drag neither floods the server nor shows stale frames last.
 function request(imgId, url) {
   if (busy[imgId]) { next[imgId] = url; return; }
   busy[imgId] = true;
+  const img = $(imgId);
   fetch(url).then(async (r) => {
-    if (!r.ok) { $("err").textContent = r.status + " " + (await r.text()); return; }
-    const img = $(imgId), old = img.src;
+    // A refused request leaves the last image up, dimmed: it no longer shows the controls.
+    if (!r.ok) { setErr(imgId, r.status + " " + (await r.text()).trim()); img.style.opacity = 0.35; return; }
+    const old = img.src;
     img.src = URL.createObjectURL(await r.blob());
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
-    $("err").textContent = "";
-  }).catch((e) => { $("err").textContent = String(e); }).finally(() => {
+    img.style.opacity = "";
+    setErr(imgId, "");
+  }).catch((e) => { setErr(imgId, String(e)); img.style.opacity = 0.35; }).finally(() => {
     busy[imgId] = false;
     const u = next[imgId]; next[imgId] = null;
     if (u) request(imgId, u);
@@ -619,8 +641,22 @@ function query(extra) {
 function refresh() {
   request("gridimg", "image.png?" + query({ grid: $("grid").value }));
   const t = $("tcode").value;
-  $("travimg").hidden = !t;
+  $("travimg").hidden = $("travcap").hidden = !t;
+  if (!t) setErr("travimg", "");
+  if (t) $("travcap").textContent = caption(spec.codes.find((c) => c.name === t));
   if (t) request("travimg", "traverse.png?" + query({ code: t, steps: $("tsteps").value }));
+}
+
+// What the traversal row's columns are, left to right (the server's row, see /traverse.png).
+function caption(c) {
+  if (c.kind !== "categorical") {
+    return c.name + " from " + c.min + " to " + c.max + " in " + $("tsteps").value + " steps";
+  }
+  const block = spec.limits.row_categories_max;
+  const start = Math.floor(state.codes[c.name] / block) * block;
+  const end = Math.min(start + block, c.k);
+  const shown = c.name + " = " + start + ".." + (end - 1);
+  return c.labels ? shown + ", labelled " + c.labels.slice(start, end).join(" ") : shown;
 }
 
 function zoom() {
@@ -702,13 +738,18 @@ async function main() {
     $("tcode").add(new Option(c.label, c.name));
   }
   $("seed").addEventListener("change", () => {
-    const v = Number($("seed").value);
-    if (Number.isInteger(v) && v >= 0 && v <= lim.seed_max) { state.seed = v; refresh(); }
-    else $("err").textContent = "seed: an integer in 0.." + lim.seed_max;
+    // An empty field (or text, which a number input reports as "") is no seed: Number("") is 0.
+    const raw = $("seed").value.trim(), v = Number(raw);
+    if (raw !== "" && Number.isInteger(v) && v >= 0 && v <= lim.seed_max) {
+      setErr("seed", "");
+      state.seed = v;
+      refresh();
+    } else setErr("seed", "seed: an integer in 0.." + lim.seed_max);
   });
   $("newnoise").addEventListener("click", () => {
     state.seed = Math.floor(Math.random() * (lim.seed_max + 1));
     $("seed").value = state.seed;
+    setErr("seed", "");
     refresh();
   });
   for (const id of ["grid", "tcode", "tsteps"]) $(id).addEventListener("change", refresh);
@@ -716,7 +757,7 @@ async function main() {
   for (const id of ["gridimg", "travimg"]) $(id).addEventListener("load", zoom);
   refresh();
 }
-main().catch((e) => { $("err").textContent = "cannot load spec.json: " + e; });
+main().catch((e) => { setErr("spec", "cannot load spec.json: " + e); });
 </script>
 </body>
 </html>
