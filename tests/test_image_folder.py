@@ -11,6 +11,7 @@ from conftest import TINY_FLAGS
 from PIL import Image
 
 from infogan.cli import main
+from infogan.data import folder as folder_module
 from infogan.data import load_dataset
 from infogan.data.folder import load_image_folder
 from infogan.errors import DataError
@@ -290,3 +291,24 @@ def test_crops_and_grey_to_colour_are_said(tmp_path, caplog):
     assert ds.images.shape == (3, 3, 8, 8)
     assert "1 of 3 images are not square: each centre-cropped" in caplog.text
     assert "1 of 3 images are grey among colour ones" in caplog.text
+
+
+def test_the_notes_are_said_again_when_the_cache_is_read(tmp_path, caplog, monkeypatch):
+    """The second run on a folder reads its cached pixels: it was told nothing of the crops
+    and the grey files read as colour, which still shape what it trains on."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    _png(folder / "wide.png", np.zeros((10, 30, 3), np.uint8))
+    _png(folder / "grey.png", np.zeros((12, 12), np.uint8))
+    first_text = []
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            ds = load_image_folder(folder, size=8, cache_dir=tmp_path / "cache")
+        first_text.append(caplog.text)
+        # The second read must come from the cache: decoding a file now fails.
+        monkeypatch.setattr(folder_module, "_decode", lambda *a: pytest.fail("decoded again"))
+    for text in first_text:
+        assert "1 of 2 images are not square: each centre-cropped" in text
+        assert "1 of 2 images are grey among colour ones" in text
+    assert ds.images.shape == (2, 3, 8, 8)

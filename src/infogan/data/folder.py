@@ -278,8 +278,11 @@ def load_image_folder(
         cache = base / f"{_cache_key(directory, files, size)}.npz"
         hit = _read_cache(cache, len(files))
         if hit is not None:
+            images_hit, said = hit
+            for note in said:  # what decoding changed, said again: the cache changes nothing
+                log.info("%s", note)
             return ImageDataset(
-                torch.from_numpy(hit), _tensor(labels), name, classes=classes, files=rel
+                torch.from_numpy(images_hit), _tensor(labels), name, classes=classes, files=rel
             )
     # Pass 1, headers only (Pillow reads no pixels yet): the mode and size of every file.
     # Every unreadable file is collected, so that one run names them all (not one per run).
@@ -300,13 +303,13 @@ def load_image_folder(
         except DataError as e:
             bad.append(str(e))
     modes, sizes = set(file_modes), set(file_sizes)
+    notes: list[str] = []  # logged, and kept with the cached pixels to be logged on each read
     if animated:
         # A user's animated GIF or multi-page TIFF is one image here, not many: say which.
-        log.info(
-            "data: %d file(s) in %s hold several frames (first: %s); each gives its first frame",
-            len(animated),
-            directory,
-            _shown(str(animated[0].relative_to(directory))),
+        first = _shown(str(animated[0].relative_to(directory)))
+        notes.append(
+            f"data: {len(animated)} file(s) in {directory} hold several frames (first: "
+            f"{first}); each gives its first frame"
         )
     if size is None and len(sizes) > 1 and not bad:
         a, b = sorted(sizes)[:2]
@@ -319,22 +322,16 @@ def load_image_folder(
     if size is not None and not bad:
         oblong = sum(w != h for w, h in file_sizes)
         if oblong:
-            log.info(
-                "data: %d of %d images are not square: each centre-cropped to a square, then "
-                "resized to %dx%d",
-                oblong,
-                len(files),
-                size,
-                size,
+            notes.append(
+                f"data: {oblong} of {len(files)} images are not square: each centre-cropped to "
+                f"a square, then resized to {size}x{size}"
             )
     if mode == "RGB" and not bad:
         grey = sum(m in GREY_MODES for m in file_modes)
         if grey:
-            log.info(
-                "data: %d of %d images are grey among colour ones: read as colour (three "
-                "equal channels)",
-                grey,
-                len(files),
+            notes.append(
+                f"data: {grey} of {len(files)} images are grey among colour ones: read as "
+                "colour (three equal channels)"
             )
     arrays = []
     for f in readable:  # the pixels too, so that files cut short are named with the others
@@ -343,11 +340,13 @@ def load_image_folder(
         except DataError as e:  # pixel data cut short: the header read, the pixels did not
             bad.append(str(e))
     _refuse_unreadable(bad, directory)
+    for note in notes:
+        log.info("%s", note)
     images = np.stack(arrays)  # [N, H, W] or [N, H, W, 3]
     images = images[:, None] if mode == "L" else images.transpose(0, 3, 1, 2)
     images = np.ascontiguousarray(images)
     if cache is not None:
-        _write_cache(cache, images)
+        _write_cache(cache, images, notes)
     return ImageDataset(torch.from_numpy(images), _tensor(labels), name, classes=classes, files=rel)
 
 
@@ -369,21 +368,24 @@ def _tensor(labels: np.ndarray | None) -> torch.Tensor | None:
     return None if labels is None else torch.from_numpy(labels)
 
 
-def _read_cache(path: Path, n: int) -> np.ndarray | None:
+def _read_cache(path: Path, n: int) -> tuple[np.ndarray, list[str]] | None:
+    """The cached pixels and the notes their decoding logged; None to decode again."""
     try:
         with np.load(path, allow_pickle=False) as z:
             images = z["images"]
+            notes = [str(s) for s in z["notes"]] if "notes" in z.files else []
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None  # absent or damaged: decode again (and rewrite it)
     ok = images.dtype == np.uint8 and images.ndim == 4 and images.shape[0] == n
-    return images if ok else None
+    return (images, notes) if ok else None
 
 
-def _write_cache(path: Path, images: np.ndarray) -> None:
+def _write_cache(path: Path, images: np.ndarray, notes: list[str]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
-        np.savez(buf, images=images)
+        # Notes as a unicode array (not objects): the cache loads with allow_pickle=False.
+        np.savez(buf, images=images, notes=np.array(notes, dtype=str))
         atomic_write(path, lambda f: f.write(buf.getvalue()))
     except OSError:
         pass  # a read-only cache costs time on the next run, nothing else
