@@ -227,6 +227,31 @@ def test_no_output_flag_replaces_a_runs_own_files_even_with_force(capsys, finish
     assert main(["export", str(finished), "--out", str(finished / "g.safetensors")]) == 0
 
 
+def test_no_output_flag_replaces_a_sweeps_table_even_with_force(capsys, finished, tmp_path):
+    """A sweep's folder has no run config, so its sweep.json (every seed's scores) was open to
+    any command's --json/--out --force."""
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    table = sweep_dir / "sweep.json"
+    table.write_text(json.dumps({"seeds": [0], "per_seed": {"0": {}}, "summary": {}}))
+    kept = table.read_bytes()
+    run = str(finished)
+    for argv in (
+        ["centrality", run, run, "--json", str(table), "--force"],
+        ["bench", "--device", "cpu", "--json", str(table), "--force"],
+        ["export", run, "--out", str(table), "--format", "safetensors", "--force"],
+        ["evaluate", run, "--metrics", "mi", "--n-mi", "64", "--json", str(table)],
+    ):
+        err = _err(capsys, argv)
+        assert f"is a file of the sweep in {sweep_dir}" in err, err
+    assert table.read_bytes() == kept
+    # A file merely named sweep.json is the user's to replace, as any other.
+    other = tmp_path / "sweep.json"
+    other.write_text("{}")
+    tiny_bench = ["--batch", "8", "--width", "0.125", "--steps", "1", "--warmup", "0"]
+    assert main(["bench", "--device", "cpu", *tiny_bench, "--json", str(other), "--force"]) == 0
+
+
 def test_machine_errors_are_one_line(capsys, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")

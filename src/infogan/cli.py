@@ -964,18 +964,16 @@ def _new_file(
     not a file a run wrote (``--force`` or not: a run's checkpoints, config, report, samples),
     and it is not an existing file unless ``--force`` (a typo must not replace a figure or a
     table the user kept)."""
-    from infogan.runinfo import owned_by_run
+    from infogan.runinfo import written_by
 
     p = Path(path)
     if p.is_dir():
         raise SpecError(f"{flag}: {p} is a directory; give a file name")
     if not p.parent.is_dir():
         raise SpecError(f"{flag}: folder {p.parent} does not exist")
-    holder = owned_by_run(p) if guard_run_files else None
+    holder = written_by(p) if guard_run_files else None
     if holder is not None:
-        raise SpecError(
-            f"{flag}: {p} is a file of the run in {holder}; write elsewhere (nothing was changed)"
-        )
+        raise SpecError(f"{flag}: {p} is a file of {holder}; write elsewhere (nothing was changed)")
     if p.exists() and not force:
         raise SpecError(f"{flag}: {p} already exists; pass --force to replace it")
     return p

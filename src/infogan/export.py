@@ -38,7 +38,7 @@ from infogan.errors import CheckpointError, InfoGANError, SpecError, brief
 from infogan.latent import Categorical, LatentSpec
 from infogan.model import InfoGAN, load_run
 from infogan.nets import build_nets
-from infogan.runinfo import owned_by_run
+from infogan.runinfo import written_by
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -329,9 +329,9 @@ def _check_output(out: Path, side: Path, force: bool) -> None:
     for p in (out, side):
         if p.is_dir():
             raise SpecError(f"export: {p} is a directory")
-        holder = owned_by_run(p)
+        holder = written_by(p)
         if holder is not None:  # --force is for earlier exports, not a run's checkpoints
-            raise SpecError(f"export: {p} is a file of the run in {holder}; write elsewhere")
+            raise SpecError(f"export: {p} is a file of {holder}; write elsewhere")
         if p.exists() and not force:
             raise SpecError(f"export: {p} already exists; pass --force to replace it")
 

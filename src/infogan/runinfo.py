@@ -20,7 +20,7 @@ from infogan.errors import SpecError
 from infogan.labels import run_dir_of
 from infogan.runlock import lock_holder
 
-__all__ = ["format_info", "run_info", "owned_by_run"]
+__all__ = ["format_info", "run_info", "owned_by_run", "written_by", "is_sweep_table"]
 
 #: Fields that say what a run trains on or which draw it is, not which recipe: left out when
 #: naming the nearest preset.
@@ -45,6 +45,29 @@ def owned_by_run(path: str | Path) -> Path | None:
     for up in p.parents:
         if up.name in _RUN_FOLDERS and _is_run(up.parent):
             return up.parent
+    return None
+
+
+def is_sweep_table(path: str | Path) -> bool:
+    """Whether ``path`` is the table a sweep wrote (a JSON object with ``per_seed`` and
+    ``summary``), not merely some file named ``sweep.json``."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(d, dict) and {"per_seed", "summary"} <= d.keys()
+
+
+def written_by(path: str | Path) -> str | None:
+    """Which run or sweep wrote ``path``, for an output check that must never replace it,
+    ``--force`` or not: ``"the run in DIR"`` (:func:`owned_by_run`), ``"the sweep in DIR"``
+    (its ``sweep.json`` table: seeds' scores that took hours), or None."""
+    run = owned_by_run(path)
+    if run is not None:
+        return f"the run in {run}"
+    p = Path(path).resolve()
+    if p.name == "sweep.json" and is_sweep_table(p):
+        return f"the sweep in {p.parent}"
     return None
 
 

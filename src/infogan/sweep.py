@@ -21,6 +21,7 @@ from infogan.atomic import atomic_write_bytes
 from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.errors import SpecError
 from infogan.prepare import check_folder_target, with_absolute_data
+from infogan.runinfo import is_sweep_table
 from infogan.select import train_selected
 
 __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
@@ -166,11 +167,7 @@ def _check_sweep_dir(out: Path) -> None:
         return
     table = out / "sweep.json"
     if table.exists():
-        try:
-            old = json.loads(table.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            old = None
-        if not (isinstance(old, dict) and {"per_seed", "summary"} <= old.keys()):
+        if not is_sweep_table(table):
             raise SpecError(
                 f"sweep: {table} exists and is not a sweep's table; give another --out "
                 "(nothing was overwritten)"
