@@ -328,3 +328,62 @@ def test_no_path_is_a_one_line_error():
         infogan.load_run(None)
     with pytest.raises(DataError, match="expected a dataset name or a path"):
         load_dataset(None)
+
+
+def test_train_takes_images_as_an_array_or_a_tensor(tmp_path, tiny_dataset):
+    """Only an ImageDataset worked: an array failed with AttributeError ('name'), a tensor
+    with 'too many values to unpack' (the API audit)."""
+    from infogan.data import from_arrays
+
+    pixels = tiny_dataset.images[:, 0].numpy()  # [N, H, W] uint8
+    result = infogan.train(tiny_config(steps=2, progress=False), tmp_path / "a", dataset=pixels)
+    assert result.step == 2
+    as_01 = tiny_dataset.images.float() / 255  # floats in [0, 1]: scaled as .npz files are
+    assert torch.equal(from_arrays(as_01).images, tiny_dataset.images)
+    assert torch.equal(from_arrays(as_01.numpy().transpose(0, 2, 3, 1)).images, tiny_dataset.images)
+    assert from_arrays(torch.ones(2, 5, 5, dtype=torch.bool)).images.unique().tolist() == [255]
+    labelled = from_arrays(pixels, labels=tiny_dataset.labels.numpy(), name="mine")
+    assert labelled.name == "mine" and torch.equal(labelled.labels, tiny_dataset.labels)
+    for bad, match in (
+        (torch.zeros(2, 5, 5, dtype=torch.complex64), "unsupported dtype"),
+        (pixels.astype(str), "unsupported dtype"),
+        (pixels[:, None].repeat(2, axis=1), "expected \\[N, H, W\\]"),
+        ([[1, 2], [3]], "not an array"),
+    ):
+        with pytest.raises(DataError, match=match):
+            from_arrays(bad)
+    with pytest.raises(SpecError, match="expected a TrainConfig"):  # before the data is read
+        infogan.train(tiny_config().to_dict(), tmp_path / "b", dataset=tiny_dataset)
+
+
+def test_codes_are_any_mapping_and_numpy_values(model):
+    import types
+
+    import numpy as np
+
+    codes = types.MappingProxyType({"c1": np.int64(2), "c2": np.float32(0.5)})
+    assert torch.equal(
+        model.generate(3, codes=codes), model.generate(3, codes={"c1": 2, "c2": 0.5})
+    )
+    per_image = model.latent(4, {"c2": np.linspace(-1, 1, 4)})
+    assert torch.allclose(per_image.cont[:, 0], torch.linspace(-1, 1, 4))
+
+
+def test_encode_reads_bool_images_as_black_and_white_and_refuses_odd_dtypes(model, tiny_dataset):
+    import numpy as np
+
+    masks = tiny_dataset.images[:4] > 127
+    as_pixels = masks.to(torch.uint8) * 255
+    assert torch.equal(model.encode(masks).cat, model.encode(as_pixels).cat)
+    for odd in (masks.to(torch.complex64), np.array(masks.numpy(), dtype=object)):
+        with pytest.raises(DataError, match="unsupported dtype"):
+            model.encode(odd)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the check is for a machine without CUDA")
+def test_a_torch_device_is_checked_as_a_device_name_is(model, tmp_path):
+    """torch.device("cuda") without a GPU failed 11 frames deep in torch; "meta" was taken."""
+    with pytest.raises(SpecError, match="no usable CUDA GPU"):
+        infogan.load_run(tmp_path / "r", device=torch.device("cuda"))
+    with pytest.raises(SpecError, match="not supported"):
+        infogan.load_run(tmp_path / "r", device=torch.device("meta"))

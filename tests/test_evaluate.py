@@ -335,6 +335,27 @@ def test_one_source_given_bare_and_unknown_metric_groups(dsprites_run):
             evaluate_run(dsprites_run, data="dsprites:100", metrics=bad)
 
 
+def test_sample_sizes_are_checked_from_python_before_anything_is_written(dsprites_run):
+    """n_quality=0 (the CLI's floor is 50) replaced the quality scores in report.json with a
+    "skipped" note; 2.5 failed deep in a slice; scale=0 scored on 2 samples a metric."""
+    from infogan import cli, evaluate
+    from infogan.errors import SpecError
+
+    evaluate_run(dsprites_run, data="dsprites:100", n_mi=50, metrics=("mi",))  # a report to keep
+    before = (dsprites_run / "report.json").read_bytes()
+    for kw, match in (
+        ({"n_quality": 0}, "n_quality"),
+        ({"n_quality": 2.5}, "n_quality"),
+        ({"n_mi": 0}, "n_mi"),
+        ({"scale": 0}, "scale"),
+        ({"scale": float("nan")}, "scale"),
+    ):
+        with pytest.raises(SpecError, match=match):
+            evaluate_run(dsprites_run, data="dsprites:100", metrics="quality", **kw)
+    assert (dsprites_run / "report.json").read_bytes() == before
+    assert cli.MIN_QUALITY_IMAGES == evaluate.MIN_QUALITY_IMAGES  # the parser's own copy
+
+
 def test_a_nan_in_the_code_factor_table_renders():
     """A factor constant in MIG's sample (a tiny --scale) has zero entropy, and its column is
     0/0 = NaN, as in disentanglement_lib; the page crashed on it (round(NaN))."""

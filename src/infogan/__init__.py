@@ -69,16 +69,21 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        # infogan.data, infogan.config, ...: loaded on first use, as the eager imports here
-        # once made them available after a bare `import infogan`.
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module 'infogan' has no attribute {name!r}")
+if not TYPE_CHECKING:
+    # Hidden from type checkers: a module-level __getattr__ makes them accept any name from
+    # this package (a typo such as `from infogan import load_rnu` typed Any, an ImportError at
+    # run time). They see the imports under TYPE_CHECKING above instead.
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+            globals()[name] = value  # later lookups skip this function
+            return value
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+            # infogan.data, infogan.config, ...: loaded on first use, as the eager imports
+            # here once made them available after a bare `import infogan`.
+            return importlib.import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module 'infogan' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -53,8 +53,8 @@ MAX_SPAN = 100.0
 #: Most images ``infogan sample`` puts in one PNG grid (the bytes it makes at once are capped by
 #: ``infogan.model.MAX_GENERATE_BYTES``).
 MAX_GRID_IMAGES = 10_000
-#: Fewest images sample quality is scored on: precision/recall and density/coverage use each
-#: image's 5 nearest neighbours, so a handful of images give numbers of nothing.
+#: Fewest images ``evaluate --n-quality`` takes: infogan.evaluate.MIN_QUALITY_IMAGES, kept here
+#: for the same reason.
 MIN_QUALITY_IMAGES = 50
 
 __all__ = ["main", "build_parser"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 from infogan.atomic import atomic_write_bytes
 from infogan.data import ImageDataset, load_dataset
 from infogan.data.registry import absolute_source
-from infogan.errors import CheckpointError, DataError, SpecError
+from infogan.errors import CheckpointError, DataError, SpecError, whole_number
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, eval_mode, load_run
@@ -81,7 +82,9 @@ def encode_batch(model: InfoGAN) -> int:
     return 128 if torch.device(model.device).type == "cpu" else 1000
 
 
-def representation_fn(model: InfoGAN, batch: int | None = None):
+def representation_fn(
+    model: InfoGAN, batch: int | None = None
+) -> Callable[[np.ndarray | torch.Tensor], np.ndarray]:
     """Q's code estimate as a representation, one dimension per code: ``argmax q(c|x)`` for a
     categorical code, the Gaussian mean for a continuous one (what disentanglement metrics score).
 
@@ -97,7 +100,7 @@ def representation_fn(model: InfoGAN, batch: int | None = None):
     batch = batch or encode_batch(model)
     slots = [model.spec.slot(i) for i in range(len(model.spec.codes))]
 
-    def rep(observations: np.ndarray) -> np.ndarray:
+    def rep(observations: np.ndarray | torch.Tensor) -> np.ndarray:
         # Generated images or a dataset's observations, already in the networks' scale.
         enc = model.encode(torch.as_tensor(observations), batch=batch, check=False)
         out = np.empty((len(enc.cat), len(slots)), dtype=np.float64)
@@ -179,7 +182,8 @@ def disentanglement_block(
         )
 
     # Memoised here, not in all_scores, so the breakdown below reuses the metrics' encodings.
-    data, rep = ground_truth, representation_fn(model)
+    data = ground_truth
+    rep: Callable[[np.ndarray], np.ndarray] = representation_fn(model)
     if kw.pop("memoize_codes", True):
         data, rep = memoize(data, rep)
     # The warnings filter is process-wide: held here, around both threads (see the helper).
@@ -298,6 +302,10 @@ def code_usage(
 
 #: What ``infogan evaluate`` can compute; each applies only where its inputs exist.
 METRIC_GROUPS = ("clustering", "mi", "disentanglement", "quality")
+
+#: Fewest images sample quality is scored on: precision/recall and density/coverage use each
+#: image's 5 nearest neighbours, so a handful of images give numbers of nothing.
+MIN_QUALITY_IMAGES = 50
 
 
 def evaluate_model(
@@ -594,7 +602,7 @@ def evaluate_run(
     run_dir: str | Path,
     data: Sequence[str | Path] | str | Path | None = None,
     n_mi: int = 10_000,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     split: str = "test",
     metrics: Sequence[str] | str = METRIC_GROUPS,
     scale: float = 1.0,
@@ -614,6 +622,12 @@ def evaluate_run(
     (:func:`quality_block`).
     """
     start = time.perf_counter()
+    # Checked before anything is read or written (from Python too, as the flags are): a
+    # quality sample of 0 replaced the scores already in report.json by a "skipped" note.
+    n_mi = whole_number("evaluate: n_mi", n_mi, 1)
+    n_quality = whole_number("evaluate: n_quality", n_quality, MIN_QUALITY_IMAGES)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < math.inf:
+        raise SpecError(f"evaluate: scale must be a number above 0, got {scale!r}")
     if isinstance(data, str | os.PathLike):
         data = [data]  # one source given bare: a str is iterable, one character at a time
     if isinstance(metrics, str):

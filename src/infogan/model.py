@@ -34,7 +34,10 @@ from infogan.latent import Categorical, Latent, LatentSpec
 from infogan.losses import code_log_q, gaussian_log_density, mi_bound
 from infogan.nets import InfoGANNets, build_nets
 
-__all__ = ["InfoGAN", "Encoding", "load_run"]
+__all__ = ["InfoGAN", "Encoding", "CodeValue", "load_run"]
+
+#: A code's value in ``generate(codes=...)``: one number, or one per image (a tensor, an array).
+CodeValue = int | float | np.integer | np.floating | torch.Tensor | np.ndarray
 
 
 @dataclass
@@ -134,14 +137,13 @@ class InfoGAN:
         run = run_dir_of(path)
         _check_same_model(run, cfg, file)
         nets.eval()
-        device = resolve_device(device) if isinstance(device, str) else device
+        # A torch.device is checked too: torch.device("cuda") without a GPU failed deep in torch.
+        device = resolve_device(device)
         labels = read_code_labels(run, nets.latent)
         return cls(nets.to(device), cfg, device, step, labels)
 
     # ---- generation -----------------------------------------------------------------------------
-    def latent(
-        self, n: int, codes: Mapping[str, float | int | torch.Tensor] | None = None, seed: int = 0
-    ) -> Latent:
+    def latent(self, n: int, codes: Mapping[str, CodeValue] | None = None, seed: int = 0) -> Latent:
         """A prior sample of ``n`` latents with the codes named in ``codes`` overridden.
 
         ``codes`` maps a code name (``"c1"``) to a value or an ``[n]`` tensor of values: an index in
@@ -152,7 +154,7 @@ class InfoGAN:
         # Any seed torch takes: callers offset theirs (a batch's ``seed + done``, a candidate's
         # grids at ``seed + 7``, where a candidate's seed is up to MAX_CONFIG_SEED).
         seed = whole_number("seed", seed, 0, 2**64 - 1)
-        if codes is not None and not isinstance(codes, dict):
+        if codes is not None and not isinstance(codes, Mapping):
             raise SpecError(f"codes: expected a dict like {{'c1': 3}}, got {type(codes).__name__}")
         g = torch.Generator(device=self.device).manual_seed(seed)
         lat = self.spec.sample(n, generator=g, device=self.device)
@@ -191,7 +193,7 @@ class InfoGAN:
     def generate(
         self,
         n: int | None = None,
-        codes: Mapping[str, float | int | torch.Tensor] | None = None,
+        codes: Mapping[str, CodeValue] | None = None,
         seed: int = 0,
         latent: Latent | None = None,
     ) -> torch.Tensor:
@@ -244,7 +246,7 @@ class InfoGAN:
         span: float = 2.0,
         rows: int = 10,
         seed: int = 0,
-        values: Sequence[int] | None = None,
+        values: Sequence[int] | np.ndarray | None = None,
     ) -> tuple[torch.Tensor, list[str], list[str]]:
         """A latent traversal like the paper's Figure 2: ``(images [R, K, C, H, W], rows, cols)``.
 
@@ -310,7 +312,7 @@ class InfoGAN:
             images.append(self.generate(latent=lat))
         return torch.stack(images, dim=1), row_labels, col_labels  # [R, K, C, H, W]
 
-    def _shown_values(self, index: int, values: Sequence[int] | None) -> list[int]:
+    def _shown_values(self, index: int, values: Sequence[int] | np.ndarray | None) -> list[int]:
         """The values of categorical code ``index`` a traversal shows, checked."""
         name, k = self.spec.names[index], self.spec.codes[index].k  # type: ignore[union-attr]
         if values is None:
@@ -335,7 +337,10 @@ class InfoGAN:
                 f"images: expected a tensor or an array [N, C, H, W], got {type(images).__name__}"
                 " (for files: infogan.data.load_dataset(path).images)"
             )
-        x = torch.as_tensor(images)
+        try:
+            x = torch.as_tensor(images)
+        except (TypeError, RuntimeError, ValueError):  # an object or string array
+            raise DataError(f"images: unsupported dtype {images.dtype}") from None
         three_d = x.ndim == 3
         if three_d:  # [N, H, W] -> [N, 1, H, W]
             x = x.unsqueeze(1)
@@ -520,6 +525,10 @@ def _check_range(x: torch.Tensor) -> torch.Tensor:
     (a float 0..255 or 0..1 array would otherwise reach Q unscaled)."""
     if x.dtype == torch.uint8:
         return x
+    if x.dtype == torch.bool:  # black and white, as the data readers take binary images
+        return x.to(torch.uint8) * 255
+    if x.is_complex():
+        raise DataError(f"images: unsupported dtype {x.dtype}")
     if not x.is_floating_point():
         if x.numel() and (x.min() < 0 or x.max() > 255):
             raise DataError("images: integer values must be in 0..255")

@@ -230,6 +230,15 @@ def _finished_stages(progress: Path) -> list[dict[str, Any]]:
         return []
 
 
+def require_config(cfg: object) -> None:
+    """A one-line error unless ``cfg`` is a :class:`TrainConfig` (a dict from Python, say)."""
+    if not isinstance(cfg, TrainConfig):
+        raise SpecError(
+            f"train: expected a TrainConfig (infogan.config.preset('default'), or "
+            f"TrainConfig.from_dict(d)), got {type(cfg).__name__}"
+        )
+
+
 def train_selected(
     cfg: TrainConfig,
     run_dir: str | Path,
@@ -246,11 +255,7 @@ def train_selected(
     resume where they stopped (finished points are kept in ``candidates/stages.json``); a
     finished selection is never redone.
     """
-    if not isinstance(cfg, TrainConfig):
-        raise SpecError(
-            f"train: expected a TrainConfig (infogan.config.preset('default'), or "
-            f"TrainConfig.from_dict(d)), got {type(cfg).__name__}"
-        )
+    require_config(cfg)
     run_dir = Path(run_dir)
     cfg.validate()  # from Python too: before any note is printed or anything written
     if cfg.candidates > 1 and cfg.seed > MAX_SEED and not (run_dir / "selection.json").exists():

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from infogan import checkpoint as ckpt
@@ -128,7 +129,15 @@ def param_groups(nets: InfoGANNets, q_head_step: str = "g") -> dict[str, list[to
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns."""
+    """What :func:`train` returns.
+
+    Attributes:
+        run_dir: the run's folder.
+        step: the step it ended at.
+        seconds: wall time of the training loop of this call's last leg: with candidates, the
+            winner's continuation only (not the candidates, the choice or the evaluation).
+        report: what ``report.json`` holds.
+    """
 
     run_dir: Path
     step: int
@@ -1000,7 +1009,7 @@ def train(
     cfg: TrainConfig,
     run_dir: str | Path,
     resume: bool = False,
-    dataset: ImageDataset | None = None,
+    dataset: ImageDataset | np.ndarray | torch.Tensor | None = None,
 ) -> TrainResult:
     """Train an InfoGAN, writing checkpoints, metrics, samples, figures and ``report.json``.
 
@@ -1012,13 +1021,20 @@ def train(
         run_dir: output directory (created). A new run refuses a folder that holds a run or
             other files (:func:`check_new_run_dir`); pass ``resume=True`` to continue one.
         resume: continue from the newest readable checkpoint in ``run_dir``.
-        dataset: images to train on; default ``load_dataset(cfg.data)``. Labels are never used in
-            training, only by the final evaluation. The run still records ``cfg.data`` as its
-            data, which a resume or ``evaluate`` reads unless given the images again: set it to
-            where these images can be read (a warning says when the names differ).
+        dataset: images to train on; default ``load_dataset(cfg.data)``. An
+            :class:`~infogan.data.ImageDataset`, or an image array or tensor as
+            :func:`infogan.data.from_arrays` reads it. Labels are never used in training, only
+            by the final evaluation. The run still records ``cfg.data`` as its data, which a
+            resume or ``evaluate`` reads unless given the images again: set it to where these
+            images can be read (a warning says when the names differ).
     """
-    from infogan.select import train_selected  # select builds on this module
+    from infogan.select import require_config, train_selected  # select builds on this module
 
+    require_config(cfg)  # first: the checks below read its fields
+    if dataset is not None and not isinstance(dataset, ImageDataset):
+        from infogan.data import from_arrays
+
+        dataset = from_arrays(dataset)
     if not resume:
         check_new_run_dir(run_dir)
     if dataset is not None and dataset.name != cfg.data:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ IMAGE_KEYS = ("images", "x")
 LABEL_KEYS = ("labels", "y")
 
 
-def _to_nchw(arr: np.ndarray, path: Path) -> np.ndarray:
+def _to_nchw(arr: np.ndarray, path: str | Path) -> np.ndarray:
     if arr.ndim == 3:
         return arr[:, None]  # [N, H, W] -> [N, 1, H, W]
     if arr.ndim == 4:
@@ -53,7 +54,7 @@ def _to_nchw(arr: np.ndarray, path: Path) -> np.ndarray:
     )
 
 
-def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
+def _to_uint8(arr: np.ndarray, path: str | Path) -> np.ndarray:
     """Detect the value range of ``arr`` and map it to uint8 0..255."""
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255  # binary images (e.g. dSprites) as black/white
@@ -93,7 +94,7 @@ def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
     raise DataError(f"data: {path}: images have unsupported dtype {arr.dtype}")
 
 
-def _labels(arr: np.ndarray, n: int, path: Path, key: str) -> torch.Tensor:
+def _labels(arr: np.ndarray, n: int, path: str | Path, key: str) -> torch.Tensor:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]  # [N, 1] column vectors are common from scikit-learn style code
     if arr.ndim != 1:
@@ -194,3 +195,36 @@ def read_npz(path: str | Path) -> ImageDataset:
     if labels_np is not None and label_key is not None:
         labels = _labels(labels_np, images.shape[0], path, label_key)
     return ImageDataset(images=torch.from_numpy(images), labels=labels, name=str(path))
+
+
+def from_arrays(images: Any, labels: Any = None, name: str = "array") -> ImageDataset:
+    """An :class:`ImageDataset` from images in memory, read as an ``.npz`` file's arrays are.
+
+    Args:
+        images: a numpy array or torch tensor, ``[N, H, W]``, ``[N, C, H, W]`` or
+            ``[N, H, W, C]`` with C = 1 or 3; uint8 0..255, bool or 0/1 integers (black and
+            white), or floats in [0, 1], [-1, 1] or [0, 255] (the range decides the scale).
+        labels: optional integer labels ``[N]``, for evaluation only (training never reads them).
+        name: what messages and the run's records call this data.
+
+    Raises:
+        DataError: another shape, dtype or value range, or labels that do not match.
+    """
+
+    def as_numpy(x: Any) -> np.ndarray:
+        if isinstance(x, torch.Tensor):
+            return x.detach().cpu().numpy()
+        return np.asarray(x)
+
+    try:
+        arr = as_numpy(images)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise DataError(f"data: {name}: images are not an array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"data: {name}: images have unsupported dtype {arr.dtype}")
+    arr = _to_nchw(arr, name)
+    if arr.shape[0] == 0 or arr.shape[2] == 0 or arr.shape[3] == 0:
+        raise DataError(f"data: {name}: images have shape {list(arr.shape)}")
+    pixels = np.ascontiguousarray(_to_uint8(arr, name))
+    label_t = None if labels is None else _labels(as_numpy(labels), len(pixels), name, "labels")
+    return ImageDataset(images=torch.from_numpy(pixels), labels=label_t, name=name)

@@ -13,6 +13,7 @@ reward a code that merges two classes, so the three numbers together tell the fu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,7 +191,7 @@ def cluster_accuracy(codes: Any, labels: Any, n_codes: int | None = None) -> Clu
     )
 
 
-def apply_mapping(codes: Any, mapping: dict[int, int]) -> np.ndarray:
+def apply_mapping(codes: Any, mapping: Mapping[int, int] | Mapping[str, int]) -> np.ndarray:
     """Turn code values into labels with a mapping from :func:`cluster_accuracy`.
 
     Use it to label new images with a trained Q: ``apply_mapping(argmax_q, result.mapping)``.

@@ -25,7 +25,7 @@ The k-NN metrics need all pairwise distances; they are computed in row chunks of
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import scipy.linalg
@@ -38,6 +38,7 @@ __all__ = [
     "frechet_distance",
     "kid",
     "precision_recall",
+    "QualityScores",
     "quality_scores",
     "real_vs_real",
 ]
@@ -302,6 +303,18 @@ def density_coverage(real: Any, fake: Any, k: int = 5) -> tuple[float, float]:
     return s["density"], s["coverage"]
 
 
+class QualityScores(TypedDict):
+    """What :func:`quality_scores` returns (a plain dict, JSON-ready)."""
+
+    fid: float
+    kid: float
+    kid_std: float | None  # None where :func:`kid` says: every subset was the whole of both sets
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+
+
 def quality_scores(
     real_feats: Any,
     fake_feats: Any,
@@ -312,7 +325,7 @@ def quality_scores(
     kid_subset_size: int = 1000,
     seed: int = 0,
     eps: float = 1e-6,
-) -> dict[str, float | None]:
+) -> QualityScores:
     """All sample-quality scores between ``real [N, D]`` and ``fake [M, D]`` features.
 
     Returns a dict with keys ``"fid"``, ``"kid"``, ``"kid_std"``, ``"precision"``, ``"recall"``,
@@ -323,21 +336,20 @@ def quality_scores(
     """
     r, f = _pair(real_feats, fake_feats)
     kid_mean, kid_std = kid(r, f, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
-    scores: dict[str, float | None] = {
-        "fid": fid(r, f, eps=eps),
-        "kid": kid_mean,
-        "kid_std": kid_std,
-    }
-    scores.update(_manifold_scores(r, f, k_pr=k_pr, k_dc=k_dc))
-    return {
-        key: scores[key]
-        for key in ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
-    }
+    fid_value = fid(r, f, eps=eps)
+    knn = _manifold_scores(r, f, k_pr=k_pr, k_dc=k_dc)
+    return QualityScores(
+        fid=fid_value,
+        kid=kid_mean,
+        kid_std=kid_std,
+        precision=knn["precision"],
+        recall=knn["recall"],
+        density=knn["density"],
+        coverage=knn["coverage"],
+    )
 
 
-def real_vs_real(
-    reference: Any, other: Any, *, extractor: Any = None, **kw: Any
-) -> dict[str, float | None]:
+def real_vs_real(reference: Any, other: Any, *, extractor: Any = None, **kw: Any) -> QualityScores:
     """The same scores as :func:`quality_scores` between two *real* sets: the best a model can do.
 
     In a feature space trained in the project there is no published scale, so print this beside
