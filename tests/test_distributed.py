@@ -70,6 +70,7 @@ def _bn_worker(rank, world, store, out_dir):
         },
         os.path.join(out_dir, f"{rank}.pt"),
     )
+    dist.barrier()  # torch 2.5's destroy hung in the rank that came second
     dist.destroy_process_group()
 
 
