@@ -53,7 +53,9 @@ GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", 
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _ORIENTATION = 0x0112  # EXIF tag; values 5-8 turn the image a quarter
 log = logging.getLogger(__name__)
-CACHE_VERSION = 2  # bump when decoding changes, so old caches are not read as new ones
+# Bump when decoding or what is cached changes, so old caches are not read as new ones
+# (3: the decoding notes are kept beside the pixels).
+CACHE_VERSION = 3
 
 __all__ = ["IMAGE_SUFFIXES", "has_images", "load_image_folder"]
 
