@@ -109,6 +109,8 @@ def check(run: str, chromium: str, shots: Path) -> list[str]:
                     settle()
                     if "steps" not in err():
                         failures.append(f"steps {steps}: refused, but the page shows {err()!r}")
+                    if f" {steps} steps" in page.inner_text("#travcap"):
+                        failures.append(f"steps {steps}: refused, but captioned as shown")
                 page.fill("#tsteps", "5")
                 page.locator("#tsteps").dispatch_event("change")
                 settle()

@@ -387,3 +387,32 @@ def test_a_torch_device_is_checked_as_a_device_name_is(model, tmp_path):
         infogan.load_run(tmp_path / "r", device=torch.device("cuda"))
     with pytest.raises(SpecError, match="not supported"):
         infogan.load_run(tmp_path / "r", device=torch.device("meta"))
+
+
+def test_odd_but_readable_inputs_from_the_review(model, tiny_dataset, tmp_path, caplog):
+    """A flipped view (negative strides) was refused as 'unsupported dtype uint8'; uint16
+    images and device=None failed inside torch; a numpy scale was refused; a path given as
+    dataset= was called an array of strings; a run trained on an array was scored on its
+    recorded data without a word."""
+    import numpy as np
+
+    from infogan.data import from_arrays
+    from infogan.evaluate import evaluate_run
+
+    pixels = tiny_dataset.images[:4].numpy()
+    flipped = pixels[:, :, :, ::-1]
+    assert torch.equal(model.encode(flipped).cat, model.encode(flipped.copy()).cat)
+    assert torch.equal(model.encode(pixels.astype(np.uint16)).cat, model.encode(pixels).cat)
+    with pytest.raises(SpecError, match="device"):
+        infogan.load_run(tmp_path / "r", device=None)
+    with pytest.raises(DataError, match="is a path"):
+        from_arrays("x.npz")
+    bf16 = torch.from_numpy(pixels).to(torch.bfloat16)
+    assert torch.equal(from_arrays(bf16).images, torch.from_numpy(pixels))
+    with pytest.raises(DataError, match=r"range over \[0, 1234567\]"):
+        from_arrays(np.array([[[0, 1234567]]]))
+    run = tmp_path / "arr"
+    infogan.train(tiny_config(steps=2, progress=False), run, dataset=tiny_dataset.images.numpy())
+    with caplog.at_level("WARNING"):
+        evaluate_run(run, metrics="mi", n_mi=64, scale=np.float32(0.5))
+    assert "images passed from Python" in caplog.text

@@ -11,6 +11,8 @@ __all__ = ["resolve_device"]
 
 def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else is checked against what exists."""
+    if not isinstance(name, str | torch.device):
+        raise SpecError(f"device: expected a name such as cpu, cuda or auto, got {name!r}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

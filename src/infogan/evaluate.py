@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ import torch
 
 from infogan.atomic import atomic_write_bytes
 from infogan.data import ImageDataset, load_dataset
+from infogan.data.npz import ARRAY_NAME
 from infogan.data.registry import absolute_source
 from infogan.errors import CheckpointError, DataError, SpecError, whole_number
 from infogan.latent import Categorical
@@ -626,8 +628,9 @@ def evaluate_run(
     # quality sample of 0 replaced the scores already in report.json by a "skipped" note.
     n_mi = whole_number("evaluate: n_mi", n_mi, 1)
     n_quality = whole_number("evaluate: n_quality", n_quality, MIN_QUALITY_IMAGES)
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < math.inf:
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
         raise SpecError(f"evaluate: scale must be a number above 0, got {scale!r}")
+    scale = float(scale)
     if isinstance(data, str | os.PathLike):
         data = [data]  # one source given bare: a str is iterable, one character at a time
     if isinstance(metrics, str):
@@ -651,6 +654,16 @@ def evaluate_run(
     # Paths absolute (names stay names): one dataset evaluated from two working directories,
     # or typed two ways, is one entry under "evaluations", not several.
     sources = [absolute_source(s) for s in data] if data else [model.cfg.data]
+    seen = model.trained_on or {}
+    if not data and seen.get("name") == ARRAY_NAME:
+        log.warning(
+            "note: %s trained on %s images passed from Python (%s), not on its recorded data "
+            "%s, which these scores are on; give the images with --data (a file or folder)",
+            run_dir,
+            seen.get("n", "?"),
+            ARRAY_NAME,
+            model.cfg.data,
+        )
     # Image files are resized, and any data put in the channels, that the networks read.
     channels, side = model.nets.image_shape[:2]
     try:

@@ -611,22 +611,27 @@ function setErr(key, text) {
 
 // One request in flight per image; while it runs only the newest wish is kept, so a slider
 // drag neither floods the server nor shows stale frames last.
-function request(imgId, url) {
-  if (busy[imgId]) { next[imgId] = url; return; }
+// shown(): what to do once this image is up (the traversal's caption follows its image, not
+// a request the server refused).
+function request(imgId, url, shown) {
+  if (busy[imgId]) { next[imgId] = [url, shown]; return; }
   busy[imgId] = true;
   const img = $(imgId);
+  // An image hidden meanwhile (traversal "none") has nothing to say, even about a refusal.
+  const fail = (text) => { setErr(imgId, img.hidden ? "" : text); img.style.opacity = 0.35; };
   fetch(url).then(async (r) => {
     // A refused request leaves the last image up, dimmed: it no longer shows the controls.
-    if (!r.ok) { setErr(imgId, r.status + " " + (await r.text()).trim()); img.style.opacity = 0.35; return; }
+    if (!r.ok) { fail(r.status + " " + (await r.text()).trim()); return; }
     const old = img.src;
     img.src = URL.createObjectURL(await r.blob());
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
     img.style.opacity = "";
     setErr(imgId, "");
-  }).catch((e) => { setErr(imgId, String(e)); img.style.opacity = 0.35; }).finally(() => {
+    if (shown) shown();
+  }).catch((e) => { fail(String(e)); }).finally(() => {
     busy[imgId] = false;
-    const u = next[imgId]; next[imgId] = null;
-    if (u) request(imgId, u);
+    const queued = next[imgId]; next[imgId] = null;
+    if (queued) request(imgId, ...queued);
   });
 }
 
@@ -643,8 +648,11 @@ function refresh() {
   const t = $("tcode").value;
   $("travimg").hidden = $("travcap").hidden = !t;
   if (!t) setErr("travimg", "");
-  if (t) $("travcap").textContent = caption(spec.codes.find((c) => c.name === t));
-  if (t) request("travimg", "traverse.png?" + query({ code: t, steps: $("tsteps").value }));
+  if (t) {
+    const text = caption(spec.codes.find((c) => c.name === t));
+    request("travimg", "traverse.png?" + query({ code: t, steps: $("tsteps").value }),
+            () => { $("travcap").textContent = text; });
+  }
 }
 
 // What the traversal row's columns are, left to right (the server's row, see /traverse.png).

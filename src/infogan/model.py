@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,6 +103,8 @@ class InfoGAN:
         #: once the run was scored on labelled data), and why there are none where they are
         #: missing; :meth:`label` uses the ones made at this model's step.
         self.saved_labels: SavedLabels = saved_labels or SavedLabels({})
+        #: What the checkpoint says it trained on (``name``, ``n``, ``shape``), where it says.
+        self.trained_on: dict[str, Any] | None = None
 
     @property
     def spec(self) -> LatentSpec:
@@ -140,7 +143,10 @@ class InfoGAN:
         # A torch.device is checked too: torch.device("cuda") without a GPU failed deep in torch.
         device = resolve_device(device)
         labels = read_code_labels(run, nets.latent)
-        return cls(nets.to(device), cfg, device, step, labels)
+        model = cls(nets.to(device), cfg, device, step, labels)
+        data = state.get("data")
+        model.trained_on = data if isinstance(data, dict) else None
+        return model
 
     # ---- generation -----------------------------------------------------------------------------
     def latent(self, n: int, codes: Mapping[str, CodeValue] | None = None, seed: int = 0) -> Latent:
@@ -337,10 +343,11 @@ class InfoGAN:
                 f"images: expected a tensor or an array [N, C, H, W], got {type(images).__name__}"
                 " (for files: infogan.data.load_dataset(path).images)"
             )
-        try:
-            x = torch.as_tensor(images)
-        except (TypeError, RuntimeError, ValueError):  # an object or string array
-            raise DataError(f"images: unsupported dtype {images.dtype}") from None
+        if isinstance(images, np.ndarray):
+            if images.dtype.kind not in "biuf":  # objects, strings, complex numbers
+                raise DataError(f"images: unsupported dtype {images.dtype}")
+            images = np.ascontiguousarray(images)  # a flipped view has negative strides
+        x = torch.as_tensor(images)
         three_d = x.ndim == 3
         if three_d:  # [N, H, W] -> [N, 1, H, W]
             x = x.unsqueeze(1)
@@ -530,6 +537,8 @@ def _check_range(x: torch.Tensor) -> torch.Tensor:
     if x.is_complex():
         raise DataError(f"images: unsupported dtype {x.dtype}")
     if not x.is_floating_point():
+        if x.dtype in (torch.uint16, torch.uint32, torch.uint64):
+            x = x.to(torch.int64)  # torch has no min/max for these (uint64 past 2**63 wraps: < 0)
         if x.numel() and (x.min() < 0 or x.max() > 255):
             raise DataError("images: integer values must be in 0..255")
         return x.to(torch.uint8)

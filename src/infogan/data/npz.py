@@ -18,6 +18,7 @@ and 2 fits no range (0..255 data that dark is implausible) and is refused.
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,10 @@ def _to_uint8(arr: np.ndarray, path: str | Path) -> np.ndarray:
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255  # binary images (e.g. dSprites) as black/white
     if np.issubdtype(arr.dtype, np.integer):
-        lo, hi = float(arr.min()), float(arr.max())  # exact: integer images are below 2**24
-        if lo < 0 or hi > 255:
-            raise DataError(f"data: {path}: integer images range over [{lo:g}, {hi:g}], not 0..255")
-        if hi <= 1:  # 0/1 masks saved as integers (uint8 too: dSprites' own imgs): binary
+        ilo, ihi = int(arr.min()), int(arr.max())
+        if ilo < 0 or ihi > 255:
+            raise DataError(f"data: {path}: integer images range over [{ilo}, {ihi}], not 0..255")
+        if ihi <= 1:  # 0/1 masks saved as integers (uint8 too: dSprites' own imgs): binary
             log.info("data: %s: integer images hold only 0 and 1; read as black and white", path)
             return arr.astype(np.uint8) * 255
         return arr if arr.dtype == np.uint8 else arr.astype(np.uint8)
@@ -197,7 +198,11 @@ def read_npz(path: str | Path) -> ImageDataset:
     return ImageDataset(images=torch.from_numpy(images), labels=labels, name=str(path))
 
 
-def from_arrays(images: Any, labels: Any = None, name: str = "array") -> ImageDataset:
+#: What :func:`from_arrays` calls its data unless named: a run trained on it says so later.
+ARRAY_NAME = "array"
+
+
+def from_arrays(images: Any, labels: Any = None, name: str = ARRAY_NAME) -> ImageDataset:
     """An :class:`ImageDataset` from images in memory, read as an ``.npz`` file's arrays are.
 
     Args:
@@ -213,9 +218,15 @@ def from_arrays(images: Any, labels: Any = None, name: str = "array") -> ImageDa
 
     def as_numpy(x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
-            return x.detach().cpu().numpy()
+            x = x.detach().cpu()
+            return (x.float() if x.dtype == torch.bfloat16 else x).numpy()  # numpy has no bf16
         return np.asarray(x)
 
+    if isinstance(images, str | os.PathLike):
+        raise DataError(
+            f"data: {images} is a path; from_arrays (and train's dataset=) take images in "
+            "memory: set cfg.data to the path, or give infogan.data.load_dataset(path)"
+        )
     try:
         arr = as_numpy(images)
     except (TypeError, ValueError, RuntimeError) as e:
