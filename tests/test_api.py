@@ -367,6 +367,15 @@ def test_codes_are_any_mapping_and_numpy_values(model):
     )
     per_image = model.latent(4, {"c2": np.linspace(-1, 1, 4)})
     assert torch.allclose(per_image.cont[:, 0], torch.linspace(-1, 1, 4))
+    assert model.latent(2, {"c1": np.uint64(3)}).cat[:, 0].tolist() == [
+        3,
+        3,
+    ]  # torch takes no uint64
+    for bad in (np.array(["a", "b"]), np.array([1, 2], dtype=object), np.complex64(1)):
+        with pytest.raises(SpecError, match="expected real numbers"):
+            model.latent(2, {"c2": bad})
+    with pytest.raises(SpecError, match="expected real numbers"):
+        model.latent(2, {"c2": torch.tensor([1j, 1j])})
 
 
 def test_encode_reads_bool_images_as_black_and_white_and_refuses_odd_dtypes(model, tiny_dataset):

@@ -173,7 +173,15 @@ class InfoGAN:
                 raise SpecError(
                     f"{name}: expected a number or a tensor, got {type(value).__name__}"
                 )
-            v = torch.as_tensor(value, device=self.device)
+            given: Any = value
+            if isinstance(value, np.ndarray | np.number):
+                if value.dtype.kind not in "biuf":  # strings, objects, complex numbers
+                    raise SpecError(f"{name}: expected real numbers, got dtype {value.dtype}")
+                # uint64 (which torch cannot take from numpy) and the rest: as int64 / float64
+                given = value.astype(np.float64 if value.dtype.kind == "f" else np.int64)
+            if isinstance(value, torch.Tensor) and value.is_complex():
+                raise SpecError(f"{name}: expected real numbers, got dtype {value.dtype}")
+            v = torch.as_tensor(given, device=self.device)
             if v.ndim > 1 or (v.ndim == 1 and len(v) != n):
                 raise SpecError(
                     f"{name}: expected one value or one per image ({n}), got shape {tuple(v.shape)}"
