@@ -186,16 +186,20 @@ def read_npz(path: str | Path) -> ImageDataset:
             # Object arrays (allow_pickle=False) and damaged members only fail when read.
             raise DataError(f"data: {path} has an unreadable array ({e})") from None
 
-    images = _to_nchw(images, path)
+    return _dataset(images, labels_np, str(path), label_key or "labels")
+
+
+def _dataset(images: np.ndarray, labels: np.ndarray | None, name: str, key: str) -> ImageDataset:
+    """The arrays of an ``.npz`` file, or of :func:`from_arrays`, as an ImageDataset: any layout
+    to ``[N, C, H, W]``, the value range to uint8, the labels checked against the images."""
+    images = _to_nchw(images, name)
     if images.shape[0] == 0:
-        raise DataError(f"data: {path} holds 0 images")
+        raise DataError(f"data: {name} holds 0 images")
     if images.shape[2] == 0 or images.shape[3] == 0:
-        raise DataError(f"data: {path}: images have shape {list(images.shape)}")
-    images = np.ascontiguousarray(_to_uint8(images, path))
-    labels = None
-    if labels_np is not None and label_key is not None:
-        labels = _labels(labels_np, images.shape[0], path, label_key)
-    return ImageDataset(images=torch.from_numpy(images), labels=labels, name=str(path))
+        raise DataError(f"data: {name}: images have shape {list(images.shape)}")
+    pixels = np.ascontiguousarray(_to_uint8(images, name))
+    label_t = None if labels is None else _labels(labels, pixels.shape[0], name, key)
+    return ImageDataset(images=torch.from_numpy(pixels), labels=label_t, name=name)
 
 
 #: What :func:`from_arrays` calls its data unless named: a run trained on it says so later.
@@ -233,9 +237,4 @@ def from_arrays(images: Any, labels: Any = None, name: str = ARRAY_NAME) -> Imag
         raise DataError(f"data: {name}: images are not an array ({e})") from None
     if arr.dtype.kind not in "biuf":
         raise DataError(f"data: {name}: images have unsupported dtype {arr.dtype}")
-    arr = _to_nchw(arr, name)
-    if arr.shape[0] == 0 or arr.shape[2] == 0 or arr.shape[3] == 0:
-        raise DataError(f"data: {name}: images have shape {list(arr.shape)}")
-    pixels = np.ascontiguousarray(_to_uint8(arr, name))
-    label_t = None if labels is None else _labels(as_numpy(labels), len(pixels), name, "labels")
-    return ImageDataset(images=torch.from_numpy(pixels), labels=label_t, name=name)
+    return _dataset(arr, None if labels is None else as_numpy(labels), name, "labels")
