@@ -53,14 +53,24 @@ def is_archive(path: str | Path) -> bool:
         return False
 
 
-def _is_torchscript(path: Path) -> bool:
-    """Whether a zip archive is a TorchScript module (its serialized code sits under
-    ``<name>/code/``, which a ``torch.save`` checkpoint never has). Nothing is unpickled."""
+def _exported_kind(path: Path) -> tuple[str, str] | None:
+    """What `infogan export` wrote, when a zip archive is one of its program files: a TorchScript
+    module (serialized code under ``<name>/code/``) or a torch.export program (``archive_format``,
+    or the ``serialized_exported_program.json`` of older torch), neither of which a
+    ``torch.save`` checkpoint ever holds. ``(what it is, how to load it)``; nothing is unpickled."""
     try:
         with zipfile.ZipFile(path) as z:
-            return any("/code/" in n or n.endswith("/constants.pkl") for n in z.namelist())
+            names = z.namelist()
     except (OSError, zipfile.BadZipFile):
-        return False
+        return None
+    if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+        return "a TorchScript file (what `infogan export` writes as .pt)", "torch.jit.load"
+    if any(
+        n.endswith("/archive_format") or n.endswith("serialized_exported_program.json")
+        for n in names
+    ):
+        return "a torch.export program (what `infogan export` writes as .pt2)", "torch.export.load"
+    return None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -75,10 +85,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint: {path} is not a checkpoint file (not a PyTorch archive: another "
             "format, or cut short)"
         )
-    if _is_torchscript(path):
+    exported = _exported_kind(path)
+    if exported is not None:
+        kind, loader = exported
         raise CheckpointError(
-            f"checkpoint: {path} is a TorchScript file (what `infogan export` writes as .pt), "
-            "not a training checkpoint; load it with torch.jit.load, or give the run folder"
+            f"checkpoint: {path} is {kind}, not a training checkpoint; load it with {loader}, "
+            "or give the run folder"
         )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)

@@ -317,16 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--force", action="store_true", help="replace existing figures in --out")
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
 
-    x = sub.add_parser("export", help="write the generator as safetensors, TorchScript or ONNX")
+    x = sub.add_parser("export", help="write the generator: safetensors, TorchScript, ONNX or pt2")
     x.add_argument("run", help="run directory or checkpoint file")
     x.add_argument("--out", required=True, help="file to write (its description goes to OUT.json)")
     x.add_argument(
         "--format",
         dest="fmt",
-        choices=["safetensors", "torchscript", "onnx"],
+        choices=["safetensors", "torchscript", "onnx", "pt2"],
         default=None,
-        help="safetensors weights, a traced TorchScript module, or ONNX (needs onnx); default "
-        "from --out's suffix: .pt/.pth/.ts TorchScript, .onnx ONNX, else safetensors",
+        help="safetensors weights, a traced TorchScript module, ONNX (needs onnx) or a "
+        "torch.export program (pt2); default from --out's suffix: .pt/.pth/.ts TorchScript, "
+        ".onnx ONNX, .pt2 pt2, else safetensors",
     )
     x.add_argument(
         "--what",
@@ -1107,6 +1108,7 @@ _EXPORT_SUFFIXES = {
     ".pth": "torchscript",
     ".ts": "torchscript",
     ".onnx": "onnx",
+    ".pt2": "pt2",
 }
 
 

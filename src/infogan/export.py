@@ -1,4 +1,4 @@
-"""Export a trained generator for use outside this library: safetensors, TorchScript or ONNX.
+"""Export a trained generator for use outside this library: safetensors, TorchScript, ONNX or pt2.
 
 Every export writes two files: the model file at ``PATH`` and a sidecar ``PATH.json`` that says how
 to use it (the run's config, the latent layout, which generator was taken). The sidecar's name
@@ -14,6 +14,10 @@ Formats:
   ``[N, input_dim]`` (layout in the sidecar) to images ``[N, C, H, W]`` in [-1, 1]; loads with
   ``torch.jit.load`` and no infogan installed. The sidecar also rides inside the archive.
 * ``onnx``: the same module through ``torch.onnx`` (needs ``pip install onnx``), batch axis dynamic.
+* ``pt2``: the same module as a ``torch.export`` program (``torch.export.load(p).module()``),
+  PyTorch's successor to TorchScript (which recent torch deprecates), batch axis dynamic; the
+  sidecar rides inside as ``extra/infogan.json``. torch says a ``.pt2`` may not load in a newer
+  torch than the one that wrote it, and that its loader can unpickle: load only files you trust.
 
 >>> from infogan.export import export_model
 >>> export_model("runs/mnist", "g.safetensors")   # g.safetensors + g.safetensors.json
@@ -53,14 +57,15 @@ __all__ = [
 ]
 
 #: Output formats, the first is the default.
-FORMATS = ("safetensors", "torchscript", "onnx")
+FORMATS = ("safetensors", "torchscript", "onnx", "pt2")
 #: What a safetensors export holds: the generator only, or every network.
 WHAT = ("generator", "all")
 #: ``format`` field of every sidecar, so readers can tell our JSON from any other.
 EXPORT_FORMAT = "infogan-export"
 #: Sidecar schema version; bump when a field changes meaning.
 EXPORT_VERSION = 1
-#: Name of the sidecar inside a TorchScript archive (``torch.jit.load(..., _extra_files=...)``).
+#: Name of the sidecar inside a TorchScript or pt2 archive (``torch.jit.load(..., _extra_files=...)``,
+#: ``torch.export.load(..., extra_files=...)``).
 TORCHSCRIPT_EXTRA = "infogan.json"
 
 
@@ -200,7 +205,7 @@ def export_model(
         raise SpecError(f"export: unknown --what {what!r}; choose from {', '.join(WHAT)}")
     if what == "all" and fmt != "safetensors":
         raise SpecError(
-            "export: --what all is for safetensors; TorchScript/ONNX hold the generator"
+            "export: --what all is for safetensors; TorchScript/ONNX/pt2 hold the generator"
         )
     out = Path(out)
     side = sidecar_path(out)
@@ -228,16 +233,17 @@ def export_model(
     else:
         wrapper = LatentGenerator(generator, model.spec).eval()
         example = _example_latent(model.spec, n=2)
-        data = (
-            _torchscript_bytes(wrapper, example, meta)
-            if fmt == "torchscript"
-            else _onnx_bytes(wrapper, example)
-        )
+        if fmt == "torchscript":
+            data = _torchscript_bytes(wrapper, example, meta)
+        elif fmt == "pt2":
+            data = _pt2_bytes(wrapper, example, meta)
+        else:
+            data = _onnx_bytes(wrapper, example)
     # Two atomic writes, undone together on an error (a full disk, Ctrl-C): the small sidecar
     # first, so a failure there changes nothing; if the model's write then fails, the sidecar
     # goes back to what it was (a full disk left a model without its sidecar, and the retry
     # was refused as "already exists"). A power cut between them can still pair a new
-    # sidecar with an old model; the safetensors and TorchScript files carry the same
+    # sidecar with an old model; the safetensors, TorchScript and pt2 files carry the same
     # description inside them, so those stay usable on their own.
     before = side.read_bytes() if side.is_file() else None
     atomic_write_bytes(side, (json.dumps(meta, indent=2) + "\n").encode())
@@ -370,7 +376,7 @@ def _sidecar(model: InfoGAN, source: str | Path, fmt: str, what: str, gen: str) 
             "name": "latent",
             "shape": ["N", spec.input_dim],
             "dtype": "float32",
-            # The raw generator (safetensors) reads noise_scale * z; the traced/ONNX module
+            # The raw generator (safetensors) reads noise_scale * z; the traced/ONNX/pt2 module
             # applies that gain itself and reads plain z, drawn from the run's own prior.
             "z": "noise_scale * z" if raw_input else _plain_z(spec),
         },
@@ -401,7 +407,7 @@ def _class_of_value(model: InfoGAN) -> dict[str, dict[str, str]]:
 
 
 def _plain_z(spec: LatentSpec) -> str:
-    """How to draw the z that a TorchScript / ONNX export reads, for the sidecar's ``input``."""
+    """How to draw the z that a TorchScript / ONNX / pt2 export reads, for the sidecar's ``input``."""
     return f"z ~ {_NOISE_PRIORS[spec.noise_dist][1]}; noise_scale applied inside"
 
 
@@ -440,6 +446,16 @@ def _torchscript_bytes(wrapper: nn.Module, example: torch.Tensor, meta: dict[str
             traced = torch.jit.trace(wrapper, (example,))
         buf = io.BytesIO()
         torch.jit.save(traced, buf, _extra_files={TORCHSCRIPT_EXTRA: json.dumps(meta)})
+    return buf.getvalue()
+
+
+def _pt2_bytes(wrapper: nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> bytes:
+    # min=1: a batch of one is a use like any other. The example has 2 rows because torch.export
+    # specialises a dimension whose example size is 0 or 1 (the trace would fix the batch).
+    batch = torch.export.Dim("N", min=1)
+    program = torch.export.export(wrapper, (example,), dynamic_shapes={"latent": {0: batch}})
+    buf = io.BytesIO()
+    torch.export.save(program, buf, extra_files={TORCHSCRIPT_EXTRA: json.dumps(meta)})
     return buf.getvalue()
 
 
