@@ -333,11 +333,17 @@ def test_no_path_is_a_one_line_error():
 def test_train_takes_images_as_an_array_or_a_tensor(tmp_path, tiny_dataset):
     """Only an ImageDataset worked: an array failed with AttributeError ('name'), a tensor
     with 'too many values to unpack' (the API audit)."""
+    import numpy as np
+
     from infogan.data import from_arrays
 
     pixels = tiny_dataset.images[:, 0].numpy()  # [N, H, W] uint8
-    result = infogan.train(tiny_config(steps=2, progress=False), tmp_path / "a", dataset=pixels)
+    cfg = tiny_config(steps=2, progress=False)
+    cfg.data, cfg.batch = tmp_path / "pixels", np.int64(cfg.batch)
+    result = infogan.train(cfg, tmp_path / "a", dataset=pixels)
     assert result.step == 2
+    # The caller's config is left as they set it (the checks turned the Path into a str).
+    assert cfg.data == tmp_path / "pixels" and isinstance(cfg.batch, np.int64)
     as_01 = tiny_dataset.images.float() / 255  # floats in [0, 1]: scaled as .npz files are
     assert torch.equal(from_arrays(as_01).images, tiny_dataset.images)
     assert torch.equal(from_arrays(as_01.numpy().transpose(0, 2, 3, 1)).images, tiny_dataset.images)

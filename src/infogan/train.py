@@ -32,6 +32,7 @@ what an uninterrupted one would, and resuming needs no RNG bookkeeping beyond th
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -1031,6 +1032,9 @@ def train(
     from infogan.select import require_config, train_selected  # select builds on this module
 
     require_config(cfg)  # first: the checks below read its fields
+    # The checks normalise fields in place (a Path to str, numpy numbers to Python ones): on
+    # a copy, so the caller's config is theirs to reuse as they set it.
+    cfg = copy.deepcopy(cfg)
     if dataset is not None and not isinstance(dataset, ImageDataset):
         from infogan.data import from_arrays
 
