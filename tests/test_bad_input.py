@@ -212,14 +212,19 @@ def test_evaluate_refuses_to_overwrite_what_is_not_a_json_report(capsys, finishe
 
 def test_no_output_flag_replaces_a_runs_own_files_even_with_force(capsys, finished, tmp_path):
     """export --force replaced the run's newest checkpoint with a TorchScript file (that step
-    was lost) and could write into its config.json; sample --force into its sample grids."""
+    was lost) and could write into its config.json; sample --force into its sample grids, its
+    training curves and its traversal figures; traverse --force into those figures."""
     newest = ckpt.list_checkpoints(finished)[-1][1]
     config = finished / "config.json"
-    kept = {p: p.read_bytes() for p in (newest, config)}
+    curves, figure = finished / "curves.png", finished / "traversal_c1.png"
+    kept = {p: p.read_bytes() for p in (newest, config, curves, figure)}
     for argv in (
         ["export", str(finished), "--out", str(newest), "--force"],
         ["export", str(finished), "--out", str(config), "--format", "safetensors", "--force"],
         ["sample", str(finished), "--out", str(finished / "samples" / "step_0000002.png")],
+        ["sample", str(finished), "--out", str(curves)],
+        ["sample", str(finished), "--out", str(figure)],
+        ["traverse", str(finished), "--code", "c1", "--out", str(finished), "--force"],
     ):
         err = _err(capsys, [*argv, "--force"] if argv[0] == "sample" else argv)
         assert "is a file of the run in" in err, err

@@ -540,3 +540,31 @@ def test_the_package_and_help_load_without_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_command_in_the_readmes_code_blocks_parses():
+    """The README's commands are what users paste: a flag renamed or a required one added (three
+    quoted `infogan sweep` lines once lacked --out) must fail here, not in a user's shell."""
+    import shlex
+
+    from infogan.cli import build_parser
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    commands, in_block = [], False
+    for line in readme.read_text().splitlines():
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        if not in_block:
+            continue
+        for part in line.split("&&"):
+            if part.strip().startswith("infogan "):  # not Python's infogan.train(...)
+                words = shlex.split(part, comments=True)  # drops the "# what it does" notes
+                commands.append(words[1:])
+    assert len(commands) >= 30, "the README's command list was not found"
+    parser = build_parser()
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"README: `infogan {shlex.join(argv)}` does not parse")

@@ -1087,8 +1087,8 @@ def _traverse(a: argparse.Namespace) -> int:
     names = names or list(model.spec.names)
     paths = {name: out / f"traversal_{name}.png" for name in names}
     for path in paths.values():
-        if path.exists() and not a.force:
-            raise SpecError(f"--out: {path} already exists; pass --force to replace it")
+        if out.is_dir():  # else the folder is made below, empty
+            _new_file(path, a.force)  # a run's own figures stay the run's, --force or not
     out.mkdir(parents=True, exist_ok=True)
     values = None
     if a.values is not None:

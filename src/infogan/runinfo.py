@@ -27,20 +27,32 @@ __all__ = ["format_info", "run_info", "owned_by_run", "written_by", "is_sweep_ta
 _NOT_RECIPE = frozenset({"seed", "data", "eval_data"})
 
 
-#: What training writes in a run folder (beside the figures): files a command that writes a
-#: user-named output must never replace, ``--force`` or not.
+#: What training writes in a run folder: files a command that writes a user-named output must
+#: never replace, ``--force`` or not. The figures too: ``sample --out RUN/curves.png --force``
+#: replaced the run's training curves, which only the run's own metrics can redraw.
 _RUN_FILES = frozenset(
-    {"config.json", "report.json", "report.html", "metrics.jsonl", "selection.json", ".lock"}
+    {
+        "config.json",
+        "report.json",
+        "report.html",
+        "metrics.jsonl",
+        "selection.json",
+        ".lock",
+        "curves.png",
+    }
 )
+#: The run's traversal figures, one per code (``traversal_c1.png``; codes may be renamed).
+_RUN_FIGURE_PREFIX, _RUN_FIGURE_SUFFIX = "traversal_", ".png"
 _RUN_FOLDERS = frozenset({"checkpoints", "candidates", "samples", "tensorboard"})
 
 
 def owned_by_run(path: str | Path) -> Path | None:
     """The run folder (one holding a run's ``config.json``) whose own file ``path`` is: one of
-    :data:`_RUN_FILES` there, or anything under its checkpoints, candidates, samples or
+    :data:`_RUN_FILES` or a ``traversal_*.png`` there, or anything under its checkpoints, candidates, samples or
     tensorboard folders. None for any other path."""
     p = Path(path).resolve()
-    if p.name in _RUN_FILES and _is_run(p.parent):
+    figure = p.name.startswith(_RUN_FIGURE_PREFIX) and p.name.endswith(_RUN_FIGURE_SUFFIX)
+    if (p.name in _RUN_FILES or figure) and _is_run(p.parent):
         return p.parent
     for up in p.parents:
         if up.name in _RUN_FOLDERS and _is_run(up.parent):
