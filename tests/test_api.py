@@ -208,6 +208,22 @@ def test_label_refuses_mappings_that_do_not_fit_the_model(tmp_path, tiny_dataset
         assert main(["encode", str(d), "--data", tiny_npz, "--out", str(out)]) == 0
         assert "c1_label" not in out.read_text().splitlines()[0]
         assert "note: no labels for some codes" in capsys.readouterr().out
+    # A checkpoint of another run at the same step copied in (same networks, so it loads):
+    # the step matched, and the run's mapping was applied to the other model's codes.
+    seed1 = tmp_path / "seed1"
+    Trainer(tiny_config(steps=3, seed=1), seed1, dataset=tiny_dataset).run(finish=False)
+    swapped = tmp_path / "swapped"
+    shutil.copytree(run, swapped)
+    shutil.copy(
+        sorted((seed1 / "checkpoints").glob("*.pt"))[-1],
+        sorted((swapped / "checkpoints").glob("*.pt"))[-1],
+    )
+    with pytest.raises(SpecError, match="made for other weights at step 3"):
+        infogan.load_run(swapped).label(x)
+    capsys.readouterr()
+    assert main(["encode", str(swapped), "--data", tiny_npz, "--out", str(tmp_path / "s.csv")]) == 0
+    assert "c1_label" not in (tmp_path / "s.csv").read_text().splitlines()[0]
+    assert "other weights" in capsys.readouterr().out
     (tmp_path / "damaged").mkdir()
     shutil.copytree(run, tmp_path / "damaged" / "r")
     (tmp_path / "damaged" / "r" / "report.json").write_text('{"step": ')

@@ -335,6 +335,9 @@ def evaluate_model(
     start = time.perf_counter()
     rep: dict[str, Any] = {
         "step": model.step,
+        # Which weights these numbers (and the label mappings) belong to: the step alone does
+        # not say (a checkpoint of another run at the same step copied into the folder).
+        "weights": model.weights_digest(),
         "codes": model.spec.spec,
         "noise_dim": model.spec.noise_dim,
         "evaluations": {},
@@ -467,7 +470,11 @@ def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
             old = {}
     if not isinstance(old, dict):
         old = {}
-    merged = _deep_merge(old, new) if old.get("step") == new.get("step") else new
+    same_model = old.get("step") == new.get("step") and old.get("weights") in (
+        None,  # a report written before weights were recorded
+        new.get("weights"),
+    )
+    merged = _deep_merge(old, new) if same_model else new
     atomic_write_bytes(path, (json.dumps(merged, indent=2) + "\n").encode())
     return merged
 

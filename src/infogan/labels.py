@@ -48,6 +48,9 @@ class CodeLabels:
     mapping: dict[int, int]
     classes: list[str] | None = None
     step: int | None = None
+    #: :meth:`InfoGAN.weights_digest` of the model it was made for (None in reports written
+    #: before it was recorded: the step is then all there is to check).
+    weights: str | None = None
 
     def apply(self, values: Any) -> np.ndarray:
         """Labels of code values: class names where they are known, else the label numbers."""
@@ -130,6 +133,7 @@ def labels_from_report(rep: dict[str, Any], spec: LatentSpec, path: str = "repor
             {}, f"{path} is of codes {rep.get('codes')!r}, not this model's {spec.spec!r}"
         )
     step = rep.get("step")
+    weights = rep.get("weights")
     entries = rep.get("clustering") or {}
     if not isinstance(entries, dict):
         return SavedLabels({}, f"{path}: its clustering entry is not an object")
@@ -145,7 +149,12 @@ def labels_from_report(rep: dict[str, Any], spec: LatentSpec, path: str = "repor
         except ValueError as e:
             bad.append(f"{name}: {e}")
             continue
-        found[name] = CodeLabels(cl.mapping, cl.classes, step if isinstance(step, int) else None)
+        found[name] = CodeLabels(
+            cl.mapping,
+            cl.classes,
+            step if isinstance(step, int) else None,
+            weights if isinstance(weights, str) else None,
+        )
     return SavedLabels(found, f"{path}: " + "; ".join(bad) if bad else None)
 
 
@@ -153,15 +162,24 @@ def current_labels(model: InfoGAN) -> tuple[dict[str, CodeLabels], str | None]:
     """The mappings that apply to ``model`` as it is (made at its step), and why others do
     not (None when all saved ones apply)."""
     saved = model.saved_labels
+    why = saved.problem
     ok = {n: c for n, c in saved.codes.items() if c.step == model.step}
     stale = sorted({c.step for n, c in saved.codes.items() if n not in ok}, key=str)
-    why = saved.problem
+    again = " (score it again: infogan evaluate RUN --data LABELLED_DATA)"
     if stale:
         when = ", ".join(map(str, stale))
         why = (why + "; " if why else "") + (
-            f"the saved mapping was made at step {when}, this model is at step {model.step}"
-            " (score it again: infogan evaluate RUN --data LABELLED_DATA)"
+            f"the saved mapping was made at step {when}, this model is at step {model.step}" + again
         )
+    if any(c.weights is not None for c in ok.values()):
+        digest = model.weights_digest()
+        other = [n for n, c in ok.items() if c.weights not in (None, digest)]
+        if other:
+            ok = {n: c for n, c in ok.items() if n not in other}
+            why = (why + "; " if why else "") + (
+                f"the saved mapping was made for other weights at step {model.step} (a "
+                "checkpoint of another run copied into the folder?)" + again
+            )
     return ok, why
 
 
