@@ -1122,3 +1122,23 @@ def test_an_earlier_sweeps_folder_takes_files_added_beside_it(capsys, tmp_path, 
     link.symlink_to(tmp_path / "nowhere")
     err = _err(capsys, ["sweep", "--seeds", "0", "--steps", "1", "--out", str(link), *TINY])
     assert "symbolic link to" in err
+
+
+def test_resume_refuses_a_config_that_asks_for_candidates_the_run_never_had(capsys, finished):
+    """A one-start run whose config.json was edited to ask for candidates, or damaged to `{}`
+    (read as the default recipe: 4 starts, full width), was resumed as a new selection from
+    step 0, replacing the finished run's report, metrics and figures."""
+    config = finished / "config.json"
+    saved = json.loads(config.read_text())
+    assert saved["candidates"] == 1
+    kept = {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()}
+    for edited, why in (
+        ({**saved, "candidates": 2}, "candidates 1 there, 2 here"),
+        ({}, "batch 8 there, 64 here"),
+    ):
+        config.write_text(json.dumps(edited))
+        kept[config] = config.read_bytes()
+        err = _err(capsys, ["train", "--resume", str(finished), "--steps", "4"])
+        assert "is not the recipe of the run's checkpoints" in err and why in err, err
+        assert not (finished / "candidates").exists()
+        assert {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()} == kept

@@ -266,6 +266,8 @@ def train_selected(
         )
     if resume:
         refuse_if_held(run_dir)  # before "no checkpoints yet" could be the answer
+        if cfg.candidates > 1 and not (run_dir / "selection.json").exists():
+            _refuse_a_one_start_run(cfg, run_dir)
     cfg = with_absolute_data(cfg)
     consensus = cfg.candidates > 1 and cfg.select_rule == "consensus"
     if consensus and not resume and not cfg.latent().n_cat:
@@ -300,6 +302,27 @@ def train_selected(
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
         return _select_and_continue(cfg, run_dir, dataset)
+
+
+def _refuse_a_one_start_run(cfg: TrainConfig, run_dir: Path) -> None:
+    """A run with checkpoints of its own and no candidates folder was trained as one start: a
+    config.json that asks for candidates was changed (or damaged: ``{}`` reads as the default
+    recipe) since. Resumed, it started a selection from step 0 and replaced the finished run's
+    report and figures; refused instead, naming what differs from its newest checkpoint."""
+    if (run_dir / "candidates").is_dir() or not ckpt.list_checkpoints(run_dir):
+        return  # a selection under way (or stopped between copying and recording the winner)
+    from infogan.config import recipe_differences
+    from infogan.train import _saved_config
+
+    path, state = ckpt.latest_checkpoint(run_dir)
+    theirs = _saved_config(state)
+    diffs = recipe_differences(theirs, cfg) if theirs is not None else []
+    diffs = diffs or [f"candidates 1 there, {cfg.candidates} here"]
+    raise SpecError(
+        f"resume: {run_dir / 'config.json'} is not the recipe of the run's checkpoints "
+        f"({path.name}: {'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}); it was "
+        "changed or damaged since the run started (put the recipe back; nothing was changed)"
+    )
 
 
 def _drop_winner_checkpoints(run_dir: Path) -> None:
