@@ -1142,3 +1142,38 @@ def test_resume_refuses_a_config_that_asks_for_candidates_the_run_never_had(caps
         assert "is not the recipe of the run's checkpoints" in err and why in err, err
         assert not (finished / "candidates").exists()
         assert {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()} == kept
+
+
+@pytest.mark.parametrize(
+    "starts", [["--candidates", "1"], ["--candidates", "2", "--select-steps", "2"]]
+)
+def test_out_of_memory_before_the_first_checkpoint_frees_out(capsys, tmp_path, monkeypatch, starts):
+    """Out of memory at the first step left config.json behind, so the corrected command (a
+    smaller --width) was refused as "already holds a run", and a resume would repeat the
+    recipe that ran out of memory. As a run that diverges before its first checkpoint, it
+    now leaves --out free; one that failed after a checkpoint keeps it (tested elsewhere)."""
+    import importlib
+
+    from infogan import fastpath
+
+    train_module = importlib.import_module("infogan.train")  # infogan.train is the function
+    real = fastpath.make_stepper
+
+    def failing(trainer):
+        stepper = real(trainer)
+
+        def boom(step):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+        stepper.step = boom
+        return stepper
+
+    monkeypatch.setattr(train_module, "make_stepper", failing)
+    out = tmp_path / "oom"
+    argv = ["train", "--steps", "4", "--out", str(out), *TINY, *starts]
+    assert main(argv) == 2
+    assert "error: out of memory" in capsys.readouterr().err
+    assert not (out / "config.json").exists() and not (out / "candidates").exists()
+    monkeypatch.setattr(train_module, "make_stepper", real)
+    assert main(argv) == 0  # the same --out, now free
+    assert ckpt.list_checkpoints(out)[-1][0] == 4

@@ -164,8 +164,9 @@ def fit_to_data(cfg: TrainConfig, dataset: ImageDataset) -> TrainConfig:
     return cfg
 
 
-#: What a run that diverged before its first checkpoint leaves behind (its ``config.json`` is
-#: removed, see ``Trainer._fail_non_finite``): a new run may start over these.
+#: What a run that failed before its first checkpoint (diverged, out of memory, a full disk)
+#: leaves behind, its ``config.json`` removed (``Trainer._run``, ``select._free_failed_start``):
+#: a new run may start over these.
 _LEFTOVERS = frozenset({"metrics.jsonl", "samples", "tensorboard"})
 
 

@@ -325,6 +325,20 @@ def _refuse_a_one_start_run(cfg: TrainConfig, run_dir: Path) -> None:
     )
 
 
+def _free_failed_start(run_dir: Path, candidates: int) -> None:
+    """After a candidate failed (out of memory at its first step, say) before any candidate
+    wrote a checkpoint: nothing to resume, and a resume would repeat what failed, so the run's
+    ``config.json`` and the candidates' leftovers go, freeing ``--out`` for the corrected
+    command (as :meth:`Trainer._run` frees a one-start run's)."""
+    cands = run_dir / "candidates"
+    if (cands / "stages.json").exists() or ckpt.list_checkpoints(run_dir):
+        return
+    if any(ckpt.list_checkpoints(cands / str(i)) for i in range(candidates)):
+        return
+    shutil.rmtree(cands, ignore_errors=True)
+    (run_dir / "config.json").unlink(missing_ok=True)
+
+
 def _drop_winner_checkpoints(run_dir: Path) -> None:
     """Remove the winning candidate's own checkpoints once the run holds them: done right
     after the choice, and again on a resume in case a kill came in between (disk only)."""
@@ -393,6 +407,9 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
                 "stopped while training the candidates; their checkpoints are kept; "
                 f"continue with: infogan train --resume {shlex.quote(str(run_dir))}"
             ) from None
+        except Exception:
+            _free_failed_start(run_dir, cfg.candidates)
+            raise
         for i in alive:
             cdir = run_dir / "candidates" / str(i)
             seed = candidate_seed(cfg.seed, i)

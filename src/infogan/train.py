@@ -764,6 +764,13 @@ class Trainer:
                             board.image("samples", grid, self.step_count)
                     if self.step_count % cfg.ckpt_every == 0 or at_end:
                         self.save()
+        except Exception:
+            # Out of memory at the first step, a full disk, diverged losses: with no checkpoint
+            # there is nothing to resume (a resume would repeat what failed), so --out is freed
+            # for the corrected command instead of being refused as "already holds a run".
+            if lead and not ckpt.list_checkpoints(self.run_dir):
+                (self.run_dir / "config.json").unlink(missing_ok=True)
+            raise
         finally:
             bar.close()
             if board is not None:
@@ -805,8 +812,9 @@ class Trainer:
         """Raise the error of a run whose losses or weights became NaN/inf, saying what is kept.
 
         With no checkpoint there is nothing to resume, so the run's ``config.json`` is removed
-        (``metrics.jsonl`` stays, showing where it diverged): the same ``--out`` can be used
-        again instead of being blocked as "already holds a run"."""
+        (by :meth:`_run`, as for any error before the first checkpoint; ``metrics.jsonl`` stays,
+        showing where it diverged): the same ``--out`` can be used again instead of being
+        blocked as "already holds a run"."""
         kept = ckpt.list_checkpoints(self.run_dir)
         why = "try lower learning rates or another seed"
         if kept:
@@ -814,8 +822,6 @@ class Trainer:
                 f"train: losses or weights became non-finite by step {self.step_count}; "
                 f"checkpoints up to step {kept[-1][0]} are kept ({why})"
             )
-        if self.leader:
-            (self.run_dir / "config.json").unlink(missing_ok=True)
         raise TrainingError(
             f"train: losses or weights became non-finite by step {self.step_count}, before the "
             f"first checkpoint; nothing to resume, {self.run_dir} may be used again ({why})"
