@@ -257,6 +257,12 @@ def test_no_output_flag_replaces_a_sweeps_table_even_with_force(capsys, finished
     assert main(["bench", "--device", "cpu", *tiny_bench, "--json", str(other), "--force"]) == 0
 
 
+def test_an_empty_out_is_refused_not_replaced_by_the_default(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "--out: empty" in _err(capsys, ["train", "--out", " ", "--steps", "1", *TINY])
+    assert not (tmp_path / "runs").exists()  # it trained into runs/mnist5k-seed0
+
+
 def test_machine_errors_are_one_line(capsys, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")

@@ -152,6 +152,26 @@ def test_checkpoint_from_other_config_is_a_clear_error(tmp_path, tiny_dataset):
         Trainer(tiny_config(codes="cat:7"), tmp_path / "r", dataset=tiny_dataset, resume=True)
 
 
+def test_a_hand_edited_checkpoint_with_a_negative_step_or_non_finite_weights_is_refused(
+    tmp_path, tiny_dataset
+):
+    """A step of -5 was taken ("continuing from ... (step -5)"); NaN weights drew grey grids
+    with no word of why. Training never writes either."""
+    _train(tiny_config(steps=3), tmp_path / "r", tiny_dataset)
+    path, state = ckpt.latest_checkpoint(tmp_path / "r")
+    ckpt.save_checkpoint(path, {**state, "step": -5})
+    with pytest.raises(CheckpointError, match=r"does not hold a usable model \(step -5\)"):
+        load_run(tmp_path / "r")
+    with pytest.raises(CheckpointError, match="does not fit this config .*step -5"):
+        Trainer(tiny_config(steps=6), tmp_path / "r", dataset=tiny_dataset, resume=True)
+    nets = dict(state["nets"])
+    name = next(k for k in nets if k.startswith("generator.") and k.endswith("weight"))
+    nets[name] = torch.full_like(nets[name], float("nan"))
+    ckpt.save_checkpoint(path, {**state, "nets": nets})
+    with pytest.raises(CheckpointError, match=f"non-finite values in {name}"):
+        load_run(tmp_path / "r")
+
+
 def test_newer_format_version_refused(tmp_path):
     p = tmp_path / "future.pt"
     torch.save({"format": ckpt.FORMAT, "version": ckpt.VERSION + 1}, p)

@@ -254,6 +254,11 @@ def test_linked_class_folders_pipes_and_names_that_are_not_utf8(tmp_path, caplog
     os.mkfifo(root / "cat" / "pipe.png")
     with pytest.raises(DataError, match="pipe.png is not a regular file"):
         load_image_folder(root, cache_dir="")
+    (root / "cat" / "pipe.png").unlink()
+    # a link whose target is gone was a bare "No such file or directory" from the cache's key
+    (root / "cat" / "gone.png").symlink_to(tmp_path / "deleted.png")
+    with pytest.raises(DataError, match=r"gone.png is a broken link .*; remove or replace it"):
+        load_image_folder(root, cache_dir=str(tmp_path / "cache"))
 
 
 def test_an_image_too_large_to_decode_is_one_clear_error(tmp_path, monkeypatch):

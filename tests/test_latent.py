@@ -37,6 +37,9 @@ def test_mixed_order_and_canonical_round_trip():
         ("cat", "no size"),
         ("cat:x", "cat:x"),
         ("cat:10,cont:-1", "cont:-1"),
+        ("cat:\uff11\uff10", "not an integer"),  # full-width digits, which int() takes
+        ("cat:\u0663", "not an integer"),  # an Arabic-Indic 3
+        ("cat:1_0", "not an integer"),
     ],
 )
 def test_impossible_specs_name_the_bad_part(bad, fragment):

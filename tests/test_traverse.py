@@ -5,6 +5,7 @@ of the wrong type, consensus without a categorical code."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,24 @@ def test_an_encoding_gives_each_code_by_name_whatever_the_spec_order(tmp_path):
     assert enc["c1"].equal(enc.cont_mean[:, 0])
     with pytest.raises(SpecError, match="unknown code"):
         enc["c4"]
+
+
+def test_cli_traverse_refuses_before_making_any_folder(big, tmp_path, capsys):
+    """A --values the code does not have left an empty folder behind; --out figs/x.png made a
+    folder named x.png; --code "" drew every code."""
+    run = str(big)
+    for argv, why in (
+        (["--values", "0-100", "--out", str(tmp_path / "a")], "at most 64 values"),
+        (["--values", "99,100", "--out", str(tmp_path / "b")], "c1 has values 0..99, got 100"),
+        (["--code", "c2", "--values", "100", "--out", str(tmp_path / "c")], "c1 has values"),
+        (["--out", str(tmp_path / "x.png")], "give a folder for the figures"),
+        (["--code", "", "--out", str(tmp_path / "d")], "--code: no code named"),
+    ):
+        assert main(["traverse", run, *argv]) == 2
+        assert why in capsys.readouterr().err
+        assert not Path(argv[-1]).exists()
+    cont_only = make_run(tmp_path / "cont", codes="cont:2")
+    out = tmp_path / "e"
+    assert main(["traverse", str(cont_only), "--values", "1", "--out", str(out)]) == 2
+    assert "continuous and the model has no categorical code" in capsys.readouterr().err
+    assert not out.exists()

@@ -756,6 +756,8 @@ def _train(a: argparse.Namespace) -> int:
                 _set(cfg, field, getattr(a, field))
     else:
         cfg = _recipe_from_args(a)
+        if a.out is not None and not a.out.strip():
+            raise SpecError("--out: empty; give the run's folder (or leave --out out)")
         run_dir = Path(a.out or f"runs/{_slug(cfg.data)}-seed{cfg.seed}")
         check_new_run_dir(run_dir)
     _apply_run_flags(cfg, a)
@@ -1080,21 +1082,42 @@ def _traverse(a: argparse.Namespace) -> int:
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out: {out} is a file; give a folder for the figures")
+    if not out.exists() and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".pdf"):
+        raise SpecError(
+            f"--out: give a folder for the figures (traverse writes traversal_CODE.png in it), "
+            f"not {out}"
+        )
+    values = None
+    if a.values is not None:
+        values = _parse_int_list(a.values, "--values", MAX_FIGURE_VALUES)
+    if a.code is not None and not any(n.strip() for given in a.code for n in given.split(",")):
+        raise SpecError("--code: no code named; leave it out to draw every code")
     model = load_run(a.run, device=a.device)
     # Each code once, by its canonical name; every figure's path checked before any is drawn.
     wanted = [n.strip() for given in a.code or [] for n in given.split(",") if n.strip()]
     names = list(dict.fromkeys(model.spec.names[model.spec.index_of(n)] for n in wanted))
     names = names or list(model.spec.names)
+    kinds = {name: model.spec.slot(model.spec.index_of(name))[0] for name in names}
+    for name in names:  # values a figure cannot show: refused before any folder is made
+        if values is None:
+            continue
+        # A categorical code's figure shows its own values; a continuous one's rows are values
+        # of the first categorical code (model.traverse checks the same, but after the mkdir).
+        i = model.spec.index_of(name) if kinds[name] == "cat" else model.spec.first_categorical()
+        if i is None:
+            raise SpecError(f"--values: {name} is continuous and the model has no categorical code")
+        k = model.spec.codes[i].k  # type: ignore[union-attr]
+        if max(values) >= k:
+            raise SpecError(
+                f"--values: {model.spec.names[i]} has values 0..{k - 1}, got {max(values)}"
+            )
     paths = {name: out / f"traversal_{name}.png" for name in names}
     for path in paths.values():
         if out.is_dir():  # else the folder is made below, empty
             _new_file(path, a.force)  # a run's own figures stay the run's, --force or not
     out.mkdir(parents=True, exist_ok=True)
-    values = None
-    if a.values is not None:
-        values = _parse_int_list(a.values, "--values", MAX_FIGURE_VALUES)
     for name in names:
-        if a.steps is not None and model.spec.slot(model.spec.index_of(name))[0] == "cat":
+        if a.steps is not None and kinds[name] == "cat":
             print(f"note: --steps applies to continuous codes; {name} shows its values")
         save_traversal(model, name, paths[name], steps, a.span, a.seed, values)
         print(f"wrote {paths[name]}")

@@ -17,6 +17,7 @@ categorical code has ``H = ln K`` nats; a Uniform(-1, 1) code has differential e
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -83,10 +84,12 @@ def parse_codes(spec: str) -> tuple[Code, ...]:
         kind = kind.strip().lower()
         if not sep:
             raise SpecError(f"codes: {part!r} has no size; write 'cat:K' or 'cont:N'")
-        try:
-            size = int(size_text.strip())
-        except ValueError:
-            raise SpecError(f"codes: {part!r} has a size that is not an integer") from None
+        size_text = size_text.strip()
+        # ASCII digits only: int() also takes '１０', '٣' and '1_0', which then named runs and
+        # files in forms no one typed.
+        if not re.fullmatch(r"[+-]?[0-9]+", size_text):
+            raise SpecError(f"codes: {part!r} has a size that is not an integer")
+        size = int(size_text)
         if kind == "cat":
             if size < 2:
                 raise SpecError(f"codes: {part!r} needs at least 2 categories")

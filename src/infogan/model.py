@@ -139,6 +139,20 @@ class InfoGAN:
             nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
             nets.load_state_dict(state["nets"])
             step = int(state.get("step", 0))
+            if step < 0:
+                raise ValueError(f"step {step}")
+            # Training never checkpoints non-finite weights; a file that holds them (edited,
+            # or written elsewhere) drew grey or black images with no word of why.
+            bad = next(
+                (
+                    k
+                    for k, t in nets.state_dict().items()
+                    if t.is_floating_point() and not torch.isfinite(t).all()
+                ),
+                None,
+            )
+            if bad is not None:
+                raise ValueError(f"non-finite values in {bad}")
         except (KeyError, RuntimeError, SpecError, TypeError, ValueError) as e:
             reason = brief(e)
             raise CheckpointError(

@@ -403,8 +403,14 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
         try:
             run_legs(legs, cfg.parallel, cfg.device, dataset)
         except KeyboardInterrupt:
+            some = any(ckpt.list_checkpoints(run_dir / "candidates" / str(i)) for i in alive)
+            saved = (
+                "their checkpoints are kept"
+                if some
+                else "none had reached a checkpoint, so they start again from step 0"
+            )
             raise KeyboardInterrupt(
-                "stopped while training the candidates; their checkpoints are kept; "
+                f"stopped while training the candidates; {saved}; "
                 f"continue with: infogan train --resume {shlex.quote(str(run_dir))}"
             ) from None
         except Exception:

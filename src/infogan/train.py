@@ -644,6 +644,8 @@ class Trainer:
                 self.opt_cr.load_state_dict(state["opt_cr"])
             torch.set_rng_state(state["torch_rng"].cpu())
             self.step_count = int(state["step"])
+            if self.step_count < 0:
+                raise ValueError(f"step {self.step_count}")
             self._restored_log = state.get("log_pending")
             for opt in (self.opt_d, self.opt_g, self.opt_cr):
                 if opt is not None:

@@ -90,8 +90,11 @@ def _images_below(directory: Path) -> list[Path]:
             path = Path(root) / f
             try:
                 mode = path.stat().st_mode
-            except OSError:  # a dangling link: named by the reader's error
-                mode = stat.S_IFREG
+            except OSError as e:  # a dangling link, or a file gone since it was listed
+                what = "a broken link" if path.is_symlink() else "unreadable"
+                raise DataError(
+                    f"data: {path} is {what} ({e.strerror}); remove or replace it"
+                ) from None
             if not stat.S_ISREG(mode):
                 raise DataError(f"data: {path} is not a regular file (a pipe, socket or device)")
             found.append(path)
