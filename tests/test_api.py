@@ -447,3 +447,21 @@ def test_odd_but_readable_inputs_from_the_review(model, tiny_dataset, tmp_path, 
     with caplog.at_level("WARNING"):
         evaluate_run(run, metrics="mi", n_mi=64, scale=np.float32(0.5))
     assert "images passed from Python" in caplog.text
+
+
+def test_weights_digest_follows_every_change_of_the_weights(model):
+    """Cached (label() in a loop hashed the networks each call) but never stale: an in-place
+    change, an optimiser step or load_state_dict each give another digest."""
+    first = model.weights_digest()
+    assert first.startswith("sha256:") and model.weights_digest() == first
+    state = {k: v.clone() for k, v in model.nets.state_dict().items()}
+    with torch.no_grad():
+        next(model.nets.parameters()).add_(1e-3)
+    changed = model.weights_digest()
+    assert changed != first
+    opt = torch.optim.SGD(model.nets.parameters(), lr=0.1)
+    sum(p.sum() for p in model.nets.parameters()).backward()
+    opt.step()
+    assert model.weights_digest() not in (first, changed)
+    model.nets.load_state_dict(state)
+    assert model.weights_digest() == first

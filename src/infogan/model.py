@@ -106,6 +106,7 @@ class InfoGAN:
         self.saved_labels: SavedLabels = saved_labels or SavedLabels({})
         #: What the checkpoint says it trained on (``name``, ``n``, ``shape``), where it says.
         self.trained_on: dict[str, Any] | None = None
+        self._digest: tuple[tuple[tuple[int, int], ...], str] | None = None  # weights_digest's
 
     @property
     def spec(self) -> LatentSpec:
@@ -115,8 +116,17 @@ class InfoGAN:
     def weights_digest(self) -> str:
         """``"sha256:..."`` of every network's weights and buffers as they are now: which model
         a saved label mapping was made for. The step alone could not tell: a checkpoint of
-        another run at the same step, copied into the folder, was given this run's mapping."""
-        return weights_digest(self.nets)
+        another run at the same step, copied into the folder, was given this run's mapping.
+
+        Kept until a tensor changes (its storage or torch's in-place version counter, which an
+        optimiser step or ``load_state_dict`` advances): ``label()`` in a loop hashed 50 MB a
+        call."""
+        key = tuple((t.data_ptr(), t._version) for t in self.nets.state_dict().values())
+        cached = self._digest
+        if cached is None or cached[0] != key:
+            cached = (key, weights_digest(self.nets))
+            self._digest = cached
+        return cached[1]
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
