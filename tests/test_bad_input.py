@@ -786,6 +786,7 @@ def test_small_user_slips_get_messages_that_name_them(capsys, tmp_path, finished
     ]
 
 
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load:FutureWarning")
 def test_export_to_a_pt_file_is_torchscript(tmp_path, finished):
     import torch
 

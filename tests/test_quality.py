@@ -357,6 +357,7 @@ def test_inception_gets_a_private_copy_of_the_checked_weights(tmp_path, monkeypa
 
 # torch 2.13 deprecates TorchScript; loading a user's existing TorchScript file is still supported.
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script:FutureWarning")  # 2.14's notice
 def test_user_features_callable_module_and_files(tmp_path):
     def fn(x):
         return x.mean(dim=(2, 3))  # [B, C]
