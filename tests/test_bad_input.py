@@ -230,6 +230,10 @@ def test_no_output_flag_replaces_a_runs_own_files_even_with_force(capsys, finish
         assert "is a file of the run in" in err, err
     assert all(p.read_bytes() == b for p, b in kept.items())
     assert main(["export", str(finished), "--out", str(finished / "g.safetensors")]) == 0
+    # A figure the user deleted: still the run's; the error says how to have it redrawn.
+    figure.unlink()
+    err = _err(capsys, ["traverse", str(finished), "--code", "c1", "--out", str(finished)])
+    assert f"the run redraws a missing one: infogan train --resume {finished}" in err
 
 
 def test_no_output_flag_replaces_a_sweeps_table_even_with_force(capsys, finished, tmp_path):
@@ -261,6 +265,11 @@ def test_an_empty_out_is_refused_not_replaced_by_the_default(capsys, tmp_path, m
     monkeypatch.chdir(tmp_path)
     assert "--out: empty" in _err(capsys, ["train", "--out", " ", "--steps", "1", *TINY])
     assert not (tmp_path / "runs").exists()  # it trained into runs/mnist5k-seed0
+    # traverse wrote into the current folder, sweep made it the sweep's root
+    assert "--out: empty" in _err(capsys, ["traverse", "no-run", "--out", ""])
+    assert "--out: empty" in _err(capsys, ["sweep", "--seeds", "0", "--out", "", *TINY])
+    assert "--json: empty" in _err(capsys, ["bench", "--json", ""])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_machine_errors_are_one_line(capsys, tmp_path):

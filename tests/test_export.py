@@ -162,6 +162,8 @@ def test_pt2_reproduces_the_eager_generator(tmp_path, codes):
     # Handed to a command that wants a run, it is named for what it is.
     with pytest.raises(CheckpointError, match="torch.export program.*torch.export.load"):
         load_run(out)
+    with pytest.raises(SpecError, match=r"ends in \.pt2"):  # torch.export.load warned of it
+        export_model(run, tmp_path / "g.PT2", "pt2")
 
 
 @pytest.mark.parametrize(

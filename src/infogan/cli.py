@@ -756,8 +756,6 @@ def _train(a: argparse.Namespace) -> int:
                 _set(cfg, field, getattr(a, field))
     else:
         cfg = _recipe_from_args(a)
-        if a.out is not None and not a.out.strip():
-            raise SpecError("--out: empty; give the run's folder (or leave --out out)")
         run_dir = Path(a.out or f"runs/{_slug(cfg.data)}-seed{cfg.seed}")
         check_new_run_dir(run_dir)
     _apply_run_flags(cfg, a)
@@ -967,7 +965,7 @@ def _new_file(
     not a file a run wrote (``--force`` or not: a run's checkpoints, config, report, samples),
     and it is not an existing file unless ``--force`` (a typo must not replace a figure or a
     table the user kept)."""
-    from infogan.runinfo import written_by
+    from infogan.runinfo import is_run_figure, written_by
 
     p = Path(path)
     if p.is_dir():
@@ -976,7 +974,12 @@ def _new_file(
         raise SpecError(f"{flag}: folder {p.parent} does not exist")
     holder = written_by(p) if guard_run_files else None
     if holder is not None:
-        raise SpecError(f"{flag}: {p} is a file of {holder}; write elsewhere (nothing was changed)")
+        redraw = ""
+        if is_run_figure(p) and not p.exists():  # a figure the user deleted to have it redrawn
+            redraw = f"; the run redraws a missing one: infogan train --resume {shlex.quote(str(p.parent))}"
+        raise SpecError(
+            f"{flag}: {p} is a file of {holder}; write elsewhere (nothing was changed){redraw}"
+        )
     if p.exists() and not force:
         raise SpecError(f"{flag}: {p} already exists; pass --force to replace it")
     return p
@@ -1380,6 +1383,16 @@ def _stdout_gone() -> bool:
         return False
 
 
+def _refuse_empty_paths(args: argparse.Namespace) -> None:
+    """An empty ``--out`` or ``--json`` (a shell variable that was never set) is refused: as a
+    path it is the current folder, so ``train --out ''`` trained into the default folder,
+    ``traverse`` wrote into the current one and ``sweep`` made it the sweep's root."""
+    for name in ("out", "json"):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not value.strip():
+            raise SpecError(f"--{name}: empty; give a path (or leave --{name} out)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``infogan`` console script."""
     args = build_parser().parse_args(argv)
@@ -1388,6 +1401,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every command: SIGTERM/SIGHUP unwind as Ctrl-C does, so atomic writes remove their
         # temporary files (a killed `sample -n 100000` left a hidden .tmp of 150 MB).
         with _terminate_as_interrupt():
+            _refuse_empty_paths(args)
             return _COMMANDS[args.command](args)
     except InfoGANError as e:
         print(f"error: {e}", file=sys.stderr)

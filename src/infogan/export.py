@@ -208,6 +208,9 @@ def export_model(
             "export: --what all is for safetensors; TorchScript/ONNX/pt2 hold the generator"
         )
     out = Path(out)
+    if fmt == "pt2" and not out.name.endswith(".pt2"):
+        # torch.export.load warns of any other name ("f must be ... a file ending in .pt2").
+        raise SpecError(f"export: a pt2 program's file name ends in .pt2 (torch's rule), not {out}")
     side = sidecar_path(out)
     _check_output(out, side, force)
     if fmt == "onnx":

@@ -119,8 +119,9 @@ class InfoGAN:
         another run at the same step, copied into the folder, was given this run's mapping.
 
         Kept until a tensor changes (its storage or torch's in-place version counter, which an
-        optimiser step or ``load_state_dict`` advances): ``label()`` in a loop hashed 50 MB a
-        call."""
+        optimiser step, ``load_state_dict`` or any in-place op advances): ``label()`` in a loop
+        hashed 50 MB a call. Edits through ``param.data`` bypass that counter: after one, edit
+        under ``torch.no_grad()`` instead, or load the weights with ``load_state_dict``."""
         key = tuple((t.data_ptr(), t._version) for t in self.nets.state_dict().values())
         cached = self._digest
         if cached is None or cached[0] != key:
@@ -153,14 +154,7 @@ class InfoGAN:
                 raise ValueError(f"step {step}")
             # Training never checkpoints non-finite weights; a file that holds them (edited,
             # or written elsewhere) drew grey or black images with no word of why.
-            bad = next(
-                (
-                    k
-                    for k, t in nets.state_dict().items()
-                    if t.is_floating_point() and not torch.isfinite(t).all()
-                ),
-                None,
-            )
+            bad = first_non_finite(nets)
             if bad is not None:
                 raise ValueError(f"non-finite values in {bad}")
         except (KeyError, RuntimeError, SpecError, TypeError, ValueError) as e:
@@ -649,6 +643,16 @@ class eval_mode:
 
     def __exit__(self, *exc) -> None:
         self.module.train(self.was_training)
+
+
+def first_non_finite(nets: torch.nn.Module) -> str | None:
+    """Name of the first floating-point weight or buffer of ``nets`` holding NaN or inf (None:
+    all finite). Buffers count: an overflowed batch-norm ``running_var`` makes every image as
+    bad as a NaN weight does. One device sync when all are finite."""
+    tensors = {k: t for k, t in nets.state_dict().items() if t.is_floating_point()}
+    if not tensors or bool(torch.stack([t.isfinite().all() for t in tensors.values()]).all()):
+        return None
+    return next(k for k, t in tensors.items() if not bool(t.isfinite().all()))
 
 
 def weights_digest(nets: torch.nn.Module) -> str:

@@ -20,7 +20,14 @@ from infogan.errors import SpecError
 from infogan.labels import run_dir_of
 from infogan.runlock import lock_holder
 
-__all__ = ["format_info", "run_info", "owned_by_run", "written_by", "is_sweep_table"]
+__all__ = [
+    "format_info",
+    "run_info",
+    "owned_by_run",
+    "written_by",
+    "is_run_figure",
+    "is_sweep_table",
+]
 
 #: Fields that say what a run trains on or which draw it is, not which recipe: left out when
 #: naming the nearest preset.
@@ -28,8 +35,8 @@ _NOT_RECIPE = frozenset({"seed", "data", "eval_data"})
 
 
 #: What training writes in a run folder: files a command that writes a user-named output must
-#: never replace, ``--force`` or not. The figures too: ``sample --out RUN/curves.png --force``
-#: replaced the run's training curves, which only the run's own metrics can redraw.
+#: never replace, ``--force`` or not; its figures too (:func:`is_run_figure`): ``sample --out
+#: RUN/curves.png --force`` replaced the run's training curves.
 _RUN_FILES = frozenset(
     {
         "config.json",
@@ -38,7 +45,6 @@ _RUN_FILES = frozenset(
         "metrics.jsonl",
         "selection.json",
         ".lock",
-        "curves.png",
     }
 )
 #: The run's traversal figures, one per code (``traversal_c1.png``; codes may be renamed).
@@ -46,13 +52,21 @@ _RUN_FIGURE_PREFIX, _RUN_FIGURE_SUFFIX = "traversal_", ".png"
 _RUN_FOLDERS = frozenset({"checkpoints", "candidates", "samples", "tensorboard"})
 
 
+def is_run_figure(path: str | Path) -> bool:
+    """Whether ``path`` is named as a figure a run draws in its folder (``curves.png``,
+    ``traversal_<code>.png``), which ``train --resume`` redraws when it is missing."""
+    name = Path(path).name
+    return name == "curves.png" or (
+        name.startswith(_RUN_FIGURE_PREFIX) and name.endswith(_RUN_FIGURE_SUFFIX)
+    )
+
+
 def owned_by_run(path: str | Path) -> Path | None:
     """The run folder (one holding a run's ``config.json``) whose own file ``path`` is: one of
     :data:`_RUN_FILES` or a ``traversal_*.png`` there, or anything under its checkpoints, candidates, samples or
     tensorboard folders. None for any other path."""
     p = Path(path).resolve()
-    figure = p.name.startswith(_RUN_FIGURE_PREFIX) and p.name.endswith(_RUN_FIGURE_SUFFIX)
-    if (p.name in _RUN_FILES or figure) and _is_run(p.parent):
+    if (p.name in _RUN_FILES or is_run_figure(p)) and _is_run(p.parent):
         return p.parent
     for up in p.parents:
         if up.name in _RUN_FOLDERS and _is_run(up.parent):

@@ -76,7 +76,7 @@ from infogan.losses import (
     r1_penalty,
     real_code_information,
 )
-from infogan.model import InfoGAN
+from infogan.model import InfoGAN, first_non_finite
 from infogan.nets import InfoGANNets, build_nets
 from infogan.prepare import check_machine, check_new_run_dir, prepare
 from infogan.progress import Progress
@@ -581,9 +581,10 @@ class Trainer:
         path = ckpt.checkpoint_path(self.run_dir, self.step_count)
         if not self.leader:
             return path
-        # Weights gone non-finite between two logged rows must not become the newest checkpoint
-        # (pruning would then push the last good ones out). One sync per checkpoint.
-        if not bool(torch.stack([p.isfinite().all() for p in self.nets.parameters()]).all()):
+        # Weights (or batch-norm statistics) gone non-finite between two logged rows must not
+        # become the newest checkpoint (pruning would then push the last good ones out), nor
+        # one that loading refuses. One sync per checkpoint.
+        if first_non_finite(self.nets) is not None:
             self._fail_non_finite()
         ckpt.save_checkpoint(path, self.state())
         ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_ckpts, upto=self.step_count)
@@ -644,8 +645,6 @@ class Trainer:
                 self.opt_cr.load_state_dict(state["opt_cr"])
             torch.set_rng_state(state["torch_rng"].cpu())
             self.step_count = int(state["step"])
-            if self.step_count < 0:
-                raise ValueError(f"step {self.step_count}")
             self._restored_log = state.get("log_pending")
             for opt in (self.opt_d, self.opt_g, self.opt_cr):
                 if opt is not None:
@@ -656,6 +655,14 @@ class Trainer:
             raise CheckpointError(
                 f"checkpoint: {path} does not fit this config ({reason})"
             ) from None
+        # Training writes neither; a file edited by hand (or from elsewhere) would train on from
+        # a step that is no step, or from weights that only turn every loss NaN.
+        bad = first_non_finite(self.nets)
+        if self.step_count < 0 or bad is not None:
+            what = f"step {self.step_count}" if bad is None else f"non-finite values in {bad}"
+            raise CheckpointError(
+                f"checkpoint: {path} is damaged ({what}); remove it to go on from an earlier one"
+            )
         # Neutral wording: a new run with candidates continues its winner from here too.
         log.info("continuing from %s (step %d)", path, self.step_count)
         self._warn_if_other_data(path, state.get("data"))
