@@ -159,8 +159,8 @@ def labels_from_report(rep: dict[str, Any], spec: LatentSpec, path: str = "repor
 
 
 def current_labels(model: InfoGAN) -> tuple[dict[str, CodeLabels], str | None]:
-    """The mappings that apply to ``model`` as it is (made at its step), and why others do
-    not (None when all saved ones apply)."""
+    """The mappings that apply to ``model`` as it is (made at its step, for its weights where
+    the report recorded them), and why others do not (None when all saved ones apply)."""
     saved = model.saved_labels
     why = saved.problem
     ok = {n: c for n, c in saved.codes.items() if c.step == model.step}

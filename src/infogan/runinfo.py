@@ -63,8 +63,8 @@ def is_run_figure(path: str | Path) -> bool:
 
 def owned_by_run(path: str | Path) -> Path | None:
     """The run folder (one holding a run's ``config.json``) whose own file ``path`` is: one of
-    :data:`_RUN_FILES` or a ``traversal_*.png`` there, or anything under its checkpoints, candidates, samples or
-    tensorboard folders. None for any other path."""
+    :data:`_RUN_FILES` or a figure (:func:`is_run_figure`) there, or anything under its
+    checkpoints, candidates, samples or tensorboard folders. None for any other path."""
     p = Path(path).resolve()
     if (p.name in _RUN_FILES or is_run_figure(p)) and _is_run(p.parent):
         return p.parent
