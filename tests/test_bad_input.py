@@ -82,8 +82,8 @@ def test_config_files_that_are_not_objects_or_not_text_are_refused(tmp_path):
         TrainConfig.from_dict([1, 2])  # type: ignore[arg-type]
     binary = tmp_path / "c.json"
     binary.write_bytes(b"\xff\xfe{")
-    with pytest.raises(SpecError, match="cannot read"):
-        TrainConfig.load(binary)
+    with pytest.raises(SpecError, match="c.json is not a JSON config but a binary file"):
+        TrainConfig.load(binary)  # the codec's "can't decode byte 0xff in position 0" said less
     # Whole numbers are numbers: an int where a float is expected is fine.
     assert TrainConfig.from_dict({"lr_d": 1}).lr_d == 1
 

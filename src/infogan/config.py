@@ -445,7 +445,12 @@ class TrainConfig:
         """Read a ``config.json``; an unreadable or invalid file raises :class:`SpecError`."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except UnicodeDecodeError:
+            # A checkpoint or an export given as --config: the codec's byte offsets said nothing.
+            raise SpecError(
+                f"config: {path} is not a JSON config but a binary file (give a run's config.json)"
+            ) from None
+        except (OSError, json.JSONDecodeError) as e:
             raise SpecError(f"config: cannot read {path}: {e}") from None
 
 
