@@ -94,7 +94,8 @@ def test_infinite_and_out_of_range_numbers_are_refused(capsys, tmp_path):
         assert "finite" in _usage_error(capsys, ["train", flag, "inf", "--out", out])
     assert "seed" in _usage_error(capsys, ["train", "--seed", str(2**70), "--out", out])
     assert "seed" in _usage_error(capsys, ["sample", out, "--seed", "-1"])
-    assert ">= 1" in _usage_error(capsys, ["evaluate", out, "--n-mi", "0"])
+    assert ">= 50" in _usage_error(capsys, ["evaluate", out, "--n-mi", "0"])
+    assert ">= 50" in _usage_error(capsys, ["evaluate", out, "--n-mi", "1"])  # a 1-sample bound
     assert not Path(out).exists()
     cfg = TrainConfig(r1_gamma=float("inf"))
     with pytest.raises(SpecError, match="r1_gamma: must be a finite number"):
@@ -204,8 +205,15 @@ def test_evaluate_refuses_to_overwrite_what_is_not_a_json_report(capsys, finishe
     earlier = tmp_path / "earlier.json"
     argv = ["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64", "--json", str(earlier)]
     assert main(argv) == 0
-    assert main(argv) == 0  # an earlier report there is replaced
+    # An earlier report there (perhaps another run's, an hour of measuring) is replaced only
+    # with --force, as every other command's output; it was replaced without a word.
+    assert "already exists; pass --force" in _err(capsys, argv)
+    assert main([*argv, "--force"]) == 0
     assert "mi_bound" in json.loads(earlier.read_text())
+    # '-' is evaluate's stdout; bench, centrality and info wrote a file named '-'.
+    for command in (["info", str(finished)], ["bench"], ["centrality", str(finished), str(other)]):
+        assert "is evaluate's" in _err(capsys, [*command, "--json", "-"])
+    assert not Path("-").exists()
     own = ["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64"]
     assert main([*own, "--json", str(finished / "report.json")]) == 0  # where it goes anyway
 
@@ -1116,7 +1124,8 @@ def test_run_file_guards_leave_legitimate_outputs_alone(capsys, finished, tmp_pa
     assert main(["sample", str(finished), "-n", "4", "--out", str(proj / "samples" / "g.png")]) == 0
     d = tmp_path / "d.json"
     argv = ["evaluate", str(finished), "--metrics", "clustering", "--json", str(d)]
-    assert main(argv) == 0 and main(argv) == 0  # its own earlier output, without mi_bound
+    # its own earlier output, without mi_bound, replaced (with --force, as any output)
+    assert main(argv) == 0 and main([*argv, "--force"]) == 0
     report = finished / "report.json"
     later = json.loads(report.read_text())
     later["step"] = 999

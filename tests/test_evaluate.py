@@ -354,6 +354,7 @@ def test_sample_sizes_are_checked_from_python_before_anything_is_written(dsprite
             evaluate_run(dsprites_run, data="dsprites:100", metrics="quality", **kw)
     assert (dsprites_run / "report.json").read_bytes() == before
     assert cli.MIN_QUALITY_IMAGES == evaluate.MIN_QUALITY_IMAGES  # the parser's own copy
+    assert cli.MIN_MI_SAMPLES == evaluate.MIN_MI_SAMPLES
 
 
 def test_a_nan_in_the_code_factor_table_renders():

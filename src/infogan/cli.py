@@ -56,6 +56,8 @@ MAX_GRID_IMAGES = 10_000
 #: Fewest images ``evaluate --n-quality`` takes: infogan.evaluate.MIN_QUALITY_IMAGES, kept here
 #: for the same reason.
 MIN_QUALITY_IMAGES = 50
+#: Fewest samples ``evaluate --n-mi`` takes: infogan.evaluate.MIN_MI_SAMPLES, kept here too.
+MIN_MI_SAMPLES = 50
 
 __all__ = ["main", "build_parser"]
 
@@ -225,9 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--n-mi",
-        type=_count,
+        type=_at_least(MIN_MI_SAMPLES),
         default=10_000,
-        help="generated samples for the MI bound (10000)",
+        help=f"generated samples for the MI bound (10000; at least {MIN_MI_SAMPLES})",
     )
     e.add_argument(
         "--metrics",
@@ -261,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     e.add_argument(
         "--json", help="also write the report to this path (- : to stdout, the table to stderr)"
+    )
+    e.add_argument(
+        "--force", action="store_true", help="replace an earlier evaluation report at --json"
     )
 
     s = sub.add_parser("sample", help="generate images from chosen code values")
@@ -889,7 +894,7 @@ def _evaluate(a: argparse.Namespace) -> int:
 
     to_stdout = a.json == "-"  # the report as JSON on stdout, the table on stderr
     # The run's own report.json as --json: written (or left alone) by the evaluation itself.
-    own = bool(a.json) and not to_stdout and _check_json_target(Path(a.json), Path(a.run))
+    own = bool(a.json) and not to_stdout and _check_json_target(Path(a.json), Path(a.run), a.force)
     metrics = tuple(m.strip() for m in a.metrics.split(",") if m.strip())
     unknown = [m for m in metrics if m not in METRIC_GROUPS]
     if unknown or not metrics:
@@ -985,12 +990,13 @@ def _new_file(
     return p
 
 
-def _check_json_target(path: Path, run: Path) -> bool:
-    """``evaluate --json PATH`` may replace an earlier evaluation report there, nothing else: a
-    typo must not turn a checkpoint, a run's ``config.json`` (the run could no longer be
-    resumed) or another run's ``report.json`` (its scores and label mappings would silently be
-    this run's) into this report. Checked before the metrics run. Returns whether ``path`` is
-    the run's own ``report.json``, where the report is written (or left alone) anyway."""
+def _check_json_target(path: Path, run: Path, force: bool) -> bool:
+    """``evaluate --json PATH`` may replace an earlier evaluation report there (with ``force``:
+    it may be another run's, a measurement that took an hour), nothing else: a typo must not
+    turn a checkpoint, a run's ``config.json`` (the run could no longer be resumed) or another
+    run's ``report.json`` (its scores and label mappings would silently be this run's) into
+    this report. Checked before the metrics run. Returns whether ``path`` is the run's own
+    ``report.json``, where the report is written (or left alone) anyway."""
     own = path.resolve() == (run / "report.json").resolve()
     # A file name in an existing folder, and no other file a run wrote.
     _new_file(path, force=True, flag="--json", guard_run_files=not own)
@@ -1005,6 +1011,8 @@ def _check_json_target(path: Path, run: Path) -> bool:
                 f"--json: {path} exists and is not an earlier evaluation report; it is left "
                 "alone (give a new path)"
             )
+        if not force:
+            raise SpecError(f"--json: {path} already exists; pass --force to replace it")
     return own
 
 
@@ -1391,6 +1399,9 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if isinstance(value, str) and not value.strip():
             raise SpecError(f"--{name}: empty; give a path (or leave --{name} out)")
+    if getattr(args, "json", None) == "-" and args.command != "evaluate":
+        # It wrote a file named "-" where evaluate prints the JSON.
+        raise SpecError(f"--json: '-' (JSON on stdout) is evaluate's; give {args.command} a file")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -308,6 +308,9 @@ METRIC_GROUPS = ("clustering", "mi", "disentanglement", "quality")
 #: Fewest images sample quality is scored on: precision/recall and density/coverage use each
 #: image's 5 nearest neighbours, so a handful of images give numbers of nothing.
 MIN_QUALITY_IMAGES = 50
+#: Fewest generated samples the MI bound is estimated from: ``--n-mi 1`` printed a one-sample
+#: bound (-0.007 nats for a 4-way code) as a result and replaced the 10,000-sample one.
+MIN_MI_SAMPLES = 50
 
 
 def evaluate_model(
@@ -633,7 +636,7 @@ def evaluate_run(
     start = time.perf_counter()
     # Checked before anything is read or written (from Python too, as the flags are): a
     # quality sample of 0 replaced the scores already in report.json by a "skipped" note.
-    n_mi = whole_number("evaluate: n_mi", n_mi, 1)
+    n_mi = whole_number("evaluate: n_mi", n_mi, MIN_MI_SAMPLES)
     n_quality = whole_number("evaluate: n_quality", n_quality, MIN_QUALITY_IMAGES)
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
         raise SpecError(f"evaluate: scale must be a number above 0, got {scale!r}")

@@ -747,6 +747,8 @@ def user_features(
     x = module_path_or_callable
     if isinstance(x, (str, os.PathLike)):
         path = Path(x).expanduser()
+        if path.is_dir():
+            raise DataError(f"features: {path} is a folder; give the TorchScript file")
         if not path.is_file():
             raise DataError(f"features: {path} does not exist")
         if path.suffix == ".pt2":
