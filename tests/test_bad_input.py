@@ -213,6 +213,11 @@ def test_evaluate_refuses_to_overwrite_what_is_not_a_json_report(capsys, finishe
     # '-' is evaluate's stdout; bench, centrality and info wrote a file named '-'.
     for command in (["info", str(finished)], ["bench"], ["centrality", str(finished), str(other)]):
         assert "is evaluate's" in _err(capsys, [*command, "--json", "-"])
+    # A run and its newest checkpoint are one model (it was scored as a tie with itself); so
+    # is a copy of the run.
+    newest = str(ckpt.list_checkpoints(finished)[-1][1])
+    assert "the same weights" in _err(capsys, ["centrality", str(finished), newest])
+    assert "the same weights" in _err(capsys, ["centrality", str(finished), str(other)])
     assert not Path("-").exists()
     own = ["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64"]
     assert main([*own, "--json", str(finished / "report.json")]) == 0  # where it goes anyway

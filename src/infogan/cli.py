@@ -1318,6 +1318,12 @@ def _centrality(a: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
     models = [load_run(p, device=device) for p in paths]
+    # A run folder and its newest checkpoint file are one model: a tie of nothing with itself.
+    weights: dict[str, Path] = {}
+    for p, m in zip(paths, models, strict=True):
+        other = weights.setdefault(m.weights_digest(), p)
+        if other is not p:
+            raise SpecError(f"centrality: {p} is the same model as {other} (the same weights)")
     res = model_centrality(
         models, names, groups=a.groups, group_size=a.group_size, n_var=a.n_var, seed=a.seed
     )
