@@ -239,9 +239,15 @@ def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, cap
     assert main([*argv, "--centrality"]) == 0
     printed = capsys.readouterr().out
     assert "already trained" in printed and "ModelCentrality (no labels) keeps seed" in printed
+    assert "held the table" not in printed  # the same steps and seeds: refreshed, not another
     res = json.loads((out / "sweep.json").read_text())
     assert res["centrality"]["runs"] == ["seed0", "seed1"]
     assert res["summary"]["centrality"]["n"] == 2
+    # One seed more: the old table's scope is named as it is replaced.
+    assert main([*argv[:6], "0-2", *argv[7:]]) == 0
+    assert "held the table of 2 steps, seeds [0, 1]; it now holds 2 steps, seeds [0, 1, 2]" in (
+        capsys.readouterr().out
+    )
     assert "--seeds" in _err(capsys, ["sweep", "--seeds", "a-b", "--out", str(out)])
 
 

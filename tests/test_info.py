@@ -92,7 +92,9 @@ def test_not_a_run_is_one_line(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
     assert "is not a run directory (no config.json)" in capsys.readouterr().err
     assert main(["info", str(tmp_path / "typo")]) == 2
-    assert f"info: {tmp_path / 'typo'} does not exist" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert f"info: {tmp_path / 'typo'} does not exist" in captured.err
+    assert captured.out == ""  # no empty line after the error
 
 
 def test_damaged_files_are_named_not_crashed_on(tmp_path, tiny_dataset, capsys):

@@ -1353,7 +1353,8 @@ def _info(a: argparse.Namespace) -> int:
         except InfoGANError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             failed += 1
-    print("\n\n".join(format_info(x) for x in infos))
+    if infos:  # none readable: the errors alone, no empty line after them
+        print("\n\n".join(format_info(x) for x in infos))
     if a.json:
         atomic_write_bytes(a.json, (json.dumps(infos, indent=2) + "\n").encode())
     return 2 if failed else 0

@@ -149,12 +149,29 @@ def run_sweep(
     }
     if central is not None:
         result["centrality"] = central
+    _note_replaced_table(out / "sweep.json", cfg.steps, seeds)
     atomic_write_bytes(out / "sweep.json", (json.dumps(result, indent=2) + "\n").encode())
     print(format_summary(per_seed, summary))
     if central is not None:
         print(f"ModelCentrality (no labels) keeps {central['selected']}")
     print(f"sweep: {out / 'sweep.json'}")
     return result
+
+
+def _note_replaced_table(table: Path, steps: int, seeds: list[int]) -> None:
+    """Say so when ``sweep.json`` held the table of other steps or seeds (a --steps 30 sweep over
+    a --steps 20 one continued its seeds and replaced the old summary without a word)."""
+    try:
+        old = json.loads(table.read_text())
+        old_steps, old_seeds = old["config"]["steps"], old["seeds"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return
+    if (old_steps, old_seeds) != (steps, seeds):
+        print(
+            f"note: {table} held the table of {old_steps} steps, seeds {old_seeds}; it now "
+            f"holds {steps} steps, seeds {seeds}",
+            flush=True,
+        )
 
 
 def _check_sweep_dir(out: Path) -> None:
