@@ -1101,11 +1101,11 @@ def _traverse(a: argparse.Namespace) -> int:
     values = None
     if a.values is not None:
         values = _parse_int_list(a.values, "--values", MAX_FIGURE_VALUES)
-    if a.code is not None and not any(n.strip() for given in a.code for n in given.split(",")):
+    wanted = [n.strip() for given in a.code or [] for n in given.split(",") if n.strip()]
+    if a.code is not None and not wanted:
         raise SpecError("--code: no code named; leave it out to draw every code")
     model = load_run(a.run, device=a.device)
     # Each code once, by its canonical name; every figure's path checked before any is drawn.
-    wanted = [n.strip() for given in a.code or [] for n in given.split(",") if n.strip()]
     names = list(dict.fromkeys(model.spec.names[model.spec.index_of(n)] for n in wanted))
     names = names or list(model.spec.names)
     kinds = {name: model.spec.slot(model.spec.index_of(name))[0] for name in names}
@@ -1123,8 +1123,8 @@ def _traverse(a: argparse.Namespace) -> int:
                 f"--values: {model.spec.names[i]} has values 0..{k - 1}, got {max(values)}"
             )
     paths = {name: out / f"traversal_{name}.png" for name in names}
-    for path in paths.values():
-        if out.is_dir():  # else the folder is made below, empty
+    if out.is_dir():  # else the folder is made below, empty
+        for path in paths.values():
             _new_file(path, a.force)  # a run's own figures stay the run's, --force or not
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
