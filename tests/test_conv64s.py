@@ -71,4 +71,6 @@ def test_built_as_an_infogan_with_cr_and_selectable_from_the_cli():
         for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
         if a.dest == "arch"
     )
-    assert set(arch.choices) == set(ARCHES)
+    # Any name is parsed (a user's registered networks too); the help names every built-in one
+    # and the config check refuses an unknown one (tests/test_custom_arch.py).
+    assert all(name in arch.help for name in ARCHES)

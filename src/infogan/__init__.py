@@ -3,6 +3,7 @@
 The public API::
 
     from infogan import TrainConfig, ModelConfig, LatentSpec, train, load_run, preset
+    from infogan import register_arch  # your own networks
 
 The names are imported on first use (PEP 562), so that ``import infogan`` and the ``infogan``
 command's ``--help`` do not wait seconds for torch, and a Ctrl-C while it loads is the
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from infogan.errors import CheckpointError, DataError, InfoGANError, SpecError, TrainingError
 
 if TYPE_CHECKING:
+    from infogan.archs import register_arch
     from infogan.config import ModelConfig, TrainConfig, preset
     from infogan.latent import LatentSpec
     from infogan.model import InfoGAN, load_run
@@ -35,6 +37,7 @@ _LAZY = {
     "LatentSpec": "infogan.latent",
     "InfoGAN": "infogan.model",
     "load_run": "infogan.model",
+    "register_arch": "infogan.archs",
     "train": "infogan.train",
 }
 
@@ -50,6 +53,7 @@ __all__ = [
     "TrainConfig",
     "load_run",
     "preset",
+    "register_arch",
     "train",
 ]
 

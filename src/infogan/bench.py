@@ -39,6 +39,7 @@ class BenchResult:
     precision: str
     memory_format: str
     batch: int
+    arch: str  # the network family (a user's registered one too)
     width: float  # the networks' width multiplier: a --width 0.25 row is no full-width one
     codes: str
     effective_precision: str  # tf32 is fp32 on a CPU (no tensor cores)
@@ -176,6 +177,7 @@ def bench_config(
             "channels_last" if wants_channels_last(cfg.memory_format, device) else "contiguous"
         ),
         batch=cfg.batch,
+        arch=cfg.model.arch,
         width=cfg.model.width,
         codes=cfg.model.codes,
         effective_precision=_effective_precision(cfg.precision, device),
@@ -378,6 +380,7 @@ def time_to_accuracy(
         "compile": cfg.compile,
         "memory_format": cfg.memory_format,
         "batch": cfg.batch,
+        "arch": cfg.model.arch,
         "width": cfg.model.width,
         "reached": reached is not None,
         "steps": reached["step"] if reached else None,

@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from infogan.archs import check_saved_arch, import_modules
 from infogan.errors import InfoGANError, SpecError
 
 
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=_non_negative_int, default=5, help="untimed steps first (5)")
     b.add_argument("--preset", default="paper", help="recipe to time (default paper)")
     b.add_argument("--width", type=_finite_float, help="network width multiplier")
+    b.add_argument("--arch", help="networks to time (default: the preset's)")
     b.add_argument("--candidates", type=_count, help="--time-to-acc: candidates (default preset's)")
     b.add_argument(
         "--select-steps",
@@ -453,6 +455,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--force", action="store_true", help="replace an existing --json file")
 
     sub.add_parser("presets", help="list the named recipes")
+    for name, command in sub.choices.items():
+        if name not in ("download", "presets"):
+            command.add_argument(
+                "--import",
+                dest="imports",
+                action="append",
+                metavar="MODULE",
+                help="import a module (a name, or a .py file) that registers your own networks "
+                "with infogan.register_arch, for --arch NAME or a run trained on them "
+                "(repeatable; also $INFOGAN_IMPORT, comma-separated)",
+            )
     return p
 
 
@@ -468,10 +481,10 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--noise", type=_non_negative_int, help="noise size (paper MNIST: 62)")
     t.add_argument(
         "--arch",
-        choices=["mnist", "conv32", "conv32paper", "conv64", "conv64s"],
         help="networks: mnist (28x28), conv32 (32x32, the paper's SVHN/CelebA ones with an FC "
         "layer in D; conv32paper: the table exactly), conv64 (64x64, the paper's chairs), "
-        "conv64s (64x64, InfoGAN-CR's small dSprites ones)",
+        "conv64s (64x64, InfoGAN-CR's small dSprites ones), or a name your own module "
+        "registers (with --import MODULE)",
     )
     t.add_argument(
         "--channels",
@@ -754,6 +767,8 @@ def _train(a: argparse.Namespace) -> int:
         if not (run_dir / "config.json").is_file():
             raise SpecError(f"resume: {run_dir} is not a run directory (no config.json)")
         cfg = TrainConfig.load(run_dir / "config.json")
+        # A run of a user's registered networks without --import: say that, not "unknown".
+        check_saved_arch(cfg.to_dict(), f"resume: {run_dir}")
         # How the steps run may change between sessions (a GPU run's --graph on or --precision
         # bf16 going on on a CPU); the checkpoints' recipe check allows these fields too.
         for field in sorted(EXECUTION_FIELDS):
@@ -1203,6 +1218,8 @@ def _bench(a: argparse.Namespace) -> int:
     cfg.device, cfg.progress = a.device, False
     if a.width is not None:
         cfg.model.width = a.width
+    if a.arch is not None:
+        cfg.model.arch = a.arch
     if a.candidates is not None:
         cfg.candidates = a.candidates
     if a.select_steps is not None:
@@ -1420,6 +1437,8 @@ def main(argv: list[str] | None = None) -> int:
         # temporary files (a killed `sample -n 100000` left a hidden .tmp of 150 MB).
         with _terminate_as_interrupt():
             _refuse_empty_paths(args)
+            if getattr(args, "imports", None):
+                import_modules(args.imports)
             return _COMMANDS[args.command](args)
     except InfoGANError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from infogan.archs import BUILT_IN, custom_arch, registered
 from infogan.atomic import atomic_write_bytes
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
@@ -88,8 +89,12 @@ class ModelConfig:
         _check_types(self, "model.")
         self.latent()
         _check_finite(self, "model.")
-        if self.arch not in ARCHES:
-            raise SpecError(f"arch: unknown {self.arch!r}; choose from {', '.join(ARCHES)}")
+        if self.arch not in ARCHES and custom_arch(self.arch) is None:
+            mine = registered()
+            raise SpecError(
+                f"arch: unknown {self.arch!r}; choose from {', '.join(ARCHES + tuple(mine))}"
+                + ("" if mine else ", or your own: see infogan.register_arch and --import")
+            )
         if self.channels not in (None, 1, 3):
             raise SpecError(f"channels: must be 1 or 3 (or None: as the data), got {self.channels}")
         if self.arch == "mnist" and self.channels == 3:
@@ -126,8 +131,8 @@ SN_SCOPES = ("d", "all")
 #: Which update can train the Q head (``TrainConfig.q_head_step``).
 Q_HEAD_STEPS = ("g", "d")
 
-#: Network families known to :mod:`infogan.nets`.
-ARCHES = ("mnist", "conv32", "conv32paper", "conv64", "conv64s")
+#: Network families built into :mod:`infogan.nets` (and a user's, :func:`infogan.register_arch`).
+ARCHES = BUILT_IN
 
 
 @dataclass

@@ -43,6 +43,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from infogan import archs
 from infogan.errors import InfoGANError, SpecError, TrainingError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -260,13 +261,16 @@ def _worker(
     threads: int,
     conn,
     parent: int,
+    arches: dict[str, bytes | str],
 ) -> None:
     """One process of a data-parallel run; reports ``("done", result)`` (rank 0's carries the
-    :class:`~infogan.train.TrainResult`) or ``(kind, message)`` through ``conn``."""
+    :class:`~infogan.train.TrainResult`) or ``(kind, message)`` through ``conn``. ``arches``:
+    the parent's registered networks (:func:`infogan.archs.shipped`)."""
     from infogan.parallel import detach_worker
     from infogan.train import Trainer
 
     detach_worker(parent)
+    archs.receive(arches)
     torch.set_num_threads(threads)
     device = torch.device(cfg.device)
     try:
@@ -339,6 +343,7 @@ def _launch(
     store = os.path.join(tmp, "store")
     running: dict[int, tuple[Any, Any, Any]] = {}
     reports: dict[int, tuple[str, Any]] = {}
+    arches = archs.shipped()
     try:
         with _Forward(running) as stop:
             for rank in range(world):
@@ -347,7 +352,12 @@ def _launch(
                 proc = ctx.Process(
                     target=_worker,
                     args=(rank, world, store, rcfg, Path(run_dir), dataset, resume, finish),
-                    kwargs={"threads": threads, "conn": send, "parent": os.getpid()},
+                    kwargs={
+                        "threads": threads,
+                        "conn": send,
+                        "parent": os.getpid(),
+                        "arches": arches,
+                    },
                 )
                 proc.start()
                 send.close()

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from infogan.archs import check_saved_arch
 from infogan.atomic import atomic_write_bytes
 from infogan.config import TrainConfig
 from infogan.errors import CheckpointError, InfoGANError, SpecError, brief
@@ -283,6 +284,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
         meta = _read_description(path)
         if meta.get("export_format") != "safetensors":
             raise CheckpointError(f"export: {path} is a {meta.get('export_format')} export")
+        check_saved_arch(meta.get("config"), f"export: {path}")
         cfg = TrainConfig.from_dict(meta["config"])
         tensors = load_file(str(path), device="cpu")
         nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from infogan import checkpoint as ckpt
+from infogan.archs import check_saved_arch
 from infogan.config import TrainConfig
 from infogan.data import to_float
 from infogan.devices import resolve_device
@@ -145,6 +146,7 @@ class InfoGAN:
             file, state = path, ckpt.load_checkpoint(path, map_location="cpu")
         else:
             raise CheckpointError(f"run: {path} does not exist")
+        check_saved_arch(state.get("config"), f"run: {path}")
         try:
             cfg = TrainConfig.from_dict(state["config"])
             nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from infogan import archs
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import InfoGANError, TrainingError
@@ -86,10 +87,18 @@ def detach_worker(parent: int) -> None:
 
 
 def _leg_main(
-    leg: Leg, device: str, threads: int, dataset: ImageDataset | None, conn, parent: int
+    leg: Leg,
+    device: str,
+    threads: int,
+    dataset: ImageDataset | None,
+    conn,
+    parent: int,
+    arches: dict[str, bytes | str],
 ) -> None:
-    """Worker process: train one leg, report ``None`` or ``(kind, message)`` through ``conn``."""
+    """Worker process: train one leg, report ``None`` or ``(kind, message)`` through ``conn``.
+    ``arches``: the parent's registered networks (:func:`infogan.archs.shipped`)."""
     detach_worker(parent)
+    archs.receive(arches)
     torch.set_num_threads(threads)
     outcome: tuple[str, str] | None = None
     try:
@@ -160,6 +169,7 @@ def run_legs(
     devices = leg_devices(device, n)
     threads = max(1, torch.get_num_threads() // n) if devices[0] == "cpu" else 1
     ctx = mp.get_context("spawn")
+    arches = archs.shipped()
     pending = list(legs)
     running: dict[int, tuple[Any, Leg, Any]] = {}  # slot -> (process, leg, pipe)
     free = list(range(n))
@@ -171,7 +181,7 @@ def run_legs(
                 recv, send = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
                     target=_leg_main,
-                    args=(leg, devices[slot], threads, dataset, send, os.getpid()),
+                    args=(leg, devices[slot], threads, dataset, send, os.getpid(), arches),
                 )
                 proc.start()
                 send.close()

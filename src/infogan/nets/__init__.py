@@ -14,17 +14,15 @@ from functools import partial
 import torch
 from torch import nn
 
+from infogan.archs import BUILT_IN, CustomArch, custom_arch
 from infogan.config import ModelConfig
-from infogan.errors import SpecError
+from infogan.errors import InfoGANError, SpecError, brief
 from infogan.latent import LatentSpec
 from infogan.nets.conv32 import Conv32Body, Conv32Generator
 from infogan.nets.conv64 import Conv64Body, Conv64Generator
 from infogan.nets.conv64s import LEAK_CR, Conv64SmallBody, Conv64SmallGenerator
 from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
 from infogan.nets.mnist import LEAK, MnistBody, MnistGenerator
-
-# Every discriminator body has ``feature_dim``, the width of the features it hands the heads.
-Body = MnistBody | Conv32Body | Conv64Body | Conv64SmallBody
 
 __all__ = ["InfoGANNets", "QOutput", "QHead", "build_nets", "image_shape"]
 
@@ -104,6 +102,7 @@ class InfoGANNets(nn.Module):
         cfg.validate()
         self.latent = cfg.latent()
         self.image_shape = image_shape(cfg)
+        mine: CustomArch | None = None
         self.generator: nn.Module
         self.body: Body
         if cfg.arch == "mnist":
@@ -120,18 +119,28 @@ class InfoGANNets(nn.Module):
             c = self.image_shape[0]
             self.generator = Conv64SmallGenerator(self.latent.input_dim, cfg.width, c)
             self.body = Conv64SmallBody(cfg.width, c)
-        else:  # pragma: no cover - validate() already rejects others
-            raise SpecError(f"arch: unknown {cfg.arch!r}")
+        else:
+            mine = custom_arch(cfg.arch)
+            if mine is None:  # pragma: no cover - validate() already rejects others
+                raise SpecError(f"arch: unknown {cfg.arch!r}")
+            self.generator = _user_generator(
+                mine, self.latent.input_dim, cfg.width, self.image_shape
+            )
+            self.body = _user_body(mine, cfg.width, self.image_shape)
         self.d_head = nn.Linear(self.body.feature_dim, 1)
         small = cfg.arch == "conv64s"  # InfoGAN-CR's Q: no batch norm, slope 0.2
         self.q_head = QHead(
             self.body.feature_dim,
             self.latent,
             cfg,
-            batch_norm=not small,
+            batch_norm=mine.q_batch_norm if mine else not small,
             leak=LEAK_CR if small else LEAK,
         )
-        self.apply(_init_weights)
+        if mine is None or mine.dcgan_init:
+            self.apply(_init_weights)
+        else:  # the user's own layers keep their initialisation; the heads are ours
+            self.d_head.apply(_init_weights)
+            self.q_head.apply(_init_weights)
         sn = cfg.spectral_norm
         # After the init: spectral norm divides the initialised weight by its largest singular
         # value (one power iteration per training forward). Scope "d": the critic whose slope
@@ -149,7 +158,7 @@ class InfoGANNets(nn.Module):
         # the regulariser starts.
         self.cr: nn.Module | None = None
         if contrastive:
-            c = self.image_shape[0]
+            c, h, w = self.image_shape
             body_cls: dict[str, Callable[..., Body]] = {
                 "mnist": MnistBody,
                 "conv32": Conv32Body,
@@ -157,11 +166,16 @@ class InfoGANNets(nn.Module):
                 "conv64": Conv64Body,
                 "conv64s": Conv64SmallBody,
             }
-            body = body_cls[cfg.arch](cfg.width, 2 * c)
-            self.cr = nn.Sequential(body, nn.Linear(body.feature_dim, len(self.latent.codes)))
-            self.cr.apply(_init_weights)
+            cr_body = (
+                _user_body(mine, cfg.width, (2 * c, h, w))
+                if mine is not None
+                else body_cls[cfg.arch](cfg.width, 2 * c)
+            )
+            cr_out = nn.Linear(cr_body.feature_dim, len(self.latent.codes))
+            self.cr = nn.Sequential(cr_body, cr_out)
+            (self.cr if mine is None or mine.dcgan_init else cr_out).apply(_init_weights)
             if sn and cfg.sn_scope == "all":
-                _spectral_norm([body])
+                _spectral_norm([cr_body])
         # EMA of G (Yazici et al. 2019): an average of the generator's recent weights draws
         # smoother, steadier samples than the last iterate of a GAN's oscillating game. No
         # gradients: it is written only by update_ema, never by an optimiser.
@@ -238,5 +252,94 @@ def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     data", counts as 1 where there is no data to follow)."""
     if cfg.arch == "mnist":
         return MNIST_SHAPE
+    mine = custom_arch(cfg.arch) if cfg.arch not in BUILT_IN else None
+    if mine is not None:
+        return (cfg.channels or 1, *mine.image_size)
     side = 32 if cfg.arch.startswith("conv32") else 64
     return (cfg.channels or 1, side, side)
+
+
+class UserBody(nn.Module):
+    """A registered body (:func:`infogan.register_arch`) as the heads and D's step use it.
+
+    ``feature_dim`` is measured, not declared. With ``groups`` > 1 (D's step stacks the real and
+    the fake batch) each group runs on its own: a user's network may hold batch norm or other
+    layers that mix samples, and mixing real and fake there would let D tell them apart by
+    batch statistics alone (see :mod:`infogan.nets.grouped`).
+    """
+
+    def __init__(self, net: nn.Module, feature_dim: int) -> None:
+        super().__init__()
+        self.net = net
+        self.feature_dim = feature_dim
+
+    def forward(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        if groups == 1:
+            return self.net(x)
+        return torch.cat([self.net(part) for part in x.chunk(groups)])
+
+
+# Every discriminator body has ``feature_dim``, the width of the features it hands the heads.
+Body = MnistBody | Conv32Body | Conv64Body | Conv64SmallBody | UserBody
+
+
+def _built(mine: CustomArch, what: str, make: Callable[[], object]) -> nn.Module:
+    try:
+        net = make()
+    except InfoGANError:
+        raise
+    except Exception as e:  # the user's code: name it and its reason in one line
+        raise SpecError(f"arch {mine.name!r}: its {what} factory failed: {brief(e)}") from e
+    if not isinstance(net, nn.Module):
+        raise SpecError(
+            f"arch {mine.name!r}: its {what} factory returned {type(net).__name__}, "
+            "not a torch.nn.Module"
+        )
+    return net
+
+
+def _trial(mine: CustomArch, what: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """One forward pass of two samples in eval mode (no statistics or power iterations
+    change): checks the shapes before training, and sizes lazy layers (nn.LazyLinear) before
+    the weights are initialised and the optimisers made."""
+    was = net.training
+    try:
+        with torch.no_grad():
+            out = net.eval()(x)
+    except Exception as e:
+        raise SpecError(
+            f"arch {mine.name!r}: its {what} fails on input of shape {list(x.shape)}: {brief(e)}"
+        ) from e
+    finally:
+        net.train(was)
+    if not isinstance(out, torch.Tensor):
+        raise SpecError(
+            f"arch {mine.name!r}: its {what} returned {type(out).__name__}, not a tensor"
+        )
+    return out
+
+
+def _user_generator(
+    mine: CustomArch, input_dim: int, width: float, shape: tuple[int, int, int]
+) -> nn.Module:
+    net = _built(mine, "generator", lambda: mine.generator(input_dim, width, shape[0]))
+    out = _trial(mine, "generator", net, torch.zeros(2, input_dim))
+    if tuple(out.shape) != (2, *shape):
+        raise SpecError(
+            f"arch {mine.name!r}: its generator turned a latent of shape [2, {input_dim}] into "
+            f"{list(out.shape)}; images of [2, {', '.join(map(str, shape))}] are needed "
+            "(channels, then image_size as registered)"
+        )
+    return net
+
+
+def _user_body(mine: CustomArch, width: float, shape: tuple[int, int, int]) -> UserBody:
+    net = _built(mine, "body", lambda: mine.body(width, shape[0]))
+    out = _trial(mine, "body", net, torch.zeros(2, *shape))
+    if out.dim() != 2 or out.shape[0] != 2 or out.shape[1] < 1:
+        raise SpecError(
+            f"arch {mine.name!r}: its body turned images of shape [2, "
+            f"{', '.join(map(str, shape))}] into {list(out.shape)}; features [2, F] are needed "
+            "(flatten them)"
+        )
+    return UserBody(net, int(out.shape[1]))

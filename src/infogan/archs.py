@@ -1,0 +1,239 @@
+"""Your own networks: register a generator and a discriminator body under a name, then train,
+evaluate, sample and export them as the built-in families (``--arch NAME``).
+
+A registration is code, and a run's files never run code: a run trained on registered networks
+records only the name, and every later process that loads it must register the name again, by
+importing the module that calls :func:`register_arch`. In Python, import it yourself; on the
+command line, ``--import MODULE`` (a module name, or a path to a ``.py`` file) does it, and so
+does the environment variable ``INFOGAN_IMPORT`` (comma-separated), which the worker processes of
+``--parallel`` and ``--ddp`` inherit.
+
+This module holds only the registry (no torch import: the CLI's config checks read it); the
+networks are wrapped and checked where they are built (:mod:`infogan.nets`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import pickle
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infogan.errors import CheckpointError, SpecError, whole_number
+
+__all__ = [
+    "BUILT_IN",
+    "CustomArch",
+    "ENV",
+    "custom_arch",
+    "import_modules",
+    "register_arch",
+    "registered",
+]
+
+#: Environment variable naming modules to import before a registered name is looked up.
+ENV = "INFOGAN_IMPORT"
+
+#: The built-in network families (:mod:`infogan.nets`); ``config.ARCHES`` is this tuple.
+BUILT_IN = ("mnist", "conv32", "conv32paper", "conv64", "conv64s")
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class CustomArch:
+    """A registered network family (see :func:`register_arch`)."""
+
+    name: str
+    generator: Callable[[int, float, int], Any]
+    body: Callable[[float, int], Any]
+    image_size: tuple[int, int]
+    dcgan_init: bool
+    q_batch_norm: bool
+
+
+_REGISTRY: dict[str, CustomArch] = {}
+_imported: set[str] = set()
+
+
+#: Names registered in a parent process whose factories could not be brought into this
+#: worker, with the reason (see :func:`receive`).
+_UNLOADABLE: dict[str, str] = {}
+
+
+def register_arch(
+    name: str,
+    *,
+    generator: Callable[[int, float, int], Any],
+    body: Callable[[float, int], Any],
+    image_size: int,
+    dcgan_init: bool = True,
+    q_batch_norm: bool = True,
+) -> None:
+    """Make ``name`` a network family that ``ModelConfig.arch`` / ``--arch`` may name.
+
+    Args:
+        name: letters, digits, ``_ . -``, starting with a letter; not a built-in name.
+            Registering a name again replaces it (a notebook cell run twice).
+        generator: ``generator(input_dim, width, channels)`` -> an ``nn.Module`` mapping the
+            latent ``[N, input_dim]`` (noise then codes) to images ``[N, channels, H, W]`` in
+            ``[-1, 1]`` (end it with ``tanh``).
+        body: ``body(width, channels)`` -> an ``nn.Module`` mapping images
+            ``[N, channels, H, W]`` to features ``[N, F]``. The D head (one linear layer) and the
+            Q head (the paper's FC-BN-lReLU-FC) are added on top, as for the built-in families;
+            InfoGAN-CR's pair classifier, when asked for, is another ``body(width, 2 *
+            channels)``. It may hold batch norm: D's step then runs the real and the fake batch
+            through it one after the other, so each is normalised on its own.
+        image_size: the side of the (square) images: a folder of images is centre-cropped and
+            resized to it, arrays must have it.
+        dcgan_init: re-draw every conv, linear and batch-norm layer's weights as DCGAN does
+            (what the recipe's learning rates were chosen with); False keeps your modules' own
+            initialisation.
+        q_batch_norm: batch norm in the Q head's hidden layer (the paper's choice).
+
+    ``width`` is ``--width`` (1.0 by default): scale your hidden sizes by it, or ignore it.
+    ``channels`` is 1 or 3, from ``--channels`` or the data. Both factories must build the same
+    networks every time they are called with the same arguments: a run is loaded by building
+    them again and reading the saved weights into them.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SpecError(
+            f"register_arch: name {name!r} must start with a letter and hold only letters, "
+            "digits, '_', '.' or '-' (at most 64 characters)"
+        )
+    if name in BUILT_IN:
+        raise SpecError(f"register_arch: {name!r} is a built-in network family; choose another")
+    for what, fn in (("generator", generator), ("body", body)):
+        if not callable(fn):
+            raise SpecError(f"register_arch: {what} must be callable, got {type(fn).__name__}")
+    # The side of square images (the image readers crop to squares); numpy ints are taken.
+    side = whole_number("register_arch: image_size", image_size, 4, 4096)
+    _REGISTRY[name] = CustomArch(
+        name, generator, body, (side, side), bool(dcgan_init), bool(q_batch_norm)
+    )
+
+
+def registered() -> list[str]:
+    """Names registered in this process (after importing ``$INFOGAN_IMPORT``)."""
+    _import_from_env()
+    return sorted(_REGISTRY)
+
+
+def custom_arch(name: str) -> CustomArch | None:
+    """The registration of ``name``, or None; the modules in ``$INFOGAN_IMPORT`` are imported
+    first (once each), so a worker process finds what its parent registered."""
+    if name not in _REGISTRY:
+        _import_from_env()
+    if name not in _REGISTRY and name in _UNLOADABLE:
+        raise SpecError(
+            f"arch {name!r}: registered in the parent process, but a worker process cannot "
+            f"load its factories ({_UNLOADABLE[name]}); define them at the top level of a "
+            "module and import that (or list it in $INFOGAN_IMPORT)"
+        )
+    return _REGISTRY.get(name)
+
+
+def shipped() -> dict[str, bytes | str]:
+    """This process's registrations for a spawned worker (:func:`receive` there), each pickled
+    on its own; one that cannot be pickled (a lambda, a function defined inside another) is
+    sent as the reason instead, so the worker names it if it is used and not otherwise."""
+    out: dict[str, bytes | str] = {}
+    for name, arch in _REGISTRY.items():
+        try:
+            out[name] = pickle.dumps(arch)
+        except Exception as e:
+            out[name] = f"{type(e).__name__}: {e}".splitlines()[0][:160]
+    return out
+
+
+def receive(sent: dict[str, bytes | str]) -> None:
+    """In a spawned worker: take the parent's registrations (:func:`shipped`). Functions pickle
+    by name, so a factory defined in a notebook cell or under ``if __name__ == "__main__":``
+    does not exist here; such a name is remembered with the reason, for the one-line error
+    :func:`custom_arch` gives if the worker needs it. A name this worker already registered (by
+    importing the same module) keeps its own registration."""
+    for name, blob in sent.items():
+        if name in _REGISTRY:
+            continue
+        if isinstance(blob, str):
+            _UNLOADABLE[name] = blob
+            continue
+        try:
+            _REGISTRY[name] = pickle.loads(blob)
+        except Exception as e:  # the parent's __main__ is not this process's
+            _UNLOADABLE[name] = f"{type(e).__name__}: {e}".splitlines()[0][:160]
+
+
+def check_saved_arch(config: object, what: str) -> None:
+    """Raise a one-line :class:`CheckpointError` when ``what`` (a run, a checkpoint, an export),
+    whose saved config (a dict, as read from the file) is ``config``, was made with networks
+    registered in another process and not here: without this the config check's "unknown
+    arch" hid behind "does not hold a usable model". Anything else is left to the config
+    check."""
+    model = config.get("model") if isinstance(config, dict) else None
+    arch = model.get("arch") if isinstance(model, dict) else None
+    if isinstance(arch, str) and arch not in BUILT_IN and custom_arch(arch) is None:
+        raise CheckpointError(
+            f"{what} was trained on networks {arch!r}, which this process has not registered: "
+            "import the module that registers them (--import MODULE or $INFOGAN_IMPORT; "
+            "in Python, import it before loading)"
+        )
+
+
+def import_modules(modules: Iterable[str]) -> None:
+    """Import each module (a dotted name, or a path to a ``.py`` file) now, and add it to
+    ``$INFOGAN_IMPORT`` so that processes started from this one import it too. A module that
+    cannot be imported is a one-line :class:`SpecError` naming it and the reason."""
+    modules = [m for m in modules]
+    for module in modules:
+        _import_one(module)
+    listed = [m for m in os.environ.get(ENV, "").split(",") if m.strip()]
+    os.environ[ENV] = ",".join(listed + [m for m in modules if m not in listed])
+
+
+def _import_from_env() -> None:
+    for module in os.environ.get(ENV, "").split(","):
+        if module.strip():
+            _import_one(module.strip(), source=f"${ENV}")
+
+
+def _import_one(module: str, source: str = "--import") -> None:
+    key = str(Path(module).resolve()) if module.endswith(".py") else module
+    if key in _imported:
+        return
+    try:
+        if module.endswith(".py"):
+            path = Path(module)
+            if not path.is_file():
+                raise SpecError(f"{source}: {module}: no such file")
+            spec = importlib.util.spec_from_file_location(f"_infogan_user_{path.stem}", path)
+            if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has one
+                raise SpecError(f"{source}: {module}: not a Python file")
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = mod  # pickling and dataclasses look modules up by name
+            spec.loader.exec_module(mod)
+        else:
+            # As `python -m` would: the current folder first, so `--import mynets` finds
+            # ./mynets.py from the installed console script too.
+            here = os.getcwd()
+            added = here not in sys.path
+            if added:
+                sys.path.insert(0, here)
+            try:
+                importlib.import_module(module)
+            finally:
+                if added:
+                    sys.path.remove(here)
+    except SpecError:
+        raise
+    except Exception as e:  # the user's module: any error in it is named, not re-raised
+        raise SpecError(
+            f"{source}: cannot import {module!r}: {type(e).__name__}: {e}".splitlines()[0][:300]
+        ) from e
+    _imported.add(key)

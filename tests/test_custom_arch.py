@@ -1,0 +1,245 @@
+"""A user's own networks (infogan.register_arch, --import): built, checked, trained, loaded,
+exported, and carried into worker processes; each way it can go wrong is one line naming it."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+from conftest import TINY_FLAGS, tiny_config
+from torch import nn
+
+import infogan
+from infogan import archs
+from infogan.cli import main
+from infogan.config import ModelConfig
+from infogan.errors import CheckpointError, SpecError
+from infogan.nets import UserBody, build_nets, image_shape
+
+# Module-level factories: they pickle by name, so spawned workers can load them.
+
+
+def mlp_generator(input_dim: int, width: float, channels: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(input_dim, max(4, round(64 * width))),
+        nn.ReLU(),
+        nn.Linear(max(4, round(64 * width)), channels * 28 * 28),
+        nn.Tanh(),
+        nn.Unflatten(1, (channels, 28, 28)),
+    )
+
+
+def conv_body(width: float, channels: int) -> nn.Module:
+    h = max(2, round(16 * width))
+    return nn.Sequential(
+        nn.Conv2d(channels, h, 4, 2, 1),
+        nn.BatchNorm2d(h),
+        nn.LeakyReLU(0.1),
+        nn.Flatten(),
+        nn.LazyLinear(16),  # sized by the trial forward pass
+    )
+
+
+MODULE = """
+from torch import nn
+import infogan
+
+def generator(input_dim, width, channels):
+    return nn.Sequential(nn.Linear(input_dim, channels * 28 * 28), nn.Tanh(),
+                         nn.Unflatten(1, (channels, 28, 28)))
+
+def body(width, channels):
+    return nn.Sequential(nn.Conv2d(channels, 4, 4, 2, 1), nn.LeakyReLU(0.1), nn.Flatten())
+
+infogan.register_arch("filenet", generator=generator, body=body, image_size=28)
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean_registry(monkeypatch):
+    """Each test starts with nothing registered, nothing imported and no $INFOGAN_IMPORT."""
+    monkeypatch.setattr(archs, "_REGISTRY", {})
+    monkeypatch.setattr(archs, "_UNLOADABLE", {})
+    monkeypatch.setattr(archs, "_imported", set())
+    monkeypatch.delenv(archs.ENV, raising=False)
+
+
+def register_tiny(**kw) -> None:
+    infogan.register_arch("tiny", generator=mlp_generator, body=conv_body, image_size=28, **kw)
+
+
+def test_registered_networks_are_built_checked_and_wired_like_the_built_in_ones():
+    register_tiny()
+    cfg = ModelConfig(codes="cat:4,cont:2", noise_dim=8, arch="tiny")
+    cfg.validate()
+    assert image_shape(cfg) == (1, 28, 28)
+    torch.manual_seed(0)
+    nets = build_nets(cfg, contrastive=True)
+    assert isinstance(nets.body, UserBody) and nets.body.feature_dim == 16
+    x = nets.generator(torch.randn(5, 14))
+    assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
+    assert nets.discriminate(x).shape == (5,)
+    q = nets.recognise(x)
+    assert [t.shape for t in q.cat_logits] == [(5, 4)] and q.cont_mean.shape == (5, 2)
+    assert nets.pair_logits(x, x).shape == (5, 3)  # InfoGAN-CR's classifier: another body
+    # The trial pass sized the lazy layer before DCGAN's init drew its weights.
+    lazy = nets.body.net[4]
+    assert isinstance(lazy, nn.Linear) and lazy.weight.std().item() == pytest.approx(0.02, rel=0.2)
+    # Colour: the factories get channels=3.
+    colour = build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="tiny", channels=3))
+    assert colour.generator(torch.randn(2, 12)).shape == (2, 3, 28, 28)
+
+
+def test_own_initialisation_and_q_head_choice_are_kept():
+    def body(width: float, channels: int) -> nn.Module:
+        conv = nn.Conv2d(channels, 2, 4, 2, 1)
+        nn.init.constant_(conv.weight, 0.5)
+        return nn.Sequential(conv, nn.Flatten())
+
+    infogan.register_arch(
+        "mine", generator=mlp_generator, body=body, image_size=28, dcgan_init=False,
+        q_batch_norm=False,
+    )  # fmt: skip
+    nets = build_nets(ModelConfig(codes="cat:3", noise_dim=4, arch="mine"))
+    assert torch.all(nets.body.net[0].weight == 0.5)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in nets.q_head.modules())
+    assert nets.d_head.weight.std().item() == pytest.approx(0.02, rel=0.5)  # the heads are ours
+
+
+def test_grouped_batches_are_normalised_apart_as_two_passes_would():
+    register_tiny()
+    torch.manual_seed(1)
+    one = build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="tiny")).body
+    two = build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="tiny")).body
+    two.load_state_dict(one.state_dict())
+    real, fake = torch.randn(6, 1, 28, 28), 3 + torch.randn(6, 1, 28, 28)
+    stacked = one(torch.cat([real, fake]), groups=2)
+    apart = torch.cat([two(real), two(fake)])
+    torch.testing.assert_close(stacked, apart)
+    torch.testing.assert_close(one.net[1].running_mean, two.net[1].running_mean)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"name": "1abc"}, "must start with a letter"),
+        ({"name": "mnist"}, "built-in"),
+        ({"image_size": 2}, "image_size"),
+        ({"image_size": (28, 28)}, "image_size"),
+        ({"image_size": 28.0}, "image_size"),
+        ({"body": "conv"}, "body must be callable"),
+    ],
+)
+def test_impossible_registrations_are_refused(kw, message):
+    args = {"name": "x", "generator": mlp_generator, "body": conv_body, "image_size": 28} | kw
+    with pytest.raises(SpecError, match=message):
+        infogan.register_arch(args.pop("name"), **args)
+
+
+def bad_body_flat(width, channels):
+    return nn.Conv2d(channels, 2, 3)  # 4-D features: not flattened
+
+
+def bad_body_raises(width, channels):
+    raise ValueError("no such layer")
+
+
+@pytest.mark.parametrize(
+    "generator, body, size, message",
+    [
+        (mlp_generator, conv_body, 32, r"generator turned a latent .* \[2, 1, 32, 32\] are needed"),
+        (mlp_generator, bad_body_flat, 28, r"body turned images .* features \[2, F\]"),
+        (mlp_generator, bad_body_raises, 28, "body factory failed: no such layer"),
+        (lambda i, w, c: "G", conv_body, 28, "returned str, not a torch.nn.Module"),
+        (lambda i, w, c: nn.Linear(3, 3), conv_body, 28, r"generator fails on input of shape"),
+    ],
+)
+def test_networks_that_do_not_fit_are_named_in_one_line(generator, body, size, message):
+    infogan.register_arch("bad", generator=generator, body=body, image_size=size)
+    with pytest.raises(SpecError, match=message) as e:
+        build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="bad"))
+    assert "\n" not in str(e.value) and "'bad'" in str(e.value)
+
+
+def test_an_unknown_name_says_how_to_bring_ones_own():
+    with pytest.raises(SpecError, match="unknown 'tyni'.*register_arch and --import"):
+        ModelConfig(arch="tyni").validate()
+    register_tiny()
+    with pytest.raises(SpecError, match="choose from mnist, .*conv64s, tiny$"):
+        ModelConfig(arch="tyni").validate()
+
+
+def test_cli_trains_and_every_later_command_needs_the_import(tmp_path, tiny_npz, capsys):
+    module = tmp_path / "mynets.py"
+    module.write_text(textwrap.dedent(MODULE))
+    run = tmp_path / "run"
+    imp = ["--import", str(module)]
+    flags = [*TINY_FLAGS, "--steps", "4", "--codes", "cat:4,cont:1", "--device", "cpu"]
+    args = ["train", *imp, "--arch", "filenet", "--data", tiny_npz, "--out", str(run), *flags]
+    assert main(args) == 0
+    assert '"arch": "filenet"' in (run / "config.json").read_text()
+    # A later process that has not imported the module: one line saying what to do.
+    archs._REGISTRY.clear()
+    archs._imported.clear()
+    monkey_env = archs.os.environ.pop(archs.ENV, None)
+    assert monkey_env == str(module)  # --import passed it on to worker processes
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err
+    assert "trained on networks 'filenet', which this process has not registered" in err
+    assert main(["train", "--resume", str(run), "--steps", "6"]) == 2
+    assert "not registered" in capsys.readouterr().err
+    # With it, as the environment variable this time: sample, export and resume work.
+    archs.os.environ[archs.ENV] = str(module)
+    assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    out = tmp_path / "g.safetensors"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    from infogan.export import load_generator
+
+    g = load_generator(out)
+    assert g(torch.zeros(1, 8 + 5)).shape == (1, 1, 28, 28)
+    assert main(["train", "--resume", str(run), "--steps", "6"]) == 0
+    archs._REGISTRY.clear()
+    archs._imported.clear()
+    del archs.os.environ[archs.ENV]
+    with pytest.raises(CheckpointError, match="trained on networks 'filenet'"):
+        load_generator(out)
+
+
+def test_an_import_that_fails_is_named(tmp_path, capsys):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\nraise RuntimeError('oops')\n")
+    for target, message in [
+        (str(broken), "cannot import .*broken.py.*RuntimeError: oops"),
+        (str(tmp_path / "none.py"), "none.py: no such file"),
+        ("no_such_module_here", "No module named 'no_such_module_here'"),
+    ]:
+        assert main(["info", "--import", target, str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and __import__("re").search(message, err), err
+
+
+def test_worker_processes_get_the_parents_registrations(tmp_path, tiny_dataset):
+    """Parallel candidates run in spawned processes: the factories travel by name."""
+    from infogan.select import train_selected
+
+    register_tiny()
+    cfg = tiny_config(steps=4, candidates=2, select_steps=2, parallel=2)
+    cfg.model.arch = "tiny"
+    res = train_selected(cfg, tmp_path / "run", dataset=tiny_dataset)
+    assert res.step == 4
+
+
+def test_a_registration_a_worker_cannot_load_is_named_there():
+    sent = {"nb": "PicklingError: Can't pickle <function <lambda>>", "gone": b"not a pickle"}
+    archs.receive(sent)
+    for name in ("nb", "gone"):
+        with pytest.raises(SpecError, match=f"arch '{name}': registered in the parent process"):
+            archs.custom_arch(name)
+    register_tiny()
+    archs.receive({"tiny": "ignored: this process registered it itself"})
+    assert archs.custom_arch("tiny") is not None
+    # A lambda factory is sent as the reason it cannot be pickled.
+    infogan.register_arch("lam", generator=lambda i, w, c: None, body=conv_body, image_size=28)
+    assert isinstance(archs.shipped()["lam"], str) and isinstance(archs.shipped()["tiny"], bytes)
