@@ -172,3 +172,20 @@ def test_cli_traverse_refuses_before_making_any_folder(big, tmp_path, capsys):
     assert main(["traverse", str(cont_only), "--values", "1", "--out", str(out)]) == 2
     assert "continuous and the model has no categorical code" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_run_draws_the_first_codes_figures_and_says_how_to_draw_the_rest(tmp_path, caplog):
+    """``--codes cont:300`` drew 300 traversal figures at the end of training; a run draws the
+    first FIGURE_CODES and names the command for the others (resume redraws the same set)."""
+    from infogan.report import FIGURE_CODES, restore_artefacts, write_figures
+
+    run = make_run(tmp_path, codes=f"cat:2,cont:{FIGURE_CODES + 2}")
+    model = load_run(run)
+    with caplog.at_level("INFO", logger="infogan"):
+        write_figures(model, run)
+    drawn = sorted(p.name for p in run.glob("traversal_*.png"))
+    assert len(drawn) == FIGURE_CODES and "traversal_c16.png" in drawn
+    assert f"first {FIGURE_CODES} of {FIGURE_CODES + 3} codes" in caplog.text
+    assert "infogan traverse" in caplog.text and "--code c17" in caplog.text
+    (run / "report.html").write_text("x")
+    assert restore_artefacts(run, model, {}) == []  # nothing missing: c17.. are not owed

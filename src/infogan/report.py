@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,32 @@ def save_traversal(
     return path
 
 
+#: Most codes a run draws a traversal figure of at the end of training (the first ones, in
+#: order); ``infogan traverse RUN --code NAME`` draws any other. ``--codes cont:300`` drew 300
+#: figures (84 s for a 5-step run) that nobody would page through.
+FIGURE_CODES = 16
+
+
+def figure_codes(model: InfoGAN) -> list[str]:
+    """The codes whose traversal figures a run's folder holds (:data:`FIGURE_CODES` first)."""
+    return list(model.spec.names[:FIGURE_CODES])
+
+
 def write_figures(model: InfoGAN, run_dir: Path) -> list[Path]:
-    """One traversal figure per code (``traversal_c1.png``, ...; :func:`save_traversal`) and
-    ``curves.png``."""
-    written = [save_traversal(model, n, run_dir / f"traversal_{n}.png") for n in model.spec.names]
+    """One traversal figure per code (``traversal_c1.png``, ...; :func:`save_traversal`) for
+    the first :data:`FIGURE_CODES` codes, and ``curves.png``."""
+    names = figure_codes(model)
+    written = [save_traversal(model, n, run_dir / f"traversal_{n}.png") for n in names]
+    if len(model.spec.names) > len(names):
+        nxt = model.spec.names[len(names)]
+        log.info(
+            "figures: traversals of the first %d of %d codes; draw others with: "
+            "infogan traverse %s --code %s",
+            len(names),
+            len(model.spec.names),
+            shlex.quote(str(run_dir)),
+            nxt,
+        )
     records = (
         viz.read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
     )
@@ -102,7 +125,7 @@ def restore_artefacts(run_dir: Path, model: InfoGAN, rep: dict[str, Any]) -> lis
     """Redraw what a finished run's folder lacks beside its ``report.json`` of this step (the
     figures and ``report.html``, written after it: a stop there, or a deleted figure, left
     them missing for good). Returns the names redrawn; nothing is scored again."""
-    wanted = [f"traversal_{n}.png" for n in model.spec.names] + ["curves.png", "report.html"]
+    wanted = [f"traversal_{n}.png" for n in figure_codes(model)] + ["curves.png", "report.html"]
     missing = [name for name in wanted if not (run_dir / name).exists()]
     if not missing:
         return []
