@@ -1207,3 +1207,25 @@ def test_out_of_memory_before_the_first_checkpoint_frees_out(capsys, tmp_path, m
     monkeypatch.setattr(train_module, "make_stepper", real)
     assert main(argv) == 0  # the same --out, now free
     assert ckpt.list_checkpoints(out)[-1][0] == 4
+
+
+def test_info_on_a_run_whose_every_checkpoint_is_damaged_says_what_works(
+    capsys, tmp_path, tiny_npz
+):
+    """--resume refuses such a run (it would start over the damaged files), so info must not
+    suggest it as is; its suggestion, removing them, does start the run again from step 0."""
+    out = tmp_path / "r"
+    argv = ["train", "--data", tiny_npz, "--steps", "2", "--ckpt-every", "1", "--out", str(out)]
+    assert main([*argv, *TINY]) == 0
+    (out / "report.json").unlink()
+    for path in (out / "checkpoints").glob("*.pt"):
+        path.write_bytes(path.read_bytes()[:500])
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "no usable checkpoint" in text and "--resume refuses damaged checkpoints" in text
+    assert main(["train", "--resume", str(out)]) == 2
+    for path in (out / "checkpoints").glob("*.pt"):
+        path.unlink()
+    assert main(["train", "--resume", str(out)]) == 0
+    assert ckpt.checkpoint_path(out, 2).is_file()

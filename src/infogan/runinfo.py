@@ -325,6 +325,16 @@ def format_info(info: dict[str, Any]) -> str:
         "stopped": "stopped; continue with: infogan train --resume "
         + shlex.quote(str(info["run"])),
     }[state]
+    if state == "stopped" and not ck and info["steps"].get("damaged"):
+        # --resume refuses a run whose every checkpoint is damaged (it would start again from
+        # step 0 over them); say so rather than suggest it.
+        where = (
+            "stopped, and --resume refuses damaged checkpoints: remove them from "
+            + shlex.quote(str(Path(info["run"]) / "checkpoints"))
+            + " and infogan train --resume "
+            + shlex.quote(str(info["run"]))
+            + " starts it again from step 0"
+        )
     lines = [
         f"run:       {info['run']}",
         f"recipe:    {recipe}",
@@ -337,7 +347,8 @@ def format_info(info: dict[str, Any]) -> str:
             f"progress:  last checkpoint at step {ck[-1]} of {info['steps']['target']} "
             f"(checkpoints: {', '.join(map(str, ck))}); {where}"
             if ck
-            else f"progress:  no checkpoint yet, of {info['steps']['target']} steps; {where}"
+            else f"progress:  no {'usable checkpoint' if info['steps'].get('damaged') else 'checkpoint yet'}"
+            f", of {info['steps']['target']} steps; {where}"
         ),
     ]
     if info["steps"].get("damaged"):
