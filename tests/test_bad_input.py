@@ -175,6 +175,13 @@ def test_sweep_refuses_a_seed_folder_of_another_recipe(capsys, tmp_path, tiny_np
     assert ckpt.list_checkpoints(out / "seed0")[-1][0] == 2  # not trained on
     err = _err(capsys, [*argv, "--steps", "1"])
     assert "past --steps 1" in err
+    # A seed folder holding a user's file and no run is refused as `train --out` refuses it,
+    # before any seed trains (seed 0's run above is reused, seed 5 would train among the file).
+    (out / "seed5").mkdir()
+    (out / "seed5" / "mine.txt").write_text("x")
+    err = _err(capsys, [*argv[:4], "0,5", *argv[5:], "--steps", "2"])
+    assert "sweep: seed 5: " in err and "is not empty (mine.txt)" in err
+    assert sorted(p.name for p in (out / "seed5").iterdir()) == ["mine.txt"]
 
 
 def test_evaluate_refuses_to_overwrite_what_is_not_a_json_report(capsys, finished, tmp_path):

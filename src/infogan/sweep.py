@@ -20,7 +20,7 @@ from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.errors import SpecError
-from infogan.prepare import check_folder_target, with_absolute_data
+from infogan.prepare import check_folder_target, check_new_run_dir, with_absolute_data
 from infogan.runinfo import is_sweep_table
 from infogan.select import train_selected
 
@@ -108,6 +108,15 @@ def run_sweep(
     self-consistency added to ``per_seed`` (and so summarised like every other number)."""
     out = Path(out)
     _check_sweep_dir(out)
+    for seed in seeds:
+        # A seed folder that holds no run must be empty, as `train --out` wants it: a user's
+        # file there would sit among the run's files (and a report.json of theirs be replaced).
+        # Checked for every seed before any trains, so a refusal costs no work.
+        if not (out / f"seed{seed}" / "config.json").exists():
+            try:
+                check_new_run_dir(out / f"seed{seed}")
+            except SpecError as e:
+                raise SpecError(f"sweep: seed {seed}: {str(e).removeprefix('train: ')}") from None
     per_seed: dict[int, dict[str, float]] = {}
     for seed in seeds:
         run_dir = out / f"seed{seed}"
