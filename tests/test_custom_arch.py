@@ -220,6 +220,7 @@ def test_an_import_that_fails_is_named(tmp_path, capsys):
         assert err.count("\n") == 1 and __import__("re").search(message, err), err
 
 
+@pytest.mark.slow  # ~8 s of worker start-up; CI runs it with the slow set
 def test_worker_processes_get_the_parents_registrations(tmp_path, tiny_dataset):
     """Parallel candidates run in spawned processes: the factories travel by name."""
     from infogan.select import train_selected
