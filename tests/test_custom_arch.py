@@ -61,7 +61,8 @@ def clean_registry(monkeypatch):
     """Each test starts with nothing registered, nothing imported and no $INFOGAN_IMPORT."""
     monkeypatch.setattr(archs, "_REGISTRY", {})
     monkeypatch.setattr(archs, "_UNLOADABLE", {})
-    monkeypatch.setattr(archs, "_imported", set())
+    monkeypatch.setattr(archs, "_imported", [])
+    monkeypatch.setattr(archs, "_BY_IMPORT", set())
     monkeypatch.delenv(archs.ENV, raising=False)
 
 
@@ -180,10 +181,9 @@ def test_cli_trains_and_every_later_command_needs_the_import(tmp_path, tiny_npz,
     assert main(args) == 0
     assert '"arch": "filenet"' in (run / "config.json").read_text()
     # A later process that has not imported the module: one line saying what to do.
+    assert archs.shipped()["modules"] == [str(module)]  # what worker processes import first
     archs._REGISTRY.clear()
     archs._imported.clear()
-    monkey_env = archs.os.environ.pop(archs.ENV, None)
-    assert monkey_env == str(module)  # --import passed it on to worker processes
     capsys.readouterr()
     assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s.png")]) == 2
     err = capsys.readouterr().err
@@ -234,16 +234,17 @@ def test_worker_processes_get_the_parents_registrations(tmp_path, tiny_dataset):
 
 def test_a_registration_a_worker_cannot_load_is_named_there():
     sent = {"nb": "PicklingError: Can't pickle <function <lambda>>", "gone": b"not a pickle"}
-    archs.receive(sent)
+    archs.receive({"modules": [], "arches": sent})
     for name in ("nb", "gone"):
-        with pytest.raises(SpecError, match=f"arch '{name}': registered in the parent process"):
+        with pytest.raises(SpecError, match=f"arch '{name}': its factories cannot reach worker"):
             archs.custom_arch(name)
     register_tiny()
-    archs.receive({"tiny": "ignored: this process registered it itself"})
+    archs.receive({"arches": {"tiny": "ignored: this process registered it itself"}})
     assert archs.custom_arch("tiny") is not None
     # A lambda factory is sent as the reason it cannot be pickled.
     infogan.register_arch("lam", generator=lambda i, w, c: None, body=conv_body, image_size=28)
-    assert isinstance(archs.shipped()["lam"], str) and isinstance(archs.shipped()["tiny"], bytes)
+    sent = archs.shipped()["arches"]
+    assert isinstance(sent["lam"], str) and isinstance(sent["tiny"], bytes)
 
 
 def mnist_generator(input_dim: int, width: float, channels: int) -> nn.Module:
@@ -272,7 +273,9 @@ def test_the_built_in_networks_registered_as_ones_own_train_the_same(tmp_path, t
     infogan.register_arch("mnist_copy", generator=mnist_generator, body=mnist_body, image_size=28)
     weights, rows = {}, {}
     for arch in ("mnist", "mnist_copy"):
-        cfg = tiny_config(steps=5, log_every=1)
+        # One memory format for both (auto: channels_last for the built-in networks on a CPU,
+        # contiguous for a user's), so that only the networks' registration differs.
+        cfg = tiny_config(steps=5, log_every=1, memory_format="channels_last")
         cfg.model.arch = arch
         torch.manual_seed(7)
         weights[arch] = list(build_nets(cfg.model).state_dict().values())
@@ -284,3 +287,175 @@ def test_the_built_in_networks_registered_as_ones_own_train_the_same(tmp_path, t
     for a, b in zip(rows["mnist"], rows["mnist_copy"], strict=True):
         for key in ("d_loss", "g_loss"):
             assert b[key] == pytest.approx(a[key], abs=1e-6), (a["step"], key)
+
+
+# ---- what a break-it audit of the feature found --------------------------------------------
+
+
+def groupnorm_generator(input_dim: int, width: float, channels: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(input_dim, 8 * 7 * 7),
+        nn.Unflatten(1, (8, 7, 7)),
+        nn.GroupNorm(2, 8),
+        nn.ConvTranspose2d(8, channels, 4, 4),
+        nn.Tanh(),
+    )
+
+
+class ViewBody(nn.Module):
+    """The DCGAN idiom ``h.view(n, -1)``: fails on channels_last tensors."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 4, 4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        return h.view(h.size(0), -1)
+
+
+def view_body(width: float, channels: int) -> nn.Module:
+    return ViewBody(channels)
+
+
+def test_ema_of_a_generator_without_buffers_and_a_view_body_train(tmp_path, tiny_dataset):
+    """The EMA update copied G's buffers with a foreach op that fails on an empty list (a
+    generator without batch norm has none); `auto` put a user's body in channels_last on the
+    CPU, where `.view` fails mid-training. Asked for explicitly, it fails in one line first."""
+    from infogan.train import train
+
+    infogan.register_arch("gn", generator=groupnorm_generator, body=view_body, image_size=28)
+    cfg = tiny_config(steps=3, ema_decay=0.9)
+    cfg.model.arch = "gn"
+    assert train(cfg, tmp_path / "a", dataset=tiny_dataset).step == 3
+    cfg.memory_format = "channels_last"
+    with pytest.raises(SpecError, match="its body fails in the channels_last memory format"):
+        train(cfg, tmp_path / "b", dataset=tiny_dataset)
+
+
+def test_a_file_imports_its_neighbours_and_an_empty_module_is_named(tmp_path, caplog):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "helpers.py").write_text(textwrap.dedent(MODULE).replace("filenet", "sib"))
+    (proj / "nets.py").write_text("import helpers  # beside this file\n")
+    (proj / "empty.py").write_text("X = 1\n")
+    archs.import_modules([str(proj / "nets.py")])
+    assert archs.custom_arch("sib") is not None
+    with caplog.at_level("WARNING", logger="infogan"):
+        archs.import_modules([str(proj / "empty.py")])
+    assert "empty.py: it registered no networks" in caplog.text
+
+
+def test_a_changed_registration_is_named_not_taken_for_damage(tmp_path, caplog):
+    """A run is loaded by building its networks again: a registration changed since gave a
+    'size mismatch' read as a damaged checkpoint, or (same shapes) silently other layers."""
+    from infogan.model import load_run
+    from infogan.train import train
+
+    register_tiny()
+    cfg = tiny_config(steps=2)
+    cfg.model.arch = "tiny"
+    train(cfg, tmp_path / "r", dataset=_blobs())
+    load_run(tmp_path / "r")  # as registered: loads without a word
+    assert "not those" not in caplog.text
+
+    def wider(width: float, channels: int) -> nn.Module:
+        return conv_body(2 * width, channels)
+
+    infogan.register_arch("tiny", generator=mlp_generator, body=wider, image_size=28)
+    with pytest.raises(CheckpointError, match="registered as 'tiny' are not those .* trained"):
+        load_run(tmp_path / "r")
+
+    def sigmoid_generator(input_dim: int, width: float, channels: int) -> nn.Module:
+        g = mlp_generator(input_dim, width, channels)
+        g[1] = nn.Sigmoid()  # same weights' shapes, another layer
+        return g
+
+    infogan.register_arch("tiny", generator=sigmoid_generator, body=conv_body, image_size=28)
+    with caplog.at_level("WARNING", logger="infogan"):
+        load_run(tmp_path / "r")
+    assert "registered as 'tiny' are not those" in caplog.text and "may differ" in caplog.text
+
+
+def _blobs():
+    from conftest import tiny_images
+
+    from infogan.data import ImageDataset
+
+    images, labels = tiny_images()
+    return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels).long(), "tiny")
+
+
+def sn_body(width: float, channels: int) -> nn.Module:
+    return nn.Sequential(
+        nn.utils.parametrizations.spectral_norm(nn.Conv2d(channels, 4, 4, 2, 1)),
+        nn.utils.spectral_norm(nn.Conv2d(4, 4, 4, 2, 1)),  # the old hook
+        nn.utils.parametrizations.weight_norm(nn.Conv2d(4, 4, 3, 1, 1)),
+        nn.Flatten(),
+    )
+
+
+def test_dcgan_init_reaches_normalised_layers_and_spectral_norm_is_not_applied_twice():
+    """DCGAN's init wrote into the computed weight of a parametrised layer (thrown away at the
+    next forward); --spectral-norm on a layer with the old spectral-norm hook raised."""
+    infogan.register_arch("sn", generator=mlp_generator, body=sn_body, image_size=28)
+    torch.manual_seed(0)
+    nets = build_nets(ModelConfig(codes="cat:3", noise_dim=4, arch="sn", spectral_norm=True))
+    new, old, wn = nets.body.net[0], nets.body.net[1], nets.body.net[2]
+    assert new.parametrizations.weight.original.std().item() == pytest.approx(0.02, rel=0.3)
+    assert old.weight_orig.std().item() == pytest.approx(0.02, rel=0.3)
+    assert len(new.parametrizations.weight) == 1  # not normalised twice
+    assert wn.parametrizations.weight.original1.std().item() > 0.05  # weight norm: its own
+    x = nets.generator(torch.randn(3, 7))
+    assert nets.discriminate(x).shape == (3,)
+
+
+def test_networks_that_break_the_methods_contract_are_named():
+    def no_tanh(input_dim: int, width: float, channels: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(input_dim, channels * 784), nn.Unflatten(1, (channels, 28, 28))
+        )
+
+    def grey_only(width: float, channels: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(1, 2, 4, 2, 1), nn.Flatten())
+
+    infogan.register_arch("nt", generator=no_tanh, body=conv_body, image_size=28)
+    with pytest.raises(SpecError, match=r"values up to .* in \[-1, 1\] are needed .*Tanh"):
+        build_nets(ModelConfig(codes="cat:3", noise_dim=40, arch="nt"))
+    infogan.register_arch("grey", generator=mlp_generator, body=grey_only, image_size=28)
+    build_nets(ModelConfig(codes="cat:3", noise_dim=4, arch="grey"))  # fine without CR
+    with pytest.raises(SpecError, match="InfoGAN-CR's pair classifier.*\\[2, 2, 28, 28\\]"):
+        build_nets(ModelConfig(codes="cat:3", noise_dim=4, arch="grey"), contrastive=True)
+
+
+def test_factories_of_an_interactive_session_are_refused_before_workers_start(monkeypatch):
+    import sys
+    import types
+
+    def gen(input_dim: int, width: float, channels: int) -> nn.Module:
+        return mlp_generator(input_dim, width, channels)
+
+    gen.__module__ = "__main__"
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # no __file__
+    infogan.register_arch("nb", generator=gen, body=conv_body, image_size=28)
+    with pytest.raises(SpecError, match="'nb': its factories cannot reach .*interactive session"):
+        archs.check_shippable("nb")
+    assert archs.custom_arch("nb") is not None  # in this process it still works
+    archs.check_shippable("mnist")  # built-in: nothing to ship
+
+
+def test_names_registered_by_an_imported_module_reach_workers_by_that_import(tmp_path):
+    """Lambdas cannot be pickled, but a worker imports the parent's --import modules first,
+    and they register the names there; only a name re-registered by the caller is pickled."""
+    module = tmp_path / "lam.py"
+    module.write_text(
+        "import infogan\nfrom test_custom_arch import conv_body, mlp_generator\n"
+        "infogan.register_arch('lam', generator=lambda i, w, c: mlp_generator(i, w, c), "
+        "body=conv_body, image_size=28)\n"
+    )
+    archs.import_modules([str(module)])
+    archs.check_shippable("lam")
+    sent = archs.shipped()
+    assert sent["arches"]["lam"] is None and sent["modules"] == [str(module)]
+    infogan.register_arch("lam", generator=mlp_generator, body=conv_body, image_size=28)
+    assert isinstance(archs.shipped()["arches"]["lam"], bytes)

@@ -5,8 +5,9 @@ A registration is code, and a run's files never run code: a run trained on regis
 records only the name, and every later process that loads it must register the name again, by
 importing the module that calls :func:`register_arch`. In Python, import it yourself; on the
 command line, ``--import MODULE`` (a module name, or a path to a ``.py`` file) does it, and so
-does the environment variable ``INFOGAN_IMPORT`` (comma-separated), which the worker processes of
-``--parallel`` and ``--ddp`` inherit.
+does the environment variable ``INFOGAN_IMPORT`` (comma-separated). The worker processes of
+parallel candidates and ``--ddp`` get what their parent imported and registered
+(:func:`shipped`, :func:`receive`).
 
 This module holds only the registry (no torch import: the CLI's config checks read it); the
 networks are wrapped and checked where they are built (:mod:`infogan.nets`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import pickle
 import re
@@ -43,6 +45,8 @@ ENV = "INFOGAN_IMPORT"
 #: The built-in network families (:mod:`infogan.nets`); ``config.ARCHES`` is this tuple.
 BUILT_IN = ("mnist", "conv32", "conv32paper", "conv64", "conv64s")
 
+log = logging.getLogger("infogan")
+
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
@@ -59,7 +63,10 @@ class CustomArch:
 
 
 _REGISTRY: dict[str, CustomArch] = {}
-_imported: set[str] = set()
+#: Names registered while importing one of those modules (a worker imports it again).
+_BY_IMPORT: set[str] = set()
+_importing = 0  # > 0 while one of those imports runs
+_imported: list[str] = []  # modules imported (names, or absolute .py paths), in order
 
 
 #: Names registered in a parent process whose factories could not be brought into this
@@ -114,6 +121,8 @@ def register_arch(
             raise SpecError(f"register_arch: {what} must be callable, got {type(fn).__name__}")
     # The side of square images (the image readers crop to squares); numpy ints are taken.
     side = whole_number("register_arch: image_size", image_size, 4, 4096)
+    if not _importing:  # registered (again) by the caller's own code: it is shipped pickled
+        _BY_IMPORT.discard(name)
     _REGISTRY[name] = CustomArch(
         name, generator, body, (side, side), bool(dcgan_init), bool(q_batch_norm)
     )
@@ -127,39 +136,69 @@ def registered() -> list[str]:
 
 def custom_arch(name: str) -> CustomArch | None:
     """The registration of ``name``, or None; the modules in ``$INFOGAN_IMPORT`` are imported
-    first (once each), so a worker process finds what its parent registered."""
+    first (once each)."""
     if name not in _REGISTRY:
         _import_from_env()
     if name not in _REGISTRY and name in _UNLOADABLE:
-        raise SpecError(
-            f"arch {name!r}: registered in the parent process, but a worker process cannot "
-            f"load its factories ({_UNLOADABLE[name]}); define them at the top level of a "
-            "module and import that (or list it in $INFOGAN_IMPORT)"
-        )
+        raise SpecError(_unreachable(name, _UNLOADABLE[name]))
     return _REGISTRY.get(name)
 
 
-def shipped() -> dict[str, bytes | str]:
-    """This process's registrations for a spawned worker (:func:`receive` there), each pickled
-    on its own; one that cannot be pickled (a lambda, a function defined inside another) is
-    sent as the reason instead, so the worker names it if it is used and not otherwise."""
-    out: dict[str, bytes | str] = {}
+def _unreachable(name: str, why: str) -> str:
+    return (
+        f"arch {name!r}: its factories cannot reach worker processes ({why}); define them at "
+        "the top level of a module and import that (or list it in $INFOGAN_IMPORT)"
+    )
+
+
+def imported_modules() -> list[str]:
+    """What ``--import`` (:func:`import_modules`) and ``$INFOGAN_IMPORT`` imported here, in order."""
+    return list(_imported)
+
+
+def shipped() -> dict[str, Any]:
+    """This process's registrations for a spawned worker (:func:`receive` there): the modules it
+    imported (by name or absolute path: imported again there first) and each registration
+    pickled on its own. Functions pickle by name, so one the worker could not find (a lambda,
+    a function made inside another, one defined in a notebook or typed into ``python -``) is
+    sent as the reason instead; :func:`check_shippable` names it before any worker starts."""
+    arches: dict[str, bytes | str | None] = {}
+    interactive = not getattr(sys.modules.get("__main__"), "__file__", None)
     for name, arch in _REGISTRY.items():
+        if name in _BY_IMPORT:
+            # Registered by importing a module the worker imports too: it registers the name
+            # there itself (lambdas in it included, which pickling could not send).
+            arches[name] = None
+            continue
+        where = {getattr(f, "__module__", None) for f in (arch.generator, arch.body)}
+        if interactive and "__main__" in where:
+            arches[name] = "defined in an interactive session, which a worker cannot import"
+            continue
         try:
-            out[name] = pickle.dumps(arch)
+            arches[name] = pickle.dumps(arch)
         except Exception as e:
-            out[name] = f"{type(e).__name__}: {e}".splitlines()[0][:160]
-    return out
+            arches[name] = f"{type(e).__name__}: {e}".splitlines()[0][:160]
+    return {"modules": list(_imported), "arches": arches}
 
 
-def receive(sent: dict[str, bytes | str]) -> None:
-    """In a spawned worker: take the parent's registrations (:func:`shipped`). Functions pickle
-    by name, so a factory defined in a notebook cell or under ``if __name__ == "__main__":``
-    does not exist here; such a name is remembered with the reason, for the one-line error
-    :func:`custom_arch` gives if the worker needs it. A name this worker already registered (by
-    importing the same module) keeps its own registration."""
-    for name, blob in sent.items():
-        if name in _REGISTRY:
+def check_shippable(name: str) -> None:
+    """Before worker processes start: a one-line :class:`SpecError` if the registration of
+    ``name`` cannot reach them (see :func:`shipped`), instead of one error per worker."""
+    blob = shipped()["arches"].get(name)
+    if isinstance(blob, str):
+        raise SpecError(_unreachable(name, blob))
+
+
+def receive(sent: dict[str, Any]) -> None:
+    """In a spawned worker: take the parent's registrations (:func:`shipped`). A factory under
+    ``if __name__ == "__main__":`` in the parent's script does not exist here; such a name is
+    remembered with the reason, for the one-line error :func:`custom_arch` gives if the worker
+    needs it. A name this worker registered itself (by importing the same module) keeps its
+    own registration."""
+    for module in sent.get("modules", []):
+        _import_one(module, source="worker")
+    for name, blob in sent.get("arches", {}).items():
+        if name in _REGISTRY or blob is None:
             continue
         if isinstance(blob, str):
             _UNLOADABLE[name] = blob
@@ -187,37 +226,46 @@ def check_saved_arch(config: object, what: str) -> None:
 
 
 def import_modules(modules: Iterable[str]) -> None:
-    """Import each module (a dotted name, or a path to a ``.py`` file) now, and add it to
-    ``$INFOGAN_IMPORT`` so that processes started from this one import it too. A module that
-    cannot be imported is a one-line :class:`SpecError` naming it and the reason."""
-    modules = [m for m in modules]
+    """Import each module (a dotted name, resolved from the current folder first as ``python
+    -m`` does, or a path to a ``.py`` file, whose folder is put on ``sys.path`` as ``python
+    FILE`` does) now. Worker processes started from this one import them too (:func:`shipped`).
+    A module that cannot be imported is a one-line :class:`SpecError` naming it and the reason."""
     for module in modules:
-        _import_one(module)
-    listed = [m for m in os.environ.get(ENV, "").split(",") if m.strip()]
-    os.environ[ENV] = ",".join(listed + [m for m in modules if m not in listed])
+        before = set(_REGISTRY)
+        if _registered_by(module, "--import") and set(_REGISTRY) == before:
+            log.warning("--import %s: it registered no networks (infogan.register_arch)", module)
 
 
 def _import_from_env() -> None:
     for module in os.environ.get(ENV, "").split(","):
         if module.strip():
-            _import_one(module.strip(), source=f"${ENV}")
+            _registered_by(module.strip(), f"${ENV}")
 
 
-def _import_one(module: str, source: str = "--import") -> None:
+def _import_one(module: str, source: str = "--import") -> bool:
+    """Import ``module`` unless done already; True if it was imported now."""
     key = str(Path(module).resolve()) if module.endswith(".py") else module
     if key in _imported:
-        return
+        return False
     try:
         if module.endswith(".py"):
-            path = Path(module)
+            path = Path(key)
             if not path.is_file():
                 raise SpecError(f"{source}: {module}: no such file")
+            # As `python FILE` does: the file's folder first on sys.path, for its own imports
+            # (a helpers.py beside it), now and when its functions later import lazily.
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
             spec = importlib.util.spec_from_file_location(f"_infogan_user_{path.stem}", path)
             if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has one
                 raise SpecError(f"{source}: {module}: not a Python file")
             mod = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = mod  # pickling and dataclasses look modules up by name
-            spec.loader.exec_module(mod)
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                sys.modules.pop(spec.name, None)
+                raise
         else:
             # As `python -m` would: the current folder first, so `--import mynets` finds
             # ./mynets.py from the installed console script too.
@@ -236,4 +284,18 @@ def _import_one(module: str, source: str = "--import") -> None:
         raise SpecError(
             f"{source}: cannot import {module!r}: {type(e).__name__}: {e}".splitlines()[0][:300]
         ) from e
-    _imported.add(key)
+    _imported.append(key)
+    return True
+
+
+def _registered_by(module: str, source: str) -> bool:
+    """:func:`_import_one`, noting the names the import registered (in :data:`_BY_IMPORT`)."""
+    global _importing
+    before = set(_REGISTRY)
+    _importing += 1
+    try:
+        done = _import_one(module, source)
+    finally:
+        _importing -= 1
+    _BY_IMPORT.update(set(_REGISTRY) - before)
+    return done

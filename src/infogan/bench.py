@@ -174,7 +174,9 @@ def bench_config(
         path=path,
         precision=cfg.precision,
         memory_format=(
-            "channels_last" if wants_channels_last(cfg.memory_format, device) else "contiguous"
+            "channels_last"
+            if wants_channels_last(cfg.memory_format, device, cfg.model.arch)
+            else "contiguous"
         ),
         batch=cfg.batch,
         arch=cfg.model.arch,

@@ -491,7 +491,7 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         type=int,
         choices=[1, 3],
         help="image channels (default: as the training data; 1 makes colour data grey, 3 "
-        "repeats grey into three; colour needs conv32 or conv64*)",
+        "repeats grey into three; colour needs conv32, conv64*, or networks of your own)",
     )
     t.add_argument(
         "--noise-scale", type=_finite_float, help="gain on z in G's input (default 1.0 = the paper)"

@@ -261,7 +261,7 @@ def _worker(
     threads: int,
     conn,
     parent: int,
-    arches: dict[str, bytes | str],
+    arches: dict[str, Any],
 ) -> None:
     """One process of a data-parallel run; reports ``("done", result)`` (rank 0's carries the
     :class:`~infogan.train.TrainResult`) or ``(kind, message)`` through ``conn``. ``arches``:
@@ -343,6 +343,7 @@ def _launch(
     store = os.path.join(tmp, "store")
     running: dict[int, tuple[Any, Any, Any]] = {}
     reports: dict[int, tuple[str, Any]] = {}
+    archs.check_shippable(cfg.model.arch)  # one error now, not one per worker
     arches = archs.shipped()
     try:
         with _Forward(running) as stop:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ from infogan.labels import (
 from infogan.latent import Categorical, Latent, LatentSpec
 from infogan.losses import code_log_q, gaussian_log_density, mi_bound
 from infogan.nets import InfoGANNets, build_nets
+
+log = logging.getLogger("infogan")
 
 __all__ = ["InfoGAN", "Encoding", "CodeValue", "load_run"]
 
@@ -147,9 +150,11 @@ class InfoGAN:
         else:
             raise CheckpointError(f"run: {path} does not exist")
         check_saved_arch(state.get("config"), f"run: {path}")
+        changed: str | None = None
         try:
             cfg = TrainConfig.from_dict(state["config"])
             nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
+            changed = nets.layout_differs(state, file)
             nets.load_state_dict(state["nets"])
             step = int(state.get("step", 0))
             if step < 0:
@@ -161,9 +166,13 @@ class InfoGAN:
                 raise ValueError(f"non-finite values in {bad}")
         except (KeyError, RuntimeError, SpecError, TypeError, ValueError) as e:
             reason = brief(e)
+            if changed:  # a user's registration changed since: not a damaged file
+                raise CheckpointError(f"run: {changed} ({reason})") from None
             raise CheckpointError(
                 f"checkpoint: {path} does not hold a usable model ({reason})"
             ) from None
+        if changed:
+            log.warning("warning: %s; its weights fit, but what they compute may differ", changed)
         run = run_dir_of(path)
         _check_same_model(run, cfg, file)
         nets.eval()

@@ -93,7 +93,7 @@ def _leg_main(
     dataset: ImageDataset | None,
     conn,
     parent: int,
-    arches: dict[str, bytes | str],
+    arches: dict[str, Any],
 ) -> None:
     """Worker process: train one leg, report ``None`` or ``(kind, message)`` through ``conn``.
     ``arches``: the parent's registered networks (:func:`infogan.archs.shipped`)."""
@@ -169,6 +169,7 @@ def run_legs(
     devices = leg_devices(device, n)
     threads = max(1, torch.get_num_threads() // n) if devices[0] == "cpu" else 1
     ctx = mp.get_context("spawn")
+    archs.check_shippable(legs[0].cfg.model.arch)  # one error now, not one per worker
     arches = archs.shipped()
     pending = list(legs)
     running: dict[int, tuple[Any, Leg, Any]] = {}  # slot -> (process, leg, pipe)

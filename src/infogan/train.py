@@ -51,7 +51,7 @@ from infogan import checkpoint as ckpt
 from infogan import tblog
 from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
-from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
+from infogan.config import ARCHES, EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.data import ImageDataset, to_float
 from infogan.devices import resolve_device
 from infogan.distributed import (
@@ -77,7 +77,7 @@ from infogan.losses import (
     real_code_information,
 )
 from infogan.model import InfoGAN, first_non_finite
-from infogan.nets import InfoGANNets, build_nets
+from infogan.nets import InfoGANNets, build_nets, check_channels_last
 from infogan.prepare import check_machine, check_new_run_dir, prepare
 from infogan.progress import Progress
 from infogan.runlock import run_lock
@@ -200,10 +200,12 @@ class Trainer:
             # Whole-batch statistics in every batch-norm layer: same state-dict keys, so the
             # checkpoints are ordinary ones.
             sync_batch_norm(self.nets)
-        if wants_channels_last(cfg.memory_format, self.device):
+        if wants_channels_last(cfg.memory_format, self.device, cfg.model.arch):
             # Before the optimisers exist, so their state is made in the same layout.
             # (torch 2.13's stubs lack Module.to's memory_format, which it has taken for years.)
             self.nets.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            if cfg.model.arch not in ARCHES:  # a user's networks, tried in that layout now
+                check_channels_last(self.nets)
         groups = param_groups(self.nets, cfg.q_head_step)
         # Data-parallel steps run eagerly: their collectives are not captured in a graph.
         self.use_graph = self.group is None and _want_graph(cfg.graph, self.device)
@@ -559,6 +561,8 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             **({"opt_cr": self.opt_cr.state_dict()} if self.opt_cr is not None else {}),
             "torch_rng": torch.get_rng_state(),
+            # A user's registered networks: what they were (nets.layout), checked on loading.
+            **({"layout": layout} if (layout := self.nets.layout()) else {}),
             # What it trained on, so that a resume on other data says so (the data order and
             # every epoch depend on the number of images).
             "data": {
@@ -637,6 +641,7 @@ class Trainer:
         path, state = ckpt.latest_checkpoint(self.run_dir, map_location=self.device)
         self._checkpoint_config = _saved_config(state)
         self._check_same_recipe(path, self._checkpoint_config)
+        changed = self.nets.layout_differs(state, path)
         try:
             self.nets.load_state_dict(state["nets"])
             self.opt_d.load_state_dict(state["opt_d"])
@@ -652,9 +657,13 @@ class Trainer:
                     _keep_own_execution_flags(opt)
         except (KeyError, RuntimeError, ValueError) as e:
             reason = brief(e)
+            if changed:
+                raise CheckpointError(f"resume: {changed} ({reason})") from None
             raise CheckpointError(
                 f"checkpoint: {path} does not fit this config ({reason})"
             ) from None
+        if changed:
+            log.warning("warning: %s; its weights fit, but what they compute may differ", changed)
         # Training writes neither; a file edited by hand (or from elsewhere) would train on from
         # a step that is no step, or from weights that only turn every loss NaN.
         bad = first_non_finite(self.nets)
@@ -953,10 +962,11 @@ def _keep_own_execution_flags(opt: torch.optim.Optimizer) -> None:
                 group[key] = opt.defaults[key]
 
 
-def wants_channels_last(mode: str, device: torch.device) -> bool:
-    """Whether the networks run NHWC: asked for, or ``auto`` on a CPU (measured faster there:
-    README, "Speed on the CPU")."""
-    return mode == "channels_last" or (mode == "auto" and device.type == "cpu")
+def wants_channels_last(mode: str, device: torch.device, arch: str = "mnist") -> bool:
+    """Whether the networks run NHWC: asked for, or ``auto`` on a CPU (measured faster there
+    for the built-in networks: README, "Speed on the CPU"). A user's registered networks stay
+    contiguous under ``auto``: the common ``x.view(n, -1)`` fails on channels_last tensors."""
+    return mode == "channels_last" or (mode == "auto" and device.type == "cpu" and arch in ARCHES)
 
 
 def _want_graph(mode: str, device: torch.device) -> bool:

@@ -7,12 +7,17 @@ of estimating ``q(c | x)`` on top of a GAN is one small MLP.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.utils import parametrize
 
 from infogan.archs import BUILT_IN, CustomArch, custom_arch
 from infogan.config import ModelConfig
@@ -24,7 +29,15 @@ from infogan.nets.conv64s import LEAK_CR, Conv64SmallBody, Conv64SmallGenerator
 from infogan.nets.mnist import IMAGE_SHAPE as MNIST_SHAPE
 from infogan.nets.mnist import LEAK, MnistBody, MnistGenerator
 
-__all__ = ["InfoGANNets", "QOutput", "QHead", "build_nets", "image_shape"]
+__all__ = [
+    "InfoGANNets",
+    "QOutput",
+    "QHead",
+    "UserBody",
+    "build_nets",
+    "check_channels_last",
+    "image_shape",
+]
 
 
 @dataclass
@@ -101,6 +114,7 @@ class InfoGANNets(nn.Module):
         super().__init__()
         cfg.validate()
         self.latent = cfg.latent()
+        self.arch = cfg.arch
         self.image_shape = image_shape(cfg)
         mine: CustomArch | None = None
         self.generator: nn.Module
@@ -167,7 +181,7 @@ class InfoGANNets(nn.Module):
                 "conv64s": Conv64SmallBody,
             }
             cr_body = (
-                _user_body(mine, cfg.width, (2 * c, h, w))
+                _user_body(mine, cfg.width, (2 * c, h, w), pairs=True)
                 if mine is not None
                 else body_cls[cfg.arch](cfg.width, 2 * c)
             )
@@ -182,6 +196,26 @@ class InfoGANNets(nn.Module):
         self.generator_ema: nn.Module | None = None
         if ema:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+
+    def layout(self) -> str | None:
+        """For a user's registered networks (None for the built-in ones): a digest of what
+        they are, layer by layer (their ``repr``), which checkpoints record, so that loading a
+        run after its registration changed says so instead of naming a size mismatch as
+        damage, or silently running other layers on the saved weights."""
+        if self.arch in BUILT_IN:
+            return None
+        parts = [self.generator, self.body, *([self.cr] if self.cr is not None else [])]
+        return hashlib.sha256("\n".join(map(repr, parts)).encode()).hexdigest()[:16]
+
+    def layout_differs(self, state: dict[str, Any], path: object) -> str | None:
+        """A one-line note when ``state`` (a checkpoint) recorded another :meth:`layout`."""
+        saved, now = state.get("layout"), self.layout()
+        if now is None or not isinstance(saved, str) or saved == now:
+            return None
+        return (
+            f"the networks registered as {self.arch!r} are not those {path} was trained with "
+            "(its registration changed since)"
+        )
 
     @property
     def sampler(self) -> nn.Module:
@@ -203,7 +237,9 @@ class InfoGANNets(nn.Module):
         step = list(torch._foreach_sub(now, ema))
         torch._foreach_mul_(step, weight)
         torch._foreach_add_(ema, step)
-        torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
+        buffers = list(self.generator_ema.buffers())
+        if buffers:  # a generator without batch norm (a user's, with group norm) has none
+            torch._foreach_copy_(buffers, list(self.generator.buffers()))
 
     def discriminate(self, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
         """D's real/fake logits ``[N]``; ``groups`` > 1: ``x`` stacks that many batches, each
@@ -223,17 +259,48 @@ class InfoGANNets(nn.Module):
 def _spectral_norm(modules: list[nn.Module]) -> None:
     for module in modules:
         for layer in module.modules():
-            if isinstance(layer, nn.Conv2d | nn.Linear):
+            # A user's layer whose weight is normalised already (spectral or weight norm, new or
+            # old style) keeps its own: a second parametrisation of it fails or doubles it.
+            if isinstance(layer, _ConvNd | nn.Linear) and _plain_weight(layer):
                 nn.utils.parametrizations.spectral_norm(layer)
+
+
+def _plain_weight(m: nn.Module) -> bool:
+    """Whether ``m.weight`` is a parameter of its own, not computed from others by a
+    parametrisation or an old-style hook (spectral or weight norm)."""
+    return not (
+        parametrize.is_parametrized(m, "weight")
+        or hasattr(m, "weight_orig")  # nn.utils.spectral_norm (the old hook)
+        or hasattr(m, "weight_v")  # nn.utils.weight_norm (the old hook)
+    )
+
+
+def _raw_weight(m: nn.Module) -> torch.Tensor | None:
+    """The parameter a layer's weight is made from: ``weight`` itself, the original under a
+    spectral-norm parametrisation (new or old style), or None where there is no single one
+    (weight norm's magnitude and direction). Writing into ``m.weight`` of a parametrised layer
+    changes a tensor that is computed afresh at the next forward pass."""
+    weight: object
+    if _plain_weight(m):
+        weight = m.weight
+    elif parametrize.is_parametrized(m, "weight"):
+        weight = getattr(m.parametrizations.weight, "original", None)  # type: ignore[union-attr]
+    else:
+        weight = getattr(m, "weight_orig", None)
+    return weight if isinstance(weight, torch.Tensor) else None
 
 
 def _init_weights(m: nn.Module) -> None:
     # DCGAN initialisation (Radford et al. 2015), the common choice for these conv/BN stacks.
-    if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-        nn.init.normal_(m.weight, 0.0, 0.02)
+    # (The built-in networks hold only 2-d convolutions, linear layers and 1-d/2-d batch norm;
+    # a user's may hold others, and weight-normalised ones, which keep their own.)
+    if isinstance(m, _ConvNd | nn.Linear):
+        weight = _raw_weight(m)
+        if weight is not None:
+            nn.init.normal_(weight, 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+    elif isinstance(m, _BatchNorm) and m.affine:
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
 
@@ -323,23 +390,67 @@ def _user_generator(
     mine: CustomArch, input_dim: int, width: float, shape: tuple[int, int, int]
 ) -> nn.Module:
     net = _built(mine, "generator", lambda: mine.generator(input_dim, width, shape[0]))
-    out = _trial(mine, "generator", net, torch.zeros(2, input_dim))
+    # A latent drawn from a generator of its own: the global RNG, which draws the weights, is
+    # left as the built-in networks leave it.
+    latent = torch.randn(2, input_dim, generator=torch.Generator().manual_seed(0))
+    out = _trial(mine, "generator", net, latent)
     if tuple(out.shape) != (2, *shape):
         raise SpecError(
             f"arch {mine.name!r}: its generator turned a latent of shape [2, {input_dim}] into "
             f"{list(out.shape)}; images of [2, {', '.join(map(str, shape))}] are needed "
             "(channels, then image_size as registered)"
         )
+    top = float(out.abs().max()) if out.is_floating_point() else float("inf")
+    if not top <= 1.0 + 1e-6:
+        # Real images reach D in [-1, 1]; values outside tell D at once which are fake, and
+        # encode() refuses them as images.
+        raise SpecError(
+            f"arch {mine.name!r}: its generator drew values up to {top:.3g} in magnitude on a "
+            "trial latent; images in [-1, 1] are needed (end it with nn.Tanh())"
+        )
     return net
 
 
-def _user_body(mine: CustomArch, width: float, shape: tuple[int, int, int]) -> UserBody:
-    net = _built(mine, "body", lambda: mine.body(width, shape[0]))
-    out = _trial(mine, "body", net, torch.zeros(2, *shape))
+def _user_body(
+    mine: CustomArch, width: float, shape: tuple[int, int, int], pairs: bool = False
+) -> UserBody:
+    """``pairs``: the body of InfoGAN-CR's pair classifier, which reads two images stacked as
+    channels (``shape[0]`` is twice the images')."""
+    role = (
+        "body (as InfoGAN-CR's pair classifier: two images stacked as channels)"
+        if pairs
+        else "body"
+    )
+    net = _built(mine, role, lambda: mine.body(width, shape[0]))
+    out = _trial(mine, role, net, torch.zeros(2, *shape))
     if out.dim() != 2 or out.shape[0] != 2 or out.shape[1] < 1:
         raise SpecError(
-            f"arch {mine.name!r}: its body turned images of shape [2, "
+            f"arch {mine.name!r}: its {role} turned images of shape [2, "
             f"{', '.join(map(str, shape))}] into {list(out.shape)}; features [2, F] are needed "
             "(flatten them)"
         )
     return UserBody(net, int(out.shape[1]))
+
+
+def check_channels_last(nets: InfoGANNets) -> None:
+    """A user's networks, converted to channels_last, tried on two samples: a ``view`` that
+    needs contiguous memory fails here in one line, not in the middle of training."""
+    device = next(nets.parameters()).device
+    latent = torch.randn(2, nets.latent.input_dim, generator=torch.Generator().manual_seed(0))
+    parts = [("generator", nets.generator), ("body", nets.body)]
+    x: torch.Tensor = latent.to(device)
+    was = nets.training
+    try:
+        nets.eval()
+        with torch.no_grad():
+            for what, net in parts:
+                try:
+                    x = net(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x)
+                except Exception as e:
+                    raise SpecError(
+                        f"arch {nets.arch!r}: its {what} fails in the channels_last memory "
+                        f"format ({brief(e)}); train with --memory-format contiguous, or use "
+                        ".reshape where it uses .view"
+                    ) from e
+    finally:
+        nets.train(was)
