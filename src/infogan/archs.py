@@ -2,8 +2,9 @@
 evaluate, sample and export them as the built-in families (``--arch NAME``).
 
 A registration is code, and a run's files never run code: a run trained on registered networks
-records only the name, and every later process that loads it must register the name again, by
-importing the module that calls :func:`register_arch`. In Python, import it yourself; on the
+records only the name (and a digest of the layers, to notice a registration changed since), and
+every later process that loads it must register the name again, by importing the module that
+calls :func:`register_arch`. In Python, import it yourself; on the
 command line, ``--import MODULE`` (a module name, or a path to a ``.py`` file) does it, and so
 does the environment variable ``INFOGAN_IMPORT`` (comma-separated). The worker processes of
 parallel candidates and ``--ddp`` get what their parent imported and registered
@@ -33,10 +34,15 @@ __all__ = [
     "BUILT_IN",
     "CustomArch",
     "ENV",
+    "check_saved_arch",
+    "check_shippable",
     "custom_arch",
     "import_modules",
+    "imported_modules",
+    "receive",
     "register_arch",
     "registered",
+    "shipped",
 ]
 
 #: Environment variable naming modules to import before a registered name is looked up.
@@ -63,10 +69,11 @@ class CustomArch:
 
 
 _REGISTRY: dict[str, CustomArch] = {}
+#: Modules imported by --import / $INFOGAN_IMPORT (names, or absolute .py paths), in order.
+_imported: list[str] = []
 #: Names registered while importing one of those modules (a worker imports it again).
 _BY_IMPORT: set[str] = set()
 _importing = 0  # > 0 while one of those imports runs
-_imported: list[str] = []  # modules imported (names, or absolute .py paths), in order
 
 
 #: Names registered in a parent process whose factories could not be brought into this
