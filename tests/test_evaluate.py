@@ -370,3 +370,30 @@ def test_a_nan_in_the_code_factor_table_renders():
     }
     page = "".join(_breakdown("dsprites", b))
     assert ">nan</td>" in page and "0.500" in page
+
+
+def test_noise_use_tells_a_generator_that_ignores_z(tmp_path):
+    """A generator whose input weights on z are zero draws one image per code setting: noise
+    use 0, flagged in the printout and the HTML; the same networks with those weights kept use
+    z (a clear fraction of the spread across settings)."""
+    from test_export import make_run
+
+    from infogan import load_run
+    from infogan.evaluate import NOISE_USE_WARN, noise_use_block
+    from infogan.report_html import render_html
+
+    model = load_run(make_run(tmp_path, codes="cat:4,cont:2"))
+    healthy = model.noise_use(groups=20, per_group=4)
+    assert healthy > 2 * NOISE_USE_WARN
+    first = next(m for m in model.nets.generator.modules() if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        first.weight[:, : model.spec.noise_dim] = 0
+    assert model.noise_use(groups=20, per_group=4) == pytest.approx(0.0, abs=1e-6)
+    block = noise_use_block(model, groups=20, per_group=4)
+    assert block["groups"] == 20 and block["per_group"] == 4
+    rep = {"step": 7, "codes": "cat:4,cont:2", "noise_use": block}
+    assert "warning: G draws nearly one image per code setting" in format_report(rep)
+    assert "lack variety" in render_html(tmp_path, rep)
+    rep["noise_use"]["ratio"] = healthy
+    assert "warning" not in format_report(rep)
+    assert "lack variety" not in render_html(tmp_path, rep)

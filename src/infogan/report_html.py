@@ -205,6 +205,20 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
                 ],
             )
         )
+    use = rep.get("noise_use")
+    if isinstance(use, dict) and isinstance(use.get("ratio"), int | float):
+        from infogan.evaluate import NOISE_USE_WARN
+
+        parts.append(
+            f"<p>Noise use: {float(use['ratio']):.3f} (images of one code setting differ by "
+            "this share of what images of different settings differ by; near 0: G ignores z)"
+            + (
+                ". <b>G draws nearly one image per code setting: its samples lack variety.</b>"
+                if use["ratio"] < NOISE_USE_WARN
+                else ""
+            )
+            + "</p>"
+        )
     if "disentanglement" in rep:
         d = rep["disentanglement"]
         parts.append("<h2>Disentanglement (Q's code estimate vs ground-truth oracle)</h2>")

@@ -31,7 +31,8 @@ def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
     """The numbers of a report as ``{"<data>/c1/accuracy": 0.93, "mi_bound/c1": 2.29, ...}``:
     clustering per dataset and code, disentanglement scores per dataset (``<data>/mig``; the
     oracle's are the data's, not the seed's, so left out), the MI bound per code (and the
-    fitted-std bound where there is one), and sample quality (``quality/fid``, ...)."""
+    fitted-std bound where there is one), how much G uses its noise (``noise_use``), and sample
+    quality (``quality/fid``, ...)."""
     out: dict[str, float] = {}
     for data, ev in rep.get("evaluations", {}).items():
         for code, r in ev.get("clustering", {}).items():
@@ -44,6 +45,9 @@ def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
         out[f"mi_bound/{code}"] = float(r["bound"])
         if "bound_fitted_std" in r:
             out[f"mi_bound_fitted_std/{code}"] = float(r["bound_fitted_std"])
+    use = rep.get("noise_use")
+    if isinstance(use, dict) and isinstance(use.get("ratio"), int | float):
+        out["noise_use"] = float(use["ratio"])
     for key, value in rep.get("quality", {}).items():
         if isinstance(value, int | float):
             out[f"quality/{key}"] = float(value)
