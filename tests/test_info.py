@@ -36,6 +36,8 @@ def test_a_finished_selected_run(tmp_path, tiny_npz, capsys):
         == rep["evaluations"][name]["clustering"]["c1"]["accuracy"]
     )
     assert info["last_metrics"]["step"] == 4 and info["state"] == "finished"
+    assert info["report"]["noise_use"] == rep["noise_use"]["ratio"]
+    assert f"noise use {rep['noise_use']['ratio']:.3f}" in out
     assert main(["info", str(run), "--json", str(tmp_path / "i.json")]) == 2  # no replacing
 
 

@@ -228,6 +228,7 @@ def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
                 if e.get("clustering")
             },
             "mi_bound": {c: float(v["bound"]) for c, v in (report.get("mi_bound") or {}).items()},
+            "noise_use": (float(report["noise_use"]["ratio"]) if report.get("noise_use") else None),
             # The headline number of each other block, where the report has it.
             "disentanglement": {
                 k: float(v)
@@ -389,7 +390,11 @@ def format_info(info: dict[str, Any]) -> str:
             lines.append(f"accuracy:  {ds}: {acc} (step {rep['step']})")
         if rep["mi_bound"]:
             bound = ", ".join(f"{c} {_num(b, '.3f')}" for c, b in rep["mi_bound"].items())
-            lines.append(f"L_I bound: {bound} nats")
+            use = rep.get("noise_use")
+            lines.append(
+                f"L_I bound: {bound} nats"
+                + (f"; noise use {_num(use, '.3f')}" if use is not None else "")
+            )
         for key, title in (("disentanglement", "disentang: "), ("quality", "quality:   ")):
             if rep.get(key):
                 lines.append(
