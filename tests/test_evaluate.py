@@ -397,3 +397,30 @@ def test_noise_use_tells_a_generator_that_ignores_z(tmp_path):
     rep["noise_use"]["ratio"] = healthy
     assert "warning" not in format_report(rep)
     assert "lack variety" not in render_html(tmp_path, rep)
+
+
+def test_noise_use_is_skipped_for_a_model_without_noise(tmp_path):
+    """--noise 0: images depend on the codes alone by design; a ratio of 0 and a warning that G
+    ignores z would be wrong. info and sweep tables read the skipped block as 'not measured'."""
+    from conftest import tiny_config
+
+    from infogan import checkpoint as ckpt
+    from infogan import load_run
+    from infogan.errors import SpecError
+    from infogan.evaluate import noise_use_block
+    from infogan.nets import build_nets
+    from infogan.runinfo import _noise_use
+    from infogan.sweep import flatten_report
+
+    cfg = tiny_config(codes="cat:4,cont:2")
+    cfg.model.noise_dim = 0
+    state = {"step": 1, "config": cfg.to_dict(), "nets": build_nets(cfg.model).state_dict()}
+    ckpt.save_checkpoint(ckpt.checkpoint_path(tmp_path / "run", 1), state)
+    model = load_run(tmp_path / "run")
+    block = noise_use_block(model)
+    assert block == {"skipped": "no noise z (noise size 0)"}
+    with pytest.raises(SpecError, match="no noise z"):
+        model.noise_use()
+    rep = {"step": 7, "noise_use": block}
+    assert "noise use" not in format_report(rep) and _noise_use(block) is None
+    assert "noise_use" not in flatten_report(rep)

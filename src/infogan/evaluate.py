@@ -85,7 +85,10 @@ NOISE_USE_WARN = 0.2
 
 
 def noise_use_block(model: InfoGAN, groups: int = 100, per_group: int = 10) -> dict[str, Any]:
-    """:meth:`InfoGAN.noise_use` with how it was measured, for ``report.json``."""
+    """:meth:`InfoGAN.noise_use` with how it was measured, for ``report.json`` (a model without
+    noise, ``--noise 0``, gets ``skipped``: its images depend on the codes alone by design)."""
+    if model.spec.noise_dim == 0:
+        return {"skipped": "no noise z (noise size 0)"}
     return {
         "ratio": model.noise_use(groups=groups, per_group=per_group),
         "groups": groups,

@@ -534,6 +534,8 @@ class InfoGAN:
         noise draws each). Near 0: G ignores ``z`` and draws one image per code setting, a
         collapse that a high MI bound and a confident Q do not reveal (Q's task is then
         easiest); a generator that uses ``z`` for style gives a good fraction of 1."""
+        if self.spec.noise_dim == 0:
+            raise SpecError("noise_use: this model has no noise z (noise size 0)")
         groups = whole_number("groups", groups, 2, 100_000)
         per_group = whole_number("per_group", per_group, 2, 10_000)
         lat = self.latent(groups * per_group, seed=seed)

@@ -218,6 +218,12 @@ def _starts(run: Path, selection: dict[str, Any] | None) -> dict[str, int]:
 _HEADLINE_DISENTANGLEMENT = ("factorvae", "mig", "beta_vae", "dci_disentanglement")
 
 
+def _noise_use(block: object) -> float | None:
+    """A report's noise use (None: not measured, or skipped for a model without noise)."""
+    ratio = block.get("ratio") if isinstance(block, dict) else None
+    return float(ratio) if isinstance(ratio, int | float) else None
+
+
 def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
     try:
         return {
@@ -228,7 +234,7 @@ def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
                 if e.get("clustering")
             },
             "mi_bound": {c: float(v["bound"]) for c, v in (report.get("mi_bound") or {}).items()},
-            "noise_use": (float(report["noise_use"]["ratio"]) if report.get("noise_use") else None),
+            "noise_use": _noise_use(report.get("noise_use")),
             # The headline number of each other block, where the report has it.
             "disentanglement": {
                 k: float(v)
