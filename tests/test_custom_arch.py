@@ -459,3 +459,69 @@ def test_names_registered_by_an_imported_module_reach_workers_by_that_import(tmp
     assert sent["arches"]["lam"] is None and sent["modules"] == [str(module)]
     infogan.register_arch("lam", generator=mlp_generator, body=conv_body, image_size=28)
     assert isinstance(archs.shipped()["arches"]["lam"], bytes)
+
+
+# ---- the second audit ------------------------------------------------------------------------
+
+
+def train_only_body(width: float, channels: int) -> nn.Module:
+    class Body(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(channels, 2, 4, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.conv(x)
+            if self.training:  # a path only training takes, broken
+                h = h.transpose(1, 2).view(h.shape[0], -1)
+            return h.flatten(1)
+
+    return Body()
+
+
+def test_a_network_that_fails_only_in_training_mode_is_named_when_built():
+    infogan.register_arch("tm", generator=mlp_generator, body=train_only_body, image_size=28)
+    with pytest.raises(SpecError, match="'tm': its body fails in training mode"):
+        build_nets(ModelConfig(codes="cat:3", noise_dim=4, arch="tm"))
+
+
+def test_the_training_mode_trial_leaves_buffers_and_the_rng_as_they_were():
+    register_tiny()
+    torch.manual_seed(5)
+    a = build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="tiny"))
+    after_a = torch.rand(1)
+    bn = a.body.net[1]
+    assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+    assert int(bn.num_batches_tracked) == 0
+    torch.manual_seed(5)
+    b = build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="tiny"))
+    assert torch.equal(torch.rand(1), after_a)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+
+
+def test_the_layout_is_what_was_registered_not_how_a_run_executes_it():
+    """A data-parallel run swaps batch norm for SyncBatchNorm: its checkpoints must record the
+    registered networks' layout, or every later load warns that the registration changed."""
+    from infogan.distributed import SyncBatchNorm, sync_batch_norm
+
+    register_tiny()
+    nets = build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="tiny"))
+    before = nets.layout()
+    sync_batch_norm(nets)
+    assert any(isinstance(m, SyncBatchNorm) for m in nets.modules())
+    assert nets.layout() == before and nets.layout_differs({"layout": before}, "x") is None
+    # The image size is part of it: a registration at another size is another layout.
+    infogan.register_arch("tiny", generator=mlp_generator, body=conv_body, image_size=29)
+    with pytest.raises(SpecError):  # (this generator cannot draw 29x29: refused when built)
+        build_nets(ModelConfig(codes="cat:4", noise_dim=8, arch="tiny"))
+
+
+def test_two_files_of_one_name_in_two_folders_are_two_modules(tmp_path):
+    for sub, name in (("a", "neta"), ("b", "netb")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "nets.py").write_text(textwrap.dedent(MODULE).replace("filenet", name))
+    archs.import_modules([str(tmp_path / "a" / "nets.py"), str(tmp_path / "b" / "nets.py")])
+    assert archs.custom_arch("neta") is not None and archs.custom_arch("netb") is not None
+    gens = {archs.custom_arch(n).generator.__module__ for n in ("neta", "netb")}
+    assert len(gens) == 2

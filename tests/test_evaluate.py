@@ -424,3 +424,36 @@ def test_noise_use_is_skipped_for_a_model_without_noise(tmp_path):
     rep = {"step": 7, "noise_use": block}
     assert "noise use" not in format_report(rep) and _noise_use(block) is None
     assert "noise_use" not in flatten_report(rep)
+
+
+def test_noise_use_compares_only_groups_of_different_codes(tmp_path):
+    """With cat:2 alone, half the pairs of groups drew the same code setting; counting them as
+    'different codes' inflated the ratio (0.762 against 0.628 in the audit)."""
+    from conftest import tiny_config
+
+    from infogan import checkpoint as ckpt
+    from infogan import load_run
+    from infogan.evaluate import noise_use_block
+    from infogan.nets import build_nets
+
+    def model_of(codes: str, name: str):
+        torch.manual_seed(0)
+        cfg = tiny_config(codes=codes)
+        state = {"step": 1, "config": cfg.to_dict(), "nets": build_nets(cfg.model).state_dict()}
+        ckpt.save_checkpoint(ckpt.checkpoint_path(tmp_path / name, 1), state)
+        return load_run(tmp_path / name)
+
+    m = model_of("cat:2", "two")
+    lat = m.latent(40, seed=4242)  # noise_use's draw: groups' first rows every 4th
+    ratio = m.noise_use(groups=10, per_group=4)
+    first = torch.arange(10).repeat_interleave(4) * 4
+    lat.cat, lat.cont = lat.cat[first], lat.cont[first]
+    with torch.no_grad():
+        imgs = m.nets.sampler(m.spec.assemble(lat)).flatten(1).view(10, 4, -1)
+    off = ~torch.eye(4, dtype=torch.bool)
+    within = torch.cdist(imgs, imgs)[:, off].mean()
+    c = lat.cat[::4, 0]
+    differ = c[:, None] != c[None, :]
+    across = torch.cdist(imgs[:, 0], imgs[:, 0])[differ].mean()
+    assert ratio == pytest.approx(float(within / across), rel=1e-4)
+    assert noise_use_block(m, groups=10, per_group=4)["ratio"] == ratio

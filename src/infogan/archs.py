@@ -16,6 +16,7 @@ networks are wrapped and checked where they are built (:mod:`infogan.nets`).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import logging
@@ -263,7 +264,11 @@ def _import_one(module: str, source: str = "--import") -> bool:
             # (a helpers.py beside it), now and when its functions later import lazily.
             if str(path.parent) not in sys.path:
                 sys.path.insert(0, str(path.parent))
-            spec = importlib.util.spec_from_file_location(f"_infogan_user_{path.stem}", path)
+            # Named by the file's path too: two files named nets.py in two folders are two
+            # modules (sharing one name, the second replaced the first's in sys.modules).
+            tag = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+            stem = re.sub(r"\W", "_", path.stem)
+            spec = importlib.util.spec_from_file_location(f"_infogan_user_{stem}_{tag}", path)
             if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has one
                 raise SpecError(f"{source}: {module}: not a Python file")
             mod = importlib.util.module_from_spec(spec)

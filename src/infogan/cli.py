@@ -235,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--metrics",
         default="clustering,mi,disentanglement,quality",
-        help="which of clustering,mi,disentanglement,quality (default: all that apply)",
+        help="which of clustering,mi,disentanglement,quality (default: all that apply; mi "
+        "includes the noise use)",
     )
     e.add_argument(
         "--scale",

@@ -343,6 +343,9 @@ def _launch(
     store = os.path.join(tmp, "store")
     running: dict[int, tuple[Any, Any, Any]] = {}
     reports: dict[int, tuple[str, Any]] = {}
+    from infogan.parallel import check_spawnable
+
+    check_spawnable()
     archs.check_shippable(cfg.model.arch)  # one error now, not one per worker
     arches = archs.shipped()
     try:

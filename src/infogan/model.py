@@ -542,22 +542,29 @@ class InfoGAN:
         first = torch.arange(groups, device=self.device).repeat_interleave(per_group) * per_group
         # Every row of a group takes the codes of the group's first row; z stays its own.
         lat = replace(lat, cat=lat.cat[first], cont=lat.cont[first])
-        chunks = []
+        # A group at a time into the sums (memory: one chunk of images and the groups' first
+        # images, not all of them: 1,000 images of 256x256x3 would be GBs).
+        per_chunk = max(1, 500 // per_group)
+        within, heads = torch.zeros((), dtype=torch.float64), []
+        off = ~torch.eye(per_group, dtype=torch.bool, device=self.device)
         with eval_mode(self.nets):
-            for start in range(0, len(lat), 500):
-                part = replace(
-                    lat,
-                    z=lat.z[start : start + 500],
-                    cat=lat.cat[start : start + 500],
-                    cont=lat.cont[start : start + 500],
-                )
-                chunks.append(self.nets.sampler(self.spec.assemble(part)).flatten(1).double())
-        x = torch.cat(chunks).view(groups, per_group, -1)
-        off = ~torch.eye(per_group, dtype=torch.bool, device=x.device)
-        within = torch.cdist(x, x)[:, off].mean()
-        heads = x[:, 0]
-        across = torch.cdist(heads, heads)[~torch.eye(groups, dtype=torch.bool, device=x.device)]
-        return float(within / across.mean().clamp_min(1e-12))
+            for g0 in range(0, groups, per_chunk):
+                rows = slice(g0 * per_group, min(groups, g0 + per_chunk) * per_group)
+                part = replace(lat, z=lat.z[rows], cat=lat.cat[rows], cont=lat.cont[rows])
+                x = self.nets.sampler(self.spec.assemble(part)).flatten(1).float()
+                x = x.view(-1, per_group, x.shape[1])
+                within += torch.cdist(x, x)[:, off].double().sum().cpu()
+                heads.append(x[:, 0])
+        within /= groups * per_group * (per_group - 1)
+        h = torch.cat(heads)
+        # Only pairs of groups whose code settings differ: with few categorical values and no
+        # continuous code, two groups can draw the same setting (half the pairs of cat:2).
+        codes = torch.cat([lat.cat[::per_group].double(), lat.cont[::per_group].double()], 1)
+        differ = torch.cdist(codes, codes) > 0
+        if not bool(differ.any()):
+            raise SpecError("noise_use: every code setting drawn was the same one")
+        across = torch.cdist(h, h)[differ].double().mean().cpu()
+        return float(within / across.clamp_min(1e-12))
 
     @torch.no_grad()
     def _cont_residuals(self, n: int, batch: int, seed: int) -> torch.Tensor:

@@ -35,7 +35,7 @@ import torch
 from infogan import archs
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
-from infogan.errors import InfoGANError, TrainingError
+from infogan.errors import InfoGANError, SpecError, TrainingError
 from infogan.train import Trainer, _GracefulStop, run_one
 
 __all__ = ["Leg", "run_legs", "leg_devices"]
@@ -65,6 +65,20 @@ def leg_devices(device: str, n: int) -> list[str]:
 
 def _threads(n: int) -> str:
     return f", {n} thread{'s' if n > 1 else ''}"
+
+
+def check_spawnable() -> None:
+    """Workers are spawned: each runs the main script again (``__main__.__file__``) before its
+    work. A script read from standard input (``python -``) names ``<stdin>``, which a worker
+    cannot read: every worker died with ``FileNotFoundError`` and the parent said only "exit
+    code 1". Refused here in one line, before any worker starts."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(main_file, str) and not os.path.exists(main_file):
+        raise SpecError(
+            f"parallel workers re-run the main script, and {main_file} cannot be read again "
+            "(a script from standard input?): save it to a file, or train one start at a time "
+            "(parallel=1, no ddp)"
+        )
 
 
 def detach_worker(parent: int) -> None:
@@ -169,6 +183,7 @@ def run_legs(
     devices = leg_devices(device, n)
     threads = max(1, torch.get_num_threads() // n) if devices[0] == "cpu" else 1
     ctx = mp.get_context("spawn")
+    check_spawnable()
     archs.check_shippable(legs[0].cfg.model.arch)  # one error now, not one per worker
     arches = archs.shipped()
     pending = list(legs)

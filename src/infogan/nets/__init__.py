@@ -196,16 +196,24 @@ class InfoGANNets(nn.Module):
         self.generator_ema: nn.Module | None = None
         if ema:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self._layout = self._layout_now()
 
     def layout(self) -> str | None:
         """For a user's registered networks (None for the built-in ones): a digest of what
         they are, layer by layer (their ``repr``), which checkpoints record, so that loading a
         run after its registration changed says so instead of naming a size mismatch as
         damage, or silently running other layers on the saved weights."""
+        return self._layout
+
+    def _layout_now(self) -> str | None:
+        # Taken when built: a data-parallel run's SyncBatchNorm (or any later conversion) is
+        # how it runs, not what was registered.
         if self.arch in BUILT_IN:
             return None
         parts = [self.generator, self.body, *([self.cr] if self.cr is not None else [])]
-        return hashlib.sha256("\n".join(map(repr, parts)).encode()).hexdigest()[:16]
+        side = self.image_shape[1]
+        text = f"image_size {side}\n" + "\n".join(map(repr, parts))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def layout_differs(self, state: dict[str, Any], path: object) -> str | None:
         """A one-line note when ``state`` (a checkpoint) recorded another :meth:`layout`."""
@@ -378,6 +386,21 @@ def _trial(mine: CustomArch, what: str, net: nn.Module, x: torch.Tensor) -> torc
             f"arch {mine.name!r}: its {what} fails on input of shape {list(x.shape)}: {brief(e)}"
         ) from e
     finally:
+        net.train(was)
+    # Once more in training mode, which training runs (batch statistics, dropout, a branch on
+    # self.training), with every buffer and the RNG put back: the networks start as they
+    # would without the trial.
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            net.train()(x)
+    except Exception as e:
+        raise SpecError(
+            f"arch {mine.name!r}: its {what} fails in training mode on input of shape "
+            f"{list(x.shape)}: {brief(e)}"
+        ) from e
+    finally:
+        net.load_state_dict(saved)
         net.train(was)
     if not isinstance(out, torch.Tensor):
         raise SpecError(
