@@ -217,19 +217,22 @@ def receive(sent: dict[str, Any]) -> None:
             _UNLOADABLE[name] = f"{type(e).__name__}: {e}".splitlines()[0][:160]
 
 
-def check_saved_arch(config: object, what: str) -> None:
+def check_saved_arch(config: object, what: str, imports: object = None) -> None:
     """Raise a one-line :class:`CheckpointError` when ``what`` (a run, a checkpoint, an export),
     whose saved config (a dict, as read from the file) is ``config``, was made with networks
     registered in another process and not here: without this the config check's "unknown
-    arch" hid behind "does not hold a usable model". Anything else is left to the config
-    check."""
+    arch" hid behind "does not hold a usable model". ``imports``: what the training process had
+    imported (a checkpoint's ``imports``), named as the likely module. Anything else is left to
+    the config check."""
     model = config.get("model") if isinstance(config, dict) else None
     arch = model.get("arch") if isinstance(model, dict) else None
     if isinstance(arch, str) and arch not in BUILT_IN and custom_arch(arch) is None:
+        named = [m for m in imports if isinstance(m, str)] if isinstance(imports, list) else []
+        hint = f"; it was trained with --import {' --import '.join(named)}" if named else ""
         raise CheckpointError(
             f"{what} was trained on networks {arch!r}, which this process has not registered: "
             "import the module that registers them (--import MODULE or $INFOGAN_IMPORT; "
-            "in Python, import it before loading)"
+            f"in Python, import it before loading){hint}"
         )
 
 

@@ -149,7 +149,7 @@ class InfoGAN:
             file, state = path, ckpt.load_checkpoint(path, map_location="cpu")
         else:
             raise CheckpointError(f"run: {path} does not exist")
-        check_saved_arch(state.get("config"), f"run: {path}")
+        check_saved_arch(state.get("config"), f"run: {path}", state.get("imports"))
         changed: str | None = None
         try:
             cfg = TrainConfig.from_dict(state["config"])

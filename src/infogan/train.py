@@ -47,8 +47,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from infogan import archs, tblog
 from infogan import checkpoint as ckpt
-from infogan import tblog
 from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
 from infogan.config import ARCHES, EXECUTION_FIELDS, TrainConfig, recipe_differences
@@ -561,8 +561,13 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             **({"opt_cr": self.opt_cr.state_dict()} if self.opt_cr is not None else {}),
             "torch_rng": torch.get_rng_state(),
-            # A user's registered networks: what they were (nets.layout), checked on loading.
-            **({"layout": layout} if (layout := self.nets.layout()) else {}),
+            # A user's registered networks: what they were (nets.layout), checked on loading,
+            # and the modules imported (a hint, if a later process has not imported them).
+            **(
+                {"layout": layout, "imports": archs.imported_modules()}
+                if (layout := self.nets.layout())
+                else {}
+            ),
             # What it trained on, so that a resume on other data says so (the data order and
             # every epoch depend on the number of images).
             "data": {
