@@ -409,7 +409,7 @@ def test_noise_use_is_skipped_for_a_model_without_noise(tmp_path):
     from infogan.errors import SpecError
     from infogan.evaluate import noise_use_block
     from infogan.nets import build_nets
-    from infogan.runinfo import _noise_use
+    from infogan.runinfo import noise_use_of
     from infogan.sweep import flatten_report
 
     cfg = tiny_config(codes="cat:4,cont:2")
@@ -422,7 +422,7 @@ def test_noise_use_is_skipped_for_a_model_without_noise(tmp_path):
     with pytest.raises(SpecError, match="no noise z"):
         model.noise_use()
     rep = {"step": 7, "noise_use": block}
-    assert "noise use" not in format_report(rep) and _noise_use(block) is None
+    assert "noise use" not in format_report(rep) and noise_use_of(block) is None
     assert "noise_use" not in flatten_report(rep)
 
 

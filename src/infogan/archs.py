@@ -64,7 +64,7 @@ class CustomArch:
     name: str
     generator: Callable[[int, float, int], Any]
     body: Callable[[float, int], Any]
-    image_size: tuple[int, int]
+    image_size: int  # the side of square images
     dcgan_init: bool
     q_batch_norm: bool
 
@@ -131,9 +131,7 @@ def register_arch(
     side = whole_number("register_arch: image_size", image_size, 4, 4096)
     if not _importing:  # registered (again) by the caller's own code: it is shipped pickled
         _BY_IMPORT.discard(name)
-    _REGISTRY[name] = CustomArch(
-        name, generator, body, (side, side), bool(dcgan_init), bool(q_batch_norm)
-    )
+    _REGISTRY[name] = CustomArch(name, generator, body, side, bool(dcgan_init), bool(q_batch_norm))
 
 
 def registered() -> list[str]:
@@ -242,8 +240,7 @@ def import_modules(modules: Iterable[str]) -> None:
     FILE`` does) now. Worker processes started from this one import them too (:func:`shipped`).
     A module that cannot be imported is a one-line :class:`SpecError` naming it and the reason."""
     for module in modules:
-        before = set(_REGISTRY)
-        if _registered_by(module, "--import") and set(_REGISTRY) == before:
+        if _registered_by(module, "--import") == set():
             log.warning("--import %s: it registered no networks (infogan.register_arch)", module)
 
 
@@ -303,8 +300,9 @@ def _import_one(module: str, source: str = "--import") -> bool:
     return True
 
 
-def _registered_by(module: str, source: str) -> bool:
-    """:func:`_import_one`, noting the names the import registered (in :data:`_BY_IMPORT`)."""
+def _registered_by(module: str, source: str) -> set[str] | None:
+    """:func:`_import_one`, noting the names the import registered (in :data:`_BY_IMPORT`);
+    returns them, or None if the module had been imported already."""
     global _importing
     before = set(_REGISTRY)
     _importing += 1
@@ -312,5 +310,6 @@ def _registered_by(module: str, source: str) -> bool:
         done = _import_one(module, source)
     finally:
         _importing -= 1
-    _BY_IMPORT.update(set(_REGISTRY) - before)
-    return done
+    new = set(_REGISTRY) - before
+    _BY_IMPORT.update(new)
+    return new if done else None

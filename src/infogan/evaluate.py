@@ -31,6 +31,7 @@ from infogan.errors import CheckpointError, DataError, SpecError, whole_number
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, eval_mode, load_run
+from infogan.runinfo import noise_use_of
 from infogan.runlock import lock_holder
 
 log = logging.getLogger("infogan")
@@ -533,13 +534,13 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(
             f"    {code} ({r['kind']}): {r['bound']:.4f}  H(c) = {r['entropy']:.4f}{extra}"
         )
-    use = rep.get("noise_use")
-    if isinstance(use, dict) and isinstance(use.get("ratio"), int | float):
+    use = noise_use_of(rep.get("noise_use"))
+    if use is not None:
         lines.append(
-            f"  noise use: {use['ratio']:.3f} (images of one code setting differ by this share "
+            f"  noise use: {use:.3f} (images of one code setting differ by this share "
             "of what images of different settings differ by; near 0: G ignores z)"
         )
-        if use["ratio"] < NOISE_USE_WARN:
+        if use < NOISE_USE_WARN:
             lines.append(
                 "  warning: G draws nearly one image per code setting (it ignores the noise z): "
                 "its samples lack variety whatever the scores above say"

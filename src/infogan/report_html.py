@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from infogan.atomic import atomic_write_bytes
+from infogan.runinfo import noise_use_of
 
 __all__ = ["render_html", "write_html"]
 
@@ -205,16 +206,16 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
                 ],
             )
         )
-    use = rep.get("noise_use")
-    if isinstance(use, dict) and isinstance(use.get("ratio"), int | float):
+    use = noise_use_of(rep.get("noise_use"))
+    if use is not None:
         from infogan.evaluate import NOISE_USE_WARN
 
         parts.append(
-            f"<p>Noise use: {float(use['ratio']):.3f} (images of one code setting differ by "
+            f"<p>Noise use: {use:.3f} (images of one code setting differ by "
             "this share of what images of different settings differ by; near 0: G ignores z)"
             + (
                 ". <b>G draws nearly one image per code setting: its samples lack variety.</b>"
-                if use["ratio"] < NOISE_USE_WARN
+                if use < NOISE_USE_WARN
                 else ""
             )
             + "</p>"

@@ -218,8 +218,9 @@ def _starts(run: Path, selection: dict[str, Any] | None) -> dict[str, int]:
 _HEADLINE_DISENTANGLEMENT = ("factorvae", "mig", "beta_vae", "dci_disentanglement")
 
 
-def _noise_use(block: object) -> float | None:
-    """A report's noise use (None: not measured, or skipped for a model without noise)."""
+def noise_use_of(block: object) -> float | None:
+    """The ratio of a report's ``noise_use`` block (None: not measured, skipped, or not a
+    number): the one reading of it that the printout, report.html, info and sweeps share."""
     ratio = block.get("ratio") if isinstance(block, dict) else None
     return float(ratio) if isinstance(ratio, int | float) else None
 
@@ -234,7 +235,7 @@ def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
                 if e.get("clustering")
             },
             "mi_bound": {c: float(v["bound"]) for c, v in (report.get("mi_bound") or {}).items()},
-            "noise_use": _noise_use(report.get("noise_use")),
+            "noise_use": noise_use_of(report.get("noise_use")),
             # The headline number of each other block, where the report has it.
             "disentanglement": {
                 k: float(v)

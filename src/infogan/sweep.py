@@ -21,7 +21,7 @@ from infogan.atomic import atomic_write_bytes
 from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.errors import SpecError
 from infogan.prepare import check_folder_target, check_new_run_dir, with_absolute_data
-from infogan.runinfo import is_sweep_table
+from infogan.runinfo import is_sweep_table, noise_use_of
 from infogan.select import train_selected
 
 __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
@@ -45,9 +45,9 @@ def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
         out[f"mi_bound/{code}"] = float(r["bound"])
         if "bound_fitted_std" in r:
             out[f"mi_bound_fitted_std/{code}"] = float(r["bound_fitted_std"])
-    use = rep.get("noise_use")
-    if isinstance(use, dict) and isinstance(use.get("ratio"), int | float):
-        out["noise_use"] = float(use["ratio"])
+    use = noise_use_of(rep.get("noise_use"))
+    if use is not None:
+        out["noise_use"] = use
     for key, value in rep.get("quality", {}).items():
         if isinstance(value, int | float):
             out[f"quality/{key}"] = float(value)

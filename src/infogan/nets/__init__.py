@@ -329,7 +329,7 @@ def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
         return MNIST_SHAPE
     mine = custom_arch(cfg.arch) if cfg.arch not in BUILT_IN else None
     if mine is not None:
-        return (cfg.channels or 1, *mine.image_size)
+        return (cfg.channels or 1, mine.image_size, mine.image_size)
     side = 32 if cfg.arch.startswith("conv32") else 64
     return (cfg.channels or 1, side, side)
 
