@@ -180,3 +180,39 @@ def test_a_long_title_over_few_columns_wraps_to_the_figure(tmp_path, monkeypatch
     lines = seen["title"].split("\n")
     assert len(lines) > 1 and " ".join(lines) == title
     assert max(map(len, lines)) <= seen["width"] * 10
+
+
+def test_labels_the_default_font_lacks_are_drawn_with_an_installed_font(tmp_path):
+    """Class folders named in a script DejaVu Sans lacks (Chinese, ...) label the traversals:
+    an installed font that has the characters draws them (here a math sign DejaVu Sans lacks,
+    which matplotlib's own STIX fonts have), and nothing warns."""
+    import warnings
+
+    from infogan.viz import _label_fonts, save_traversal_figure
+
+    rc, boxes = _label_fonts(["a", "\u2a03"])
+    assert not boxes and rc["font.family"][0] == "DejaVu Sans"
+    assert len(rc["font.family"]) == 2  # one more: STIX is matplotlib's own, or another
+    assert _label_fonts(["0", "1", "cat"]) == ({}, False)  # nothing to change
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "Glyph ... missing" is a UserWarning
+        save_traversal_figure(
+            np.zeros((1, 2, 1, 8, 8)), tmp_path / "t.png", [], ["\u2a03", "b"], "c1"
+        )
+    assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_labels_no_installed_font_draws_are_named_once(tmp_path, caplog):
+    import warnings
+
+    from infogan.viz import _label_fonts, save_traversal_figure
+
+    odd = "\U00020000\U00020001"  # CJK extension B: no font here or in CI draws these
+    if not _label_fonts([odd])[1]:
+        pytest.skip("a font on this machine draws CJK extension B")
+    caplog.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not one warning per glyph from matplotlib
+        save_traversal_figure(np.zeros((1, 2, 1, 8, 8)), tmp_path / "t.png", [], [odd, "b"], "c1")
+    (line,) = [r.getMessage() for r in caplog.records if "no installed font" in r.getMessage()]
+    assert odd in line and "show as boxes" in line

@@ -13,15 +13,20 @@ never a truncated PNG.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import json
+import logging
 import math
 import os
 import textwrap
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -65,6 +70,78 @@ def _save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int) -> None:
         atomic_write_bytes(path, buf.getvalue())
     finally:
         fig.clear()  # drop artists now rather than waiting for the garbage collector
+
+
+def _charmap(path: str) -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(path).get_charmap())
+
+
+@functools.lru_cache(maxsize=64)
+def _fonts_for(chars: frozenset[str], default: str) -> tuple[list[str], str]:
+    """Installed font families that draw the ``chars`` the font file ``default`` (the one
+    text uses now: DejaVu Sans unless the user chose another) lacks, and the characters none
+    has. Class folders named in Chinese, Japanese, Korean, ... label the figures; matplotlib
+    falls back per glyph along its ``font.family`` list, but only to families named there."""
+    from matplotlib import font_manager as fm
+
+    missing = {c for c in chars if ord(c) not in _charmap(default)}
+    found: list[str] = []
+    # Sorted by name for the same choice on every run; "Last Resort" draws a placeholder for
+    # every code point, which says nothing the warning does not.
+    for entry in sorted(fm.fontManager.ttflist, key=lambda e: (e.name, e.fname)):
+        if not missing:
+            break
+        if entry.name in found or entry.name.startswith("Last Resort"):
+            continue
+        try:
+            covered = {c for c in missing if ord(c) in _charmap(entry.fname)}
+        except (RuntimeError, OSError):  # an unreadable font file
+            continue
+        if covered:
+            found.append(entry.name)
+            missing -= covered
+    return found, "".join(sorted(missing))
+
+
+@contextlib.contextmanager
+def _quiet_font_manager(quiet: bool) -> Iterator[None]:
+    """Hush matplotlib's font manager while fallback fonts draw: it warns on every figure
+    that a CJK font's one weight (often 500, WenQuanYi's) is not the 400 asked for."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _label_fonts(labels: Sequence[str]) -> tuple[dict[str, Any], bool]:
+    """The ``rc_context`` settings that draw ``labels`` with installed fonts where the default
+    lacks their characters (none when it has them all), and whether some character has no
+    font at all: that is logged once, by name (matplotlib warns once per glyph, and draws
+    boxes)."""
+    chars = frozenset(c for label in labels for c in label if ord(c) > 0x7F and c.isprintable())
+    if not chars:
+        return {}, False
+    from matplotlib import font_manager as fm
+
+    default = fm.findfont(fm.FontProperties())
+    extra, missing = _fonts_for(chars, default)
+    if missing:
+        shown = missing if len(missing) <= 12 else missing[:12] + "..."
+        logging.getLogger("infogan").warning(
+            "figure labels: no installed font draws %s (class names?), so they show as boxes; "
+            "a font that has them (e.g. Noto Sans CJK for Chinese, Japanese or Korean) fixes it",
+            shown,
+        )
+    if not extra:
+        return {}, bool(missing)
+    primary = fm.get_font(default).family_name
+    return {"font.family": [primary, *extra]}, bool(missing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,37 +242,42 @@ def save_traversal_figure(
     # traversal renders in milliseconds and labels still sit exactly on the cell centres.
     grid = image_grid(x.reshape(r * k, c, h, w), nrow=k, pad=pad)
 
-    width = max(2.0, k * cell_inches) + 1.2
-    # A long title over few columns (a 3-valued code's "c1 (cat): its values ...") was cut off
-    # at both edges: it wraps to the figure's width instead (~10 characters an inch at the
-    # title's 12 pt), and each extra line gets its own height.
-    title = "\n".join(textwrap.wrap(title, max(20, int(width * 10)))) or title
-    fig = Figure(figsize=(width, r * cell_inches + 1.0 + 0.2 * title.count("\n")))
-    ax = fig.add_subplot(1, 1, 1)
-    if grid.ndim == 2:
-        ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    else:
-        ax.imshow(grid, interpolation="nearest")
-    ax.xaxis.tick_top()
-    ax.xaxis.set_label_position("top")
-    ax.set_xticks([pad + j * (w + pad) + (w - 1) / 2 for j in range(k)] if col_labels else [])
-    ax.set_yticks([pad + i * (h + pad) + (h - 1) / 2 for i in range(r)] if row_labels else [])
-    if col_labels:
-        # parse_math off: a class folder named "$x^2$" or "cost $5" is a name, not TeX (it
-        # crashed the figure, and so the whole report)
-        ax.set_xticklabels(list(col_labels), fontsize=8, parse_math=False)
-    if row_labels:
-        ax.set_yticklabels(list(row_labels), fontsize=8, parse_math=False)
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    if col_axis_label:
-        ax.set_xlabel(col_axis_label, parse_math=False)
-    if row_axis_label:
-        ax.set_ylabel(row_axis_label, parse_math=False)
-    fig.suptitle(title, parse_math=False)
-    fig.set_layout_engine("constrained")
-    _save_figure(fig, path, dpi)
+    texts = [*row_labels, *col_labels, title, row_axis_label or "", col_axis_label or ""]
+    rc, boxes = _label_fonts(texts)
+    with matplotlib.rc_context(rc), warnings.catch_warnings(), _quiet_font_manager(bool(rc)):
+        if boxes:  # said once in _label_fonts, not once per glyph
+            warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        width = max(2.0, k * cell_inches) + 1.2
+        # A long title over few columns (a 3-valued code's "c1 (cat): its values ...") was
+        # cut off at both edges: it wraps to the figure's width instead (~10 characters an
+        # inch at the title's 12 pt), and each extra line gets its own height.
+        title = "\n".join(textwrap.wrap(title, max(20, int(width * 10)))) or title
+        fig = Figure(figsize=(width, r * cell_inches + 1.0 + 0.2 * title.count("\n")))
+        ax = fig.add_subplot(1, 1, 1)
+        if grid.ndim == 2:
+            ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(grid, interpolation="nearest")
+        ax.xaxis.tick_top()
+        ax.xaxis.set_label_position("top")
+        ax.set_xticks([pad + j * (w + pad) + (w - 1) / 2 for j in range(k)] if col_labels else [])
+        ax.set_yticks([pad + i * (h + pad) + (h - 1) / 2 for i in range(r)] if row_labels else [])
+        if col_labels:
+            # parse_math off: a class folder named "$x^2$" or "cost $5" is a name, not TeX (it
+            # crashed the figure, and so the whole report)
+            ax.set_xticklabels(list(col_labels), fontsize=8, parse_math=False)
+        if row_labels:
+            ax.set_yticklabels(list(row_labels), fontsize=8, parse_math=False)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if col_axis_label:
+            ax.set_xlabel(col_axis_label, parse_math=False)
+        if row_axis_label:
+            ax.set_ylabel(row_axis_label, parse_math=False)
+        fig.suptitle(title, parse_math=False)
+        fig.set_layout_engine("constrained")
+        _save_figure(fig, path, dpi)
 
 
 # --------------------------------------------------------------------------------------------
