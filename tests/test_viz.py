@@ -190,10 +190,10 @@ def test_labels_the_default_font_lacks_are_drawn_with_an_installed_font(tmp_path
 
     from infogan.viz import _label_fonts, save_traversal_figure
 
-    rc, boxes = _label_fonts(["a", "\u2a03"])
-    assert not boxes and rc["font.family"][0] == "DejaVu Sans"
-    assert len(rc["font.family"]) == 2  # one more: STIX is matplotlib's own, or another
-    assert _label_fonts(["0", "1", "cat"]) == ({}, False)  # nothing to change
+    fonts, boxes = _label_fonts(["a", "\u2a03"])
+    assert not boxes and fonts[0] == "DejaVu Sans"
+    assert len(fonts) == 2  # one more: STIX is matplotlib's own, or another
+    assert _label_fonts(["0", "1", "cat"]) == ([], False)  # nothing to change
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib's "Glyph ... missing" is a UserWarning
         save_traversal_figure(

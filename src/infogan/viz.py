@@ -119,14 +119,14 @@ def _quiet_font_manager(quiet: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _label_fonts(labels: Sequence[str]) -> tuple[dict[str, Any], bool]:
-    """The ``rc_context`` settings that draw ``labels`` with installed fonts where the default
-    lacks their characters (none when it has them all), and whether some character has no
+def _label_fonts(labels: Sequence[str]) -> tuple[list[str], bool]:
+    """The ``font.family`` list that draws ``labels`` with installed fonts where the default
+    lacks their characters (empty when it has them all), and whether some character has no
     font at all: that is logged once, by name (matplotlib warns once per glyph, and draws
     boxes)."""
     chars = frozenset(c for label in labels for c in label if ord(c) > 0x7F and c.isprintable())
     if not chars:
-        return {}, False
+        return [], False
     from matplotlib import font_manager as fm
 
     default = fm.findfont(fm.FontProperties())
@@ -139,9 +139,8 @@ def _label_fonts(labels: Sequence[str]) -> tuple[dict[str, Any], bool]:
             shown,
         )
     if not extra:
-        return {}, bool(missing)
-    primary = fm.get_font(default).family_name
-    return {"font.family": [primary, *extra]}, bool(missing)
+        return [], bool(missing)
+    return [fm.get_font(default).family_name, *extra], bool(missing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,8 +242,9 @@ def save_traversal_figure(
     grid = image_grid(x.reshape(r * k, c, h, w), nrow=k, pad=pad)
 
     texts = [*row_labels, *col_labels, title, row_axis_label or "", col_axis_label or ""]
-    rc, boxes = _label_fonts(texts)
-    with matplotlib.rc_context(rc), warnings.catch_warnings(), _quiet_font_manager(bool(rc)):
+    fonts, boxes = _label_fonts(texts)
+    rc = matplotlib.rc_context({"font.family": fonts} if fonts else None)
+    with rc, warnings.catch_warnings(), _quiet_font_manager(bool(fonts)):
         if boxes:  # said once in _label_fonts, not once per glyph
             warnings.filterwarnings("ignore", message="Glyph .* missing from")
         width = max(2.0, k * cell_inches) + 1.2
