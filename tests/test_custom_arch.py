@@ -190,7 +190,8 @@ def test_cli_trains_and_every_later_command_needs_the_import(tmp_path, tiny_npz,
     assert "trained on networks 'filenet', which this process has not registered" in err
     assert f"it was trained with --import {module}" in err  # the checkpoint's hint
     assert main(["train", "--resume", str(run), "--steps", "6"]) == 2
-    assert "not registered" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not registered" in err and f"it was trained with --import {module}" in err
     # With it, as the environment variable this time: sample, export and resume work.
     archs.os.environ[archs.ENV] = str(module)
     assert main(["sample", str(run), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from infogan.archs import check_saved_arch, import_modules
-from infogan.errors import InfoGANError, SpecError
+from infogan.errors import CheckpointError, InfoGANError, SpecError
 
 
 def _process_start() -> float:
@@ -105,6 +105,25 @@ _RECIPE_FLAGS = {
     "preset": None,
     "config": None,
 }
+
+
+def _saved_imports(run_dir: Path) -> list[str] | None:
+    """The modules the newest readable checkpoint of ``run_dir`` (or of its candidates, during
+    a selection) records as imported by the process that trained it; None when none says."""
+    from infogan import checkpoint as ckpt
+
+    dirs = [run_dir, *sorted((run_dir / "candidates").glob("*"))]
+    found = sorted(
+        (step, path) for d in dirs if d.is_dir() for step, path in ckpt.list_checkpoints(d)
+    )
+    for _, path in reversed(found):
+        try:
+            imports = ckpt.load_checkpoint(path).get("imports")
+        except Exception:  # a damaged file: the next one may say
+            continue
+        if isinstance(imports, list):
+            return imports
+    return None
 
 
 def _non_negative_int(text: str) -> int:
@@ -768,8 +787,13 @@ def _train(a: argparse.Namespace) -> int:
         if not (run_dir / "config.json").is_file():
             raise SpecError(f"resume: {run_dir} is not a run directory (no config.json)")
         cfg = TrainConfig.load(run_dir / "config.json")
-        # A run of a user's registered networks without --import: say that, not "unknown".
-        check_saved_arch(cfg.to_dict(), f"resume: {run_dir}")
+        # A run of a user's registered networks without --import: say that, not "unknown",
+        # and name the modules its checkpoints say the training process had imported.
+        try:
+            check_saved_arch(cfg.to_dict(), f"resume: {run_dir}")
+        except CheckpointError:
+            check_saved_arch(cfg.to_dict(), f"resume: {run_dir}", _saved_imports(run_dir))
+            raise
         # How the steps run may change between sessions (a GPU run's --graph on or --precision
         # bf16 going on on a CPU); the checkpoints' recipe check allows these fields too.
         for field in sorted(EXECUTION_FIELDS):
