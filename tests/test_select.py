@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -44,8 +45,10 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
     res = train_selected(cfg, run, dataset=tiny_dataset)
     sel = json.loads((run / "selection.json").read_text())
     assert len(sel["candidates"]) == 2
-    best = max(sel["candidates"], key=lambda c: c["score"])
+    # the best score among those the noise-use guard does not rank last (every one, mostly)
+    best = max(sel["candidates"], key=lambda c: (not c.get("demoted"), c["score"]))
     assert sel["winner"] == best["candidate"] and sel["winner_seed"] == best["seed"]
+    assert all(c["noise_use"] > 0 for c in sel["candidates"])
     assert res.step == 4
     _, state = ckpt.latest_checkpoint(run)
     assert state["step"] == 4 and state["config"]["seed"] == sel["winner_seed"]
@@ -358,7 +361,7 @@ def test_a_stop_between_the_choice_and_the_continuation_resumes_the_winner(
     from infogan import select
     from infogan.config import TrainConfig
 
-    monkeypatch.setattr(select, "rank", lambda scores, parts, rule, models: [1, 0])
+    monkeypatch.setattr(select, "rank", lambda *args: [1, 0])
     cfg = tiny_config(steps=4, candidates=2, select_steps=2, ckpt_every=2)
     train_selected(cfg, tmp_path / "ref", dataset=tiny_dataset)
     real_run_one = select.run_one
@@ -444,3 +447,115 @@ def test_rows_at_a_legs_end_off_the_log_grid_do_not_shift_later_rows(tmp_path, t
     train_selected(tiny_config(seed=winner, **{**kw, "steps": 4}), ext, dataset=tiny_dataset)
     train_selected(tiny_config(seed=winner, **kw), ext, resume=True, dataset=tiny_dataset)
     assert sorted(rows(ext)) == [3, 4, 6, 7] and all(rows(ext)[s] == plain[s] for s in plain)
+
+
+def test_the_noise_use_guard_ranks_a_generator_that_ignores_z_last():
+    from infogan.select import rank
+
+    def records():
+        return [
+            {"score": 0.9, "noise_use": 0.05},  # the collapse: Q's favourite
+            {"score": 0.8, "noise_use": 0.5},
+            {"score": 0.7, "noise_use": 0.3},
+            {"score": 0.95, "noise_use": 0.1},
+        ]
+
+    recs = records()
+    assert rank(recs, [], "score", min_noise_use=0.2) == [1, 2, 3, 0]
+    assert [r["demoted"] for r in recs] == [True, False, False, True]
+    recs = records()
+    assert rank(recs, [], "score") == [3, 0, 1, 2]  # 0 = off
+    assert not any("demoted" in r for r in recs)
+    recs = records()  # every one below: the rule's order stands, nothing is marked
+    assert rank(recs, [], "score", min_noise_use=0.6) == [3, 0, 1, 2]
+    assert not any("demoted" in r for r in recs)
+    # the consensus rule's order within each group (agreement first, then score)
+    parts = [[torch.tensor([0, 0, 1, 1]).numpy()] for _ in range(4)]
+    parts[1] = [torch.tensor([0, 1, 0, 1]).numpy()]  # disagrees with the rest
+    recs = records()
+    assert rank(recs, parts, "consensus", min_noise_use=0.2) == [2, 1, 3, 0]
+    # a record without noise (noise size 0) is never demoted
+    assert rank([{"score": 0.1}, {"score": 0.9, "noise_use": 0.0}], [], "score", None, 0.2) == [
+        0,
+        1,
+    ]
+
+
+def test_selection_does_not_keep_a_candidate_whose_generator_ignores_z(
+    tmp_path, tiny_dataset, monkeypatch, capsys
+):
+    """The best-scoring candidate is made to look collapsed: the run goes on with another."""
+    from infogan import select
+    from infogan.model import InfoGAN
+
+    cfg = tiny_config(steps=3, candidates=3, select_steps=2, ckpt_every=2)
+    unguarded = replace(cfg, steps=2, select_min_noise_use=0)
+    train_selected(unguarded, tmp_path / "plain", dataset=tiny_dataset)
+    sel = json.loads((tmp_path / "plain" / "selection.json").read_text())
+    favourite = sel["winner"]
+    candidate_of = {}  # model -> its folder's number (candidates/<i>)
+    real = select.load_run
+
+    def load_run(path, **kw):
+        model = real(path, **kw)
+        candidate_of[id(model)] = int(path.name)
+        return model
+
+    real_use = InfoGAN.noise_use
+
+    def noise_use(self, *a, **kw):
+        if id(self) not in candidate_of:  # the continued run's own report
+            return real_use(self, *a, **kw)
+        return 0.01 if candidate_of[id(self)] == favourite else 0.5
+
+    monkeypatch.setattr(select, "load_run", load_run)
+    monkeypatch.setattr(InfoGAN, "noise_use", noise_use)
+    train_selected(cfg, tmp_path / "run", dataset=tiny_dataset)
+    sel2 = json.loads((tmp_path / "run" / "selection.json").read_text())
+    assert sel2["winner"] != favourite
+    # the same scores as without the guard: only the order changed
+    assert [c["score"] for c in sel2["candidates"]] == [c["score"] for c in sel["candidates"]]
+    demoted = [c for c in sel2["candidates"] if c["demoted"]]
+    assert [c["candidate"] for c in demoted] == [favourite]
+    assert "noise use below 0.2 ranked last" in sel2["rule"]
+    out = capsys.readouterr().out
+    assert f"candidate {demoted[0]['candidate'] + 1} ranked last: noise use below 0.2" in out
+    assert "noise use 0.010" in out
+    from infogan.runinfo import format_info, run_info
+
+    info = run_info(tmp_path / "run")
+    assert info["selection"]["stages"][0]["demoted"] == [favourite + 1]
+    assert f"({favourite + 1}: ignore z, ranked last)" in format_info(info)
+
+
+def test_select_min_noise_use_is_checked_and_old_runs_keep_no_guard(tmp_path):
+    from infogan.config import TrainConfig
+    from infogan.errors import SpecError
+
+    with pytest.raises(SpecError, match="select_min_noise_use"):
+        TrainConfig(select_min_noise_use=-0.1).validate()
+    with pytest.raises(SpecError, match="select_min_noise_use"):
+        TrainConfig(select_min_noise_use=float("nan")).validate()
+    path = tmp_path / "config.json"
+    TrainConfig().save(path)
+    saved = json.loads(path.read_text())
+    assert saved["select_min_noise_use"] == 0.2
+    del saved["select_min_noise_use"]  # a run saved before the guard existed
+    path.write_text(json.dumps(saved))
+    assert TrainConfig.load(path).select_min_noise_use == 0.0
+
+
+def test_a_selection_where_every_generator_ignores_z_says_so(
+    tmp_path, tiny_dataset, monkeypatch, capsys
+):
+    from infogan.model import InfoGAN
+
+    monkeypatch.setattr(InfoGAN, "noise_use", lambda self, *a, **kw: 0.05)
+    cfg = tiny_config(steps=2, candidates=2, select_steps=2, ckpt_every=2)
+    train_selected(cfg, tmp_path / "run", dataset=tiny_dataset)
+    out = capsys.readouterr().out
+    assert "warning: at step 2 every start's generator ignores z (noise use 0.050-0.050" in out
+    sel = json.loads((tmp_path / "run" / "selection.json").read_text())
+    assert not any(c.get("demoted") for c in sel["candidates"])
+    best = max(sel["candidates"], key=lambda c: c["score"])
+    assert sel["winner"] == best["candidate"]  # the rule's choice stands

@@ -335,11 +335,15 @@ def time_to_accuracy(
                 t = _add("candidate_steps_s", t)
                 s, part = assess(trainer.model, trainer.dataset)
                 _add("assess_s", t)
-                records.append({"seed": trainer.cfg.seed, "step": at, "score": s["score"]})
+                records.append(
+                    {"seed": trainer.cfg.seed, "step": at, "score": s["score"]}
+                    | ({"noise_use": s["noise_use"]} if "noise_use" in s else {})
+                )
                 parts.append(part)
                 models.append(trainer.model)
             ids = list(alive)
-            kept = [ids[j] for j in rank(records, parts, cfg.select_rule, models)[:keep]]
+            order = rank(records, parts, cfg.select_rule, models, cfg.select_min_noise_use)
+            kept = [ids[j] for j in order[:keep]]
             selection += records
             alive = {i: alive[i] for i in kept}
             step = at

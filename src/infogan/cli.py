@@ -95,6 +95,7 @@ _RECIPE_FLAGS = {
     "candidates": "candidates",
     "select_steps": "select_steps",
     "select_rule": "select_rule",
+    "select_min_noise_use": "select_min_noise_use",
     "g_steps": "g_steps",
     "cr_weight": "cr_weight",
     "cr_start": "cr_start",
@@ -619,6 +620,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         choices=["score", "consensus", "centrality"],
         help="pick the candidate by its own score (default), by agreement of its partition "
         "with the others' (consensus) or by InfoGAN-CR's ModelCentrality (every code)",
+    )
+    t.add_argument(
+        "--select-min-noise-use",
+        type=_finite_float,
+        help="candidates whose generator ignores z more than this (noise use below it) rank "
+        "last (0.2; 0 = off)",
     )
     t.add_argument("--g-steps", type=_count, help="G/Q updates per step (1; InfoGAN-CR's code: 2)")
     t.add_argument(

@@ -247,6 +247,13 @@ class TrainConfig:
     ``consensus`` (the candidate whose partition of the real images agrees most, mean NMI, with
     the other candidates') or ``centrality`` (InfoGAN-CR's ModelCentrality: the candidate whose
     Q and generator agree most with the others', every code read). See :mod:`infogan.select`."""
+    select_min_noise_use: float = 0.2
+    """Candidates whose generator's noise use (:meth:`infogan.model.InfoGAN.noise_use`: how
+    much images of the same codes differ with ``z``, over how much images of different codes
+    differ) is below this rank after all the others, whatever the rule. A generator that
+    ignores ``z`` has collapsed to one image per code setting, which Q reads most confidently,
+    so every rule, reading Q, would otherwise tend to keep it. 0 = off (runs saved before this
+    existed)."""
     parallel: int = 1
     """Candidates trained at once, each in a worker process of its own (see
     :mod:`infogan.parallel`): on a CPU the threads are shared out between them (two 1-thread
@@ -409,6 +416,11 @@ class TrainConfig:
                 f"must be one of {', '.join(SELECT_RULES)}",
             ),
             (
+                "select_min_noise_use",
+                math.isfinite(self.select_min_noise_use) and self.select_min_noise_use >= 0,
+                "must be a number >= 0 (0 = off)",
+            ),
+            (
                 "memory_format",
                 self.memory_format in ("auto", "channels_last", "contiguous"),
                 "must be auto, channels_last or contiguous",
@@ -503,7 +515,11 @@ def recipe_differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
 
 
 #: Config keys absent from configs saved before they existed -> the behaviour those runs had.
-_LEGACY_DEFAULTS: dict[str, Any] = {"cr_share_noise": False, "cr_pretrain": True}
+_LEGACY_DEFAULTS: dict[str, Any] = {
+    "cr_share_noise": False,
+    "cr_pretrain": True,
+    "select_min_noise_use": 0.0,
+}
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str):

@@ -189,6 +189,10 @@ def _selection(run: Path, cfg: TrainConfig) -> dict[str, Any] | None:
                         str(int(c["candidate"]) + 1): float(c["score"]) for c in st["candidates"]
                     },
                     "kept": [int(k) + 1 for k in st["kept"]],
+                    # ranked last by the noise-use guard (select.rank)
+                    "demoted": [
+                        int(c["candidate"]) + 1 for c in st["candidates"] if c.get("demoted")
+                    ],
                 }
                 for st in stages
             ],
@@ -374,7 +378,9 @@ def format_info(info: dict[str, Any]) -> str:
         for st in sel["stages"]:
             # .4g: tiny scores (1.2e-05) stay told apart, as in the selection's own printout
             scores = " ".join(f"{c}:{_num(s, '.4g')}" for c, s in st["scores"].items())
-            parts.append(f"step {st['step']} [{scores}] kept {','.join(map(str, st['kept']))}")
+            low = st.get("demoted")
+            low = f" ({','.join(map(str, low))}: ignore z, ranked last)" if low else ""
+            parts.append(f"step {st['step']} [{scores}] kept {','.join(map(str, st['kept']))}{low}")
         tail = f"; winner seed {sel['winner_seed']}" if sel.get("winner_seed") is not None else ""
         lines.append(f"selection: {sel['candidates']} starts; " + "; ".join(parts) + tail)
     if info.get("candidates_reached"):

@@ -26,6 +26,11 @@ rule judges a candidate alone and cannot tell a clean but wrong partition from a
 (:mod:`infogan.centrality`): each candidate's Q scored on the others' generators with the
 FactorVAE protocol. It reads every code, continuous ones included, where the score falls back
 to the L_I bound (capped when Q's std is fixed) and consensus sees categorical codes only.
+
+Whatever the rule, a candidate whose generator ignores the noise ``z`` (its noise use,
+:meth:`infogan.model.InfoGAN.noise_use`, below ``select_min_noise_use``) ranks after the others:
+one image per code setting is the easiest thing for Q to read, so each rule, reading Q, would
+tend to keep exactly that collapse. When every candidate is below, the run says so there.
 """
 
 from __future__ import annotations
@@ -106,12 +111,20 @@ def assess(
     parts = [enc.cat[:, j].numpy() for j in range(model.spec.n_cat)]
     per_code = real_code_mi(model, images, enc)
     if per_code:
-        return {"score": sum(per_code.values()) / len(per_code), "real_mi": per_code}, parts
-    # No categorical code to read real images with: the bound on generated samples instead,
-    # on fewer samples than a report's 10,000 since it is paid for every candidate at every
-    # selection point.
-    bounds = model.mi_bound(n=2000)
-    return {"score": sum(bounds.values()) / len(bounds), "mi_bound": bounds}, parts
+        record: dict[str, Any] = {
+            "score": sum(per_code.values()) / len(per_code),
+            "real_mi": per_code,
+        }
+    else:
+        # No categorical code to read real images with: the bound on generated samples
+        # instead, on fewer samples than a report's 10,000 since it is paid for every
+        # candidate at every selection point.
+        bounds = model.mi_bound(n=2000)
+        record = {"score": sum(bounds.values()) / len(bounds), "mi_bound": bounds}
+    if model.spec.noise_dim > 0:
+        # 1,000 generated images (a report's protocol): what :func:`rank`'s noise-use guard reads.
+        record["noise_use"] = model.noise_use()
+    return record, parts
 
 
 def agreement(parts: list[list[np.ndarray]]) -> list[float]:
@@ -152,13 +165,20 @@ def rank(
     parts: list[list[np.ndarray]],
     rule: str,
     models: list[InfoGAN] | None = None,
+    min_noise_use: float = 0.0,
 ) -> list[int]:
     """Indices of the candidates, best first. ``records[i]["score"]`` is each candidate's score;
     with categorical codes, each record also gets its ``agreement``. Rule ``consensus``: most
     agreement first (ties: higher score); rule ``centrality`` (needs ``models``, the
     candidates): InfoGAN-CR's ModelCentrality (:mod:`infogan.centrality`), each record getting
     its ``centrality``, highest first (ties: higher score); rule ``score`` (or no categorical
-    code for consensus): highest score first. Ties keep the candidates' order."""
+    code for consensus): highest score first. Ties keep the candidates' order.
+
+    ``min_noise_use``: candidates whose ``records[i]["noise_use"]`` is below it rank after all
+    the others (each group in the rule's order), and their records get ``"demoted": True``. A
+    generator that ignores ``z`` draws one image per code setting: the easiest samples for Q,
+    so every rule above, which reads Q, tends to prefer exactly that collapse (README, "Your own
+    networks on MNIST"). When every candidate is below, the rule's order stands."""
     use_consensus = rule == "consensus" and bool(parts) and bool(parts[0])
     if parts and parts[0]:
         for r, a in zip(records, agreement(parts), strict=True):
@@ -174,7 +194,13 @@ def rank(
         key = lambda i: (-records[i]["agreement"], -records[i]["score"])  # noqa: E731
     else:
         key = lambda i: -records[i]["score"]  # noqa: E731
-    return sorted(range(len(records)), key=key)
+    order = sorted(range(len(records)), key=key)
+    below = [r.get("noise_use", math.inf) < min_noise_use for r in records]
+    if any(below) and not all(below):
+        for r, b in zip(records, below, strict=True):
+            r["demoted"] = b
+        order = [i for i in order if not below[i]] + [i for i in order if below[i]]
+    return order
 
 
 def choose(
@@ -182,9 +208,10 @@ def choose(
     parts: list[list[np.ndarray]],
     rule: str,
     models: list[InfoGAN] | None = None,
+    min_noise_use: float = 0.0,
 ) -> int:
     """Index of the winning candidate: the first of :func:`rank`."""
-    return rank(records, parts, rule, models)[0]
+    return rank(records, parts, rule, models, min_noise_use)[0]
 
 
 def selection_stages(cfg: TrainConfig) -> list[tuple[int, int]]:
@@ -426,8 +453,28 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
             if cfg.select_rule == "centrality":
                 models.append(model)
             # .4g: four significant digits also for tiny scores (.4f printed 0.0000 for all)
-            print(f"candidate {i + 1} at step {at}: score {s['score']:.4g}", flush=True)
-        order = rank(scores, parts, cfg.select_rule, models)
+            use = f", noise use {s['noise_use']:.3f}" if "noise_use" in s else ""
+            print(f"candidate {i + 1} at step {at}: score {s['score']:.4g}{use}", flush=True)
+        order = rank(scores, parts, cfg.select_rule, models, cfg.select_min_noise_use)
+        demoted = [r["candidate"] + 1 for r in scores if r.get("demoted")]
+        uses = [r["noise_use"] for r in scores if "noise_use" in r]
+        if uses and len(uses) == len(scores) and max(uses) < cfg.select_min_noise_use:
+            # Nothing to choose between: say so now, not after the rest of the run.
+            print(
+                f"warning: at step {at} every start's generator ignores z (noise use "
+                f"{min(uses):.3f}-{max(uses):.3f}, below {cfg.select_min_noise_use:g}): one "
+                "image per code setting, whatever the noise (see the README's MLP run); the "
+                "run goes on with the rule's choice",
+                flush=True,
+            )
+        if demoted:
+            print(
+                f"candidate{'s' if len(demoted) > 1 else ''} "
+                f"{', '.join(map(str, demoted))} ranked last: noise use below "
+                f"{cfg.select_min_noise_use:g} (the generator ignores z; "
+                "--select-min-noise-use 0 turns this off)",
+                flush=True,
+            )
         if cfg.select_rule == "centrality" and len(scores) > 1:
             print(
                 "centrality: "
@@ -472,6 +519,8 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
             "score: max mean I(x; c)/ln K of Q's categorical codes on unlabelled training "
             "images (mean L_I bound without categorical codes)"
         )
+    if cfg.select_min_noise_use > 0:
+        rule += f"; candidates with noise use below {cfg.select_min_noise_use:g} ranked last"
     record = {
         "rule": rule,
         "select_steps": stages[-1][0],
