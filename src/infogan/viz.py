@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import textwrap
+import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -79,14 +80,17 @@ def _charmap(path: str) -> frozenset[int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _fonts_for(chars: frozenset[str], default: str) -> tuple[list[str], str]:
-    """Installed font families that draw the ``chars`` the font file ``default`` (the one
-    text uses now: DejaVu Sans unless the user chose another) lacks, and the characters none
-    has. Class folders named in Chinese, Japanese, Korean, ... label the figures; matplotlib
-    falls back per glyph along its ``font.family`` list, but only to families named there."""
+def _fonts_for(chars: frozenset[str], chain: tuple[str, ...]) -> tuple[list[str], str]:
+    """Installed font families that draw the ``chars`` that the fonts of ``chain`` (the font
+    files the user's ``font.family`` list resolves to: DejaVu Sans by default) lack, and the
+    characters none has. Class folders named in Chinese, Japanese, Korean, ... label the
+    figures; matplotlib falls back per glyph along ``font.family``, but only to the families
+    named there."""
     from matplotlib import font_manager as fm
 
-    missing = {c for c in chars if ord(c) not in _charmap(default)}
+    missing = set(chars)
+    for path in chain:
+        missing = {c for c in missing if ord(c) not in _charmap(path)}
     found: list[str] = []
     # Sorted by name for the same choice on every run; "Last Resort" draws a placeholder for
     # every code point, which says nothing the warning does not.
@@ -105,6 +109,26 @@ def _fonts_for(chars: frozenset[str], default: str) -> tuple[list[str], str]:
     return found, "".join(sorted(missing))
 
 
+def _font_chain() -> tuple[list[str], tuple[str, ...]]:
+    """The user's ``font.family`` list and the installed font files it resolves to (a family
+    not installed is skipped, as matplotlib skips it)."""
+    from matplotlib import font_manager as fm
+
+    families = list(matplotlib.rcParams["font.family"])
+    paths = []
+    for family in families:
+        try:
+            paths.append(fm.findfont(fm.FontProperties(family=family), fallback_to_default=False))
+        except ValueError:
+            continue
+    return families, tuple(dict.fromkeys(paths))
+
+
+#: The characters already said to show as boxes, so that each is named once per process (a
+#: run draws a traversal per code, all with the same class names).
+_told_missing: set[str] = set()
+
+
 @contextlib.contextmanager
 def _quiet_font_manager(quiet: bool) -> Iterator[None]:
     """Hush matplotlib's font manager while fallback fonts draw: it warns on every figure
@@ -120,27 +144,34 @@ def _quiet_font_manager(quiet: bool) -> Iterator[None]:
 
 
 def _label_fonts(labels: Sequence[str]) -> tuple[list[str], bool]:
-    """The ``font.family`` list that draws ``labels`` with installed fonts where the default
-    lacks their characters (empty when it has them all), and whether some character has no
-    font at all: that is logged once, by name (matplotlib warns once per glyph, and draws
-    boxes)."""
-    chars = frozenset(c for label in labels for c in label if ord(c) > 0x7F and c.isprintable())
+    """The ``font.family`` list that draws ``labels`` with installed fonts where the user's
+    fonts lack their characters (empty when they have them all: the user's list, then the
+    fonts found), and whether some character has no font at all: that is logged once per
+    process, by name (matplotlib warns once per glyph, and draws boxes)."""
+    # Combining marks, variation selectors and joiners are drawn with the letter before them:
+    # named alone they read as garbage, and fonts often leave them out of their tables.
+    chars = frozenset(
+        c
+        for label in labels
+        for c in label
+        if ord(c) > 0x7F and c.isprintable() and unicodedata.category(c)[0] not in "MC"
+    )
     if not chars:
         return [], False
-    from matplotlib import font_manager as fm
-
-    default = fm.findfont(fm.FontProperties())
-    extra, missing = _fonts_for(chars, default)
-    if missing:
-        shown = missing if len(missing) <= 12 else missing[:12] + "..."
+    families, chain = _font_chain()
+    extra, missing = _fonts_for(chars, chain)
+    new = "".join(c for c in missing if c not in _told_missing)
+    if new:
+        _told_missing.update(new)
+        shown = new if len(new) <= 12 else new[:12] + "..."
         logging.getLogger("infogan").warning(
             "figure labels: no installed font draws %s (class names?), so they show as boxes; "
-            "a font that has them (e.g. Noto Sans CJK for Chinese, Japanese or Korean) fixes it",
+            "installing a font for that script (e.g. from the Noto family) fixes it",
             shown,
         )
     if not extra:
         return [], bool(missing)
-    return [fm.get_font(default).family_name, *extra], bool(missing)
+    return [*families, *extra], bool(missing)
 
 
 # --------------------------------------------------------------------------------------------
