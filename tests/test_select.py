@@ -525,7 +525,7 @@ def test_selection_does_not_keep_a_candidate_whose_generator_ignores_z(
 
     info = run_info(tmp_path / "run")
     assert info["selection"]["stages"][0]["demoted"] == [favourite + 1]
-    assert f"({favourite + 1}: ignore z, ranked last)" in format_info(info)
+    assert f"({favourite + 1}: ignore z, ranked last); noise use 0.01-0.50" in format_info(info)
 
 
 def test_select_min_noise_use_is_checked_and_old_runs_keep_no_guard(tmp_path):
@@ -536,6 +536,8 @@ def test_select_min_noise_use_is_checked_and_old_runs_keep_no_guard(tmp_path):
         TrainConfig(select_min_noise_use=-0.1).validate()
     with pytest.raises(SpecError, match="select_min_noise_use"):
         TrainConfig(select_min_noise_use=float("nan")).validate()
+    with pytest.raises(SpecError, match="select_min_noise_use: must be between 0 .off. and 1"):
+        TrainConfig(select_min_noise_use=1e9).validate()
     path = tmp_path / "config.json"
     TrainConfig().save(path)
     saved = json.loads(path.read_text())
@@ -543,6 +545,17 @@ def test_select_min_noise_use_is_checked_and_old_runs_keep_no_guard(tmp_path):
     del saved["select_min_noise_use"]  # a run saved before the guard existed
     path.write_text(json.dumps(saved))
     assert TrainConfig.load(path).select_min_noise_use == 0.0
+    # a config written by hand that leaves fields out takes today's defaults, the guard too
+    assert TrainConfig.from_dict({"steps": 4, "candidates": 2}).select_min_noise_use == 0.2
+
+
+def test_one_start_recipes_do_not_differ_by_their_selection_settings():
+    from infogan.config import TrainConfig, recipe_differences
+
+    one = TrainConfig(candidates=1, select_min_noise_use=0.0, select_rule="consensus")
+    assert recipe_differences(one, TrainConfig(candidates=1)) == []
+    many = TrainConfig(candidates=4, select_min_noise_use=0.0)
+    assert recipe_differences(many, TrainConfig()) == ["select_min_noise_use 0.0 there, 0.2 here"]
 
 
 def test_a_selection_where_every_generator_ignores_z_says_so(
@@ -559,3 +572,28 @@ def test_a_selection_where_every_generator_ignores_z_says_so(
     assert not any(c.get("demoted") for c in sel["candidates"])
     best = max(sel["candidates"], key=lambda c: c["score"])
     assert sel["winner"] == best["candidate"]  # the rule's choice stands
+    from infogan.runinfo import format_info, run_info
+
+    info = run_info(tmp_path / "run")
+    assert info["selection"]["stages"][0]["noise_use"] == {"1": 0.05, "2": 0.05}
+    assert "noise use 0.05-0.05 (every start ignores z)" in format_info(info)
+
+
+def test_a_sweep_started_before_the_guard_goes_on_with_the_same_command(tmp_path, tiny_npz, capsys):
+    from conftest import TINY_FLAGS
+
+    from infogan.cli import main
+
+    flags = [f for f in TINY_FLAGS if f not in ("--candidates", "1")]
+    out = tmp_path / "sw"
+    argv = ["sweep", "--data", tiny_npz, "--seeds", "0", "--out", str(out), *flags]
+    argv += ["--codes", "cat:4,cont:2", "--device", "cpu", "--candidates", "2"]
+    assert main([*argv, "--select-steps", "2", "--steps", "2"]) == 0
+    config = out / "seed0" / "config.json"
+    saved = json.loads(config.read_text())
+    del saved["select_min_noise_use"]  # as a sweep before the guard wrote it
+    config.write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main([*argv, "--select-steps", "2", "--steps", "3"]) == 0
+    assert "seed0's start was chosen before the noise-use guard existed" in capsys.readouterr().out
+    assert json.loads(config.read_text())["select_min_noise_use"] == 0.2

@@ -417,8 +417,9 @@ class TrainConfig:
             ),
             (
                 "select_min_noise_use",
-                math.isfinite(self.select_min_noise_use) and self.select_min_noise_use >= 0,
-                "must be a number >= 0 (0 = off)",
+                0 <= self.select_min_noise_use <= 1,
+                "must be between 0 (off) and 1 (noise use is a share: images of one code "
+                "setting differ by it of what images of different settings differ by)",
             ),
             (
                 "memory_format",
@@ -445,8 +446,9 @@ class TrainConfig:
         d = dict(d)
         # Fields whose default changed after runs were saved without them: such a config keeps
         # the behaviour it was trained with, so a resumed run stays the same run.
-        for key, before in _LEGACY_DEFAULTS.items():
-            d.setdefault(key, before)
+        if d.keys() >= _ALWAYS_SAVED:
+            for key, before in _LEGACY_DEFAULTS.items():
+                d.setdefault(key, before)
         model = _from_dict(ModelConfig, d.pop("model", {}), "model")
         cfg = _from_dict(cls, d, "config")
         cfg.model = model
@@ -504,22 +506,56 @@ def recipe_differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
     ``"lr_d 0.0002 there, 0.0001 here"`` strings (empty: the same recipe).
 
     Run fields (:data:`RUN_FIELDS`) are ignored, and so is ``model.channels`` where ``wanted``
-    leaves it to the data (None): a saved config holds the channels the data had."""
+    leaves it to the data (None): a saved config holds the channels the data had. With one
+    start on both sides, so are the fields of a selection (:data:`SELECTION_FIELDS`): nothing
+    is chosen, whatever they say."""
     a, b = saved.to_dict(), wanted.to_dict()
     ma, mb = a.pop("model"), b.pop("model")
     if mb.get("channels") is None:
         mb["channels"] = ma.get("channels")
-    diffs = [(k, a.get(k), b.get(k)) for k in b if k not in RUN_FIELDS and a.get(k) != b.get(k)]
+    skip = RUN_FIELDS | (SELECTION_FIELDS if a["candidates"] == b["candidates"] == 1 else set())
+    diffs = [(k, a.get(k), b.get(k)) for k in b if k not in skip and a.get(k) != b.get(k)]
     diffs += [(f"model.{k}", ma.get(k), mb.get(k)) for k in mb if ma.get(k) != mb.get(k)]
     return [f"{k} {x!r} there, {y!r} here" for k, x, y in diffs]
 
 
+#: TrainConfig fields that only say how one start among several is chosen.
+SELECTION_FIELDS = frozenset(
+    {"select_steps", "select_later", "select_rule", "select_min_noise_use"}
+)
+
 #: Config keys absent from configs saved before they existed -> the behaviour those runs had.
+#: They apply to a config that holds every field the first saved configs held (so one the
+#: library wrote, of any age), not to a config written by hand that leaves fields out: its
+#: missing fields take today's defaults, as documented for --config.
 _LEGACY_DEFAULTS: dict[str, Any] = {
     "cr_share_noise": False,
     "cr_pretrain": True,
     "select_min_noise_use": 0.0,
 }
+
+#: The fields every saved config.json has held since the first release.
+_ALWAYS_SAVED = frozenset(
+    {
+        "model",
+        "data",
+        "eval_data",
+        "steps",
+        "batch",
+        "lr_d",
+        "lr_g",
+        "lambda_cat",
+        "lambda_cont",
+        "info_in_d_step",
+        "seed",
+        "device",
+        "log_every",
+        "ckpt_every",
+        "sample_every",
+        "keep_ckpts",
+        "progress",
+    }
+)
 
 
 def _from_dict(cls: type, d: dict[str, Any], where: str):

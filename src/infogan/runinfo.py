@@ -181,6 +181,7 @@ def _selection(run: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     try:
         out: dict[str, Any] = {
             "candidates": cfg.candidates,
+            "min_noise_use": cfg.select_min_noise_use,
             "finished": isinstance(selection, dict),
             "stages": [
                 {
@@ -193,6 +194,11 @@ def _selection(run: Path, cfg: TrainConfig) -> dict[str, Any] | None:
                     "demoted": [
                         int(c["candidate"]) + 1 for c in st["candidates"] if c.get("demoted")
                     ],
+                    "noise_use": {
+                        str(int(c["candidate"]) + 1): float(c["noise_use"])
+                        for c in st["candidates"]
+                        if "noise_use" in c
+                    },
                 }
                 for st in stages
             ],
@@ -380,6 +386,10 @@ def format_info(info: dict[str, Any]) -> str:
             scores = " ".join(f"{c}:{_num(s, '.4g')}" for c, s in st["scores"].items())
             low = st.get("demoted")
             low = f" ({','.join(map(str, low))}: ignore z, ranked last)" if low else ""
+            uses = list(st.get("noise_use", {}).values())
+            if uses:
+                every = " (every start ignores z)" if max(uses) < sel["min_noise_use"] else ""
+                low += f"; noise use {min(uses):.2f}-{max(uses):.2f}{every}"
             parts.append(f"step {st['step']} [{scores}] kept {','.join(map(str, st['kept']))}{low}")
         tail = f"; winner seed {sel['winner_seed']}" if sel.get("winner_seed") is not None else ""
         lines.append(f"selection: {sel['candidates']} starts; " + "; ".join(parts) + tail)

@@ -519,7 +519,7 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
             "score: max mean I(x; c)/ln K of Q's categorical codes on unlabelled training "
             "images (mean L_I bound without categorical codes)"
         )
-    if cfg.select_min_noise_use > 0:
+    if cfg.select_min_noise_use > 0 and cfg.model.noise_dim > 0:
         rule += f"; candidates with noise use below {cfg.select_min_noise_use:g} ranked last"
     record = {
         "rule": rule,

@@ -234,6 +234,14 @@ def _check_same_recipe(cfg: TrainConfig, run_dir: Path) -> None:
     if not (run_dir / "config.json").is_file():
         return
     saved = TrainConfig.load(run_dir / "config.json")
+    chosen_before_guard = (run_dir / "selection.json").exists() and (
+        "select_min_noise_use" not in json.loads((run_dir / "config.json").read_text())
+    )
+    if chosen_before_guard and saved.select_min_noise_use != cfg.select_min_noise_use:
+        # A sweep started before the noise-use guard existed is continued by the same command
+        # (the guard changed no choice measured: README, "Your own networks on MNIST").
+        print(f"sweep: {run_dir}'s start was chosen before the noise-use guard existed")
+        saved = replace(saved, select_min_noise_use=cfg.select_min_noise_use)
     # A selected run continues under its winning candidate's seed; the folder names the seed.
     # How the steps run may differ (a sweep started on a GPU, finished on a CPU), as on
     # `train --resume`.
