@@ -527,3 +527,19 @@ def test_two_files_of_one_name_in_two_folders_are_two_modules(tmp_path):
     assert archs.custom_arch("neta") is not None and archs.custom_arch("netb") is not None
     gens = {archs.custom_arch(n).generator.__module__ for n in ("neta", "netb")}
     assert len(gens) == 2
+
+
+def test_a_module_imported_that_no_longer_registers_the_runs_networks_is_named(
+    tmp_path, monkeypatch
+):
+    module = str((tmp_path / "mynets.py").resolve())
+    monkeypatch.setattr(archs, "_imported", [module])  # imported here, registering other names
+    config = {"model": {"arch": "renamed"}}
+    with pytest.raises(CheckpointError) as e:
+        archs.check_saved_arch(config, "run: r", [module])
+    assert f"it was trained with --import {module} ({module} imported here, but it " in str(e.value)
+    assert "registers no 'renamed' now)" in str(e.value)
+    monkeypatch.setattr(archs, "_imported", [])
+    with pytest.raises(CheckpointError) as e:
+        archs.check_saved_arch(config, "run: r", [module])
+    assert str(e.value).endswith(f"it was trained with --import {module}")

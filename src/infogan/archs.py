@@ -227,6 +227,9 @@ def check_saved_arch(config: object, what: str, imports: object = None) -> None:
     if isinstance(arch, str) and arch not in BUILT_IN and custom_arch(arch) is None:
         named = [m for m in imports if isinstance(m, str)] if isinstance(imports, list) else []
         hint = f"; it was trained with --import {' --import '.join(named)}" if named else ""
+        here = [m for m in named if _import_key(m) in _imported]
+        if here:  # imported, and still no such name: the registration was renamed or removed
+            hint += f" ({', '.join(here)} imported here, but it registers no {arch!r} now)"
         raise CheckpointError(
             f"{what} was trained on networks {arch!r}, which this process has not registered: "
             "import the module that registers them (--import MODULE or $INFOGAN_IMPORT; "
@@ -250,9 +253,14 @@ def _import_from_env() -> None:
             _registered_by(module.strip(), f"${ENV}")
 
 
+def _import_key(module: str) -> str:
+    """How an imported module is remembered: a file by its resolved path, a module by name."""
+    return str(Path(module).resolve()) if module.endswith(".py") else module
+
+
 def _import_one(module: str, source: str = "--import") -> bool:
     """Import ``module`` unless done already; True if it was imported now."""
-    key = str(Path(module).resolve()) if module.endswith(".py") else module
+    key = _import_key(module)
     if key in _imported:
         return False
     try:
