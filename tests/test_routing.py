@@ -292,3 +292,22 @@ def test_a_cr_run_is_the_plain_run_until_cr_start(tiny_dataset):
     cr.train_step(3)  # the CR loss now reaches G
     g_plain, g_cr = plain.nets.generator.state_dict(), cr.nets.generator.state_dict()
     assert any(not torch.equal(v, g_cr[k]) for k, v in g_plain.items())
+
+
+def test_the_mode_seeking_term_trains_only_the_generator(tiny_dataset):
+    # lambda_ms > 0: the term is a function of G's images alone, so it adds gradient to G's
+    # parameters and to nothing else (D's and Q's get none of it).
+    grads = {}
+    for lam in (0.0, 1.0):
+        tr = Trainer(tiny_config(lambda_ms=1.0), "unused", dataset=tiny_dataset)
+        inputs = tr.sample_inputs(0)
+        _, latent, x_fake = _step_inputs(tr)
+        ms = tr._mode_seeking(x_fake, latent, inputs)
+        assert ms is not None and ms[0].requires_grad and not ms[1].requires_grad
+        tr.opt_g.step = lambda: None
+        tr.g_step(x_fake, latent, None, None, None, ms[0] if lam else None)
+        grads[lam] = {
+            n: p.grad.clone() for n, p in tr.nets.named_parameters() if p.grad is not None
+        }
+    differs = {n for n in grads[1.0] if not torch.equal(grads[0.0][n], grads[1.0][n])}
+    assert differs and all(n.startswith("generator.") for n in differs), differs

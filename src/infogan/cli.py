@@ -90,6 +90,7 @@ _RECIPE_FLAGS = {
     "spectral_norm": "model.spectral_norm",
     "sn_scope": "model.sn_scope",
     "r1_gamma": "r1_gamma",
+    "lambda_ms": "lambda_ms",
     "ema_decay": "ema_decay",
     "graph": "graph",
     "candidates": "candidates",
@@ -598,6 +599,12 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "--r1-gamma",
         type=_finite_float,
         help="R1 gradient penalty weight on real images (0 = off, the paper)",
+    )
+    t.add_argument(
+        "--lambda-ms",
+        type=_finite_float,
+        help="MSGAN's mode-seeking weight: G pays 1/(image distance per noise distance) "
+        "between two noises of the same codes, against a G that ignores z (0 = off, the paper)",
     )
     t.add_argument(
         "--ema-decay",

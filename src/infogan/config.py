@@ -200,6 +200,13 @@ class TrainConfig:
     """Step at which the instance noise reaches 0 (0 = at ``steps``, the end of training as
     first planned: a new run writes that step into its ``config.json``, so extending it with
     a resume does not raise the noise again)."""
+    lambda_ms: float = 0.0
+    """Weight of MSGAN's mode-seeking term (Mao et al. 2019) in G's loss: each step G also
+    draws its batch's codes with a second noise and minimises ``lambda_ms / (r + 1e-5)``, ``r``
+    the mean pixel distance of the two images per unit of noise distance
+    (:func:`infogan.losses.mode_seeking`): a generator that ignores z, which Q's term does not
+    punish, pays for it. One more pass of G per step. Under ``--ddp`` each process's share of
+    the batch gives its own ``r``. 0 = off (the paper)."""
     r1_gamma: float = 0.0
     """R1 penalty weight (Mescheder et al. 2018): D's loss gets ``r1_gamma / 2 * E||grad_x
     D(x)||^2`` on real images, which keeps D from growing steep around the data. Costs a double
@@ -350,6 +357,12 @@ class TrainConfig:
             ("d_translate", self.d_translate >= 0, "must be >= 0"),
             ("instance_noise_end", self.instance_noise_end >= 0, "must be >= 0"),
             ("r1_gamma", self.r1_gamma >= 0, "must be >= 0"),
+            ("lambda_ms", self.lambda_ms >= 0, "must be >= 0"),
+            (
+                "lambda_ms",
+                self.lambda_ms == 0 or self.model.noise_dim > 0,
+                "needs noise z to seek modes with (--noise 0 has none)",
+            ),
             ("ema_decay", 0 <= self.ema_decay < 1, "must be in [0, 1)"),
             ("g_steps", self.g_steps >= 1, "must be >= 1"),
             ("cr_weight", self.cr_weight >= 0, "must be >= 0"),

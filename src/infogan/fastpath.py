@@ -182,6 +182,8 @@ def _zero_stats(t: Trainer) -> dict[str, torch.Tensor]:
         stats["real_mi"] = z.clone()
     if t.cfg.r1_gamma > 0:
         stats["r1"] = z.clone()
+    if t.cfg.lambda_ms > 0:
+        stats["ms_ratio"] = z.clone()
     return stats
 
 

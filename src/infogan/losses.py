@@ -26,6 +26,7 @@ __all__ = [
     "real_code_information",
     "r1_penalty",
     "cr_loss",
+    "mode_seeking",
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -148,3 +149,16 @@ def cr_loss(pair_logits: torch.Tensor, shared_code: torch.Tensor) -> torch.Tenso
     so that which code a pair shares is visible in the images (a disentangled code is).
     """
     return F.cross_entropy(pair_logits, shared_code)
+
+
+def mode_seeking(
+    x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MSGAN's mode-seeking term (Mao et al. 2019, eq. 3) for images ``x1 = G(z1, c)`` and
+    ``x2 = G(z2, c)`` of the same codes: the ratio ``r`` of their mean absolute pixel distance
+    to that of their noises (batch mean of per-row ratios), and the loss ``1 / (r + eps)``
+    that G minimises, large when G ignores z (``r`` near 0). Returns ``(loss, r)``."""
+    d_img = (x1.float() - x2.float()).abs().flatten(1).mean(1)
+    d_z = (z1.float() - z2.float()).abs().mean(1)
+    ratio = (d_img / d_z).mean()
+    return 1.0 / (ratio + eps), ratio

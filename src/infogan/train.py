@@ -73,6 +73,7 @@ from infogan.losses import (
     d_adversarial,
     g_adversarial,
     info_loss,
+    mode_seeking,
     r1_penalty,
     real_code_information,
 )
@@ -321,6 +322,9 @@ class Trainer:
             out.update(
                 z_1=a.z, cat_1=a.cat, cont_1=a.cont, z_2=z_2, cat_2=b.cat, cont_2=b.cont, k=k
             )
+        if self.cfg.lambda_ms > 0:  # mode seeking: a second noise for the batch's own codes
+            g = _seeded(self.cfg.seed, step, 6, self.device)
+            out["z_ms"] = self.spec.sample(self.cfg.batch, generator=g, device=self.device).z
         if self.cfg.d_translate > 0:  # one (dy, dx) per D/Q input image: real, fake, G-step fake
             g = _seeded(self.cfg.seed, step, 5, self.device)
             s = self.cfg.d_translate
@@ -373,6 +377,8 @@ class Trainer:
             # 1. c ~ p(c), z ~ p(z) were drawn by sample_inputs; generate x = G(z, c).
             x_fake = self.nets.generator(self.spec.assemble(latent))
             x_fake_g = self._g_view(x_fake, inputs)
+            # On G's own images, before any shift or noise: the term asks G, not D's view.
+            ms = self._mode_seeking(x_fake, latent, inputs)
             if "shift" in inputs:  # DiffAugment: D and Q read shifted images, real and fake
                 s, shifts = self.cfg.d_translate, inputs["shift"].chunk(3)
                 x_real = translate(x_real, shifts[0], s)
@@ -385,16 +391,27 @@ class Trainer:
             loss_d, real_features, r1 = self.d_step(x_real, x_fake, latent, noise)
             pair = self.cr_step(inputs) if self._cr_live else None
             g_noise = None if noise is None else noise[2]
-            loss_adv, log_q, real_info = self.g_step(x_fake_g, latent, pair, real_features, g_noise)
+            loss_adv, log_q, real_info = self.g_step(
+                x_fake_g, latent, pair, real_features, g_noise, None if ms is None else ms[0]
+            )
             for _ in range(self.cfg.g_steps - 1):
                 # More G/Q updates on the same inputs (InfoGAN-CR's code runs its G update
                 # twice per step): G's images, shifts and CR pairs recomputed with G's new
                 # weights; D and the CR classifier stay as they are. Statistics: the first.
-                x_g = self._g_view(self.nets.generator(self.spec.assemble(latent)), inputs)
+                x_new = self.nets.generator(self.spec.assemble(latent))
+                x_g = self._g_view(x_new, inputs)
                 more = None
                 if pair is not None:
                     more = (*self.cr_pair(inputs), inputs["k"])
-                self.g_step(x_g, latent, more, real_features, g_noise)
+                ms_more = self._mode_seeking(x_new, latent, inputs)
+                self.g_step(
+                    x_g,
+                    latent,
+                    more,
+                    real_features,
+                    g_noise,
+                    None if ms_more is None else ms_more[0],
+                )
         if self.nets.generator_ema is not None:
             self.nets.update_ema(self._ema_weight)
         stats = {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
@@ -402,9 +419,24 @@ class Trainer:
             stats["r1"] = r1
         if real_info is not None:
             stats["real_mi"] = real_info.sum()  # nats, all categorical codes together
+        if ms is not None:
+            stats["ms_ratio"] = ms[1]
         if pair is not None:
             stats["cr_loss"], stats["cr_acc"] = pair.loss, pair.acc
         return stats
+
+    def _mode_seeking(
+        self, x_fake: torch.Tensor, latent: Latent, inputs: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """MSGAN's term for G's images ``x_fake`` of ``latent``: ``(lambda_ms * loss, ratio
+        (detached))`` against G's images of the same codes with the step's second noise; None
+        when off."""
+        if "z_ms" not in inputs:
+            return None
+        z2 = inputs["z_ms"]
+        x2 = self.nets.generator(self.spec.assemble(Latent(z2, latent.cat, latent.cont)))
+        loss, ratio = mode_seeking(x_fake, x2, latent.z, z2)
+        return self.cfg.lambda_ms * loss, ratio.detach()
 
     def _g_view(self, x_fake: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """G's images as the G/Q step's D and Q read them: with DiffAugment, shifted by the
@@ -506,6 +538,7 @@ class Trainer:
         pair: tuple[torch.Tensor, ...] | None = None,
         real_features: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
+        ms_loss: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q) (+ alpha L_CR), through the freshly
         updated D (and CR classifier); with ``lambda_real`` > 0 also
@@ -519,6 +552,8 @@ class Trainer:
         loss_adv = g_adversarial(nets.d_head(features).squeeze(1))
         log_q = code_log_q(nets.q_head(features), latent, self.spec)
         loss_g = loss_adv + info_loss(log_q, self.weights)
+        if ms_loss is not None:  # lambda_ms / (r + eps), weighted in _mode_seeking
+            loss_g = loss_g + ms_loss
         if pair is not None:
             # G cooperates with the classifier: pairs sharing code k should be recognisably so.
             x1, x2, k = pair[:3]
