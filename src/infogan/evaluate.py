@@ -543,7 +543,8 @@ def format_report(rep: dict[str, Any]) -> str:
         if use < NOISE_USE_WARN:
             lines.append(
                 "  warning: G draws nearly one image per code setting (it ignores the noise z): "
-                "its samples lack variety whatever the scores above say"
+                "its samples lack variety whatever the scores above say (training with "
+                "--lambda-ms 0.1 kept the README's MLP generator from this)"
             )
     if "disentanglement" in rep:
         d = rep["disentanglement"]

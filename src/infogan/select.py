@@ -463,8 +463,8 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
             print(
                 f"warning: at step {at} every start's generator ignores z (noise use "
                 f"{min(uses):.3f}-{max(uses):.3f}, below {cfg.select_min_noise_use:g}): one "
-                "image per code setting, whatever the noise (see the README's MLP run); the "
-                "run goes on with the rule's choice",
+                "image per code setting, whatever the noise; the run goes on with the rule's "
+                "choice (--lambda-ms 0.1 kept the README's MLP generator from this)",
                 flush=True,
             )
         if demoted:
