@@ -542,7 +542,10 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """3. G/Q step: min_{G,Q} V(D, G) - lambda L_I(G, Q) (+ alpha L_CR), through the freshly
         updated D (and CR classifier); with ``lambda_real`` > 0 also
-        ``- lambda_real * I(x_real; c)`` under Q's head on the real batch's features.
+        ``- lambda_real * I(x_real; c)`` under Q's head on the real batch's features, and with
+        ``ms_loss`` (``lambda_ms`` > 0) MSGAN's weighted mode-seeking term, made by
+        :meth:`_mode_seeking` on G's unshifted images (its second pass of G in training mode
+        moves G's batch-norm running statistics too: two batches a step instead of one).
 
         Returns G's adversarial loss, log q(c | x) per code (both detached) and the real-image
         information per categorical code (detached; None when off)."""
