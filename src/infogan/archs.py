@@ -220,11 +220,14 @@ def check_saved_arch(config: object, what: str, imports: object = None) -> None:
     whose saved config (a dict, as read from the file) is ``config``, was made with networks
     registered in another process and not here: without this the config check's "unknown
     arch" hid behind "does not hold a usable model". ``imports``: what the training process had
-    imported (a checkpoint's ``imports``), named as the likely module. Anything else is left to
-    the config check."""
+    imported (a checkpoint's ``imports``, or a function returning them, called only when the
+    networks are missing), named as the likely module. Anything else is left to the config
+    check."""
     model = config.get("model") if isinstance(config, dict) else None
     arch = model.get("arch") if isinstance(model, dict) else None
     if isinstance(arch, str) and arch not in BUILT_IN and custom_arch(arch) is None:
+        if callable(imports):  # read only when needed (resume loads a checkpoint for it)
+            imports = imports()
         named = [m for m in imports if isinstance(m, str)] if isinstance(imports, list) else []
         hint = f"; it was trained with --import {' --import '.join(named)}" if named else ""
         here = [m for m in named if _import_key(m) in _imported]

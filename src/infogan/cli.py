@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from infogan.archs import check_saved_arch, import_modules
-from infogan.errors import CheckpointError, InfoGANError, SpecError
+from infogan.errors import InfoGANError, SpecError
 
 
 def _process_start() -> float:
@@ -803,11 +803,7 @@ def _train(a: argparse.Namespace) -> int:
         cfg = TrainConfig.load(run_dir / "config.json")
         # A run of a user's registered networks without --import: say that, not "unknown",
         # and name the modules its checkpoints say the training process had imported.
-        try:
-            check_saved_arch(cfg.to_dict(), f"resume: {run_dir}")
-        except CheckpointError:
-            check_saved_arch(cfg.to_dict(), f"resume: {run_dir}", _saved_imports(run_dir))
-            raise
+        check_saved_arch(cfg.to_dict(), f"resume: {run_dir}", lambda: _saved_imports(run_dir))
         # How the steps run may change between sessions (a GPU run's --graph on or --precision
         # bf16 going on on a CPU); the checkpoints' recipe check allows these fields too.
         for field in sorted(EXECUTION_FIELDS):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from infogan.atomic import atomic_write_bytes
+from infogan.config import NOISE_USE_WARN
 from infogan.data import ImageDataset, load_dataset
 from infogan.data.npz import ARRAY_NAME
 from infogan.data.registry import absolute_source
@@ -76,13 +77,6 @@ def mi_table(model: InfoGAN, n: int = 10_000) -> dict[str, dict[str, Any]]:
             row["fitted_std"] = fitted[name]["std"]
         out[name] = row
     return out
-
-
-#: Below this :meth:`InfoGAN.noise_use`, a report warns that G ignores z. Measured on the CPU
-#: (README, "Your own networks on MNIST"): 0.074 for an MLP generator that drew one image per
-#: value of c1; 0.460 and 0.633 for the built-in networks after 3,000 and 10,000 steps of the
-#: README's first command.
-NOISE_USE_WARN = 0.2
 
 
 def noise_use_block(model: InfoGAN, groups: int = 100, per_group: int = 10) -> dict[str, Any]:

@@ -378,7 +378,7 @@ class Trainer:
             x_fake = self.nets.generator(self.spec.assemble(latent))
             x_fake_g = self._g_view(x_fake, inputs)
             # On G's own images, before any shift or noise: the term asks G, not D's view.
-            ms = self._mode_seeking(x_fake, latent, inputs)
+            ms_loss, ms_ratio = self._mode_seeking(x_fake, latent, inputs)
             if "shift" in inputs:  # DiffAugment: D and Q read shifted images, real and fake
                 s, shifts = self.cfg.d_translate, inputs["shift"].chunk(3)
                 x_real = translate(x_real, shifts[0], s)
@@ -392,7 +392,7 @@ class Trainer:
             pair = self.cr_step(inputs) if self._cr_live else None
             g_noise = None if noise is None else noise[2]
             loss_adv, log_q, real_info = self.g_step(
-                x_fake_g, latent, pair, real_features, g_noise, None if ms is None else ms[0]
+                x_fake_g, latent, pair, real_features, g_noise, ms_loss
             )
             for _ in range(self.cfg.g_steps - 1):
                 # More G/Q updates on the same inputs (InfoGAN-CR's code runs its G update
@@ -403,15 +403,8 @@ class Trainer:
                 more = None
                 if pair is not None:
                     more = (*self.cr_pair(inputs), inputs["k"])
-                ms_more = self._mode_seeking(x_new, latent, inputs)
-                self.g_step(
-                    x_g,
-                    latent,
-                    more,
-                    real_features,
-                    g_noise,
-                    None if ms_more is None else ms_more[0],
-                )
+                ms_more = self._mode_seeking(x_new, latent, inputs)[0]
+                self.g_step(x_g, latent, more, real_features, g_noise, ms_more)
         if self.nets.generator_ema is not None:
             self.nets.update_ema(self._ema_weight)
         stats = {"d_loss": loss_d, "g_loss": loss_adv, "mi": log_q.float() + self._entropies}
@@ -419,20 +412,20 @@ class Trainer:
             stats["r1"] = r1
         if real_info is not None:
             stats["real_mi"] = real_info.sum()  # nats, all categorical codes together
-        if ms is not None:
-            stats["ms_ratio"] = ms[1]
+        if ms_ratio is not None:
+            stats["ms_ratio"] = ms_ratio
         if pair is not None:
             stats["cr_loss"], stats["cr_acc"] = pair.loss, pair.acc
         return stats
 
     def _mode_seeking(
         self, x_fake: torch.Tensor, latent: Latent, inputs: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """MSGAN's term for G's images ``x_fake`` of ``latent``: ``(lambda_ms * loss, ratio
-        (detached))`` against G's images of the same codes with the step's second noise; None
-        when off."""
+        (detached))`` against G's images of the same codes with the step's second noise;
+        ``(None, None)`` when off."""
         if "z_ms" not in inputs:
-            return None
+            return None, None
         z2 = inputs["z_ms"]
         x2 = self.nets.generator(self.spec.assemble(Latent(z2, latent.cat, latent.cont)))
         loss, ratio = mode_seeking(x_fake, x2, latent.z, z2)
