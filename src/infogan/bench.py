@@ -277,7 +277,7 @@ def time_to_accuracy(
     eval_every: int = 250,
     max_steps: int | None = None,
     t_start: float | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Train ``cfg`` until the first categorical code's Hungarian-matched accuracy on the
     labelled ``eval_data`` reaches ``target``; report steps and seconds.
 

@@ -134,7 +134,9 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def latest_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu"):
+def latest_checkpoint(
+    run_dir: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict[str, Any]]:
     """Newest checkpoint of a run that loads cleanly: ``(path, state)``.
 
     A newest file that fails to load (a disk that lied about fsync, a file copied half-way) is

@@ -23,12 +23,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
 from infogan.archs import check_saved_arch, import_modules
 from infogan.errors import InfoGANError, SpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from infogan.config import TrainConfig
+    from infogan.model import CodeValue
 
 
 def _process_start() -> float:
@@ -196,7 +201,7 @@ def _select_points(text: str) -> list[int]:
     return points
 
 
-def _set_select_points(cfg, points: list[int]) -> None:
+def _set_select_points(cfg: TrainConfig, points: list[int]) -> None:
     cfg.select_steps, cfg.select_later = points[0], points[1:]
 
 
@@ -707,7 +712,7 @@ def _add_run_flags(t: argparse.ArgumentParser) -> None:
     )
 
 
-def _recipe_from_args(a: argparse.Namespace):
+def _recipe_from_args(a: argparse.Namespace) -> TrainConfig:
     """A config from --preset/--config plus every recipe flag given."""
     from infogan.config import TrainConfig, preset
 
@@ -755,7 +760,7 @@ def _note_missing_fields(path: str) -> None:
         )
 
 
-def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
+def _apply_run_flags(cfg: TrainConfig, a: argparse.Namespace) -> None:
     from infogan.config import RUN_FIELDS
 
     # The run fields that have a flag of their own (--no-progress is set below; keep_ckpts
@@ -767,7 +772,7 @@ def _apply_run_flags(cfg, a: argparse.Namespace) -> None:
     cfg.validate()
 
 
-def _set(cfg, dotted: str, value) -> None:
+def _set(cfg: TrainConfig, dotted: str, value: Any) -> None:
     obj = cfg
     *parents, leaf = dotted.split(".")
     for name in parents:
@@ -884,7 +889,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum, frame):
+    def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     signals = [signal.SIGTERM]
@@ -1091,7 +1096,8 @@ def _sample(a: argparse.Namespace) -> int:
     out = _new_file(a.out, a.force)
     if out.suffix.lower() not in (".png", ".npz"):
         raise SpecError(f"--out: {out} should end in .png (a grid) or .npz (the raw arrays)")
-    codes: dict = _parse_codes(a.code)
+    # A copy typed for the tensor --label adds (dict is invariant: a dict[str, float] would not do).
+    codes: dict[str, CodeValue] = dict(_parse_codes(a.code))
     if out.suffix.lower() == ".png" and a.n > MAX_GRID_IMAGES:
         raise SpecError(
             f"-n: {a.n} images do not make a readable grid; at most {MAX_GRID_IMAGES} in a .png "

@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from infogan.archs import BUILT_IN, custom_arch, registered
 from infogan.atomic import atomic_write_bytes
 from infogan.errors import SpecError
 from infogan.latent import LatentSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "ModelConfig",
@@ -41,6 +44,8 @@ __all__ = [
 #: image per value of c1; 0.460 and 0.633 for the built-in networks after 3,000 and 10,000
 #: steps of the README's first command.
 NOISE_USE_WARN = 0.2
+
+_T = TypeVar("_T", bound="DataclassInstance")
 
 
 @dataclass
@@ -579,7 +584,7 @@ _ALWAYS_SAVED = frozenset(
 )
 
 
-def _from_dict(cls: type, d: dict[str, Any], where: str):
+def _from_dict(cls: type[_T], d: dict[str, Any], where: str) -> _T:
     if not isinstance(d, dict):
         raise SpecError(f"{where}: expected an object, got {type(d).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}

@@ -34,13 +34,15 @@ import signal
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.autograd.function import FunctionCtx
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from infogan import archs
@@ -84,13 +86,13 @@ class _AllSum(torch.autograd.Function):
     for the double backward of the R1 penalty."""
 
     @staticmethod
-    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: FunctionCtx, t: torch.Tensor) -> torch.Tensor:
         out = t.clone(memory_format=torch.contiguous_format)
         dist.all_reduce(out)
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
         return _AllSum.apply(grad)
 
 
@@ -259,7 +261,7 @@ def _worker(
     resume: bool,
     finish: bool,
     threads: int,
-    conn,
+    conn: Connection[tuple[str, Any], Any],
     parent: int,
     arches: dict[str, Any],
 ) -> None:
@@ -298,7 +300,7 @@ def _worker(
             dist.destroy_process_group()
 
 
-def _send(conn, message) -> None:
+def _send(conn: Connection[tuple[str, Any], Any], message: tuple[str, Any]) -> None:
     """Report to the parent; nobody to tell when it has died (the work is already saved)."""
     with contextlib.suppress(OSError):  # BrokenPipeError: the parent is gone
         conn.send(message)
@@ -392,7 +394,7 @@ def _launch(
     return reports[0][1]
 
 
-def _report(proc, recv) -> tuple[str, Any]:
+def _report(proc: BaseProcess, recv: Connection[Any, tuple[str, Any]]) -> tuple[str, Any]:
     try:
         if recv.poll():
             return recv.recv()

@@ -14,7 +14,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,7 +128,7 @@ def representation_fn(
 
 
 @contextmanager
-def _timed(timings: dict[str, float], key: str):
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
     """Add the wall-clock seconds of the block to ``timings[key]``."""
     start = time.perf_counter()
     try:

@@ -17,6 +17,7 @@ an eager run would.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -92,7 +93,13 @@ class GraphedStepper(EagerStepper):
     The body's shape changes once at most, when InfoGAN-CR's work starts (``cr_start``): then
     the body is captured again, the same way."""
 
-    def __init__(self, trainer: Trainer, warmup: int = 3, capture=None) -> None:
+    def __init__(
+        self,
+        trainer: Trainer,
+        warmup: int = 3,
+        capture: Callable[[Callable[[], list[str]], torch.device], Callable[[], object]]
+        | None = None,
+    ) -> None:
         """``capture(fn, device) -> replay`` records ``fn`` without running it (default: a CUDA
         graph); tests pass a stand-in that returns ``fn`` itself, to run this same code on CPU."""
         super().__init__(trainer)
@@ -142,7 +149,7 @@ class GraphedStepper(EagerStepper):
         self.count += 1
 
 
-def _cuda_capture(fn, device: torch.device):
+def _cuda_capture(fn: Callable[[], object], device: torch.device) -> Callable[[], None]:
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         fn()
@@ -163,7 +170,7 @@ class _side_stream:
             self.ctx = torch.cuda.stream(self.stream)
             self.ctx.__enter__()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.ctx is not None:
             self.ctx.__exit__(*exc)
             torch.cuda.current_stream(self.device).wait_stream(self.stream)
@@ -187,7 +194,7 @@ def _zero_stats(t: Trainer) -> dict[str, torch.Tensor]:
     return stats
 
 
-def _snapshot(t: Trainer) -> dict:
+def _snapshot(t: Trainer) -> dict[str, Any]:
     """Copies of every tensor the warm-up will change."""
     return {
         "nets": {k: v.detach().clone() for k, v in t.nets.state_dict().items()},
@@ -204,7 +211,7 @@ def _snapshot(t: Trainer) -> dict:
 
 
 @torch.no_grad()
-def _restore(t: Trainer, saved: dict) -> None:
+def _restore(t: Trainer, saved: dict[str, Any]) -> None:
     """Write the snapshot back *in place* (the graph will hold these very tensors)."""
     state = t.nets.state_dict()
     for k, v in saved["nets"].items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -337,10 +338,10 @@ class LatentSpec:
         cont = x[:, offset:]
         return Latent(z=z, cat=cat, cont=cont)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (codes spec, noise size; scale and prior when not the
         default)."""
-        out: dict = {"codes": self.spec, "noise_dim": self.noise_dim}
+        out: dict[str, Any] = {"codes": self.spec, "noise_dim": self.noise_dim}
         if self.noise_scale != 1.0:
             out["noise_scale"] = self.noise_scale
         if self.noise_dist != "normal":

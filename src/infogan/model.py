@@ -692,7 +692,7 @@ class eval_mode:
     def __enter__(self) -> None:
         self.module.eval()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.module.train(self.was_training)
 
 

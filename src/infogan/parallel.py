@@ -26,8 +26,10 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, replace
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -105,7 +107,7 @@ def _leg_main(
     device: str,
     threads: int,
     dataset: ImageDataset | None,
-    conn,
+    conn: Connection[tuple[str, str] | None, Any],
     parent: int,
     arches: dict[str, Any],
 ) -> None:
@@ -132,7 +134,9 @@ def _leg_main(
         conn.close()
 
 
-def _outcome(proc, recv, stopping: bool) -> tuple[str, str] | None:
+def _outcome(
+    proc: BaseProcess, recv: Connection[Any, tuple[str, str] | None], stopping: bool
+) -> tuple[str, str] | None:
     """A finished worker's report: None (done) or ``(kind, message)``. A worker that sent
     nothing died before it could: killed by the SIGTERM the parent forwards while stopping (it
     can land before the worker's handler is installed) or crashed."""
@@ -155,7 +159,7 @@ class _Forward(_GracefulStop):
         super().__init__()
         self.running = running
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True

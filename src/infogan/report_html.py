@@ -208,7 +208,7 @@ def render_html(run_dir: str | Path, rep: dict[str, Any]) -> str:
         )
     use = noise_use_of(rep.get("noise_use"))
     if use is not None:
-        from infogan.evaluate import NOISE_USE_WARN
+        from infogan.config import NOISE_USE_WARN
 
         parts.append(
             f"<p>Noise use: {use:.3f} (images of one code setting differ by "

@@ -86,7 +86,9 @@ def summarise(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, floa
     return out
 
 
-def format_summary(per_seed: dict[int, dict[str, float]], summary: dict) -> str:
+def format_summary(
+    per_seed: dict[int, dict[str, float]], summary: dict[str, dict[str, float | None]]
+) -> str:
     seeds = sorted(per_seed)
     head = f"{'metric':44s} " + " ".join(f"{'s' + str(s):>7s}" for s in seeds)
     lines = [head + f" {'mean':>7s} {'std':>7s} {'min':>7s} {'max':>7s}"]

@@ -42,6 +42,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -203,8 +204,9 @@ class Trainer:
             sync_batch_norm(self.nets)
         if wants_channels_last(cfg.memory_format, self.device, cfg.model.arch):
             # Before the optimisers exist, so their state is made in the same layout.
-            # (torch 2.13's stubs lack Module.to's memory_format, which it has taken for years.)
-            self.nets.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            # (torch 2.13's stubs lack Module.to's memory_format, which it has taken for years;
+            # newer stubs have it, hence unused-ignore.)
+            self.nets.to(memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]
             if cfg.model.arch not in ARCHES:  # a user's networks, tried in that layout now
                 check_channels_last(self.nets)
         groups = param_groups(self.nets, cfg.q_head_step)
@@ -445,7 +447,7 @@ class Trainer:
         self._cr_live = self.cr_live(step)
         return self.step_fn(self.sample_inputs(step))
 
-    def _autocast(self):
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.cfg.precision == "bf16":
             # No weight-cast cache: a CUDA graph must re-cast the (updated) weights every replay.
             return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)
@@ -918,7 +920,7 @@ class _GracefulStop:
         self.requested = False
         self._old: dict[int, Any] = {}
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:  # second signal: the user means it
             raise KeyboardInterrupt
         self.requested = True
@@ -936,12 +938,12 @@ class _GracefulStop:
                 self._old[hup] = signal.signal(hup, self._handle)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
 
 
-def _row(step: int, vals: dict[str, Any], names: list[str]) -> dict:
+def _row(step: int, vals: dict[str, Any], names: list[str]) -> dict[str, Any]:
     row: dict[str, Any] = {"step": step}
     row.update({k: v for k, v in vals.items() if k != "mi"})  # d_loss, g_loss (cr_loss, cr_acc)
     for name, mi in zip(names, vals["mi"], strict=True):
@@ -1026,7 +1028,7 @@ def _set_precision(precision: str, device: torch.device, deterministic: bool = F
         torch.backends.cudnn.deterministic = deterministic
 
 
-def _postfix(row: dict, names: list[str]) -> str:
+def _postfix(row: dict[str, Any], names: list[str]) -> str:
     mi = " ".join(f"{n}={row[f'mi/{n}']:.2f}" for n in names)
     return f"D={row['d_loss']:.3f} G={row['g_loss']:.3f} L_I: {mi}"
 

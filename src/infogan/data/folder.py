@@ -36,7 +36,9 @@ import os
 import stat
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -45,6 +47,9 @@ from infogan.atomic import atomic_write
 from infogan.data.dataset import ImageDataset
 from infogan.data.npz import OVERSHOOT
 from infogan.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -60,7 +65,7 @@ CACHE_VERSION = 3
 __all__ = ["IMAGE_SUFFIXES", "has_images", "load_image_folder"]
 
 
-def _walk(directory: str | Path):
+def _walk(directory: str | Path) -> Iterator[tuple[str, list[str]]]:
     """``(folder, image file names)`` below ``directory``: hidden files and folders skipped,
     linked folders followed, each real folder visited once (a link loop ends)."""
     seen: set[str] = set()
@@ -144,7 +149,7 @@ def _files_and_labels(directory: Path) -> tuple[list[Path], np.ndarray | None, l
     return files, None, None
 
 
-def _open(path: Path):
+def _open(path: Path) -> Image.Image:
     """Open lazily (Pillow reads the header now, the pixels on first use)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -160,7 +165,7 @@ def _open(path: Path):
         raise DataError(f"data: {path} is not a readable image ({e})") from None
 
 
-def _orientation(image) -> int:
+def _orientation(image: Image.Image) -> int:
     """The image's EXIF orientation (1 = upright; 5-8 turn it a quarter, so width and height
     swap), read from the header."""
     try:
@@ -170,7 +175,7 @@ def _orientation(image) -> int:
     return value if value in range(1, 9) else 1
 
 
-def _wide_to_uint8(image, path: Path):
+def _wide_to_uint8(image: Image.Image, path: Path) -> Image.Image:
     """16-bit or float grey pixels as 8-bit, by the bit depth or the float range, never by the
     image's own darkest and brightest pixel (that made a white image black)."""
     from PIL import Image
@@ -189,7 +194,7 @@ def _wide_to_uint8(image, path: Path):
     return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
 
 
-def _pixel_mode(image) -> str:
+def _pixel_mode(image: Image.Image) -> str:
     """The image's Pillow mode, except that a palette image whose palette holds only greys
     (a common way to store grey PNGs and GIFs) counts as grey: ``L`` (``LA`` with alpha)."""
     if image.mode in ("P", "PA"):

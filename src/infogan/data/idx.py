@@ -84,7 +84,9 @@ def _header(data: bytes, path: Path, magic: int, what: str) -> tuple[tuple[int, 
     return struct.unpack(f">{ndim}I", data[4:offset]), offset
 
 
-def _check_length(data: bytes, path: Path, offset: int, expected: int, says: str, what: str):
+def _check_length(
+    data: bytes, path: Path, offset: int, expected: int, says: str, what: str
+) -> None:
     held = len(data) - offset
     if held < expected:
         raise DataError(
