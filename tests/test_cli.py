@@ -251,6 +251,44 @@ def test_sweep_summarises_seeds_and_reuses_finished_runs(tmp_path, tiny_npz, cap
     assert "--seeds" in _err(capsys, ["sweep", "--seeds", "a-b", "--out", str(out)])
 
 
+def test_a_sweep_run_again_scores_finished_seeds_on_new_eval_data(tmp_path, tiny_npz, capsys):
+    other = tmp_path / "other.npz"
+    other.write_bytes(Path(tiny_npz).read_bytes())
+    out = tmp_path / "sw"
+    argv = ["sweep", "--data", tiny_npz, "--steps", "2", "--seeds", "0", "--out", str(out)]
+    assert main([*argv, *TINY]) == 0
+    capsys.readouterr()
+    # Reused as it was, the seed's table lacked the new data's rows while sweep.json named it.
+    assert main([*argv, "--eval-data", str(other), *TINY]) == 0
+    assert "has no scores on" in capsys.readouterr().out
+    res = json.loads((out / "sweep.json").read_text())
+    assert any(k.endswith("other/c1/accuracy") for k in res["per_seed"]["0"])
+    evaluated = json.loads((out / "seed0" / "report.json").read_text())["evaluations"]
+    assert any("other" in name for name in evaluated) and any("tiny" in n for n in evaluated)
+    # A damaged report is scored again, not a traceback.
+    (out / "seed0" / "report.json").write_text("{bad")
+    assert main([*argv, "--eval-data", str(other), *TINY]) == 0
+    assert "cannot be read as JSON; scoring it again" in capsys.readouterr().out
+    summary = json.loads((out / "sweep.json").read_text())["summary"]
+    assert any(k.endswith("other/c1/accuracy") for k in summary)
+
+
+def test_evaluate_replaces_a_report_it_cannot_merge_into(tmp_path, tiny_npz, capsys, caplog):
+    out = tmp_path / "r"
+    assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    # Same step and weights, but a clustering entry without its numbers (hand-edited): merged
+    # into, it broke report.html with a KeyError after report.json was already rewritten.
+    bad = {"step": rep["step"], "weights": rep["weights"], "clustering": {"c1": {"accuracy": "x"}}}
+    (out / "report.json").write_text(json.dumps(bad))
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--metrics", "mi", "--n-mi", "50"]) == 0
+    assert "without accuracy, nmi, ari, n; replacing it" in caplog.text
+    merged = json.loads((out / "report.json").read_text())
+    assert "clustering" not in merged and "mi_bound" in merged
+    assert "L_I" in (out / "report.html").read_text()
+
+
 def test_bench_writes_json(tmp_path, tiny_npz, capsys):
     out = tmp_path / "b.json"
     assert (

@@ -32,7 +32,7 @@ from infogan.errors import CheckpointError, DataError, SpecError, whole_number
 from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, eval_mode, load_run
-from infogan.runinfo import noise_use_of
+from infogan.runinfo import noise_use_of, report_problem
 from infogan.runlock import lock_holder
 
 log = logging.getLogger("infogan")
@@ -481,13 +481,18 @@ def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:
     model of its step, and keeping any beside the new ones would pass them off as the new
     model's (before 2026-11-26 the top-level blocks ``new`` lacked were kept)."""
     path = Path(run_dir) / "report.json"
-    old: dict[str, Any] = {}
+    old: Any = {}
+    problem = None
     if path.exists():
         try:
             old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-    if not isinstance(old, dict):
+            problem = report_problem(old)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            problem = "cannot be read as JSON"
+    if problem is not None:
+        # Merged into, a damaged or hand-edited report would carry its bad fields beside the
+        # new numbers (and break report.html); it is replaced, and the user told.
+        log.warning("note: %s %s; replacing it with this evaluation", path, problem)
         old = {}
     same_model = old.get("step") == new.get("step") and old.get("weights") in (
         None,  # a report written before weights were recorded

@@ -17,7 +17,14 @@ from infogan.labels import CodeLabels, current_labels, labels_from_report
 from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN
 
-__all__ = ["save_sample_grid", "save_traversal", "write_figures", "restore_artefacts", "finish_run"]
+__all__ = [
+    "save_sample_grid",
+    "save_traversal",
+    "write_figures",
+    "restore_artefacts",
+    "finish_run",
+    "score_run",
+]
 
 log = logging.getLogger("infogan")
 
@@ -145,19 +152,33 @@ def finish_run(
 
     The labels are read here, after training, for scoring only.
     """
-    cfg, step = model.cfg, model.step
-    rep = evaluate_model(model, [d for d in datasets if d is not None])
-    # The figures name each categorical value by the label it was just matched to.
-    model.saved_labels = labels_from_report(rep, model.spec)
-    write_figures(model, run_dir)
-    rep["training"] = {
+    cfg = model.cfg
+    training = {
         "data": cfg.data,
-        "steps": step,
+        "steps": model.step,
         "seconds_this_session": round(seconds, 2),
         "device": str(model.device),
         "seed": cfg.seed,
         "batch": cfg.batch,
     }
+    return score_run(run_dir, model, datasets, {"training": training})
+
+
+def score_run(
+    run_dir: Path,
+    model: InfoGAN,
+    datasets: list[ImageDataset | None],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The end of :func:`finish_run` for a trained model: its evaluation on ``datasets`` (last
+    one primary) with ``extra`` blocks added, the figures labelled by it, merged into
+    ``report.json``, ``report.html``; printed and returned. A sweep calls it to score a
+    finished seed again (its report unreadable, or without the sweep's evaluation data)."""
+    rep = evaluate_model(model, [d for d in datasets if d is not None])
+    # The figures name each categorical value by the label it was just matched to.
+    model.saved_labels = labels_from_report(rep, model.spec)
+    write_figures(model, run_dir)
+    rep.update(extra or {})
     rep = write_report(run_dir, rep)
     from infogan.report_html import write_html  # matplotlib's Agg canvas, only when needed
 

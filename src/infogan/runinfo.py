@@ -27,6 +27,7 @@ __all__ = [
     "written_by",
     "is_run_figure",
     "is_sweep_table",
+    "report_problem",
 ]
 
 #: Fields that say what a run trains on or which draw it is, not which recipe: left out when
@@ -235,6 +236,48 @@ def noise_use_of(block: object) -> float | None:
     return float(ratio) if isinstance(ratio, int | float) else None
 
 
+def _is_num(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def report_problem(report: object) -> str | None:
+    """What is wrong with a parsed ``report.json`` for the commands that read it back (None:
+    nothing): the fields every reader relies on (``evaluate``'s merge and table, report.html,
+    ``info``, a sweep's table), checked without trusting a hand-edited or foreign file."""
+    if not isinstance(report, dict):
+        return "is not a JSON object"
+    if "step" in report and not (isinstance(report["step"], int) and _is_num(report["step"])):
+        return "has a step that is not a whole number"
+    blocks = {"top level": report}
+    evaluations = report.get("evaluations", {})
+    if not isinstance(evaluations, dict) or not all(
+        isinstance(e, dict) for e in evaluations.values()
+    ):
+        return "has evaluations that are not one object per dataset"
+    blocks.update(evaluations)
+    for where, block in blocks.items():
+        clustering = block.get("clustering", {})
+        if not isinstance(clustering, dict):
+            return f"has a clustering block ({where}) that is not an object"
+        for code, r in clustering.items():
+            if not isinstance(r, dict) or not all(_is_num(r.get(k)) for k in _CLUSTER_KEYS):
+                return f"has a clustering entry for {code} ({where}) without {', '.join(_CLUSTER_KEYS)}"
+    mi = report.get("mi_bound", {})
+    if not isinstance(mi, dict) or not all(
+        isinstance(r, dict) and _is_num(r.get("bound")) and _is_num(r.get("entropy"))
+        for r in mi.values()
+    ):
+        return "has an mi_bound block without a bound and entropy per code"
+    for key in ("disentanglement", "quality", "noise_use"):
+        if not isinstance(report.get(key, {}), dict):
+            return f"has a {key} block that is not an object"
+    return None
+
+
+#: The numbers of each clustering entry that the readers of a report show.
+_CLUSTER_KEYS = ("accuracy", "nmi", "ari", "n")
+
+
 def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
     try:
         return {
@@ -311,7 +354,10 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     row = _last_row(run / "metrics.jsonl")
     if row is not None:
         info["last_metrics"] = row
-    if isinstance(report, dict):
+    problem = report_problem(report)
+    if isinstance(report, dict) and problem is not None:
+        info["report"] = {"error": f"{run / 'report.json'} {problem}"}
+    elif isinstance(report, dict):
         info["report"] = _scores(report, run / "report.json")
         theirs, ours = report.get("codes"), cfg.latent().spec
         if theirs is not None and theirs != ours:

@@ -19,9 +19,18 @@ from typing import Any
 from infogan import checkpoint as ckpt
 from infogan.atomic import atomic_write_bytes
 from infogan.config import EXECUTION_FIELDS, TrainConfig, recipe_differences
+from infogan.devices import resolve_device
 from infogan.errors import SpecError
-from infogan.prepare import check_folder_target, check_new_run_dir, with_absolute_data
-from infogan.runinfo import is_sweep_table, noise_use_of
+from infogan.model import load_run
+from infogan.prepare import (
+    check_folder_target,
+    check_new_run_dir,
+    load_eval_data,
+    load_training_data,
+    with_absolute_data,
+)
+from infogan.report import score_run
+from infogan.runinfo import is_sweep_table, noise_use_of, report_problem
 from infogan.select import train_selected
 
 __all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
@@ -135,8 +144,7 @@ def run_sweep(
                 f"are not a {cfg.steps}-step result; give --steps {done} or another --out"
             )
         if done == cfg.steps and (run_dir / "report.json").exists():
-            rep = json.loads((run_dir / "report.json").read_text())
-            print(f"seed {seed}: already trained to step {done}; reusing its report", flush=True)
+            rep = _finished_report(scfg, run_dir, seed, done)
         else:
             print(f"seed {seed}: training in {run_dir}", flush=True)
             try:
@@ -171,6 +179,35 @@ def run_sweep(
         print(f"ModelCentrality (no labels) keeps {central['selected']}")
     print(f"sweep: {out / 'sweep.json'}")
     return result
+
+
+def _finished_report(cfg: TrainConfig, run_dir: Path, seed: int, done: int) -> dict[str, Any]:
+    """A finished seed's report: reused as it is, or scored again, as the end of training
+    scores it (:func:`~infogan.report.score_run`), where it cannot be read or holds no
+    evaluation on ``cfg.eval_data`` (a sweep run again with another ``--eval-data``: reused,
+    its table lacked those rows while ``sweep.json`` named that data)."""
+    path = run_dir / "report.json"
+    try:
+        rep = json.loads(path.read_text())
+        problem = report_problem(rep)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        rep, problem = None, "cannot be read as JSON"
+    model, eval_ds = None, None
+    if cfg.eval_data:
+        # The model's config is the one fitted to its data (image size and channels), which
+        # the evaluation images must meet.
+        model = load_run(run_dir, device=resolve_device(cfg.device))
+        eval_ds = load_eval_data(replace(model.cfg, eval_data=cfg.eval_data))
+    if problem is not None:
+        why = f"its {path.name} {problem}"
+    elif eval_ds is not None and eval_ds.name not in rep.get("evaluations", {}):
+        why = f"its report has no scores on {eval_ds.name}"
+    else:
+        print(f"seed {seed}: already trained to step {done}; reusing its report", flush=True)
+        return dict(rep)
+    print(f"seed {seed}: trained to step {done}, {why}; scoring it again", flush=True)
+    model = model or load_run(run_dir, device=resolve_device(cfg.device))
+    return score_run(run_dir, model, [load_training_data(model.cfg), eval_ds])
 
 
 def _note_replaced_table(table: Path, steps: int, seeds: list[int]) -> None:
