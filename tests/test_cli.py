@@ -273,6 +273,23 @@ def test_a_sweep_run_again_scores_finished_seeds_on_new_eval_data(tmp_path, tiny
     assert any(k.endswith("other/c1/accuracy") for k in summary)
 
 
+def test_resuming_a_finished_run_with_new_eval_data_scores_it(tmp_path, tiny_npz, capsys):
+    other = tmp_path / "other.npz"
+    other.write_bytes(Path(tiny_npz).read_bytes())
+    out = tmp_path / "r"
+    assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]) == 0
+    capsys.readouterr()
+    # config.json takes the new --eval-data (info says "scored on" it), so the run is scored.
+    assert main(["train", "--resume", str(out), "--eval-data", str(other), "--no-progress"]) == 0
+    assert "scoring it on" in capsys.readouterr().out
+    rep = json.loads((out / "report.json").read_text())
+    assert any("other" in name for name in rep["evaluations"]) and "other" in rep["data"]
+    assert "training" in rep  # the report of the training kept, the new scores merged in
+    # Once scored, resuming again keeps the report as it is.
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    assert "its report is kept" in capsys.readouterr().out
+
+
 def test_evaluate_replaces_a_report_it_cannot_merge_into(tmp_path, tiny_npz, capsys, caplog):
     out = tmp_path / "r"
     assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]) == 0

@@ -82,6 +82,7 @@ from infogan.model import InfoGAN, first_non_finite
 from infogan.nets import InfoGANNets, build_nets, check_channels_last
 from infogan.prepare import check_machine, check_new_run_dir, prepare
 from infogan.progress import Progress
+from infogan.runinfo import report_problem
 from infogan.runlock import run_lock
 
 __all__ = [
@@ -836,7 +837,18 @@ class Trainer:
             self.save()  # steps=0 or a run that ended exactly on an existing checkpoint
         rep: dict[str, Any] = {}
         kept = self._report_of_step() if finish and lead and started_at == self.step_count else None
-        if kept is not None:
+        new_eval = self.eval_dataset
+        if kept is not None and new_eval is not None and new_eval.name not in kept["evaluations"]:
+            # A finished run resumed with another --eval-data (which config.json now names):
+            # scored on it, as the end of training scores it, so that info's "scored on" holds.
+            print(
+                f"{self.run_dir} is already at step {self.step_count}; scoring it on "
+                f"{new_eval.name}",
+                flush=True,
+            )
+            self.model.step = self.step_count
+            rep = report_mod.score_run(self.run_dir, self.model, [self.dataset, new_eval])
+        elif kept is not None:
             # Nothing trained (a resume of a finished run): keep its report, which may hold a
             # labelled evaluation `infogan evaluate` added and the labels commands read.
             print(
@@ -857,12 +869,16 @@ class Trainer:
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
 
     def _report_of_step(self) -> dict[str, Any] | None:
-        """``report.json`` if it exists, reads, and is of this step; else None."""
+        """``report.json`` if it exists, reads, holds a report (:func:`report_problem`) and is
+        of this step; else None."""
         try:
             rep = json.loads((self.run_dir / "report.json").read_text())
         except (OSError, ValueError):
             return None
-        return rep if isinstance(rep, dict) and rep.get("step") == self.step_count else None
+        if report_problem(rep) is not None or rep.get("step") != self.step_count:
+            return None
+        rep.setdefault("evaluations", {})
+        return dict(rep)
 
     def _fail_non_finite(self) -> None:
         """Raise the error of a run whose losses or weights became NaN/inf, saying what is kept.
