@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -58,12 +59,20 @@ def test_flat_and_nested_folders_are_unlabelled(tmp_path):
     assert len(load_image_folder(flat, cache_dir="")) == 3
 
 
-def test_train_and_test_subfolders(tmp_path):
+def test_train_and_test_subfolders(tmp_path, caplog):
     for split, value in (("train", 1), ("test", 2)):
         for i in range(2):
             _png(tmp_path / split / "c" / f"{i}.png", np.full((4, 4), value, np.uint8))
     assert load_image_folder(tmp_path, "train", cache_dir="").images.unique().tolist() == [1]
-    assert load_image_folder(tmp_path, "test", cache_dir="").images.unique().tolist() == [2]
+    caplog.set_level("INFO", logger="infogan")
+    test = load_image_folder(tmp_path, "test", cache_dir="")
+    assert test.images.unique().tolist() == [2]
+    # Which half was read is said, and the file names keep it (both halves hold c/0.png).
+    assert "holds train/ and test/; reading test/" in caplog.text
+    assert test.files == ["test/c/0.png", "test/c/1.png"]
+    shutil.rmtree(tmp_path / "train")
+    assert load_image_folder(tmp_path, "train", cache_dir="").files[0] == "test/c/0.png"
+    assert "has no train/ folder; reading its test/" in caplog.text
 
 
 def test_colour_alpha_and_16_bit(tmp_path):

@@ -393,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--split",
         default="test",
         choices=["train", "test"],
-        help="which split of a named dataset to encode (default test)",
+        help="which split to encode of a named dataset, an IDX directory or an image folder "
+        "with train/ and test/ sub-folders (default test)",
     )
     c.add_argument("--out", default="codes.csv", help=".csv or .npz")
     c.add_argument("--force", action="store_true", help="replace an existing --out file")

@@ -115,10 +115,16 @@ def has_images(directory: str | Path) -> bool:
 def _split_dir(directory: Path, split: str) -> Path:
     subs = {s: directory / s for s in ("train", "test") if (directory / s).is_dir()}
     subs = {s: d for s, d in subs.items() if has_images(d)}
+    # Said, as for IDX directories: a user who gave DIR reads half of its images otherwise
+    # without a word (`encode --data DIR` wrote the test split's rows only).
     if split in subs:
+        if len(subs) == 2:
+            log.info("data: %s holds train/ and test/; reading %s/ (--split)", directory, split)
         return subs[split]
     if len(subs) == 1:  # only the other split is there: that split, as for IDX directories
-        return next(iter(subs.values()))
+        ((other, found),) = subs.items()
+        log.info("data: %s has no %s/ folder; reading its %s/", directory, split, other)
+        return found
     return directory
 
 
@@ -279,7 +285,9 @@ def load_image_folder(
     directory = _split_dir(root, split)
     files, labels, classes = _files_and_labels(directory)
     name = str(directory)
-    rel = [_shown(str(f.relative_to(directory))) for f in files]
+    # Relative to the folder given, so that a split's files keep their train/ or test/ (the
+    # two splits may hold files of the same names).
+    rel = [_shown(str(f.relative_to(root))) for f in files]
     cache: Path | None = None
     if cache_dir != "":
         from infogan.data.download import default_cache_dir
