@@ -49,6 +49,12 @@ def test_encode_accepts_uint8_and_float_and_restores_mode(model, tiny_dataset):
     assert torch.equal(enc.cat, enc3.cat)
     with pytest.raises(DataError, match="shape"):
         model.encode(torch.zeros(2, 3, 32, 32))
+    # A layout or channel count that differs is named as such, not as a size to change.
+    side = tiny_dataset.images.shape[-1]
+    with pytest.raises(DataError, match="is channels-last"):
+        model.encode(tiny_dataset.images.permute(0, 2, 3, 1))
+    with pytest.raises(DataError, match="3 channel.* but this model reads 1"):
+        model.encode(torch.zeros(2, 3, side, side, dtype=torch.uint8))
 
 
 def test_encode_warns_of_images_that_look_0_to_1(model, tiny_dataset):

@@ -405,6 +405,18 @@ class InfoGAN:
                     f"images: a 3-D array is read as N grey images [N, H, W]; give one "
                     f"{c}x{h}x{w} image as a batch of one, [1, {c}, {h}, {w}] (x[None])"
                 )
+            if x.shape[3] in (1, 3) and tuple(x.shape[1:3]) == (h, w):
+                raise DataError(
+                    f"images: shape {tuple(x.shape[1:])} is channels-last [N, H, W, C]; this "
+                    f"model reads [N, C, H, W] = [N, {c}, {h}, {w}]: give x.permute(0, 3, 1, 2) "
+                    "(or infogan.data.from_arrays(x).images, which reads either layout)"
+                )
+            if tuple(x.shape[2:]) == (h, w):
+                raise DataError(
+                    f"images: {x.shape[1]} channel(s) but this model reads {c}; convert them "
+                    "first (grey to colour: x.expand(-1, 3, -1, -1); the CLI's encode converts "
+                    "image files itself)"
+                )
             raise DataError(
                 f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w}); "
                 f"arrays are not resized (a folder of image files is), so give {h}x{w} images"
