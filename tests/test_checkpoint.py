@@ -294,6 +294,12 @@ def test_other_data_than_the_run_trained_on_is_said(tmp_path, tiny_dataset, capl
     with caplog.at_level(logging.WARNING, logger="infogan"):  # the same data: nothing said
         _train(tiny_config(steps=9), tmp_path / "run", tiny_dataset, resume=True)
     assert "resume:" not in caplog.text
+    # Arrays passed from Python, then a resume that reads the recorded (placeholder) data:
+    # refused, not trained on with a warning.
+    train(tiny_config(steps=3), tmp_path / "arrays", dataset=tiny_dataset.images[:24])
+    with pytest.raises(CheckpointError, match="24 images of 1x28x28 passed from Python"):
+        _train(tiny_config(steps=6), tmp_path / "arrays", tiny_dataset, resume=True)
+    train(tiny_config(steps=6), tmp_path / "arrays", dataset=tiny_dataset.images[:24], resume=True)
 
 
 def test_atomic_writes_take_any_valid_file_name(tmp_path):

@@ -54,6 +54,7 @@ from infogan.atomic import atomic_write_bytes
 from infogan.augment import translate
 from infogan.config import ARCHES, EXECUTION_FIELDS, TrainConfig, recipe_differences
 from infogan.data import ImageDataset, to_float
+from infogan.data.npz import ARRAY_NAME
 from infogan.devices import resolve_device
 from infogan.distributed import (
     Group,
@@ -724,6 +725,15 @@ class Trainer:
         now: dict[str, Any] = {"n": len(self.dataset), "shape": list(self.dataset.shape)}
         if saved.get("n") != now["n"] or saved.get("shape") != now["shape"]:
             shape = "x".join(map(str, saved.get("shape") or [])) or "?"
+            if saved.get("name") == ARRAY_NAME and self.dataset.name != ARRAY_NAME:
+                # Images passed from Python leave cfg.data as it was (the default mnist5k,
+                # often): going on with it would train a user's model on other images.
+                raise CheckpointError(
+                    f"resume: {path.name} trained on {saved.get('n')} images of {shape} passed "
+                    f"from Python, not on {self.dataset.name} ({now['n']} images of "
+                    f"{'x'.join(map(str, now['shape']))}); resume from Python with the same "
+                    "images (infogan.train(cfg, run_dir, resume=True, dataset=images))"
+                )
             log.warning(
                 "resume: %s trained on %s images of %s (%s); this data, %s, has %d of %s: "
                 "training goes on with it, no longer as the uninterrupted run would",
