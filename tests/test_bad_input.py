@@ -923,7 +923,11 @@ def test_a_metric_of_one_seed_has_no_spread():
     s = summarise(per_seed)
     # the sample std (n - 1) of 1 and 3 is sqrt(2); the population one would be 1
     assert s["a"]["std"] == pytest.approx(2**0.5) and s["b"]["std"] is None and s["b"]["n"] == 1
-    assert "-" in format_summary(per_seed, s).splitlines()[2]
+    table = format_summary(per_seed, s).splitlines()
+    assert "-" in table[2]
+    assert (
+        table[0].split()[-1] == "n" and table[1].split()[-1] == "2" and table[2].split()[-1] == "1"
+    )
 
 
 def test_info_shows_disentanglement_and_quality(capsys, finished):

@@ -178,6 +178,13 @@ def test_bad_data_and_flags(capsys, tmp_path, tiny_npz, run_dir):
     assert "NAME=VALUE" in _err(capsys, ["sample", str(run_dir), "--code", "c1"])
     assert "does not exist" in _err(capsys, ["evaluate", str(tmp_path / "missing")])
     assert "no checkpoints" in _err(capsys, ["evaluate", str(tmp_path)])
+    # What the folder is instead, where that can be told from its files.
+    (tmp_path / "sw" / "seed3").mkdir(parents=True)
+    (tmp_path / "sw" / "seed3" / "config.json").write_text("{}")
+    assert "is a sweep's folder, not a run" in _err(capsys, ["evaluate", str(tmp_path / "sw")])
+    (tmp_path / "other" / "checkpoints").mkdir(parents=True)
+    err = _err(capsys, ["evaluate", str(tmp_path / "other")])
+    assert "holds no checkpoint files" in err
     assert "preset" in _err(capsys, ["train", "--preset", "nope"])
     assert "device" in _err(capsys, ["train", "--device", "tpu", "--out", str(tmp_path / "d")])
 
@@ -483,6 +490,7 @@ def test_deterministic_flag_is_stored_and_sets_cudnn(tmp_path, tiny_npz):
 
 
 def test_sweep_flattens_every_metric_block():
+    acc = {"accuracy": 0.9, "nmi": 0.8, "ari": 0.7}
     from infogan.sweep import flatten_report
 
     rep = {
@@ -507,9 +515,13 @@ def test_sweep_flattens_every_metric_block():
         "mi_bound/c1": -0.2,
         "mi_bound_fitted_std/c1": 1.1,
         "mi_bound/c2": 2.0,
-        "quality/fid": 3.0,
-        "quality/n_fake": 10.0,
+        "quality/fid": 3.0,  # n_fake counts samples, not a score: left out
     }
+    # Two datasets of one short name keep their full names.
+    twins = {"evaluations": {f"/{d}/x/data.npz": {"clustering": {"c1": acc}} for d in "ab"}}
+    assert sorted(flatten_report(twins)) == [
+        f"/{d}/x/data.npz/c1/{k}" for d in "ab" for k in ("accuracy", "ari", "nmi")
+    ]
 
 
 def test_an_interrupted_sweep_says_to_run_the_sweep_again(tmp_path, tiny_npz, capsys, monkeypatch):

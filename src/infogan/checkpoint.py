@@ -165,6 +165,24 @@ def latest_checkpoint(
         return path, state
     if errors:
         raise CheckpointError(f"run: no readable checkpoint in {run_dir} ({errors[0]})")
+    seeds = sorted(p.parent.name for p in run_dir.glob("seed*/config.json"))
+    if (run_dir / "sweep.json").is_file() or seeds:
+        # A sweep's folder holds runs, one per seed, rather than being one.
+        one = seeds[0] if seeds else "seed0"
+        raise CheckpointError(
+            f"run: {run_dir} is a sweep's folder, not a run; give one of its seeds' folders "
+            f"({run_dir / one})"
+        )
+    if (run_dir / "candidates").is_dir():
+        raise CheckpointError(
+            f"run: {run_dir} has no checkpoints yet: its candidates were not yet chosen among "
+            f"(infogan info {run_dir} shows how far they are)"
+        )
+    if (run_dir / "checkpoints").is_dir():
+        raise CheckpointError(
+            f"run: {run_dir}/checkpoints holds no checkpoint files (step_NNNNNNN.pt); is this "
+            "an infogan run?"
+        )
     raise CheckpointError(f"run: {run_dir} has no checkpoints (expected {run_dir}/checkpoints)")
 
 

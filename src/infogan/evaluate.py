@@ -735,11 +735,12 @@ def evaluate_run(
         fresh.update(rep)
     later = report_step(run_dir)
     if later is not None and isinstance(rep.get("step"), int) and later > rep["step"]:
-        # The run trained on while this ran (its final report is newer): replacing that report
-        # with an older step's would lose it, and the label mappings encode reads with it.
+        # The run trained on while this ran, or its newer checkpoints do not load (said above):
+        # replacing a newer step's report with an older one's would lose it, and the label
+        # mappings encode reads with it.
         log.warning(
             "warning: %s is of step %d, later than the step %d evaluated here (the run trained "
-            "on meanwhile); it is left as it is",
+            "on meanwhile, or its newer checkpoints do not load); it is left as it is",
             Path(run_dir) / "report.json",
             later,
             rep["step"],

@@ -43,13 +43,19 @@ def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
     fitted-std bound where there is one), how much G uses its noise (``noise_use``), and sample
     quality (``quality/fid``, ...)."""
     out: dict[str, float] = {}
-    for data, ev in rep.get("evaluations", {}).items():
+    evaluations = rep.get("evaluations", {})
+    shorts = [_short(d) for d in evaluations]
+    for data, short in zip(evaluations, shorts, strict=True):
+        ev = evaluations[data]
+        # Two datasets of one short name (/a/x/data.npz, /b/x/data.npz) keep their full names,
+        # rather than one's numbers silently replacing the other's.
+        name = short if shorts.count(short) == 1 else data
         for code, r in ev.get("clustering", {}).items():
             for key in ("accuracy", "nmi", "ari"):
-                out[f"{_short(data)}/{code}/{key}"] = float(r[key])
+                out[f"{name}/{code}/{key}"] = float(r[key])
         for key, value in ev.get("disentanglement", {}).items():
             if isinstance(value, int | float):
-                out[f"{_short(data)}/{key}"] = float(value)
+                out[f"{name}/{key}"] = float(value)
     for code, r in rep.get("mi_bound", {}).items():
         out[f"mi_bound/{code}"] = float(r["bound"])
         if "bound_fitted_std" in r:
@@ -58,12 +64,16 @@ def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
     if use is not None:
         out["noise_use"] = use
     for key, value in rep.get("quality", {}).items():
-        if isinstance(value, int | float):
+        if isinstance(value, int | float) and key not in _SAMPLE_COUNTS:
             out[f"quality/{key}"] = float(value)
     for key, value in rep.get("metrics", {}).items():  # extra metric blocks, if any
         if isinstance(value, int | float):
             out[key] = float(value)
     return out
+
+
+#: Numbers of a report's quality block that count samples rather than score the model.
+_SAMPLE_COUNTS = frozenset({"n_fake", "n_real"})
 
 
 def _short(name: str) -> str:
@@ -100,14 +110,16 @@ def format_summary(
 ) -> str:
     seeds = sorted(per_seed)
     head = f"{'metric':44s} " + " ".join(f"{'s' + str(s):>7s}" for s in seeds)
-    lines = [head + f" {'mean':>7s} {'std':>7s} {'min':>7s} {'max':>7s}"]
+    # n: how many seeds have the metric (a mean over fewer than all is told apart).
+    lines = [head + f" {'mean':>7s} {'std':>7s} {'min':>7s} {'max':>7s} {'n':>3s}"]
     for k, st in summary.items():
         vals = " ".join(
             f"{per_seed[s][k]:7.4f}" if k in per_seed[s] else f"{'-':>7s}" for s in seeds
         )
         std = f"{st['std']:7.4f}" if st["std"] is not None else f"{'-':>7s}"
         lines.append(
-            f"{k[-44:]:44s} {vals} {st['mean']:7.4f} {std} {st['min']:7.4f} {st['max']:7.4f}"
+            f"{k[-44:]:44s} {vals} {st['mean']:7.4f} {std} {st['min']:7.4f} {st['max']:7.4f} "
+            f"{st['n']:3.0f}"
         )
     return "\n".join(lines)
 

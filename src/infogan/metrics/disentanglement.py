@@ -742,7 +742,8 @@ def dci(
     for j in range(y_train.shape[0]):
         if len(np.unique(y_train[j])) < 2:
             raise DataError(
-                f"factor {j} took a single value in {num_train} training points; raise num_train"
+                f"factor {j} took a single value in {num_train} training points; raise num_train "
+                "(infogan evaluate: a larger --scale)"
             )
     # Build every model (and draw its seed) up front, so n_jobs cannot change the result.
     models = [_make_dci_model(model, rng) for _ in range(y_train.shape[0])]
