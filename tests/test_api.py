@@ -145,6 +145,10 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
         assert v in model.values_of(lab) and v in model.values_of(str(lab), code="c1")
     with pytest.raises(SpecError, match="no value of c1 stands for 'zebra'; its labels are"):
         model.values_of("zebra")
+    from infogan.model import _label_order
+
+    assert sorted(["10", "2", "-1"], key=_label_order) == ["-1", "2", "10"]
+    assert sorted(["dog", "cat", "bird", "7"], key=_label_order) == ["7", "bird", "cat", "dog"]
     lab = mapping[0]
     values = torch.tensor(model.values_of(lab))
     out = tmp_path / "s.npz"

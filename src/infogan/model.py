@@ -512,7 +512,7 @@ class InfoGAN:
         if not values:
             raise SpecError(
                 f"label: no value of {code} stands for {label!r}; its labels are "
-                + ", ".join(sorted(set(names), key=lambda x: (len(x), x)))
+                + ", ".join(sorted(set(names), key=_label_order))
             )
         return values
 
@@ -620,6 +620,12 @@ class InfoGAN:
                 out[name] = {"bound": float(log_q[j]) + h, "std": float(s[j])}
                 j += 1
         return out
+
+
+def _label_order(name: str) -> tuple[int, int, str]:
+    """Label numbers in numeric order (2 before 10), then class names alphabetically."""
+    digits = name.removeprefix("-").isdigit()
+    return (0, int(name), "") if digits else (1, 0, name)
 
 
 def _check_range(x: torch.Tensor) -> torch.Tensor:
