@@ -289,17 +289,30 @@ def test_other_data_than_the_run_trained_on_is_said(tmp_path, tiny_dataset, capl
     with caplog.at_level(logging.WARNING, logger="infogan"):
         _train(tiny_config(steps=6), tmp_path / "run", tiny_dataset, resume=True)
     assert "trained on 24 images of 1x28x28 (my-digits)" in caplog.text
-    assert f"has {len(tiny_dataset)} of 1x28x28" in caplog.text
+    assert f"has {len(tiny_dataset)} images of 1x28x28" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="infogan"):  # the same data: nothing said
         _train(tiny_config(steps=9), tmp_path / "run", tiny_dataset, resume=True)
     assert "resume:" not in caplog.text
-    # Arrays passed from Python, then a resume that reads the recorded (placeholder) data:
-    # refused, not trained on with a warning.
-    train(tiny_config(steps=3), tmp_path / "arrays", dataset=tiny_dataset.images[:24])
-    with pytest.raises(CheckpointError, match="24 images of 1x28x28 passed from Python"):
-        _train(tiny_config(steps=6), tmp_path / "arrays", tiny_dataset, resume=True)
-    train(tiny_config(steps=6), tmp_path / "arrays", dataset=tiny_dataset.images[:24], resume=True)
+    # Other images of the same count and size: told apart by the images' fingerprint.
+    caplog.clear()
+    flipped = ImageDataset(tiny_dataset.images.flip(-1), None, "tiny")
+    with caplog.at_level(logging.WARNING, logger="infogan"):
+        _train(tiny_config(steps=12), tmp_path / "run", flipped, resume=True)
+    assert "(other images of the same count and size)" in caplog.text
+    # Arrays passed from Python, then a resume that reads a dataset by name (the recorded
+    # placeholder): refused, not trained on with a warning, of the same size too...
+    half = tiny_dataset.images[:32]
+    train(tiny_config(steps=3), tmp_path / "arrays", dataset=half)
+    for other in (tiny_dataset, ImageDataset(half.flip(-1), None, "tiny")):
+        with pytest.raises(CheckpointError, match="32 images of 1x28x28 passed from Python"):
+            _train(tiny_config(steps=6), tmp_path / "arrays", other, resume=True)
+    # ...while the same arrays go on, and other arrays (a choice made in Python) with a warning.
+    train(tiny_config(steps=6), tmp_path / "arrays", dataset=half, resume=True)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="infogan"):
+        train(tiny_config(steps=9), tmp_path / "arrays", dataset=half.flip(-1), resume=True)
+    assert "other images of the same count and size" in caplog.text
 
 
 def test_atomic_writes_take_any_valid_file_name(tmp_path):

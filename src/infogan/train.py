@@ -194,6 +194,7 @@ class Trainer:
         # The evaluation data is read now too: a wrong path should fail before training, not
         # after it.
         self.cfg, self.dataset, self.eval_dataset = prepare(cfg, dataset)
+        self._data_fingerprint = self.dataset.fingerprint()
         cfg = self.cfg
         torch.manual_seed(cfg.seed)  # weight init draws from the global RNG
         self.contrastive = cfg.cr_weight > 0
@@ -609,6 +610,7 @@ class Trainer:
                 "name": self.dataset.name,
                 "n": len(self.dataset),
                 "shape": list(self.dataset.shape),
+                "fingerprint": self._data_fingerprint,
             },
             # Statistics of the steps since the last logged row (a stop between two rows).
             **({"log_pending": pending} if (pending := self._log_pending()) else {}),
@@ -719,32 +721,39 @@ class Trainer:
     def _warn_if_other_data(self, path: Path, saved: Any) -> None:
         """Say so when the resumed run reads other data than its checkpoint trained on (a
         folder whose files changed, a dataset passed from Python the first time only): it
-        trains on, but no longer as the uninterrupted run would."""
+        trains on, but no longer as the uninterrupted run would. Refused instead where the
+        checkpoint trained on images passed from Python and the resume reads a dataset by
+        name or path (the run's recorded ``data``, which such a run leaves as it was)."""
         if not isinstance(saved, dict):
             return  # a checkpoint from before this was recorded
         now: dict[str, Any] = {"n": len(self.dataset), "shape": list(self.dataset.shape)}
-        if saved.get("n") != now["n"] or saved.get("shape") != now["shape"]:
-            shape = "x".join(map(str, saved.get("shape") or [])) or "?"
-            if saved.get("name") == ARRAY_NAME and self.dataset.name != ARRAY_NAME:
-                # Images passed from Python leave cfg.data as it was (the default mnist5k,
-                # often): going on with it would train a user's model on other images.
-                raise CheckpointError(
-                    f"resume: {path.name} trained on {saved.get('n')} images of {shape} passed "
-                    f"from Python, not on {self.dataset.name} ({now['n']} images of "
-                    f"{'x'.join(map(str, now['shape']))}); resume from Python with the same "
-                    "images (infogan.train(cfg, run_dir, resume=True, dataset=images))"
-                )
-            log.warning(
-                "resume: %s trained on %s images of %s (%s); this data, %s, has %d of %s: "
-                "training goes on with it, no longer as the uninterrupted run would",
-                path.name,
-                saved.get("n"),
-                shape,
-                saved.get("name"),
-                self.dataset.name,
-                now["n"],
-                "x".join(map(str, now["shape"])),
+        # Checkpoints before the fingerprint was recorded are compared by count and size.
+        other_images = saved.get("fingerprint", self._data_fingerprint) != self._data_fingerprint
+        same_size = saved.get("n") == now["n"] and saved.get("shape") == now["shape"]
+        if same_size and not other_images:
+            return
+        shape = "x".join(map(str, saved.get("shape") or [])) or "?"
+        here = f"{now['n']} images of {'x'.join(map(str, now['shape']))}"
+        if saved.get("name") == ARRAY_NAME and self.dataset.name != ARRAY_NAME:
+            # Images passed from Python leave cfg.data as it was (the default mnist5k, often):
+            # going on with it would train a user's model on other images.
+            raise CheckpointError(
+                f"resume: {path.name} trained on {saved.get('n')} images of {shape} passed from "
+                f"Python, not on {self.dataset.name} ({here}); resume from Python with those "
+                "images, infogan.train(cfg, run_dir, resume=True, dataset=images) (other "
+                "images given that way go on with a warning)"
             )
+        log.warning(
+            "resume: %s trained on %s images of %s (%s); this data, %s, has %s%s: training "
+            "goes on with it, no longer as the uninterrupted run would",
+            path.name,
+            saved.get("n"),
+            shape,
+            saved.get("name"),
+            self.dataset.name,
+            here,
+            " (other images of the same count and size)" if same_size else "",
+        )
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self, finish: bool = True) -> TrainResult:
