@@ -267,15 +267,22 @@ def test_a_sweep_run_again_scores_finished_seeds_on_new_eval_data(tmp_path, tiny
     capsys.readouterr()
     # Reused as it was, the seed's table lacked the new data's rows while sweep.json named it.
     assert main([*argv, "--eval-data", str(other), *TINY]) == 0
-    assert "has no scores on" in capsys.readouterr().out
+    assert "the sweep names other evaluation data; scoring it again" in capsys.readouterr().out
     res = json.loads((out / "sweep.json").read_text())
     assert any(k.endswith("other/c1/accuracy") for k in res["per_seed"]["0"])
     evaluated = json.loads((out / "seed0" / "report.json").read_text())["evaluations"]
     assert any("other" in name for name in evaluated) and any("tiny" in n for n in evaluated)
-    # A damaged report is scored again, not a traceback.
-    (out / "seed0" / "report.json").write_text("{bad")
+    # The seed's config names the data its report holds (info's "scored on"): run again, the
+    # seed is reused.
+    assert json.loads((out / "seed0" / "config.json").read_text())["eval_data"] == str(other)
     assert main([*argv, "--eval-data", str(other), *TINY]) == 0
+    assert "reusing its report" in capsys.readouterr().out
+    # A damaged report is scored again, not a traceback; without --eval-data, on the seed's own.
+    (out / "seed0" / "report.json").write_text("{bad")
+    assert main([*argv, *TINY]) == 0
     assert "cannot be read as JSON; scoring it again" in capsys.readouterr().out
+    evaluated = json.loads((out / "seed0" / "report.json").read_text())["evaluations"]
+    assert any("other" in name for name in evaluated)
     summary = json.loads((out / "sweep.json").read_text())["summary"]
     assert any(k.endswith("other/c1/accuracy") for k in summary)
 
@@ -491,7 +498,7 @@ def test_deterministic_flag_is_stored_and_sets_cudnn(tmp_path, tiny_npz):
 
 def test_sweep_flattens_every_metric_block():
     acc = {"accuracy": 0.9, "nmi": 0.8, "ari": 0.7}
-    from infogan.sweep import flatten_report
+    from infogan.sweep import dataset_keys, flatten_report
 
     rep = {
         "evaluations": {
@@ -517,11 +524,16 @@ def test_sweep_flattens_every_metric_block():
         "mi_bound/c2": 2.0,
         "quality/fid": 3.0,  # n_fake counts samples, not a score: left out
     }
-    # Two datasets of one short name keep their full names.
+    # Two datasets of one short name keep their full names, decided over all of a sweep's
+    # reports, so that one dataset has one name in every seed's row.
     twins = {"evaluations": {f"/{d}/x/data.npz": {"clustering": {"c1": acc}} for d in "ab"}}
     assert sorted(flatten_report(twins)) == [
         f"/{d}/x/data.npz/c1/{k}" for d in "ab" for k in ("accuracy", "ari", "nmi")
     ]
+    one = {"evaluations": {"/a/x/data.npz": {"clustering": {"c1": acc}}}}
+    assert "x/data/c1/accuracy" in flatten_report(one)
+    names = dataset_keys([twins, one])
+    assert "/a/x/data.npz/c1/accuracy" in flatten_report(one, names)
 
 
 def test_an_interrupted_sweep_says_to_run_the_sweep_again(tmp_path, tiny_npz, capsys, monkeypatch):

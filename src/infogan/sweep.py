@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,23 +34,31 @@ from infogan.report import score_run
 from infogan.runinfo import is_sweep_table, noise_use_of, report_problem
 from infogan.select import train_selected
 
-__all__ = ["run_sweep", "flatten_report", "summarise", "format_summary"]
+__all__ = ["run_sweep", "flatten_report", "dataset_keys", "summarise", "format_summary"]
 
 
-def flatten_report(rep: dict[str, Any]) -> dict[str, float]:
+def dataset_keys(reports: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """The name each evaluation dataset of ``reports`` goes by in a table: its short name
+    (:func:`_short`), or its full one where two datasets share a short name, decided over all
+    the reports at once so that one dataset has one name in every seed's row."""
+    full = sorted({d for rep in reports for d in rep.get("evaluations", {})})
+    shorts = [_short(d) for d in full]
+    return {d: s if shorts.count(s) == 1 else d for d, s in zip(full, shorts, strict=True)}
+
+
+def flatten_report(rep: dict[str, Any], names: dict[str, str] | None = None) -> dict[str, float]:
     """The numbers of a report as ``{"<data>/c1/accuracy": 0.93, "mi_bound/c1": 2.29, ...}``:
     clustering per dataset and code, disentanglement scores per dataset (``<data>/mig``; the
     oracle's are the data's, not the seed's, so left out), the MI bound per code (and the
     fitted-std bound where there is one), how much G uses its noise (``noise_use``), and sample
-    quality (``quality/fid``, ...)."""
+    quality (``quality/fid``, ...). ``names``: each dataset's name in the keys (default
+    :func:`dataset_keys` of this report alone; a sweep passes those of all its seeds)."""
     out: dict[str, float] = {}
-    evaluations = rep.get("evaluations", {})
-    shorts = [_short(d) for d in evaluations]
-    for data, short in zip(evaluations, shorts, strict=True):
-        ev = evaluations[data]
-        # Two datasets of one short name (/a/x/data.npz, /b/x/data.npz) keep their full names,
-        # rather than one's numbers silently replacing the other's.
-        name = short if shorts.count(short) == 1 else data
+    # Two datasets of one short name (/a/x/data.npz, /b/x/data.npz) keep their full names,
+    # rather than one's numbers silently replacing the other's.
+    names = names if names is not None else dataset_keys([rep])
+    for data, ev in rep.get("evaluations", {}).items():
+        name = names.get(data, data)
         for code, r in ev.get("clustering", {}).items():
             for key in ("accuracy", "nmi", "ari"):
                 out[f"{name}/{code}/{key}"] = float(r[key])
@@ -144,7 +153,7 @@ def run_sweep(
                 check_new_run_dir(out / f"seed{seed}")
             except SpecError as e:
                 raise SpecError(f"sweep: seed {seed}: {str(e).removeprefix('train: ')}") from None
-    per_seed: dict[int, dict[str, float]] = {}
+    reports: dict[int, dict[str, Any]] = {}
     for seed in seeds:
         run_dir = out / f"seed{seed}"
         scfg = with_absolute_data(replace(cfg, seed=seed))
@@ -168,7 +177,9 @@ def run_sweep(
                     f"stopped in seed {seed} ({run_dir}; its checkpoints are kept); run the same "
                     "infogan sweep command again to go on (finished seeds are reused)"
                 ) from None
-        per_seed[seed] = flatten_report(rep)
+        reports[seed] = rep
+    names = dataset_keys(reports.values())
+    per_seed = {seed: flatten_report(rep, names) for seed, rep in reports.items()}
     central = None
     if centrality and len(seeds) > 1:
         central = _centrality(cfg, seeds, out)
@@ -195,31 +206,32 @@ def run_sweep(
 
 def _finished_report(cfg: TrainConfig, run_dir: Path, seed: int, done: int) -> dict[str, Any]:
     """A finished seed's report: reused as it is, or scored again, as the end of training
-    scores it (:func:`~infogan.report.score_run`), where it cannot be read or holds no
-    evaluation on ``cfg.eval_data`` (a sweep run again with another ``--eval-data``: reused,
-    its table lacked those rows while ``sweep.json`` named that data)."""
+    scores it (:func:`~infogan.report.score_run`), where it cannot be read or the sweep names
+    other evaluation data than the seed was scored on (reused, its table lacked that data's
+    rows while ``sweep.json`` named it). The seed's ``config.json`` then names the new data,
+    as ``train --resume --eval-data`` makes it, so that ``info`` says what the report holds."""
     path = run_dir / "report.json"
     try:
         rep = json.loads(path.read_text())
         problem = report_problem(rep)
     except (UnicodeDecodeError, json.JSONDecodeError):
         rep, problem = None, "cannot be read as JSON"
-    model, eval_ds = None, None
-    if cfg.eval_data:
-        # The model's config is the one fitted to its data (image size and channels), which
-        # the evaluation images must meet.
-        model = load_run(run_dir, device=resolve_device(cfg.device))
-        eval_ds = load_eval_data(replace(model.cfg, eval_data=cfg.eval_data))
-    if problem is not None:
-        why = f"its {path.name} {problem}"
-    elif eval_ds is not None and eval_ds.name not in rep.get("evaluations", {}):
-        why = f"its report has no scores on {eval_ds.name}"
-    else:
+    saved = TrainConfig.load(run_dir / "config.json")
+    # Without --eval-data the seed keeps its own (a sweep started with one and run again).
+    want = cfg.eval_data or saved.eval_data
+    if problem is None and want == saved.eval_data:
         print(f"seed {seed}: already trained to step {done}; reusing its report", flush=True)
         return dict(rep)
+    why = f"its {path.name} {problem}" if problem else "the sweep names other evaluation data"
     print(f"seed {seed}: trained to step {done}, {why}; scoring it again", flush=True)
-    model = model or load_run(run_dir, device=resolve_device(cfg.device))
-    return score_run(run_dir, model, [load_training_data(model.cfg), eval_ds])
+    model = load_run(run_dir, device=resolve_device(cfg.device))
+    # The model's config is the one fitted to its data (image size and channels), which the
+    # evaluation images must meet.
+    eval_ds = load_eval_data(replace(model.cfg, eval_data=want))
+    rep = score_run(run_dir, model, [load_training_data(model.cfg), eval_ds])
+    if want != saved.eval_data:
+        replace(saved, eval_data=want).save(run_dir / "config.json")
+    return rep
 
 
 def _note_replaced_table(table: Path, steps: int, seeds: list[int]) -> None:
