@@ -148,7 +148,8 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     from infogan.model import _label_order
 
     assert sorted(["10", "2", "-1"], key=_label_order) == ["-1", "2", "10"]
-    assert sorted(["dog", "cat", "bird", "7"], key=_label_order) == ["7", "bird", "cat", "dog"]
+    assert sorted(["Dog", "cat", "bird", "7"], key=_label_order) == ["7", "bird", "cat", "Dog"]
+    assert sorted(["²", "1"], key=_label_order) == ["1", "²"]  # isdigit(), yet not a number
     lab = mapping[0]
     values = torch.tensor(model.values_of(lab))
     out = tmp_path / "s.npz"

@@ -165,7 +165,10 @@ def latest_checkpoint(
         return path, state
     if errors:
         raise CheckpointError(f"run: no readable checkpoint in {run_dir} ({errors[0]})")
-    seeds = sorted(p.parent.name for p in run_dir.glob("seed*/config.json"))
+    seeds = sorted(
+        (p.parent.name for p in run_dir.glob("seed*/config.json")),
+        key=lambda name: (len(name), name),  # seed2 before seed10
+    )
     if (run_dir / "sweep.json").is_file() or seeds:
         # A sweep's folder holds runs, one per seed, rather than being one.
         one = seeds[0] if seeds else "seed0"
@@ -177,6 +180,11 @@ def latest_checkpoint(
         raise CheckpointError(
             f"run: {run_dir} has no checkpoints yet: its candidates were not yet chosen among "
             f"(infogan info {run_dir} shows how far they are)"
+        )
+    if (run_dir / "checkpoints").is_dir() and (run_dir / "config.json").is_file():
+        raise CheckpointError(
+            f"run: {run_dir} has no checkpoints yet (stopped before its first one; "
+            f"infogan train --resume {run_dir} starts it again)"
         )
     if (run_dir / "checkpoints").is_dir():
         raise CheckpointError(

@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--split",
         default="test",
         choices=["train", "test"],
-        help="split of IDX directories holding both (default test)",
+        help="split of IDX directories and image folders holding both (default test)",
     )
     e.add_argument(
         "--n-mi",

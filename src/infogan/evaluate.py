@@ -464,12 +464,14 @@ def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_step(run_dir: str | Path) -> int | None:
-    """The step of ``run_dir/report.json`` (None when there is none or it is unreadable)."""
+    """The step of ``run_dir/report.json`` (None when there is none, or it is unreadable or
+    not a report)."""
     try:
-        step = json.loads((Path(run_dir) / "report.json").read_text()).get("step")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        rep = json.loads((Path(run_dir) / "report.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return step if isinstance(step, int) and not isinstance(step, bool) else None
+    # A report that report_problem rejects has no step to keep it for: it is replaced.
+    return rep["step"] if report_problem(rep) is None and "step" in rep else None
 
 
 def write_report(run_dir: str | Path, new: dict[str, Any]) -> dict[str, Any]:

@@ -405,17 +405,18 @@ class InfoGAN:
                     f"images: a 3-D array is read as N grey images [N, H, W]; give one "
                     f"{c}x{h}x{w} image as a batch of one, [1, {c}, {h}, {w}] (x[None])"
                 )
-            if x.shape[3] in (1, 3) and tuple(x.shape[1:3]) == (h, w):
+            if not three_d and x.shape[3] in (1, 3) and tuple(x.shape[1:3]) == (h, w):
                 raise DataError(
                     f"images: shape {tuple(x.shape[1:])} is channels-last [N, H, W, C]; this "
-                    f"model reads [N, C, H, W] = [N, {c}, {h}, {w}]: give x.permute(0, 3, 1, 2) "
-                    "(or infogan.data.from_arrays(x).images, which reads either layout)"
+                    f"model reads [N, C, H, W] = [N, {c}, {h}, {w}] (infogan.data.from_arrays(x)"
+                    ".images reads either layout)"
+                    + (f", and {c} channel(s), not {x.shape[3]}" if x.shape[3] != c else "")
                 )
             if tuple(x.shape[2:]) == (h, w):
                 raise DataError(
-                    f"images: {x.shape[1]} channel(s) but this model reads {c}; convert them "
-                    "first (grey to colour: x.expand(-1, 3, -1, -1); the CLI's encode converts "
-                    "image files itself)"
+                    f"images: {x.shape[1]} channel(s) but this model reads {c} "
+                    f"({'colour' if c == 3 else 'grey'}); convert them first (the CLI's encode "
+                    "converts image files itself)"
                 )
             raise DataError(
                 f"images: shape {tuple(x.shape[1:])} but this model reads ({c}, {h}, {w}); "
@@ -624,8 +625,10 @@ class InfoGAN:
 
 def _label_order(name: str) -> tuple[int, int, str]:
     """Label numbers in numeric order (2 before 10), then class names alphabetically."""
-    digits = name.removeprefix("-").isdigit()
-    return (0, int(name), "") if digits else (1, 0, name)
+    number = name.removeprefix("-")
+    if number.isascii() and number.isdigit():  # not "²", which isdigit() but int() refuses
+        return (0, int(name), "")
+    return (1, 0, name.casefold())
 
 
 def _check_range(x: torch.Tensor) -> torch.Tensor:

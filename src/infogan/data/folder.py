@@ -119,7 +119,7 @@ def _split_dir(directory: Path, split: str) -> Path:
     # without a word (`encode --data DIR` wrote the test split's rows only).
     if split in subs:
         if len(subs) == 2:
-            log.info("data: %s holds train/ and test/; reading %s/ (--split)", directory, split)
+            log.info("data: %s holds train/ and test/; reading %s/", directory, split)
         return subs[split]
     if len(subs) == 1:  # only the other split is there: that split, as for IDX directories
         ((other, found),) = subs.items()
