@@ -610,7 +610,8 @@ def _add_recipe_flags(t: argparse.ArgumentParser) -> None:
         "--lambda-ms",
         type=_finite_float,
         help="MSGAN's mode-seeking weight: G pays 1/(image distance per noise distance) "
-        "between two noises of the same codes, against a G that ignores z (0 = off, the paper)",
+        "between two noises of the same codes, against a G that ignores z (noise use below "
+        "0.2); 0 = off, the paper. Where G uses z it costs the continuous codes (README)",
     )
     t.add_argument(
         "--ema-decay",
