@@ -304,6 +304,29 @@ def test_resuming_a_finished_run_with_new_eval_data_scores_it(tmp_path, tiny_npz
     assert "its report is kept" in capsys.readouterr().out
 
 
+def test_evaluate_says_when_data_given_is_the_training_data(tmp_path, tiny_npz, caplog):
+    out = tmp_path / "r"
+    assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]) == 0
+    copy = tmp_path / "copy.npz"  # the same images under another name: still not held out
+    copy.write_bytes(Path(tiny_npz).read_bytes())
+    caplog.clear()
+    assert main(["evaluate", str(out), "--data", str(copy), "--metrics", "clustering"]) == 0
+    assert "holds the images this run trained on" in caplog.text
+    with np.load(tiny_npz) as z:
+        np.savez(tmp_path / "flipped.npz", images=z["images"][..., ::-1], labels=z["labels"])
+    caplog.clear()
+    argv = [
+        "evaluate",
+        str(out),
+        "--data",
+        str(tmp_path / "flipped.npz"),
+        "--metrics",
+        "clustering",
+    ]
+    assert main(argv) == 0
+    assert "holds the images this run trained on" not in caplog.text
+
+
 def test_evaluate_replaces_a_report_it_cannot_merge_into(tmp_path, tiny_npz, capsys, caplog):
     out = tmp_path / "r"
     assert main(["train", "--data", tiny_npz, "--steps", "2", "--out", str(out), *TINY]) == 0

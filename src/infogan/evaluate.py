@@ -720,6 +720,16 @@ def evaluate_run(
         # still scored (without the code-usage histograms, which read the data).
         log.warning("note: %s; scoring the MI bound, which needs no images", e)
         datasets = []
+    if data:
+        for ds in datasets:
+            if seen.get("fingerprint") is not None and seen["fingerprint"] == ds.fingerprint():
+                # Scored as asked, but not on held-out images (a train-only folder read for
+                # --split test, or the training file given as --data): said, not hidden.
+                log.warning(
+                    "note: %s holds the images this run trained on (its labels were never read "
+                    "in training, but these scores are not on held-out images)",
+                    ds.name,
+                )
     loaded = time.perf_counter() - start
     rep = evaluate_model(
         model,
