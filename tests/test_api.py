@@ -458,6 +458,34 @@ def test_odd_but_readable_inputs_from_the_review(model, tiny_dataset, tmp_path, 
     with caplog.at_level("WARNING"):
         evaluate_run(run, metrics="mi", n_mi=64, scale=np.float32(0.5))
     assert "images passed from Python" in caplog.text
+    # The images themselves can be scored from Python: an ImageDataset, or a bare array.
+    labelled = from_arrays(tiny_dataset.images.numpy(), labels=tiny_dataset.labels.numpy())
+    rep = evaluate_run(run, data=labelled, metrics="clustering")
+    assert rep["evaluations"]["array"]["clustering"]["c1"]["n"] == len(tiny_dataset)
+    rep = evaluate_run(run, data=[tiny_dataset.images.numpy()], metrics="clustering")
+    assert rep["evaluations"]["array"]["skipped"]["clustering"] == "no labels in this data"
+    with pytest.raises(SpecError, match="got int"):
+        evaluate_run(run, data=[3], metrics="clustering")
+
+
+def test_plausible_misuse_from_python_is_a_one_line_error(model, tiny_dataset):
+    """Each of these reached torch or the allocator as a raw error, or did the wrong thing."""
+    import numpy as np
+
+    from infogan.config import ModelConfig
+    from infogan.data import from_arrays
+
+    with pytest.raises(SpecError, match="is not a value torch can hold"):
+        model.generate(2, codes={"c1": 2**70})
+    with pytest.raises(SpecError, match="'c1' and '1' name the same code"):
+        model.generate(2, codes={"c1": 1, "1": 2})
+    with pytest.raises(SpecError, match="noise"):
+        ModelConfig(noise_dim=10**12).validate()
+    with pytest.raises(SpecError, match="width: must be > 0 and at most 16"):
+        ModelConfig(width=1e6).validate()
+    # -1 as "unknown" was scored, then its mapping refused on loading the run.
+    with pytest.raises(DataError, match="labels must be class indices >= 0, got -1"):
+        from_arrays(tiny_dataset.images.numpy(), labels=np.r_[-1, np.zeros(63, int)])
 
 
 def test_weights_digest_follows_every_change_of_the_weights(model):

@@ -115,8 +115,8 @@ class ModelConfig:
                 "channels: the 'mnist' networks read 1 channel; for colour images use "
                 "--arch conv32 (32x32), conv64 or conv64s (64x64)"
             )
-        if not self.width > 0:
-            raise SpecError(f"width: must be > 0, got {self.width}")
+        if not 0 < self.width <= MAX_WIDTH:  # 1e6 reached the allocator as a raw error
+            raise SpecError(f"width: must be > 0 and at most {MAX_WIDTH:g}, got {self.width}")
         if self.fixed_std is not None and not self.fixed_std > 0:
             raise SpecError(f"fixed_std: must be > 0 or None, got {self.fixed_std}")
         if self.sn_scope not in SN_SCOPES:
@@ -127,6 +127,8 @@ class ModelConfig:
             raise SpecError("log_std_min must be smaller than log_std_max")
 
 
+#: Largest network width multiplier (16x the paper's networks is past any GPU's memory).
+MAX_WIDTH = 16.0
 #: Largest seed a user gives (torch seeds are 64-bit; candidate starts multiply, below).
 MAX_SEED = 2**32 - 1
 #: Most candidate starts: start ``i`` of a run with seed ``s`` trains seed ``s * 1000 + i``

@@ -25,7 +25,8 @@ import torch
 
 from infogan.atomic import atomic_write_bytes
 from infogan.config import NOISE_USE_WARN
-from infogan.data import ImageDataset, load_dataset
+from infogan.data import ImageDataset, from_arrays, load_dataset
+from infogan.data.dataset import with_channels
 from infogan.data.npz import ARRAY_NAME
 from infogan.data.registry import absolute_source
 from infogan.errors import CheckpointError, DataError, SpecError, whole_number
@@ -628,6 +629,20 @@ def _format_timings(timings: dict[str, float]) -> list[str]:
     return lines
 
 
+#: What one ``data`` entry of :func:`evaluate_run` may be.
+DataSource = str | os.PathLike[str] | ImageDataset | np.ndarray | torch.Tensor
+
+
+def _as_source(source: Any) -> str | ImageDataset:
+    """One ``data`` entry of :func:`evaluate_run` as a path made absolute (names stay names)
+    or a dataset in memory (arrays read as :func:`infogan.data.from_arrays` reads them)."""
+    if isinstance(source, ImageDataset):
+        return source
+    if isinstance(source, np.ndarray | torch.Tensor):
+        return from_arrays(source)
+    return absolute_source(source)
+
+
 def check_writable_run(run_dir: str | Path) -> None:
     """Raise a one-line error unless ``run_dir`` is a run directory this process can write
     ``report.json`` into: checked before the metrics, which can take minutes."""
@@ -647,7 +662,7 @@ def check_writable_run(run_dir: str | Path) -> None:
 
 def evaluate_run(
     run_dir: str | Path,
-    data: Sequence[str | Path] | str | Path | None = None,
+    data: Sequence[DataSource] | DataSource | None = None,
     n_mi: int = 10_000,
     device: str | torch.device = "cpu",
     split: str = "test",
@@ -663,7 +678,9 @@ def evaluate_run(
     ``report.html``); return the merged report. ``fresh``, if given, gets this call's own
     results (before the merge), so that a caller can show them apart from earlier ones.
 
-    ``data`` defaults to the run's training data (whose labels training never saw). IDX
+    ``data`` defaults to the run's training data (whose labels training never saw); else
+    dataset names, paths, :class:`~infogan.data.ImageDataset` s or image arrays in the
+    networks' size (``from_arrays(x, labels=y)`` gives arrays their labels). IDX
     directories holding both splits are read at ``split`` (test by default). Sample quality is
     measured against half of the last dataset, with the other half against it as the floor
     (:func:`quality_block`).
@@ -676,8 +693,15 @@ def evaluate_run(
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
         raise SpecError(f"evaluate: scale must be a number above 0, got {scale!r}")
     scale = float(scale)
-    if isinstance(data, str | os.PathLike):
+    if isinstance(data, str | os.PathLike | ImageDataset | np.ndarray | torch.Tensor):
         data = [data]  # one source given bare: a str is iterable, one character at a time
+    data = list(data) if data is not None else []
+    for source in data:
+        if not isinstance(source, str | os.PathLike | ImageDataset | np.ndarray | torch.Tensor):
+            raise SpecError(
+                f"evaluate: data must be paths, dataset names, ImageDatasets or image arrays, "
+                f"got {type(source).__name__}"
+            )
     if isinstance(metrics, str):
         metrics = tuple(m.strip() for m in metrics.split(","))
     unknown = [m for m in metrics if m not in METRIC_GROUPS]
@@ -698,7 +722,7 @@ def evaluate_run(
         )
     # Paths absolute (names stay names): one dataset evaluated from two working directories,
     # or typed two ways, is one entry under "evaluations", not several.
-    sources = [absolute_source(s) for s in data] if data else [model.cfg.data]
+    sources = [_as_source(s) for s in data] if data else [model.cfg.data]
     seen = model.trained_on or {}
     if not data and seen.get("name") == ARRAY_NAME:
         log.warning(
@@ -712,7 +736,12 @@ def evaluate_run(
     # Image files are resized, and any data put in the channels, that the networks read.
     channels, side = model.nets.image_shape[:2]
     try:
-        datasets = [load_dataset(s, split=split, size=side, channels=channels) for s in sources]
+        datasets = [
+            with_channels(s, channels)
+            if isinstance(s, ImageDataset)
+            else load_dataset(s, split=split, size=side, channels=channels)
+            for s in sources
+        ]
     except DataError as e:
         if data or set(metrics) != {"mi"}:
             raise

@@ -31,6 +31,8 @@ __all__ = ["Categorical", "Continuous", "Latent", "LatentSpec", "parse_codes"]
 MAX_CATEGORIES = 10_000
 #: Largest number of continuous codes in one ``cont:N`` entry.
 MAX_CONTINUOUS = 1_000
+#: Largest noise vector (the paper's is 62; 100,000 still fits a first layer in memory).
+MAX_NOISE = 100_000
 #: Priors of the noise z known to :meth:`LatentSpec.sample`.
 NOISE_DISTS = ("normal", "uniform")
 
@@ -159,7 +161,8 @@ class LatentSpec:
         cls, spec: str, noise_dim: int, noise_scale: float = 1.0, noise_dist: str = "normal"
     ) -> LatentSpec:
         """``LatentSpec.parse("cat:10,cont:2", 62)``: the paper's MNIST latent (G input 74)."""
-        noise_dim = whole_number("noise", noise_dim, 0)  # int(62.7) was quietly 62
+        # int(62.7) was quietly 62; 10**12 reached the allocator (a 512 TB first layer).
+        noise_dim = whole_number("noise", noise_dim, 0, MAX_NOISE)
         return cls(parse_codes(spec), noise_dim, float(noise_scale), str(noise_dist))
 
     # ---- layout -----------------------------------------------------------------------------

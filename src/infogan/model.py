@@ -200,8 +200,12 @@ class InfoGAN:
             raise SpecError(f"codes: expected a dict like {{'c1': 3}}, got {type(codes).__name__}")
         g = torch.Generator(device=self.device).manual_seed(seed)
         lat = self.spec.sample(n, generator=g, device=self.device)
+        named: dict[int, str] = {}
         for name, value in (codes or {}).items():
             i = self.spec.index_of(name)
+            if i in named:  # "c1" and "1" name one code: which value wins is not the user's
+                raise SpecError(f"codes: {named[i]!r} and {name!r} name the same code")
+            named[i] = name
             kind, j = self.spec.slot(i)
             if isinstance(value, str | bytes | bool) or (
                 not isinstance(value, int | float | torch.Tensor | np.ndarray | np.number)
@@ -217,7 +221,10 @@ class InfoGAN:
                 given = value.astype(np.float64 if value.dtype.kind == "f" else np.int64)
             if isinstance(value, torch.Tensor) and value.is_complex():
                 raise SpecError(f"{name}: expected real numbers, got dtype {value.dtype}")
-            v = torch.as_tensor(given, device=self.device)
+            try:
+                v = torch.as_tensor(given, device=self.device)
+            except (OverflowError, RuntimeError, TypeError, ValueError):  # 2**70: no int64
+                raise SpecError(f"{name}: {value!r} is not a value torch can hold") from None
             if v.ndim > 1 or (v.ndim == 1 and len(v) != n):
                 raise SpecError(
                     f"{name}: expected one value or one per image ({n}), got shape {tuple(v.shape)}"

@@ -68,6 +68,13 @@ class ImageDataset:
                     f"data: {self.name}: {img.shape[0]} images but labels have shape "
                     f"{list(lab.shape)}"
                 )
+            if len(lab) and int(lab.min()) < 0:
+                # Class indices: a -1 ("unknown") was scored, then its mapping refused on
+                # loading, so the run's label commands failed. Said here, before any training.
+                raise DataError(
+                    f"data: {self.name}: labels must be class indices >= 0, got {int(lab.min())} "
+                    "(leave unlabelled images out, or give no labels)"
+                )
 
     @property
     def shape(self) -> tuple[int, int, int]:
