@@ -107,7 +107,9 @@ def test_damaged_files_are_named_not_crashed_on(tmp_path, tiny_dataset, capsys):
     (run / "report.json").write_text(json.dumps({"evaluations": [1], "mi_bound": [1, 2]}))
     (run / "selection.json").write_text(json.dumps({"stages": [{"candidates": [1, 2]}]}))
     info = run_info(run)
-    assert "holds something else than a report" in info["report"]["error"]
+    assert (
+        "report.json has evaluations that are not one object per dataset" in info["report"]["error"]
+    )
     other = {"codes": "cont:3", "mi_bound": {"c2": {"bound": 0.5}}}  # another run's report
     (run / "report.json").write_text(json.dumps(other))
     assert "is of codes 'cont:3', not this run's 'cat:4,cont:2'" in run_info(run)["report"]["error"]
