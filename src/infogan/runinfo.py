@@ -354,17 +354,14 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     row = _last_row(run / "metrics.jsonl")
     if row is not None:
         info["last_metrics"] = row
-    problem = report_problem(report)
-    if isinstance(report, dict) and problem is not None:
-        info["report"] = {"error": f"{run / 'report.json'} {problem}"}
-    elif isinstance(report, dict):
-        info["report"] = _scores(report, run / "report.json")
+    if isinstance(report, dict):
+        problem = report_problem(report)
         theirs, ours = report.get("codes"), cfg.latent().spec
         if theirs is not None and theirs != ours:
             # A report copied from another run would put its scores on this run's codes.
-            info["report"] = {
-                "error": f"{run / 'report.json'} is of codes {theirs!r}, not this run's {ours!r}"
-            }
+            problem = f"is of codes {theirs!r}, not this run's {ours!r}"
+        path = run / "report.json"
+        info["report"] = {"error": f"{path} {problem}"} if problem else _scores(report, path)
     return info
 
 
