@@ -629,8 +629,9 @@ def _format_timings(timings: dict[str, float]) -> list[str]:
     return lines
 
 
-#: What one ``data`` entry of :func:`evaluate_run` may be.
+#: What one ``data`` entry of :func:`evaluate_run` may be (and its classes, for isinstance).
 DataSource = str | os.PathLike[str] | ImageDataset | np.ndarray | torch.Tensor
+_SOURCE_TYPES = (str, os.PathLike, ImageDataset, np.ndarray, torch.Tensor)
 
 
 def _as_source(source: Any) -> str | ImageDataset:
@@ -693,11 +694,11 @@ def evaluate_run(
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
         raise SpecError(f"evaluate: scale must be a number above 0, got {scale!r}")
     scale = float(scale)
-    if isinstance(data, str | os.PathLike | ImageDataset | np.ndarray | torch.Tensor):
+    if isinstance(data, _SOURCE_TYPES):
         data = [data]  # one source given bare: a str is iterable, one character at a time
     data = list(data) if data is not None else []
     for source in data:
-        if not isinstance(source, str | os.PathLike | ImageDataset | np.ndarray | torch.Tensor):
+        if not isinstance(source, _SOURCE_TYPES):
             raise SpecError(
                 f"evaluate: data must be paths, dataset names, ImageDatasets or image arrays, "
                 f"got {type(source).__name__}"
