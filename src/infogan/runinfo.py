@@ -236,6 +236,10 @@ def noise_use_of(block: object) -> float | None:
     return float(ratio) if isinstance(ratio, int | float) else None
 
 
+#: The numbers of each clustering entry that the readers of a report show.
+_CLUSTER_KEYS = ("accuracy", "nmi", "ari", "n")
+
+
 def _is_num(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -246,7 +250,9 @@ def report_problem(report: object) -> str | None:
     ``info``, a sweep's table), checked without trusting a hand-edited or foreign file."""
     if not isinstance(report, dict):
         return "is not a JSON object"
-    if "step" in report and not (isinstance(report["step"], int) and _is_num(report["step"])):
+    if "step" in report and not (
+        isinstance(report["step"], int) and not isinstance(report["step"], bool)
+    ):
         return "has a step that is not a whole number"
     blocks = {"top level": report}
     evaluations = report.get("evaluations", {})
@@ -272,10 +278,6 @@ def report_problem(report: object) -> str | None:
         if not isinstance(report.get(key, {}), dict):
             return f"has a {key} block that is not an object"
     return None
-
-
-#: The numbers of each clustering entry that the readers of a report show.
-_CLUSTER_KEYS = ("accuracy", "nmi", "ari", "n")
 
 
 def _scores(report: dict[str, Any], path: Path) -> dict[str, Any]:
