@@ -67,6 +67,24 @@ def test_a_stop_between_two_rows_resumes_with_the_same_rows(tmp_path, tiny_datas
     assert rows(tmp_path / "one") == rows(tmp_path / "two")
 
 
+def test_wall_time_runs_on_across_a_resume(tmp_path, tiny_dataset):
+    """metrics.jsonl's wall_s is the run's training time: a resumed process goes on from the
+    checkpoint's count (it restarted at 0, so curves against time jumped back)."""
+    import json
+
+    _train(tiny_config(steps=4, ckpt_every=4, log_every=2), tmp_path / "r", tiny_dataset)
+    _, state = ckpt.latest_checkpoint(tmp_path / "r")
+    state["wall_s"] = 1000.0  # as if the first process had trained for 1,000 s
+    ckpt.save_checkpoint(tmp_path / "r" / "checkpoints" / "step_0000004.pt", state)
+    _train(
+        tiny_config(steps=8, ckpt_every=4, log_every=2), tmp_path / "r", tiny_dataset, resume=True
+    )
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    walls = {r["step"]: r["wall_s"] for r in rows}
+    assert walls[2] < walls[4] < 1000.0 < walls[6] < walls[8]
+    assert ckpt.latest_checkpoint(tmp_path / "r")[1]["wall_s"] > walls[8] - 1e-9
+
+
 def test_exact_resume_with_contrastive_regulariser(tmp_path, tiny_dataset):
     kw = dict(cr_weight=2.0, cr_start=3, ckpt_every=3)
     one = _train(tiny_config(steps=6, **kw), tmp_path / "one", tiny_dataset)

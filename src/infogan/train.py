@@ -262,6 +262,11 @@ class Trainer:
         self._stepper: EagerStepper | None = None
         self._restored_log: dict[str, Any] | None = None
         self._checkpoint_config: TrainConfig | None = None  # the recipe a restored step ran
+        # Seconds of training before this process's loop (a resumed checkpoint's), and when the
+        # loop started: metrics.jsonl's wall_s counts the run's training time across resumes,
+        # not each process's from 0 (curves against time jumped back at every resume).
+        self._wall_before = 0.0
+        self._loop_t0: float | None = None
         if resume and self._stopped_before_first_checkpoint():
             # Killed (OOM, power, kill -9) before its first checkpoint: nothing to restore, and
             # the run's config is there, so "resume" means start it again, as a user expects
@@ -614,7 +619,14 @@ class Trainer:
             },
             # Statistics of the steps since the last logged row (a stop between two rows).
             **({"log_pending": pending} if (pending := self._log_pending()) else {}),
+            "wall_s": self._wall_s(),
         }
+
+    def _wall_s(self, now: float | None = None) -> float:
+        """Seconds this run has trained, over every process that trained it."""
+        if self._loop_t0 is None:
+            return self._wall_before
+        return self._wall_before + ((time.perf_counter() if now is None else now) - self._loop_t0)
 
     def _log_pending(self) -> dict[str, Any] | None:
         if self._stepper is None or self.group is not None:
@@ -693,6 +705,9 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"].cpu())
             self.step_count = int(state["step"])
             self._restored_log = state.get("log_pending")
+            wall = state.get("wall_s", 0.0)  # absent from checkpoints written before it was
+            if isinstance(wall, float) and math.isfinite(wall) and wall >= 0:
+                self._wall_before = wall
             for opt in (self.opt_d, self.opt_g, self.opt_cr):
                 if opt is not None:
                     _match_layout(opt)
@@ -787,7 +802,7 @@ class Trainer:
         if self._restored_log and self.group is None:
             stepper.load_pending(self._restored_log)
         self._stepper = stepper
-        t0 = time.perf_counter()
+        t0 = self._loop_t0 = time.perf_counter()
         t_last, step_last = t0, self.step_count
         started_at = self.step_count
         self.nets.train()
@@ -823,7 +838,7 @@ class Trainer:
                             vals = mean_stats(vals, self.device)
                         row = _row(self.step_count, vals, names)
                         row["steps_per_s"] = (self.step_count - step_last) / max(now - t_last, 1e-9)
-                        row["wall_s"] = now - t0
+                        row["wall_s"] = self._wall_s(now)
                         if not all(math.isfinite(v) for k, v in row.items() if k != "step"):
                             self._fail_non_finite()
                         if lead:
