@@ -39,6 +39,7 @@ up early (a browser cancelling an image during a slider drag) is normal and not 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import json
@@ -47,6 +48,8 @@ import re
 import socket
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -109,6 +112,10 @@ class _BadRequest(Exception):
     """A request parameter is missing, unknown or out of range (answered with 400)."""
 
 
+class _Closed(Exception):
+    """The explorer is stopping: no more images (answered with 503)."""
+
+
 class Explorer:
     """Request handling of the explorer for one loaded model, independent of any socket.
 
@@ -118,6 +125,7 @@ class Explorer:
     def __init__(self, model: InfoGAN) -> None:
         self.model = model
         self._lock = threading.Lock()
+        self._closed = False
         self._spec_body = (json.dumps(self.spec(), indent=1) + "\n").encode()
         self._page = _PAGE.encode()
 
@@ -194,6 +202,16 @@ class Explorer:
             return route(_parse_query(parts.query))
         except (_BadRequest, SpecError) as e:  # SpecError: the model's own check, a backstop
             return _text(400, f"bad request: {e}")
+        except _Closed:
+            return _text(503, "the explorer is stopping")
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """One request's torch work: one at a time, none once :meth:`close` was called."""
+        with self._lock:
+            if self._closed:
+                raise _Closed
+            yield
 
     def _index(self, params: dict[str, str]) -> Response:
         _allow(params, set())
@@ -213,9 +231,14 @@ class Explorer:
         seed = _seed(params)
         grid = _int("grid", params.get("grid", str(DEFAULT_GRID)), 1, MAX_GRID)
         codes = self._codes(params)
-        with self._lock:
-            images = self.model.generate(n=grid * grid, codes=codes, seed=seed)
-        return Response(200, _PNG, _png(images, nrow=grid))
+        with self._turn():
+            body = self._grid_png(grid, codes, seed)
+        return Response(200, _PNG, body)
+
+    def _grid_png(self, grid: int, codes: dict[str, float | int], seed: int) -> bytes:
+        # Called under the lock: every tensor is made and freed (as this frame ends) inside it.
+        images = self.model.generate(n=grid * grid, codes=codes, seed=seed)
+        return _png(images, nrow=grid)
 
     def _traverse(self, params: dict[str, str]) -> Response:
         spec = self.model.spec
@@ -228,17 +251,31 @@ class Explorer:
                 f"code: unknown {params['code'][:40]!r}; one of {', '.join(spec.names)}"
             )
         i = spec.names.index(params["code"])
-        steps = _int("steps", params.get("steps", "9"), 2, MAX_STEPS)
-        kind, j = spec.slot(i)
         code = spec.codes[i]
         codes = self._codes(params)
         if isinstance(code, Categorical):
             # A large code: the block of values holding the one chosen on the page, so that
             # choosing a value pages through them (the whole row was once refused with 400).
+            # steps is the continuous slider's; the page sends it for every code, so a value
+            # it holds for a categorical one is not an error.
             start = int(codes.get(spec.names[i], 0)) // MAX_ROW_CATEGORIES * MAX_ROW_CATEGORIES
-            values = torch.arange(start, min(start + MAX_ROW_CATEGORIES, code.k))
+            row = (start, min(start + MAX_ROW_CATEGORIES, code.k))
         else:
-            values = torch.linspace(-SLIDER_SPAN, SLIDER_SPAN, steps)
+            row = (_int("steps", params.get("steps", "9"), 2, MAX_STEPS), 0)
+        with self._turn():
+            body = self._row_png(i, row, codes, seed)
+        return Response(200, _PNG, body)
+
+    def _row_png(
+        self, i: int, row: tuple[int, int], codes: dict[str, float | int], seed: int
+    ) -> bytes:
+        """One row of images along code ``i``: categorical values ``range(*row)``, or
+        ``row[0]`` steps of the continuous slider. Called under the lock, as _grid_png."""
+        kind, j = self.model.spec.slot(i)
+        if kind == "cat":
+            values = torch.arange(*row)
+        else:
+            values = torch.linspace(-SLIDER_SPAN, SLIDER_SPAN, row[0])
         one = self.model.latent(1, codes, seed)
         m = len(values)
         lat = Latent(one.z.repeat(m, 1), one.cat.repeat(m, 1), one.cont.repeat(m, 1))
@@ -246,9 +283,18 @@ class Explorer:
             lat.cat[:, j] = values.to(lat.cat)
         else:
             lat.cont[:, j] = values.to(lat.cont)
-        with self._lock:
-            images = self.model.generate(latent=lat)
-        return Response(200, _PNG, _png(images, nrow=m))
+        return _png(self.model.generate(latent=lat), nrow=m)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Make no more images (requests get 503) and wait, up to ``timeout`` s, for the one
+        being made; False on timeout. Part of stopping the server: a process that ended while
+        a request's thread was inside torch aborted ("terminate called without an active
+        exception", SIGABRT) instead of exiting."""
+        self._closed = True
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._lock.release()
+        return True
 
     def _codes(self, params: dict[str, str]) -> dict[str, float | int]:
         """The code values named in the query, each checked against its kind."""
@@ -341,6 +387,42 @@ class _Server(ThreadingHTTPServer):
     explorer: Explorer
     #: Refuse requests whose Host header is not a loopback name (set when bound to loopback).
     check_host: bool = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Each request's thread and connection, so that stopping can end them (close_requests).
+        self._requests: dict[threading.Thread, Any] = {}
+        self._requests_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self._requests_lock:
+            self._requests[thread] = request
+        thread.start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._requests_lock:
+                self._requests.pop(threading.current_thread(), None)
+
+    def close_requests(self, timeout: float = 10.0) -> None:
+        """End every open connection (a browser's idle keep-alive one waits up to
+        REQUEST_TIMEOUT for its next request) and wait, up to ``timeout`` s in all, for their
+        threads: a thread still running Python code as the interpreter shuts down is killed
+        where it stands, and inside torch (a tensor freed by the garbage collector, say) that
+        aborts the process."""
+        with self._requests_lock:
+            requests = dict(self._requests)
+        for conn in requests.values():
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        for thread in requests:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Browsers cancel image requests all the time (each slider move supersedes the last):
@@ -449,8 +531,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # A slider drag is dozens of requests: log only the failures.
-        if str(code).isdigit() and int(code) >= 400:
+        # A slider drag is dozens of requests: log only the failures (and not the 503s of the
+        # requests still arriving as Ctrl-C stops the server).
+        if str(code).isdigit() and int(code) >= 400 and int(code) != 503:
             super().log_request(code, size)
 
     def log_error(self, format: str, *args: Any) -> None:
@@ -470,11 +553,29 @@ def make_server(
     Bound to a loopback ``host`` it serves only requests that name a loopback Host (DNS
     rebinding); bound to any other address it serves every Host, as its user chose.
     """
+    host = _plain_host(host)
     server_cls = _Server6 if ":" in host else _Server
     server = server_cls((host, port), _Handler)
     server.explorer = explorer
-    server.check_host = _is_loopback(host)
+    # The address bound, not the name given: "127.1", or a host name that resolves to a
+    # loopback address, is bound to loopback too, and must be guarded as such.
+    server.check_host = _is_loopback(str(server.server_address[0]))
     return server
+
+
+def _plain_host(host: str) -> str:
+    """``host`` as the socket takes it: an IPv6 address without the brackets of a URL
+    (``[::1]`` was "Name or service not known"); an empty one is refused, since it binds every
+    interface (an empty ``$HOST`` in a script exposed the server)."""
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise SpecError(
+            "explore: --host is empty (that would listen on every interface); give an address: "
+            "127.0.0.1 (the default), or 0.0.0.0 to serve other machines"
+        )
+    return host
 
 
 def serve(
@@ -483,22 +584,26 @@ def serve(
     """Load a run and serve its explorer until Ctrl-C; prints the URL first."""
     if not 0 <= port <= 65535:
         raise SpecError(f"explore: port must be in 0..65535, got {port}")
+    host = _plain_host(host)
     model = load_run(source, device=device)
+    explorer = Explorer(model)
     try:
-        server = make_server(Explorer(model), host, port)
+        server = make_server(explorer, host, port)
     except (OSError, OverflowError) as e:
         reason = getattr(e, "strerror", None) or str(e)
         raise InfoGANError(f"explore: cannot listen on {host}:{port} ({reason})") from None
     bound_port = server.server_address[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"explore: {source} at http://{shown}:{bound_port}/ (Ctrl-C stops)", flush=True)
-    if not _is_loopback(host):
+    if not server.check_host:  # type: ignore[attr-defined]
         print(f"explore: listening on {host}: anyone who can reach it can use it", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("explore: stopped", flush=True)
     finally:
+        explorer.close()
+        server.close_requests()  # type: ignore[attr-defined]
         server.server_close()
 
 
