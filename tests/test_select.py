@@ -597,3 +597,37 @@ def test_a_sweep_started_before_the_guard_goes_on_with_the_same_command(tmp_path
     assert main([*argv, "--select-steps", "2", "--steps", "3"]) == 0
     assert "seed0's start was chosen before the noise-use guard existed" in capsys.readouterr().out
     assert json.loads(config.read_text())["select_min_noise_use"] == 0.2
+
+
+def test_a_resume_with_fewer_steps_than_a_candidate_reached_is_refused(
+    tmp_path, tiny_dataset, monkeypatch
+):
+    """Candidate 1 finished its 6 steps, candidate 2 stopped at 2; a resume with --steps 4 once
+    scored the first at step 6 against the second at 4, kept that choice, deleted the loser's
+    checkpoints, and then said "nothing was changed"."""
+    from infogan.config import TrainConfig
+    from infogan.errors import SpecError
+    from infogan.train import Trainer
+
+    cfg = tiny_config(steps=8, candidates=2, select_steps=6, ckpt_every=2)
+    run = tmp_path / "run"
+    real = Trainer._stop_agreed
+    monkeypatch.setattr(
+        Trainer, "_stop_agreed", lambda self, asked: self.cfg.seed == 1 and self.step_count == 2
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train_selected(cfg, run, dataset=tiny_dataset)
+    monkeypatch.setattr(Trainer, "_stop_agreed", real)
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    shorter = TrainConfig.load(run / "config.json")
+    shorter.steps = 4
+    with pytest.raises(SpecError, match=r"candidate 1 .* at step 6, .*--steps 6 or more"):
+        train_selected(shorter, run, resume=True, dataset=tiny_dataset)
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before
+    # with enough steps the selection goes on as it would have
+    res = train_selected(
+        TrainConfig.load(run / "config.json"), run, resume=True, dataset=tiny_dataset
+    )
+    assert res.step == 8
+    stages = json.loads((run / "selection.json").read_text())["stages"]
+    assert [s["step"] for s in stages] == [6]

@@ -390,6 +390,33 @@ def _winner_seed(path: Path, fallback: int) -> int:
     return fallback
 
 
+def _refuse_candidates_past(cfg: TrainConfig, run_dir: Path, alive: list[int], at: int) -> None:
+    """Refuse, before anything trains or is scored, a choice at step ``at`` among candidates of
+    which one already trained past it: it would be scored at its own step against the others
+    at ``at`` (an unfair choice, made permanent, and recorded as made at ``at``). A resume with
+    a smaller ``--steps`` than a candidate reached did that, then said nothing was changed."""
+    for i in alive:
+        ckpts = ckpt.list_checkpoints(run_dir / "candidates" / str(i))
+        if not ckpts or ckpts[-1][0] <= at:
+            continue
+        reached = ckpts[-1][0]
+        if at == cfg.steps:
+            why = (
+                f"past step {at}, where --steps {cfg.steps} would make the choice; give "
+                f"--steps {reached} or more"
+            )
+        else:
+            why = (
+                f"past the selection point at step {at}, whose choice "
+                f"{run_dir / 'candidates' / 'stages.json'} no longer records; its candidates "
+                "cannot be compared at one step"
+            )
+        raise SpecError(
+            f"resume: candidate {i + 1} (folder candidates/{i}) is at step {reached}, {why} "
+            "(nothing was changed)"
+        )
+
+
 def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset) -> TrainResult:
     """The body of :func:`train_selected` once the run's lock is held."""
     if not (run_dir / "config.json").exists():
@@ -408,6 +435,7 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
             alive = list(done_stages[si]["kept"])
             continue
         del done_stages[si:]  # a point not (or differently) finished: redo from here
+        _refuse_candidates_past(cfg, run_dir, alive, at)
         scores: list[dict[str, Any]] = []
         parts: list[list[np.ndarray]] = []
         models: list[InfoGAN] = []
