@@ -3,6 +3,7 @@
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -631,3 +632,23 @@ def test_a_resume_with_fewer_steps_than_a_candidate_reached_is_refused(
     assert res.step == 8
     stages = json.loads((run / "selection.json").read_text())["stages"]
     assert [s["step"] for s in stages] == [6]
+
+
+def test_the_last_leg_of_a_parallel_point_gets_a_workers_threads(monkeypatch):
+    """With --parallel 2, a point's legs train in workers of half the threads each; a resume
+    with one leg left trained it here with all of them, and so not as the uninterrupted run
+    did (its losses differed from the first step on)."""
+    from infogan import parallel
+    from infogan.parallel import Leg, run_legs
+
+    seen = []
+    monkeypatch.setattr(parallel, "run_one", lambda *a, **k: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        leg = Leg(tiny_config(), Path("unused"), resume=True, label="candidate 2/2")
+        run_legs([leg], 2, "cpu", None, share=2)
+        run_legs([leg], 1, "cpu", None, share=2)  # one at a time: every thread, as before
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -168,24 +168,44 @@ class _Forward(_GracefulStop):
                 os.kill(proc.pid, signal.SIGTERM)
 
 
+def _run_here(legs: list[Leg], dataset: ImageDataset | None) -> None:
+    for leg in legs:
+        print(f"{leg.label}: to step {leg.cfg.steps}", flush=True)
+        run_one(leg.cfg, leg.run_dir, dataset=dataset, resume=leg.resume, finish=False)
+
+
 def run_legs(
     legs: list[Leg],
     parallel: int,
     device: str,
     dataset: ImageDataset | None,
+    share: int | None = None,
 ) -> None:
     """Train every leg, at most ``parallel`` at a time in worker processes (``parallel`` <= 1 or a
     single leg: in this process). Raises :class:`KeyboardInterrupt` (after every running leg has
     saved a checkpoint) when stopped, and :class:`TrainingError` naming the leg when one fails.
+
+    On the CPU each leg gets the torch threads it would get with ``share`` legs (default: these)
+    side by side, ``min(parallel, share)`` of them: a resumed selection with some candidates
+    finished trains the rest as the uninterrupted one did (thread counts change the last bits of
+    a CPU step, and so, over a run, possibly which candidate wins).
     """
-    if parallel <= 1 or len(legs) <= 1:
-        for leg in legs:
-            print(f"{leg.label}: to step {leg.cfg.steps}", flush=True)
-            run_one(leg.cfg, leg.run_dir, dataset=dataset, resume=leg.resume, finish=False)
+    share = max(len(legs), share or 0)
+    if parallel <= 1:
+        _run_here(legs, dataset)
+        return
+    cpu = leg_devices(device, 1)[0] == "cpu"
+    threads = max(1, torch.get_num_threads() // min(parallel, share)) if cpu else 1
+    if len(legs) <= 1:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads if cpu else before)
+        try:
+            _run_here(legs, dataset)
+        finally:
+            torch.set_num_threads(before)
         return
     n = min(parallel, len(legs))
     devices = leg_devices(device, n)
-    threads = max(1, torch.get_num_threads() // n) if devices[0] == "cpu" else 1
     ctx = mp.get_context("spawn")
     check_spawnable()
     archs.check_shippable(legs[0].cfg.model.arch)  # one error now, not one per worker

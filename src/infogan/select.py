@@ -456,7 +456,7 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
                 label = f"candidate {i + 1}/{cfg.candidates} (seed {ccfg.seed})"
                 legs.append(Leg(ccfg, cdir, resume=bool(ckpts), label=label))
         try:
-            run_legs(legs, cfg.parallel, cfg.device, dataset)
+            run_legs(legs, cfg.parallel, cfg.device, dataset, share=len(alive))
         except KeyboardInterrupt:
             some = any(ckpt.list_checkpoints(run_dir / "candidates" / str(i)) for i in alive)
             saved = (
