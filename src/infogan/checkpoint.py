@@ -73,6 +73,18 @@ def _exported_kind(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _failed_crc(path: Path) -> str | None:
+    """The first member of the archive whose bytes fail its CRC-32, if any. torch.load does not
+    check them: a checkpoint with flipped bytes loaded, and scored an MI bound of -4e28 and
+    -inf without a word. Reads the whole file once (~0.1 s per 100 MB)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as e:
+        return brief(str(e)) or type(e).__name__
+    return None if bad is None else f"its part {bad} fails its checksum"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint without executing code; :class:`CheckpointError` if it is not ours."""
     path = Path(path)
@@ -91,6 +103,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"checkpoint: {path} is {kind}, not a training checkpoint; load it with {loader}, "
             "or give the run folder"
+        )
+    damaged = _failed_crc(path)
+    if damaged is not None:
+        raise CheckpointError(
+            f"checkpoint: {path} is damaged ({damaged}: bytes changed on disk or in a copy)"
         )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
