@@ -382,3 +382,35 @@ def test_flipped_bytes_are_caught_by_the_checksums(tmp_path, tiny_dataset):
         ckpt.load_checkpoint(newest)
     path, state = ckpt.latest_checkpoint(tmp_path / "r")  # the one before, with a warning
     assert path.name == "step_0000002.pt" and state["step"] == 2
+
+
+def test_ctrl_c_in_the_last_step_stops_the_run(tmp_path, tiny_dataset, monkeypatch):
+    """The first Ctrl-C only sets a flag checked before each step: one landing in the last step
+    was never looked at, and the run went on to its evaluation (or to the next candidate) as if
+    it had not come. Now it stops there, the last checkpoint written."""
+    import importlib
+    import os
+    import signal
+
+    train_mod = importlib.import_module("infogan.train")  # infogan.train is also the function
+
+    real = train_mod.make_stepper
+
+    def stepper_that_is_interrupted_at_the_end(trainer):
+        s = real(trainer)
+        step = s.step
+
+        def last_step_interrupted(i):
+            step(i)
+            if i == trainer.cfg.steps - 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        s.step = last_step_interrupted
+        return s
+
+    monkeypatch.setattr(train_mod, "make_stepper", stepper_that_is_interrupted_at_the_end)
+    tr = Trainer(tiny_config(steps=3, ckpt_every=10), tmp_path / "r", dataset=tiny_dataset)
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 3, the last"):
+        tr.run()
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "r")] == [3]
+    assert not (tmp_path / "r" / "report.json").exists()  # no evaluation after the stop

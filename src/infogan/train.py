@@ -855,6 +855,15 @@ class Trainer:
                             board.image("samples", grid, self.step_count)
                     if self.step_count % cfg.ckpt_every == 0 or at_end:
                         self.save()
+                if stop.requested and self.group is None:
+                    # Ctrl-C during the last step or its checkpoint: the loop ended before it
+                    # looked again, and the run went on to its evaluation (or, for a candidate
+                    # trained here, to the next start) as if no signal had come.
+                    raise KeyboardInterrupt(
+                        f"stopped at step {self.step_count}, the last; checkpoint "
+                        f"{ckpt.checkpoint_path(self.run_dir, self.step_count)}; continue with: "
+                        f"infogan train --resume {shlex.quote(str(self.run_dir))}"
+                    )
         except Exception:
             # Out of memory at the first step, a full disk, diverged losses: with no checkpoint
             # there is nothing to resume (a resume would repeat what failed), so --out is freed
