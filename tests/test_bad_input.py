@@ -347,6 +347,10 @@ def test_bounded_counts_and_values(capsys, finished):
     assert "2..100" in _err(capsys, ["traverse", run, "--steps", "20000", "--out", "t"])
     assert "--span" in _err(capsys, ["traverse", run, "--span", "1e40", "--out", "t"])
     assert "--batch" in _err(capsys, ["bench", "--device", "cpu", "--batch", ","])
+    assert "--batch" in _err(capsys, ["bench", "--device", "cpu", "--batch", "64,"])
+    # the --time-to-acc flags without it were ignored in silence
+    for extra in (["--eval-data", "mnist5k"], ["--candidates", "2"], ["--max-steps", "9"]):
+        assert "is for --time-to-acc" in _err(capsys, ["bench", "--device", "cpu", *extra])
     argv = ["bench", "--device", "cpu", "--time-to-acc", "2", "--eval-data", "mnist5k"]
     assert "(0, 1]" in _err(capsys, argv)
 

@@ -414,3 +414,28 @@ def test_ctrl_c_in_the_last_step_stops_the_run(tmp_path, tiny_dataset, monkeypat
         tr.run()
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "r")] == [3]
     assert not (tmp_path / "r" / "report.json").exists()  # no evaluation after the stop
+
+
+def test_atomic_writes_go_through_links_and_never_replace_a_device(tmp_path, monkeypatch):
+    """The rename replaced whatever was at the path: a symbolic link became a file (its target
+    untouched), and `--force` onto /dev/null or a FIFO replaced it with a regular file (as
+    root, /dev/full was gone). Output paths are checked before the work, too."""
+    import os
+
+    from infogan import atomic
+    from infogan.atomic import atomic_write_bytes, unwritable
+
+    real = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    atomic_write_bytes(link, b"1")
+    assert link.is_symlink() and real.read_bytes() == b"1"
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    assert "not a regular file" in unwritable(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write_bytes(fifo, b"1")
+    assert not fifo.is_file() and fifo.exists()  # still the FIFO
+    assert unwritable(tmp_path / "new" / "deeper" / "x.json") is None  # folders to be made
+    monkeypatch.setattr(atomic.os, "access", lambda *a: False)  # a read-only folder
+    assert unwritable(tmp_path / "x.json") == f"folder {tmp_path} is not writable"

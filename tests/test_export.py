@@ -320,3 +320,14 @@ def test_a_failed_export_leaves_what_was_there(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         export_model(run, out, force=True)
     assert all(p.read_bytes() == b for p, b in kept.items())  # the earlier export, whole
+
+
+def test_export_onto_its_own_checkpoint_is_refused(tmp_path):
+    """`export my.pt --out my.pt --force` replaced the checkpoint with the export."""
+    run = make_run(tmp_path / "run")
+    own = tmp_path / "my.pt"
+    own.write_bytes(ckpt.latest_checkpoint(run)[0].read_bytes())
+    before = own.read_bytes()
+    with pytest.raises(SpecError, match="is the checkpoint exported from"):
+        export_model(own, own, fmt="torchscript", force=True)
+    assert own.read_bytes() == before

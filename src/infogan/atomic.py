@@ -7,13 +7,14 @@ the rename itself survives a power cut. Used for checkpoints, reports, metrics a
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_bytes", "unwritable"]
 
 # mkstemp creates files with mode 0600; give outputs the usual 0666 & ~umask like open() does.
 # Read the umask once at import: setting it is process-wide, so doing it per write would race.
@@ -34,9 +35,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write(f)`` on a temp file beside ``path``, fsync it, rename it to ``path``."""
+def unwritable(path: str | os.PathLike[str]) -> str | None:
+    """Why an atomic write to ``path`` would fail or do harm, or None: for checking a user's
+    output path before the work that makes its contents (a benchmark, an export). The target
+    exists and is not a regular file (the rename replaced ``/dev/null``, a FIFO or a socket
+    with a regular file), or its folder cannot be written (read-only, no permission)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        return f"{path} exists and is not a regular file (a device, pipe or socket)"
+    folder = path.resolve().parent if path.is_symlink() else path.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # the folders atomic_write would create
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        return f"folder {existing} is not writable"
+    return None
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(f)`` on a temp file beside ``path``, fsync it, rename it to ``path``.
+
+    A symbolic link is written through (its target is replaced, the link kept, as ``open``
+    would); a target that is not a regular file (a device, FIFO or socket, which the rename
+    would replace) raises an OSError naming it."""
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise OSError(errno.EINVAL, "exists and is not a regular file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # The name's first 100 characters: the temp name adds ~14, and a valid name of up to

@@ -440,13 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--eval-every",
         type=_count,  # 0 evaluated step 0 forever
-        default=250,
         help="with --time-to-acc: steps between evaluations (250)",
     )
     b.add_argument(
         "--max-steps",
         type=_count,
-        default=12_000,
         help="with --time-to-acc: give up after this many steps (12000)",
     )
 
@@ -1027,6 +1025,7 @@ def _new_file(
     not a file a run wrote (``--force`` or not: a run's checkpoints, config, report, samples),
     and it is not an existing file unless ``--force`` (a typo must not replace a figure or a
     table the user kept)."""
+    from infogan.atomic import unwritable
     from infogan.runinfo import is_run_figure, written_by
 
     p = Path(path)
@@ -1044,6 +1043,9 @@ def _new_file(
         )
     if p.exists() and not force:
         raise SpecError(f"{flag}: {p} already exists; pass --force to replace it")
+    why = unwritable(p)
+    if why is not None:  # now, not after the work (a benchmark ran 14 s, then failed)
+        raise SpecError(f"{flag}: {why}")
     return p
 
 
@@ -1267,12 +1269,26 @@ def _bench(a: argparse.Namespace) -> int:
         cfg.candidates = a.candidates
     if a.select_steps is not None:
         _set_select_points(cfg, a.select_steps)
+    if a.time_to_acc is None:
+        # They shape the timed training of --time-to-acc only: ignored in silence, a user
+        # believed the steps/s were of the recipe or data named.
+        for flag, value in (
+            ("--eval-data", a.eval_data),
+            ("--eval-every", a.eval_every),
+            ("--max-steps", a.max_steps),
+            ("--candidates", a.candidates),
+            ("--select-steps", a.select_steps),
+        ):
+            if value is not None:
+                raise SpecError(
+                    f"bench: {flag} is for --time-to-acc (the timed steps train no model to "
+                    f"score); give --time-to-acc ACC, or leave {flag} out"
+                )
     try:
-        batches = [int(x) for x in a.batch.split(",") if x.strip()]
+        batches = [int(x) for x in a.batch.split(",")]
     except ValueError:
         raise SpecError(f"--batch: expected integers like 64,256, got {a.batch!r}") from None
-    if not batches:
-        raise SpecError(f"--batch: no batch size in {a.batch!r}; give one like 64 or 64,256")
+    batches = list(dict.fromkeys(batches))  # 64,64 timed the same configuration twice
     for b in batches:
         cfg.batch = b
         cfg.validate()
@@ -1322,7 +1338,12 @@ def _bench(a: argparse.Namespace) -> int:
             cfg.graph = "on" if paths[0].endswith("graph") else "off"  # on: CUDA only, said
             cfg.compile = paths[0].startswith("compile")
         res = time_to_accuracy(
-            cfg, a.time_to_acc, a.eval_data, a.eval_every, a.max_steps, t_start=_T_START
+            cfg,
+            a.time_to_acc,
+            a.eval_data,
+            a.eval_every or 250,
+            a.max_steps or 12_000,
+            t_start=_T_START,
         )
         print(json.dumps({k: v for k, v in res.items() if k != "curve"}))
         if a.json:

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from infogan.archs import check_saved_arch
-from infogan.atomic import atomic_write_bytes
+from infogan.atomic import atomic_write_bytes, unwritable
 from infogan.config import TrainConfig
 from infogan.errors import CheckpointError, InfoGANError, SpecError, brief
 from infogan.latent import Categorical, LatentSpec
@@ -226,6 +226,8 @@ def export_model(
             ) from None
     if not Path(source).exists():
         raise CheckpointError(f"export: {source} does not exist")
+    if Path(source).resolve() in (out.resolve(), side.resolve()):  # --force replaced it
+        raise SpecError(f"export: {source} is the checkpoint exported from; write elsewhere")
 
     model = load_run(source, device="cpu")
     gen_name = _choose_generator(model, ema)
@@ -345,6 +347,9 @@ def _check_output(out: Path, side: Path, force: bool) -> None:
             raise SpecError(f"export: {p} is a file of {holder}; write elsewhere")
         if p.exists() and not force:
             raise SpecError(f"export: {p} already exists; pass --force to replace it")
+        why = unwritable(p)
+        if why is not None:
+            raise SpecError(f"export: {why}")
 
 
 def _choose_generator(model: InfoGAN, ema: bool | None) -> str:
