@@ -915,8 +915,13 @@ def _parse_int_list(text: str, flag: str, most: int) -> list[int]:
             raise SpecError(f"{flag}: expected '0-4' or '0,3,7', got {text!r}") from None
         if last < first:
             raise SpecError(f"{flag}: range {part.strip()!r} runs backwards; write {last}-{first}")
-        if first < 0 or last - first + 1 + len(values) > most:
-            raise SpecError(f"{flag}: expected at most {most} values from 0 up, got {text!r}")
+        if first < 0:
+            raise SpecError(f"{flag}: values are 0 or more, got {text!r}")
+        if last - first + 1 + len(values) > most:
+            raise SpecError(
+                f"{flag}: at most {most} values at a time (say {first}-{first + most - 1}), "
+                f"got {text!r}"
+            )
         values += range(first, last + 1)
     if not values or len(set(values)) != len(values):
         raise SpecError(f"{flag}: expected distinct values, got {text!r}")
@@ -1136,7 +1141,7 @@ def _sample(a: argparse.Namespace) -> int:
         atomic_write(out, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
     else:
         viz.save_grid(images, out, nrow=a.nrow)
-    print(f"wrote {len(images)} images to {a.out}")
+    print(f"wrote {len(images)} images to {out}")
     return 0
 
 
