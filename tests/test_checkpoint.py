@@ -439,3 +439,28 @@ def test_atomic_writes_go_through_links_and_never_replace_a_device(tmp_path, mon
     assert unwritable(tmp_path / "new" / "deeper" / "x.json") is None  # folders to be made
     monkeypatch.setattr(atomic.os, "access", lambda *a: False)  # a read-only folder
     assert unwritable(tmp_path / "x.json") == f"folder {tmp_path} is not writable"
+
+
+def test_a_worker_outlives_its_parents_repeated_death_signal(monkeypatch):
+    """A parent killed outright sends its workers SIGTERM once per thread they are passed on
+    through as it dies: the second one, milliseconds later, killed a --ddp run's workers before
+    their checkpoint. In a worker, SIGTERMs after the first are ignored; elsewhere a second
+    signal goes to the handler from before (the default one kills: "stop now")."""
+    import importlib
+    import os
+    import signal
+
+    train_mod = importlib.import_module("infogan.train")
+    before = []
+    outer = signal.signal(signal.SIGTERM, lambda *a: before.append(1))
+    try:
+        for worker in (True, False):
+            monkeypatch.setattr(train_mod._GracefulStop, "worker", worker)
+            with train_mod._GracefulStop() as stop:
+                os.kill(os.getpid(), signal.SIGTERM)
+                assert stop.requested and not before
+                os.kill(os.getpid(), signal.SIGTERM)
+                assert before == ([] if worker else [1])
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # restored after
+    finally:
+        signal.signal(signal.SIGTERM, outer)

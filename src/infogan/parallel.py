@@ -38,7 +38,7 @@ from infogan import archs
 from infogan.config import TrainConfig
 from infogan.data import ImageDataset
 from infogan.errors import InfoGANError, SpecError, TrainingError
-from infogan.train import Trainer, _GracefulStop, run_one
+from infogan.train import Trainer, _GracefulStop, mark_worker_process, run_one
 
 __all__ = ["Leg", "run_legs", "leg_devices"]
 
@@ -90,6 +90,7 @@ def detach_worker(parent: int) -> None:
     checkpoint instead of training on unseen. ``parent``: the parent's pid, as it was when it
     started the worker (if it has already gone, the worker stops at once)."""
     os.setpgrp()
+    mark_worker_process()
     if sys.platform.startswith("linux"):
         import ctypes
 

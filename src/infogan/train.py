@@ -965,6 +965,12 @@ def _append(f: Any, data: bytes, path: Path) -> None:
         raise OSError(e.errno, e.strerror, str(path)) from None
 
 
+def mark_worker_process() -> None:
+    """In a worker process (a parallel candidate, a data-parallel rank): a SIGTERM after the
+    first, while the loop stops at its next step, is ignored (see ``_GracefulStop.worker``)."""
+    _GracefulStop.worker = True
+
+
 class _GracefulStop:
     """Turn the first SIGINT/SIGTERM/SIGHUP into a flag checked between steps (a second one
     kills).
@@ -975,6 +981,12 @@ class _GracefulStop:
     left alone where it is ignored (under ``nohup``).
     """
 
+    #: Set in a worker process (:func:`mark_worker_process`): there SIGTERM comes from the
+    #: parent, and a parent killed outright (SIGKILL) sends its death signal once per thread
+    #: its children are passed on through as its threads exit, so the second SIGTERM, a few
+    #: milliseconds later, killed the workers of a ``--ddp`` run before their checkpoint.
+    worker = False
+
     def __init__(self) -> None:
         self.requested = False
         self._old: dict[int, Any] = {}
@@ -984,7 +996,8 @@ class _GracefulStop:
             raise KeyboardInterrupt
         self.requested = True
         for sig, old in self._old.items():
-            signal.signal(sig, old)
+            repeat = self.worker and sig == signal.SIGTERM
+            signal.signal(sig, signal.SIG_IGN if repeat else old)
 
     def __enter__(self) -> _GracefulStop:
         if threading.current_thread() is threading.main_thread():
