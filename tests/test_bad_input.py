@@ -1244,3 +1244,18 @@ def test_info_on_a_run_whose_every_checkpoint_is_damaged_says_what_works(
         path.unlink()
     assert main(["train", "--resume", str(out)]) == 0
     assert ckpt.checkpoint_path(out, 2).is_file()
+
+
+def test_json_nested_too_deeply_is_one_line(tmp_path, capsys, finished):
+    """json's decoder recurses per level: 100,000 nested brackets as --config, or as a run's
+    report.json, ended in a RecursionError traceback (exit 1)."""
+    import shutil
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    out = str(tmp_path / "x")
+    assert "nested too deeply" in _err(capsys, ["train", "--config", str(deep), "--out", out])
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    shutil.copy(deep, run / "report.json")
+    assert "nested too deeply" in _err(capsys, ["info", str(run)])

@@ -212,8 +212,11 @@ def test_cli_trains_and_every_later_command_needs_the_import(tmp_path, tiny_npz,
 def test_an_import_that_fails_is_named(tmp_path, capsys):
     broken = tmp_path / "broken.py"
     broken.write_text("import torch\nraise RuntimeError('oops')\n")
+    exits = tmp_path / "exits.py"  # a script's sys.exit(3) ended the command in silence
+    exits.write_text("import sys\nsys.exit(3)\n")
     for target, message in [
         (str(broken), "cannot import .*broken.py.*RuntimeError: oops"),
+        (str(exits), "exits.py' called sys.exit\\(3\\)"),
         (str(tmp_path / "none.py"), "none.py: no such file"),
         ("no_such_module_here", "No module named 'no_such_module_here'"),
     ]:

@@ -303,6 +303,12 @@ def _import_one(module: str, source: str = "--import") -> bool:
                     sys.path.remove(here)
     except SpecError:
         raise
+    except SystemExit as e:  # a script's sys.exit() at import: the command ended in silence
+        raise SpecError(
+            f"{source}: importing {module!r} called sys.exit({e.code!r}); a module of networks "
+            "should only define and register them (guard script code with "
+            "if __name__ == '__main__')"
+        ) from None
     except Exception as e:  # the user's module: any error in it is named, not re-raised
         raise SpecError(
             f"{source}: cannot import {module!r}: {type(e).__name__}: {e}".splitlines()[0][:300]

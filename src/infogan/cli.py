@@ -756,7 +756,8 @@ def _note_missing_fields(path: str) -> None:
         )
         print(
             f"note: {path} leaves out {shown}; they take TrainConfig's defaults (the paper's "
-            "recipe), not the default preset's (infogan info RUN shows the recipe trained)"
+            "recipe with the best of 4 starts chosen at step 1,000, no translation), not the "
+            "default preset's (infogan info RUN shows the recipe trained)"
         )
 
 
@@ -1524,6 +1525,17 @@ def main(argv: list[str] | None = None) -> int:
         where = e.filename2 or e.filename
         what = e.strerror or str(e) or type(e).__name__
         print(f"error: {where}: {what}" if where else f"error: {what}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        # json's decoder recurses once per level: a file of 100,000 nested brackets given as
+        # --config, or left as a run's config.json or report.json, ended in a traceback.
+        if os.environ.get("INFOGAN_TRACEBACK"):
+            raise
+        print(
+            "error: a file read here is nested too deeply to be a config or report of "
+            "infogan's (JSON arrays or objects thousands of levels deep)",
+            file=sys.stderr,
+        )
         return 2
     except (MemoryError, RuntimeError) as e:
         text = str(e)

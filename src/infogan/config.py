@@ -501,6 +501,8 @@ class TrainConfig:
             ) from None
         except (OSError, json.JSONDecodeError) as e:
             raise SpecError(f"config: cannot read {path}: {e}") from None
+        except RecursionError:
+            raise SpecError(f"config: cannot read {path}: nested too deeply") from None
 
 
 #: TrainConfig fields that say how a run is carried out (its length, devices, logging), not
