@@ -289,6 +289,8 @@ def test_an_empty_out_is_refused_not_replaced_by_the_default(capsys, tmp_path, m
     assert "--out: empty" in _err(capsys, ["traverse", "no-run", "--out", ""])
     assert "--out: empty" in _err(capsys, ["sweep", "--seeds", "0", "--out", "", *TINY])
     assert "--json: empty" in _err(capsys, ["bench", "--json", ""])
+    # download fell back to ~/.cache/infogan
+    assert "--root: empty" in _err(capsys, ["download", "mnist", "--root", ""])
     assert list(tmp_path.iterdir()) == []
 
 

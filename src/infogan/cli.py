@@ -1489,7 +1489,7 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
     """An empty ``--out`` or ``--json`` (a shell variable that was never set) is refused: as a
     path it is the current folder, so ``train --out ''`` trained into the default folder,
     ``traverse`` wrote into the current one and ``sweep`` made it the sweep's root."""
-    for name in ("out", "json"):
+    for name in ("out", "json", "root"):  # root: download's (it fell back to ~/.cache)
         value = getattr(args, name, None)
         if isinstance(value, str) and not value.strip():
             raise SpecError(f"--{name}: empty; give a path (or leave --{name} out)")
