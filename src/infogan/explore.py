@@ -398,9 +398,9 @@ class _Server(ThreadingHTTPServer):
         thread = threading.Thread(
             target=self.process_request_thread, args=(request, client_address), daemon=True
         )
-        with self._requests_lock:
+        with self._requests_lock:  # started under it: close_requests joins started threads
             self._requests[thread] = request
-        thread.start()
+            thread.start()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
