@@ -495,7 +495,8 @@ def test_ctrl_c_with_images_being_made_exits_cleanly(tmp_path):
 
         def get(seed: int, port: int = port) -> None:
             url = f"http://127.0.0.1:{port}/image.png?grid={MAX_GRID}&seed={seed}"
-            with contextlib.suppress(OSError):
+            # the server ends these connections as it stops: any client error is expected
+            with contextlib.suppress(Exception):
                 urllib.request.urlopen(url, timeout=60).read()
 
         clients = [threading.Thread(target=get, args=(i,), daemon=True) for i in range(8)]
