@@ -1261,3 +1261,14 @@ def test_json_nested_too_deeply_is_one_line(tmp_path, capsys, finished):
     shutil.copytree(finished, run)
     shutil.copy(deep, run / "report.json")
     assert "nested too deeply" in _err(capsys, ["info", str(run)])
+
+
+def test_a_huge_value_is_not_echoed_whole(tmp_path, capsys):
+    """A 5 MB ``data`` string in a --config file was printed whole in the error line."""
+    import json
+
+    cfg = tmp_path / "big.json"
+    cfg.write_text(json.dumps({"data": "x" * 5_000_000}))
+    err = _err(capsys, ["train", "--config", str(cfg), "--out", str(tmp_path / "r")])
+    assert len(err) < 1200 and "characters left out" in err, err[:300]
+    assert err.endswith("File name too long")  # the end, which says what is wrong, is kept

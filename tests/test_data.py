@@ -471,8 +471,11 @@ def test_download_rejects_bad_content(tmp_path, fetch_log):
         dl.download(remote, tmp_path / "cache", splits=("train",))
     msg = str(e.value)
     assert "connection refused" in msg and "truncated" in msg and "\n" not in msg
-    # Nothing half-written left behind, not even the empty folder of a first download.
-    assert not (tmp_path / "cache" / "toy").exists()
+    # Nothing half-written left behind, not even the empty folders of a first download.
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(DataError):  # folders that were there before are kept
+        dl.download(remote, tmp_path / "server" / "deep" / "er", splits=("train",))
+    assert not (tmp_path / "server" / "deep").exists() and (tmp_path / "server").is_dir()
 
     wrong = np.zeros((6, 5, 7), np.uint8)
     (server / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(wrong)))

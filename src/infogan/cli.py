@@ -1498,6 +1498,15 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
         raise SpecError(f"--json: '-' (JSON on stdout) is evaluate's; give {args.command} a file")
 
 
+def _shorten(text: str, limit: int = 1000) -> str:
+    """``text`` cut in the middle past ``limit`` characters: an error line quotes what it was
+    given, and a 200 MB ``data`` string in a --config file was echoed whole."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit * 3 // 4], text[-limit // 5 :]
+    return f"{head} ...[{len(text) - len(head) - len(tail):,} characters left out]... {tail}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``infogan`` console script."""
     args = build_parser().parse_args(argv)
@@ -1511,7 +1520,7 @@ def main(argv: list[str] | None = None) -> int:
                 import_modules(args.imports)
             return _COMMANDS[args.command](args)
     except InfoGANError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_shorten(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:
         if isinstance(e, BrokenPipeError) and _stdout_gone():
@@ -1524,7 +1533,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         where = e.filename2 or e.filename
         what = e.strerror or str(e) or type(e).__name__
-        print(f"error: {where}: {what}" if where else f"error: {what}", file=sys.stderr)
+        print(_shorten(f"error: {where}: {what}" if where else f"error: {what}"), file=sys.stderr)
         return 2
     except RecursionError:
         # json's decoder recurses once per level: a file of 100,000 nested brackets given as

@@ -204,7 +204,8 @@ def download(
     directory = (
         Path(root).expanduser() if root is not None else default_cache_dir()
     ) / dataset.name
-    made = not directory.exists()
+    # The folders this call creates, deepest first, so that a failure removes all of them.
+    made = [d for d in (directory, *directory.parents) if not d.exists()]
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -221,10 +222,13 @@ def download(
                     pass  # a corrupt or foreign file: fetch a fresh copy over it
             _install(spec, directory, dataset.mirrors)
     except BaseException:
-        # A failed first download (offline, say) leaves no empty folder behind that looks like
-        # a dataset; a folder that already held files is left as it was.
-        if made and not any(directory.iterdir()):
-            directory.rmdir()
+        # A failed first download (offline, say) leaves none of the empty folders it made
+        # behind (one would look like a dataset); a folder that already held files is left.
+        for folder in made:
+            try:
+                folder.rmdir()  # only succeeds while empty
+            except OSError:
+                break
         raise
     return directory
 
