@@ -1272,3 +1272,21 @@ def test_a_huge_value_is_not_echoed_whole(tmp_path, capsys):
     err = _err(capsys, ["train", "--config", str(cfg), "--out", str(tmp_path / "r")])
     assert len(err) < 1200 and "characters left out" in err, err[:300]
     assert err.endswith("File name too long")  # the end, which says what is wrong, is kept
+
+
+def test_a_refused_value_from_a_config_file_says_so(tmp_path, capsys):
+    """A ddp run's config.json given to a --parallel 2 run: the refusal of ddp named the field
+    as if it had been typed."""
+    import json
+
+    from infogan.config import preset
+
+    saved = preset("default").to_dict()
+    saved["ddp"] = 2
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(saved))
+    out = str(tmp_path / "r")
+    err = _err(capsys, ["train", "--config", str(cfg), "--parallel", "2", "--out", out])
+    assert err.startswith("error: ddp:") and err.endswith(f"(from {cfg})"), err
+    typed = ["train", "--config", str(cfg), "--parallel", "2", "--ddp", "2", "--out", out]
+    assert "(from" not in _err(capsys, typed)

@@ -770,7 +770,16 @@ def _apply_run_flags(cfg: TrainConfig, a: argparse.Namespace) -> None:
         if getattr(a, flag) is not None:
             _set(cfg, flag, getattr(a, flag))
     cfg.progress = not a.no_progress
-    cfg.validate()
+    try:
+        cfg.validate()
+    except SpecError as e:
+        # A field taken from --config (another run's config.json, say ddp: 2 into a
+        # --parallel 2 run) was refused as if typed: say where its value came from.
+        field = str(e).split(":", 1)[0]
+        config = getattr(a, "config", None)
+        if config and "." not in field and hasattr(cfg, field) and getattr(a, field, None) is None:
+            raise SpecError(f"{e} (from {config})") from None
+        raise
 
 
 def _set(cfg: TrainConfig, dotted: str, value: Any) -> None:
