@@ -1290,3 +1290,18 @@ def test_a_refused_value_from_a_config_file_says_so(tmp_path, capsys):
     assert err.startswith("error: ddp:") and err.endswith(f"(from {cfg})"), err
     typed = ["train", "--config", str(cfg), "--parallel", "2", "--ddp", "2", "--out", out]
     assert "(from" not in _err(capsys, typed)
+
+
+def test_a_gpu_recipe_on_the_cpu_names_every_problem_at_once(tmp_path, tiny_dataset):
+    """A GPU run (graph on, bf16) resumed with --device cpu named its problems one per try."""
+    from conftest import tiny_config
+
+    from infogan import train
+
+    cfg = tiny_config(steps=2, device="cpu", graph="on", precision="bf16")
+    with pytest.raises(SpecError, match=r"^graph: CUDA graphs need .*; precision: bf16 on this"):
+        train(cfg, tmp_path / "r", dataset=tiny_dataset)
+    cfg = tiny_config(steps=2, device="cpu", precision="bf16")
+    with pytest.raises(SpecError, match=r"^precision: bf16") as e:
+        train(cfg, tmp_path / "r", dataset=tiny_dataset)
+    assert "graph" not in str(e.value) and not (tmp_path / "r").exists()

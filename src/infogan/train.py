@@ -190,6 +190,7 @@ class Trainer:
             tblog.require()
             tblog.check_dir(self.run_dir)
         self.device = resolve_device(cfg.device)
+        _check_device_fits(cfg, self.device)
         self.spec: LatentSpec = cfg.latent()
         # The evaluation data is read now too: a wrong path should fail before training, not
         # after it.
@@ -1079,17 +1080,25 @@ def wants_channels_last(mode: str, device: torch.device, arch: str = "mnist") ->
     return mode == "channels_last" or (mode == "auto" and device.type == "cpu" and arch in ARCHES)
 
 
+def _check_device_fits(cfg: TrainConfig, device: torch.device) -> None:
+    """Refuse, all in one line, the settings ``device`` cannot run: a GPU run's config resumed
+    with ``--device cpu`` named its problems one per try."""
+    problems = []
+    if cfg.graph == "on" and device.type != "cuda":
+        problems.append("graph: CUDA graphs need a CUDA device; use --graph auto or off on CPU")
+    if cfg.precision == "bf16" and device.type == "cpu":
+        problems.append(
+            "precision: bf16 on this CPU is hundreds of times slower than fp32; use fp32 on CPU"
+        )
+    if problems:
+        raise SpecError("; ".join(problems))
+
+
 def _want_graph(mode: str, device: torch.device) -> bool:
-    if mode == "on" and device.type != "cuda":
-        raise SpecError("graph: CUDA graphs need a CUDA device; use --graph auto or off on CPU")
     return device.type == "cuda" and mode in ("on", "auto")
 
 
 def _set_precision(precision: str, device: torch.device, deterministic: bool = False) -> None:
-    if device.type == "cpu" and precision == "bf16":
-        raise SpecError(
-            "precision: bf16 on this CPU is hundreds of times slower than fp32; use fp32 on CPU"
-        )
     if device.type == "cuda":
         # tf32 (and bf16, whose autocast leaves some matmuls in fp32) use tensor cores for fp32.
         torch.backends.cuda.matmul.allow_tf32 = precision in ("tf32", "bf16")
