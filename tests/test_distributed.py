@@ -266,3 +266,33 @@ def test_more_cpu_processes_than_cores_is_warned(caplog, monkeypatch):
     with caplog.at_level("WARNING"):
         check_machine(tiny_config(ddp=4, device="cpu"))
     assert "--ddp 4 runs 4 processes on this machine's 2 CPU cores" in caplog.text
+
+
+def test_rendezvous_folders_of_killed_launches_are_removed(tmp_path, monkeypatch):
+    """A launch killed with SIGKILL left its /tmp/infogan-ddp-* folder for ever (21 sat in
+    /tmp); the next launch removes those whose launcher is gone, and only those."""
+    from infogan import distributed
+
+    monkeypatch.setattr(distributed.tempfile, "gettempdir", lambda: str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    old = time.time() - 2 * distributed.STALE_STORE_S
+    folders = {}
+    for name, pid, age in (
+        ("dead_old", gone.pid, old),
+        ("dead_new", gone.pid, None),  # its workers may still be writing their checkpoint
+        ("alive_old", os.getpid(), old),
+        ("garbage", "x", old),
+    ):
+        folder = tmp_path / (distributed.STORE_PREFIX + name)
+        folder.mkdir()
+        (folder / "parent").write_text(str(pid))
+        (folder / "store").write_text("")
+        if age is not None:
+            os.utime(folder / "parent", (age, age))
+        folders[name] = folder
+    (tmp_path / (distributed.STORE_PREFIX + "no_note")).mkdir()
+    (tmp_path / "other").mkdir()
+    distributed._remove_stale_stores()
+    left = sorted(p.name.removeprefix(distributed.STORE_PREFIX) for p in tmp_path.iterdir())
+    assert left == ["alive_old", "dead_new", "garbage", "no_note", "other"]

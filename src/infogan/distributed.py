@@ -327,6 +327,33 @@ def launch(
         return _launch(cfg, run_dir, dataset, resume, finish)
 
 
+#: Prefix of the temporary folder of a launch's rendezvous file.
+STORE_PREFIX = "infogan-ddp-"
+
+#: A folder whose launching process is gone is removed once it is this old: its workers,
+#: told of the parent's death, may still be agreeing on a step and writing a checkpoint.
+STALE_STORE_S = 600.0
+
+
+def _remove_stale_stores() -> None:
+    """Remove the rendezvous folders that launches killed with SIGKILL left in the temporary
+    folder (nothing of theirs ran to remove them): a folder goes once the process named in its
+    ``parent`` file no longer exists and the folder is :data:`STALE_STORE_S` old."""
+    import time
+
+    for folder in Path(tempfile.gettempdir()).glob(STORE_PREFIX + "*"):
+        try:
+            note = folder / "parent"
+            pid = int(note.read_text())
+            if time.time() - note.stat().st_mtime < STALE_STORE_S:
+                continue
+            os.kill(pid, 0)  # raises ProcessLookupError once the launcher is gone
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # alive, another user's, or not one of ours
+
+
 def _launch(
     cfg: TrainConfig,
     run_dir: str | Path,
@@ -341,7 +368,9 @@ def _launch(
     devices = ddp_devices(cfg.device, world)
     threads = max(1, torch.get_num_threads() // world) if devices[0] == "cpu" else 1
     ctx = mp.get_context("spawn")
-    tmp = tempfile.mkdtemp(prefix="infogan-ddp-")
+    _remove_stale_stores()
+    tmp = tempfile.mkdtemp(prefix=STORE_PREFIX)
+    Path(tmp, "parent").write_text(str(os.getpid()))
     store = os.path.join(tmp, "store")
     running: dict[int, tuple[Any, Any, Any]] = {}
     reports: dict[int, tuple[str, Any]] = {}
