@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -246,6 +247,24 @@ def test_workers_stop_with_a_checkpoint_when_the_parent_is_killed(tmp_path, tiny
         time.sleep(0.1)
     _, state = ckpt.latest_checkpoint(run)
     assert state["step"] >= 1 and state["step"] % 10 == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_killed_from_outside_is_named(tmp_path, tiny_npz):
+    """The out-of-memory killer's SIGKILL of one rank was reported as the survivor's gloo error
+    ("Connection closed by peer"), or not at all."""
+    run = tmp_path / "run"
+    proc = _start_ddp_run(run, tiny_npz)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    workers = [p for p in children if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert len(workers) == 2, children
+    os.kill(int(max(workers, key=int)), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert re.search(r"error: ddp: the process of rank \d was killed \(SIGKILL\)$", err.strip()), (
+        err
+    )
 
 
 def _running(pid: int) -> bool:

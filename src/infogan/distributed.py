@@ -374,6 +374,7 @@ def _launch(
     store = os.path.join(tmp, "store")
     running: dict[int, tuple[Any, Any, Any]] = {}
     reports: dict[int, tuple[str, Any]] = {}
+    killed = False  # whether this process has killed the workers still running
     from infogan.parallel import check_spawnable
 
     check_spawnable()
@@ -403,13 +404,14 @@ def _launch(
                     if proc.is_alive():
                         continue
                     proc.join()
-                    reports[rank] = _report(proc, recv)
+                    reports[rank] = _report(proc, recv, rank, expected=stop.requested or killed)
                     recv.close()
                     del running[rank]
                     if reports[rank][0] == "error":
                         # The others wait in a collective for the one that failed: they cannot
                         # stop at a step boundary, so they are killed (rank 0 keeps its files
                         # up to its last checkpoint).
+                        killed = True
                         for p, _, _ in running.values():
                             p.kill()
     finally:
@@ -423,12 +425,21 @@ def _launch(
     return reports[0][1]
 
 
-def _report(proc: BaseProcess, recv: Connection[Any, tuple[str, Any]]) -> tuple[str, Any]:
+def _report(
+    proc: BaseProcess, recv: Connection[Any, tuple[str, Any]], rank: int, expected: bool
+) -> tuple[str, Any]:
+    """What worker ``rank`` sent before it ended, or what its end says. ``expected``: it was
+    stopped or killed from here, so a signal ended it on purpose."""
     try:
         if recv.poll():
             return recv.recv()
     except EOFError:  # the pipe was closed with nothing in it
         pass
-    if proc.exitcode in (-signal.SIGKILL, -signal.SIGTERM):
-        return ("interrupted", "stopped")
-    return ("error", f"a process ended with exit code {proc.exitcode}")
+    code = proc.exitcode
+    if code in (-signal.SIGKILL, -signal.SIGTERM):
+        if expected:
+            return ("interrupted", "stopped")
+        # Killed from outside (often the kernel's out-of-memory killer): said of this rank,
+        # not left to the survivors, whose collective fails with "Connection closed by peer".
+        return ("error", f"the process of rank {rank} was killed ({signal.Signals(-code).name})")
+    return ("error", f"the process of rank {rank} ended with exit code {code}")
