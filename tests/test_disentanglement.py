@@ -304,6 +304,14 @@ def test_bad_inputs_fail_with_clear_errors():
         D.dci(Grid(VALUES), identity, rng, num_train=50, num_test=50, model="nope")
     with pytest.raises(SpecError):
         D.mig(Grid(VALUES), identity, rng, num_train=0)
+    # Two points of a 40-value factor grid: some factor takes one value (its entropy is 0; MIG
+    # came back NaN with a RuntimeWarning, modularity/explicitness as scikit-learn's error).
+    many = Grid([3, 6, 40, 32, 32])
+    for metric in (D.mig, D.modularity_explicitness, D.dci):
+        kw = {} if metric is D.mig else {"num_test": 2}
+        with pytest.raises(DataError, match="took a single value in 2 training points"):
+            for seed in range(20):
+                metric(many, identity, np.random.default_rng(seed), num_train=2, **kw)
 
 
 def test_grid_satisfies_protocol():

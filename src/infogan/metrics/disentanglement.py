@@ -177,6 +177,17 @@ def _represent_factors(
     return np.concatenate(out, axis=0)
 
 
+def _check_factors_vary(ys: np.ndarray, num_train: int, metric: str) -> None:
+    """Refuse a sample in which a factor took one value: MIG divides by its entropy (0, so
+    NaN came back with only a warning) and a classifier cannot be fitted to one class."""
+    for j in range(ys.shape[0]):
+        if len(np.unique(ys[j])) < 2:
+            raise DataError(
+                f"{metric}: factor {j} took a single value in {num_train} training points; raise "
+                "num_train (infogan evaluate: a larger --scale)"
+            )
+
+
 def _check_num(name: str, value: int, minimum: int = 1) -> int:
     if int(value) != value or value < minimum:
         raise SpecError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -601,6 +612,7 @@ def code_factor_mi(
     num_train = _check_num("num_train", num_train)
     _num_factors(data)
     mus, ys = generate_batch_factor_code(data, rep_fn, num_train, rng, batch_size)
+    _check_factors_vary(ys, num_train, "mig")
     m = discrete_mutual_info(discretize(mus, num_bins), ys)
     return m / discrete_entropy(ys)[None, :]
 
@@ -739,12 +751,7 @@ def dci(
     _num_factors(data)
     x_train, y_train = generate_batch_factor_code(data, rep_fn, num_train, rng, batch_size)
     x_test, y_test = generate_batch_factor_code(data, rep_fn, num_test, rng, batch_size)
-    for j in range(y_train.shape[0]):
-        if len(np.unique(y_train[j])) < 2:
-            raise DataError(
-                f"factor {j} took a single value in {num_train} training points; raise num_train "
-                "(infogan evaluate: a larger --scale)"
-            )
+    _check_factors_vary(y_train, num_train, "dci")
     # Build every model (and draw its seed) up front, so n_jobs cannot change the result.
     models = [_make_dci_model(model, rng) for _ in range(y_train.shape[0])]
     # Threads: tree building (~90 % of a fit) runs without the GIL, and threads need no worker
@@ -896,6 +903,7 @@ def modularity_explicitness(
     _num_factors(data)
     mus, ys = generate_batch_factor_code(data, rep_fn, num_train, rng, batch_size)
     mus_test, ys_test = generate_batch_factor_code(data, rep_fn, num_test, rng, batch_size)
+    _check_factors_vary(ys, num_train, "modularity_explicitness")
     mi = discrete_mutual_info(discretize(mus, num_bins), ys)
     mean = mus.mean(axis=1, keepdims=True)
     std = mus.std(axis=1, keepdims=True)
