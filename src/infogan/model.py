@@ -215,11 +215,14 @@ class InfoGAN:
                 )
             given: Any = value
             if isinstance(value, np.ndarray | np.number):
-                if value.dtype.kind not in "biuf":  # strings, objects, complex numbers
+                # Booleans are refused as Python's True is: a mask given for a code's values.
+                if value.dtype.kind not in "iuf":  # booleans, strings, objects, complex numbers
                     raise SpecError(f"{name}: expected real numbers, got dtype {value.dtype}")
                 # uint64 (which torch cannot take from numpy) and the rest: as int64 / float64
                 given = value.astype(np.float64 if value.dtype.kind == "f" else np.int64)
-            if isinstance(value, torch.Tensor) and value.is_complex():
+            if isinstance(value, torch.Tensor) and (
+                value.is_complex() or value.dtype == torch.bool
+            ):
                 raise SpecError(f"{name}: expected real numbers, got dtype {value.dtype}")
             try:
                 v = torch.as_tensor(given, device=self.device)
