@@ -934,6 +934,11 @@ def test_a_metric_of_one_seed_has_no_spread():
     assert (
         table[0].split()[-1] == "n" and table[1].split()[-1] == "2" and table[2].split()[-1] == "1"
     )
+    # Long names are shown whole (the last 44 characters of two could be alike).
+    long = {"x" * 30 + "/first/" + "y" * 40: 1.0, "x" * 31 + "/other/" + "y" * 40: 2.0}
+    table = format_summary({0: long}, summarise({0: long})).splitlines()
+    assert [row.split()[0] for row in table[1:]] == list(long)
+    assert len({len(row) for row in table}) == 1  # the columns line up
 
 
 def test_info_shows_disentanglement_and_quality(capsys, finished):

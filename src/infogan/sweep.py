@@ -118,7 +118,9 @@ def format_summary(
     per_seed: dict[int, dict[str, float]], summary: dict[str, dict[str, float | None]]
 ) -> str:
     seeds = sorted(per_seed)
-    head = f"{'metric':44s} " + " ".join(f"{'s' + str(s):>7s}" for s in seeds)
+    # As wide as the longest name: cutting names short could print two metrics alike.
+    w = max([len("metric"), *map(len, summary)])
+    head = f"{'metric':{w}s} " + " ".join(f"{'s' + str(s):>7s}" for s in seeds)
     # n: how many seeds have the metric (a mean over fewer than all is told apart).
     lines = [head + f" {'mean':>7s} {'std':>7s} {'min':>7s} {'max':>7s} {'n':>3s}"]
     for k, st in summary.items():
@@ -127,7 +129,7 @@ def format_summary(
         )
         std = f"{st['std']:7.4f}" if st["std"] is not None else f"{'-':>7s}"
         lines.append(
-            f"{k[-44:]:44s} {vals} {st['mean']:7.4f} {std} {st['min']:7.4f} {st['max']:7.4f} "
+            f"{k:{w}s} {vals} {st['mean']:7.4f} {std} {st['min']:7.4f} {st['max']:7.4f} "
             f"{st['n']:3.0f}"
         )
     return "\n".join(lines)
