@@ -920,6 +920,20 @@ def test_centrality_says_when_its_pick_is_arbitrary():
         ["a", "b"], [[0.9, 0.5], [0.5, 0.8]], [0.7, 0.65], 0, {"groups": 5, "group_size": 2}
     )
     assert res.tied == [] and "arbitrary" not in format_centrality(res)
+    # Two runs always tie (the similarity is symmetric); the note says why.
+    res = CentralityResult(
+        ["a", "b"], [[0.9, 0.5], [0.1, 0.8]], [0.3, 0.3], 0, {"groups": 5, "group_size": 2}
+    )
+    assert res.tied == [0, 1] and "needs three or more runs" in format_centrality(res)
+
+
+def test_centrality_takes_the_first_of_runs_tied_to_the_last_bits():
+    """0.283 against 0.28300000000000003 was reported as a tie, "the first is taken", and
+    np.argmax picked the second."""
+    from infogan.centrality import _top
+
+    assert _top([0.1, 0.283, 0.28300000000000003, 0.2]) == [1, 2]
+    assert _top([0.5, 0.283]) == [0]
 
 
 def test_a_metric_of_one_seed_has_no_spread():

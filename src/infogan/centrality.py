@@ -83,9 +83,19 @@ class CentralityResult:
     def tied(self) -> list[int]:
         """The runs sharing the highest centrality when more than one does (then the pick among
         them, the first, says nothing); empty otherwise."""
-        best = max(self.centrality)
-        top = [i for i, c in enumerate(self.centrality) if abs(c - best) <= 1e-9]
+        top = _top(self.centrality)
         return top if len(top) > 1 else []
+
+
+#: Centralities this close are a tie: the mean of the same scores summed in another order
+#: differs in the last bits (0.283 against 0.28300000000000003 picked the second run).
+TIE_TOLERANCE = 1e-9
+
+
+def _top(centrality: list[float]) -> list[int]:
+    """The runs within :data:`TIE_TOLERANCE` of the highest centrality, in order."""
+    best = max(centrality)
+    return [i for i, c in enumerate(centrality) if abs(c - best) <= TIE_TOLERANCE]
 
 
 def _hold_code(model: InfoGAN, lat: Latent, groups: int, size: int, first: int) -> np.ndarray:
@@ -196,7 +206,7 @@ def model_centrality(
         log.info(f"centrality: generator {j + 1}/{n} ({names[j]}) read by every Q, {elapsed:.0f} s")
     sym = (matrix + matrix.T) / 2
     centrality = [float((sym[i].sum() - sym[i, i]) / (n - 1)) for i in range(n)]
-    selected = int(np.argmax(centrality))
+    selected = _top(centrality)[0]  # the first of tied runs, as the note says
     return CentralityResult(
         names=names,
         matrix=matrix.tolist(),
@@ -232,11 +242,15 @@ def format_centrality(res: CentralityResult) -> str:
         label = f"#{i + 1} {name}"
         lines.append(f"{label:{width}s}{row}{res.centrality[i]:12.3f}{mark}")
     if res.tied:
-        why = (
-            "no code of any run moved its Q's estimate enough to vote (all scores 0)"
-            if not any(v for row in res.matrix for v in row)
-            else "their scores are equal"
-        )
+        if not any(v for row in res.matrix for v in row):
+            why = "no code of any run moved its Q's estimate enough to vote (all scores 0)"
+        elif n == 2:
+            why = (
+                "with two runs, each one's centrality is their one shared score: "
+                "ModelCentrality needs three or more runs to choose"
+            )
+        else:
+            why = "their scores are equal"
         lines.append(
             f"note: runs {', '.join(f'#{i + 1}' for i in res.tied)} tie for the highest "
             f"centrality ({why}); the first is taken, so the choice among them is arbitrary"
