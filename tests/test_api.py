@@ -1,5 +1,6 @@
 """The Python API: load a run, generate from codes, traverse, encode, estimate the bound."""
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_config
@@ -140,9 +141,12 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     assert main(["encode", str(run), "--data", tiny_npz, "--out", str(tmp_path / "c.npz")]) == 0
     assert np.array_equal(np.load(tmp_path / "c.npz")["c1_label"], labels)
 
-    # Back from a label to the code values that stand for it, to generate that class.
+    # Back from a label to the code values that stand for it, to generate that class (the
+    # values no image took are left out: their labels are guesses).
+    unseen = model.saved_labels.codes["c1"].unseen
     for v, lab in mapping.items():
-        assert v in model.values_of(lab) and v in model.values_of(str(lab), code="c1")
+        if v not in unseen:
+            assert v in model.values_of(lab) and v in model.values_of(str(lab), code="c1")
     with pytest.raises(SpecError, match="no value of c1 stands for 'zebra'; its labels are"):
         model.values_of("zebra")
     from infogan.model import _label_order
@@ -150,7 +154,7 @@ def test_label_new_images_with_the_saved_mapping(tmp_path, tiny_dataset, tiny_np
     assert sorted(["10", "2", "-1"], key=_label_order) == ["-1", "2", "10"]
     assert sorted(["Dog", "cat", "bird", "7"], key=_label_order) == ["7", "bird", "cat", "Dog"]
     assert sorted(["²", "1"], key=_label_order) == ["1", "²"]  # isdigit(), yet not a number
-    lab = mapping[0]
+    lab = mapping[min(set(mapping) - unseen)]
     values = torch.tensor(model.values_of(lab))
     out = tmp_path / "s.npz"
     assert main(["sample", str(run), "--label", f"c1={lab}", "-n", "5", "--out", str(out)]) == 0
@@ -272,11 +276,59 @@ def test_figures_name_categorical_values_by_their_matched_labels(
     monkeypatch.setattr(viz, "save_traversal_figure", capture)
     run = tmp_path / "r"
     Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)
-    mapping = infogan.load_run(run).saved_labels.codes["c1"].mapping
+    saved = infogan.load_run(run).saved_labels.codes["c1"]
+    named = [("unseen" if v in saved.unseen else saved.mapping[v]) for v in range(4)]
+    assert len(saved.unseen) < 4
     _, cols, title = shown["traversal_c1.png"]
-    assert cols == [f"{v} → {mapping[v]}" for v in range(4)] and "matched label" in title
+    assert cols == [f"{v} → {named[v]}" for v in range(4)] and "matched label" in title
     rows, _, _ = shown["traversal_c2.png"]
-    assert rows == [f"c1={v} → {mapping[v]}" for v in range(4)]
+    assert rows == [f"c1={v} → {named[v]}" for v in range(4)]
+
+
+def test_values_no_labelled_image_took_are_shown_as_unseen_and_not_sampled(
+    tmp_path, tiny_dataset, monkeypatch
+):
+    """cat:50 scored on 4 classes: the 44 values no image took were all mapped to the most
+    frequent class, so figures captioned them "→ blue" and `sample --label blue` drew mostly
+    from them. Now they are listed as unseen: shown so, and left out of values_of."""
+    import json
+
+    from infogan import report, viz
+    from infogan.evaluate import format_report
+    from infogan.explore import Explorer
+
+    run = tmp_path / "r"
+    Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)
+    rep = json.loads((run / "report.json").read_text())
+    entry = rep["clustering"]["c1"]
+    entry["mapping"] = {"0": 5, "1": 7, "2": 5, "3": 5}
+    entry["unseen"] = [2, 3]  # as cluster_accuracy writes it when no image took 2 or 3
+    (run / "report.json").write_text(json.dumps(rep))
+    model = infogan.load_run(run)
+    assert model.values_of(5) == [0] and model.values_of(7) == [1]
+    assert model.label(tiny_dataset.images).dtype == np.int64  # new images: still labelled
+    shown = {}
+    monkeypatch.setattr(
+        viz,
+        "save_traversal_figure",
+        lambda im, p, rows, cols, **kw: shown.update(rows=rows, cols=cols),
+    )
+    report.save_traversal(model, "c1", tmp_path / "t.png")
+    assert shown["cols"] == ["0 → 5", "1 → 7", "2 → unseen", "3 → unseen"]
+    assert Explorer(model).spec()["codes"][0]["labels"] == ["5", "7", "unseen", "unseen"]
+    printed = format_report(
+        {
+            "evaluations": {
+                "d": {
+                    "clustering": {"c1": entry | {"accuracy": 1.0, "nmi": 1.0, "ari": 1.0, "n": 64}}
+                }
+            }
+        }
+    )
+    assert "2 of 4 values of c1 no image took" in printed
+    entry["unseen"] = [7]  # not a value of cat:4: the mapping is refused, not trusted
+    (run / "report.json").write_text(json.dumps(rep))
+    assert "unseen values" in infogan.load_run(run).saved_labels.problem
 
 
 def test_help_of_the_configs_lists_every_field_with_its_meaning():

@@ -67,6 +67,11 @@ def test_unused_code_value_gets_a_label():
     r = cluster_accuracy(codes, labels, n_codes=4)  # code values 2 and 3 never occur
     assert r.accuracy == 1.0
     assert r.mapping == {0: 1, 1: 0, 2: 0, 3: 0}  # unused -> most frequent label
+    assert r.unseen == [2, 3]  # ... and said to be a guess
+    # Fewer values taken than classes: the matching pairs a value no image took with a class
+    # left over; it is unseen too.
+    r = cluster_accuracy(np.array([0, 0, 1]), np.array([0, 1, 2]), n_codes=3)
+    assert r.unseen == [2] and sorted(r.mapping.values()) == [0, 1, 2]
 
 
 def test_fewer_codes_than_labels():
@@ -92,7 +97,7 @@ def test_mapping_round_trips_through_json():
     codes = rng.integers(0, 4, size=300)
     r = cluster_accuracy(codes, labels, n_codes=4)
     d = json.loads(json.dumps(r.to_dict()))
-    assert set(d) == {"accuracy", "nmi", "ari", "mapping", "n"}
+    assert set(d) == {"accuracy", "nmi", "ari", "mapping", "n", "unseen"}
     assert all(isinstance(k, str) for k in d["mapping"])
     back = ClusterResult.from_dict(d)
     assert back == r

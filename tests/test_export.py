@@ -285,12 +285,15 @@ def test_the_sidecar_names_the_class_of_each_categorical_value(tmp_path):
     report = {
         "step": load_run(run).step,
         "codes": "cont:1,cat:3,cont:1",
-        "clustering": {"c2": {"mapping": {"0": 1, "1": 0, "2": 1}, "classes": ["cat", "dog"]}},
+        "clustering": {
+            "c2": {"mapping": {"0": 1, "1": 0, "2": 1}, "classes": ["cat", "dog"], "unseen": [2]}
+        },
     }
     (run / "report.json").write_text(json.dumps(report))
     export_model(run, out, force=True)
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["class_of_value"] == {"c2": {"0": "dog", "1": "cat", "2": "dog"}}
+    assert meta["unseen_values"] == {"c2": [2]}
 
 
 def test_a_failed_export_leaves_what_was_there(tmp_path, monkeypatch):

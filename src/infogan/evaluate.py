@@ -525,6 +525,13 @@ def format_report(rep: dict[str, Any]) -> str:
                 f"  {code} as classifier on {name} (n={r['n']}): accuracy {r['accuracy']:.4f}  "
                 f"NMI {r['nmi']:.4f}  ARI {r['ari']:.4f}"
             )
+            unseen = r.get("unseen") or []
+            if unseen:
+                lines.append(
+                    f"    {len(unseen)} of {len(r.get('mapping', {}))} values of {code} no image "
+                    "took: their labels are guesses (figures show them as unseen; sample "
+                    "--label leaves them out)"
+                )
         for metric, why in ev.get("skipped", {}).items():
             lines.append(f"  {metric} on {name}: skipped ({why})")
     if rep.get("mi_bound"):

@@ -144,7 +144,7 @@ class Explorer:
                     "k": code.k,
                 }
                 if name in named:
-                    entry["labels"] = [str(x) for x in named[name].apply(np.arange(code.k))]
+                    entry["labels"] = named[name].shown(np.arange(code.k))
                 codes.append(entry)
             else:
                 codes.append(

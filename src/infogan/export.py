@@ -399,6 +399,8 @@ def _sidecar(model: InfoGAN, source: str | Path, fmt: str, what: str, gen: str) 
         # Which class each categorical value draws (the run's saved mapping of this step, as
         # `sample --label` uses it): without it an export's user cannot ask for a "7".
         "class_of_value": _class_of_value(model),
+        # The values no labelled image took: their class above is a guess (the most frequent).
+        "unseen_values": _unseen_values(model),
     }
 
 
@@ -414,6 +416,15 @@ def _class_of_value(model: InfoGAN) -> dict[str, dict[str, str]]:
             str(v): str(c) for v, c in zip(range(k), labels.apply(list(range(k))), strict=True)
         }
     return out
+
+
+def _unseen_values(model: InfoGAN) -> dict[str, list[int]]:
+    """``{"c1": [4, 9]}``: the values of each labelled categorical code that no image of the
+    labelled data took (empty codes left out)."""
+    from infogan.labels import current_labels
+
+    named, _ = current_labels(model)
+    return {name: sorted(labels.unseen) for name, labels in named.items() if labels.unseen}
 
 
 def _plain_z(spec: LatentSpec) -> str:

@@ -51,14 +51,29 @@ class CodeLabels:
     #: :meth:`InfoGAN.weights_digest` of the model it was made for (None in reports written
     #: before it was recorded: the step is then all there is to check).
     weights: str | None = None
+    #: The values no image of the labelled data took: their labels are guesses (the most
+    #: frequent class), shown as :data:`UNSEEN` in figures and left out by ``sample --label``.
+    unseen: frozenset[int] = frozenset()
 
     def apply(self, values: Any) -> np.ndarray:
-        """Labels of code values: class names where they are known, else the label numbers."""
+        """Labels of code values: class names where they are known, else the label numbers
+        (an unseen value gets its guess: new images are labelled with something)."""
         values = np.asarray(values)
         if values.size == 0:
             return np.array([], dtype=object if self.classes else np.int64)
         labels = apply_mapping(values, self.mapping)
         return np.array(self.classes, dtype=object)[labels] if self.classes else labels
+
+    def shown(self, values: Any) -> list[str]:
+        """What figures and the explorer show for code values: the label, or :data:`UNSEEN`
+        for a value whose label is a guess."""
+        values = [int(v) for v in np.asarray(values).reshape(-1)]
+        labels: list[Any] = list(self.apply(values)) if values else []
+        return [UNSEEN if v in self.unseen else str(x) for v, x in zip(values, labels, strict=True)]
+
+
+#: Shown for a categorical value that no image of the labelled data took.
+UNSEEN = "unseen"
 
 
 @dataclass(frozen=True)
@@ -102,7 +117,12 @@ def _mapping(entry: Any, k: int) -> CodeLabels:
         if not isinstance(classes, list) or len(classes) <= max(mapping.values()):
             raise ValueError("its class names do not cover the labels")
         classes = [str(c) for c in classes]
-    return CodeLabels(mapping, classes)
+    unseen = entry.get("unseen", [])  # absent in reports written before it was recorded
+    if not isinstance(unseen, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < k for v in unseen
+    ):
+        raise ValueError(f"its unseen values are not a list of values in 0..{k - 1}")
+    return CodeLabels(mapping, classes, unseen=frozenset(unseen))
 
 
 def read_code_labels(run_dir: str | Path | None, spec: LatentSpec) -> SavedLabels:
@@ -154,6 +174,7 @@ def labels_from_report(rep: dict[str, Any], spec: LatentSpec, path: str = "repor
             cl.classes,
             step if isinstance(step, int) else None,
             weights if isinstance(weights, str) else None,
+            cl.unseen,
         )
     return SavedLabels(found, f"{path}: " + "; ".join(bad) if bad else None)
 

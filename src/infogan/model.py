@@ -519,11 +519,13 @@ class InfoGAN:
         names = [str(x) for x in labels.apply(np.arange(k))]
         if isinstance(label, float) and label.is_integer():
             label = int(label)  # 7.0 names the class 7, as 7 does
-        values = [v for v in range(k) if names[v] == str(label)]
+        # A value no labelled image took has a guessed label: it stands for nothing known.
+        seen = [v for v in range(k) if v not in labels.unseen]
+        values = [v for v in seen if names[v] == str(label)]
         if not values:
             raise SpecError(
                 f"label: no value of {code} stands for {label!r}; its labels are "
-                + ", ".join(sorted(set(names), key=_label_order))
+                + ", ".join(sorted({names[v] for v in seen}, key=_label_order))
             )
         return values
 

@@ -68,7 +68,7 @@ def save_traversal(
     name, label, code = model.spec.names[i], model.spec.labels[i], model.spec.codes[i]
     images, rows, cols = model.traverse(name, steps=steps, span=span, seed=seed, values=values)
     if name in named:
-        cols = [f"{v} → {named[name].apply([int(v)])[0]}" for v in cols]
+        cols = [f"{v} → {named[name].shown([int(v)])[0]}" for v in cols]
     rows = [_with_label(r, named) for r in rows]
     shown = name in named or any(" → " in r for r in rows)
     what = "its values" if isinstance(code, Categorical) else f"swept from {-span:g} to {span:g}"
@@ -124,7 +124,7 @@ def _with_label(row: str, named: dict[str, CodeLabels]) -> str:
     """``"c1=3"`` -> ``"c1=3 → 7"`` where c1 has a label mapping; other rows unchanged."""
     code, sep, value = row.partition("=")
     if sep and code in named and value.isdigit():
-        return f"{row} → {named[code].apply([int(value)])[0]}"
+        return f"{row} → {named[code].shown([int(value)])[0]}"
     return row
 
 

@@ -121,10 +121,14 @@ def _mappings(rep: dict[str, Any]) -> list[str]:
         mapping, classes = r.get("mapping") if isinstance(r, dict) else None, r.get("classes")
         if not isinstance(mapping, dict):
             continue
+        unseen = r.get("unseen")
+        unseen = set(unseen) if isinstance(unseen, list) else set()
         try:
             pairs = sorted(((int(v), int(c)) for v, c in mapping.items()), key=lambda t: t[0])
             named = [
                 f"{v} → {classes[c] if isinstance(classes, list) and 0 <= c < len(classes) else c}"
+                # A value no labelled image took: its class is the most frequent one, a guess.
+                + (" (unseen)" if v in unseen else "")
                 for v, c in pairs
             ]
         except (TypeError, ValueError):

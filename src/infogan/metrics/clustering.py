@@ -14,7 +14,7 @@ reward a code that merges two classes, so the three numbers together tell the fu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,8 @@ class ClusterResult:
             value never occurs). So ``apply_mapping`` labels every image, and its accuracy is
             ``>= accuracy`` (equal whenever K <= L).
         n: number of images scored.
+        unseen: the code values no scored image took (their ``mapping`` entries are guesses:
+            the most frequent label, or whatever class the matching had left over).
     """
 
     accuracy: float
@@ -48,6 +50,7 @@ class ClusterResult:
     ari: float
     mapping: dict[int, int]
     n: int
+    unseen: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; mapping keys become strings because JSON object keys must be."""
@@ -57,6 +60,7 @@ class ClusterResult:
             "ari": float(self.ari),
             "mapping": {str(int(k)): int(v) for k, v in sorted(self.mapping.items())},
             "n": int(self.n),
+            "unseen": [int(v) for v in self.unseen],
         }
 
     @classmethod
@@ -69,6 +73,7 @@ class ClusterResult:
                 ari=float(d["ari"]),
                 mapping={int(k): int(v) for k, v in d["mapping"].items()},
                 n=int(d["n"]),
+                unseen=[int(v) for v in d.get("unseen", [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise DataError(f"not a cluster-accuracy result: {e!r}") from e
@@ -188,6 +193,7 @@ def cluster_accuracy(codes: Any, labels: Any, n_codes: int | None = None) -> Clu
         ari=float(adjusted_rand_score(y, c)),
         mapping=mapping,
         n=n,
+        unseen=[int(v) for v in np.flatnonzero(m.sum(axis=1) == 0)],
     )
 
 
