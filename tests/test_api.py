@@ -558,3 +558,26 @@ def test_weights_digest_follows_every_change_of_the_weights(model):
     assert model.weights_digest() not in (first, changed)
     model.nets.load_state_dict(state)
     assert model.weights_digest() == first
+
+
+def test_evaluate_redraws_the_figures_of_the_step_and_mapping_it_scored(
+    tmp_path, tiny_dataset, monkeypatch
+):
+    """evaluate rewrote report.json and report.html, but the traversal figures on the page kept
+    the mapping of the earlier evaluation (or the step of an earlier end of training)."""
+    from infogan import viz
+    from infogan.data import from_arrays
+    from infogan.evaluate import evaluate_run
+
+    run = tmp_path / "r"
+    Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)
+    shown = {}
+    monkeypatch.setattr(
+        viz, "save_traversal_figure", lambda im, p, rows, cols, **kw: shown.update({p.name: cols})
+    )
+    labels = torch.arange(64) % 2 + 7  # new classes, 7 and 8: no value was called so before
+    evaluate_run(run, data=from_arrays(tiny_dataset.images, labels=labels), metrics="clustering")
+    saved = infogan.load_run(run).saved_labels.codes["c1"]
+    assert set(saved.mapping.values()) <= {7, 8}
+    want = [f"{v} → {x}" for v, x in enumerate(saved.shown(range(4)))]
+    assert shown["traversal_c1.png"] == want and "traversal_c2.png" in shown

@@ -1025,7 +1025,10 @@ def _evaluate(a: argparse.Namespace) -> int:
             file=table,
         )
     if report_step(a.run) == rep.get("step"):  # else a later step's report was left alone
-        print(f"report: {Path(a.run) / 'report.json'} and report.html", file=table)
+        print(
+            f"report: {Path(a.run) / 'report.json'}, report.html and the figures redrawn",
+            file=table,
+        )
     if to_stdout:
         print(json.dumps(rep, indent=2))
     elif a.json and not own:

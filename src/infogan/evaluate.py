@@ -797,7 +797,14 @@ def evaluate_run(
         return rep
     merged = write_report(run_dir, rep)
     if html:
+        from infogan.labels import labels_from_report
+        from infogan.report import write_figures
         from infogan.report_html import write_html
 
+        # The page shows the figures: they are redrawn of the step just scored, its categorical
+        # values named by the mapping just saved (they kept an older step's, or the mapping
+        # of other labelled data, beside this step's tables).
+        model.saved_labels = labels_from_report(merged, model.spec)
+        write_figures(model, Path(run_dir))
         write_html(run_dir, merged)
     return merged
