@@ -83,6 +83,12 @@ def test_wall_time_runs_on_across_a_resume(tmp_path, tiny_dataset):
     walls = {r["step"]: r["wall_s"] for r in rows}
     assert walls[2] < walls[4] < 1000.0 < walls[6] < walls[8]
     assert ckpt.latest_checkpoint(tmp_path / "r")[1]["wall_s"] > walls[8] - 1e-9
+    # The report's training block says both: this model's time and this session's.
+    cfg = tiny_config(steps=10, ckpt_every=4, log_every=2)
+    Trainer(cfg, tmp_path / "r", dataset=tiny_dataset, resume=True).run(finish=True)
+    training = json.loads((tmp_path / "r" / "report.json").read_text())["training"]
+    assert training["wall_s"] > 1000.0 > training["seconds_this_session"]
+    assert training["wall_s"] >= walls[8]
 
 
 def test_exact_resume_with_contrastive_regulariser(tmp_path, tiny_dataset):

@@ -50,6 +50,10 @@ def test_a_stopped_run_and_one_in_training(tmp_path, tiny_dataset):
     info = run_info(run)
     assert info["state"] == "stopped" and info["steps"]["checkpoints"][-1] == 3
     assert "last checkpoint at step 3 of 6 (checkpoints: 3)" in format_info(info)
+    info["last_metrics"]["wall_s"] = 5000.4  # the training time so far is shown
+    assert "steps/s; 1 h 23 min of training" in format_info(info)
+    info["last_metrics"]["wall_s"] = 754.2
+    assert "steps/s; 12 min 34 s of training" in format_info(info)
     # Stopped before its first checkpoint: said so, not "at step 0" as if one were there.
     for f in (run / "checkpoints").iterdir():
         f.unlink()

@@ -145,10 +145,15 @@ def restore_artefacts(run_dir: Path, model: InfoGAN, rep: dict[str, Any]) -> lis
 
 
 def finish_run(
-    run_dir: Path, model: InfoGAN, datasets: list[ImageDataset | None], seconds: float
+    run_dir: Path,
+    model: InfoGAN,
+    datasets: list[ImageDataset | None],
+    seconds: float,
+    wall_s: float | None = None,
 ) -> dict[str, Any]:
     """Figures, evaluation on labelled ``datasets`` (last one primary), ``report.json`` and
-    ``report.html``.
+    ``report.html``. ``seconds``: the training loop's time in this process; ``wall_s``: this
+    model's training time over every process that trained it (metrics.jsonl's ``wall_s``).
 
     The labels are read here, after training, for scoring only.
     """
@@ -156,7 +161,9 @@ def finish_run(
     training = {
         "data": cfg.data,
         "steps": model.step,
+        # Both count training steps only (not the other candidates, the choice or evaluation).
         "seconds_this_session": round(seconds, 2),
+        **({"wall_s": round(wall_s, 2)} if wall_s is not None else {}),
         "device": str(model.device),
         "seed": cfg.seed,
         "batch": cfg.batch,

@@ -367,6 +367,16 @@ def run_info(run_dir: str | Path) -> dict[str, Any]:
     return info
 
 
+def _duration(seconds: float) -> str:
+    """``754.2`` -> ``"12 min 34 s"``; ``5000`` -> ``"1 h 23 min"``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
 def _num(v: Any, fmt: str = ".4g") -> str:
     return format(v, fmt) if isinstance(v, int | float) else str(v)
 
@@ -448,6 +458,11 @@ def format_info(info: dict[str, Any]) -> str:
             f"last row:  step {row.get('step')}: D {_num(row.get('d_loss'), '.3f')} "
             f"G {_num(row.get('g_loss'), '.3f')} L_I {mi}; {_num(row.get('steps_per_s'), '.3g')} "
             "steps/s"
+            + (
+                f"; {_duration(wall)} of training"
+                if isinstance(wall := row.get("wall_s"), int | float)
+                else ""
+            )
         )
     rep = info.get("report")
     if rep and "error" in rep:

@@ -908,7 +908,11 @@ class Trainer:
         elif finish and lead:
             self.model.step = self.step_count
             rep = report_mod.finish_run(
-                self.run_dir, self.model, [self.dataset, self.eval_dataset], seconds
+                self.run_dir,
+                self.model,
+                [self.dataset, self.eval_dataset],
+                seconds,
+                wall_s=self._wall_before + seconds,
             )
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
 
