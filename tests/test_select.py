@@ -46,6 +46,8 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
     res = train_selected(cfg, run, dataset=tiny_dataset)
     sel = json.loads((run / "selection.json").read_text())
     assert len(sel["candidates"]) == 2
+    # the points' steps, and the step the top-level candidates' scores were read at
+    assert sel["select_steps"] == [2] and sel["candidates_step"] == 2
     # the best score among those the noise-use guard does not rank last (every one, mostly)
     best = max(sel["candidates"], key=lambda c: (not c.get("demoted"), c["score"]))
     assert sel["winner"] == best["candidate"] and sel["winner_seed"] == best["seed"]

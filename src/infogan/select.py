@@ -551,7 +551,11 @@ def _select_and_continue(cfg: TrainConfig, run_dir: Path, dataset: ImageDataset)
         rule += f"; candidates with noise use below {cfg.select_min_noise_use:g} ranked last"
     record = {
         "rule": rule,
-        "select_steps": stages[-1][0],
+        # The steps of every selection point (each one's scores are in "stages"), and every
+        # start as the first point scored it ("select_steps" 3000 beside step-1000 scores
+        # read as the scores at 3000).
+        "select_steps": [st["step"] for st in done_stages],
+        "candidates_step": done_stages[0]["step"],
         "candidates": done_stages[0]["candidates"],
         "stages": done_stages,
         "winner": winner,
