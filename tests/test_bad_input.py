@@ -2,6 +2,7 @@
 done where it can be, and never costs a user a finished run or file."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -720,15 +721,20 @@ def test_resuming_a_finished_run_keeps_its_report(capsys, finished):
     assert main(["train", "--resume", str(finished), "--steps", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "already at step 2; its report is kept" in out and "redrew" not in out
+    assert re.search(r"done: step 2, [0-9.]+ s of wall time; in ", out), out  # nothing scored
     assert (finished / "report.json").read_bytes() == before
     # a stop after report.json but before report.html (or a deleted figure) is redrawn
     (finished / "report.html").unlink()
     (finished / "traversal_c2.png").unlink()
     assert main(["train", "--resume", str(finished), "--steps", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "redrew what was missing: traversal_c2.png, report.html" in out
+    assert "redrew the figures and report.html (traversal_c2.png, report.html missing)" in out
     assert (finished / "report.html").exists() and (finished / "traversal_c2.png").exists()
     assert (finished / "report.json").read_bytes() == before
+    # A resume that trains on scores again (its choice was made before, by another command).
+    assert main(["train", "--resume", str(finished), "--steps", "3", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"done: step 3, [0-9.]+ s of wall time \(evaluation included\); in", out)
 
 
 def test_a_damaged_newest_checkpoint_is_named(capsys, caplog, tmp_path, tiny_npz):

@@ -790,6 +790,14 @@ def _set(cfg: TrainConfig, dotted: str, value: Any) -> None:
     setattr(obj, leaf, value)
 
 
+def _newest_step(run_dir: Path) -> int | None:
+    """The step of the run's newest checkpoint (None: none yet)."""
+    from infogan import checkpoint as ckpt
+
+    found = ckpt.list_checkpoints(run_dir) if run_dir.is_dir() else []
+    return found[-1][0] if found else None
+
+
 def _train(a: argparse.Namespace) -> int:
     from infogan.config import EXECUTION_FIELDS, TrainConfig
     from infogan.prepare import check_new_run_dir
@@ -831,6 +839,10 @@ def _train(a: argparse.Namespace) -> int:
     _apply_run_flags(cfg, a)
     print(f"run directory: {run_dir}", flush=True)
     existed = run_dir.exists()
+    # What this command does, for its last line: a resume of a finished run trains, chooses
+    # and scores nothing.
+    chosen_before = (run_dir / "selection.json").exists()
+    step_before = _newest_step(run_dir)
     try:
         result = train_selected(cfg, run_dir, resume=bool(a.resume))
     except InfoGANError as e:
@@ -850,7 +862,8 @@ def _train(a: argparse.Namespace) -> int:
     # Wall time of the whole command: result.seconds is the last leg's training alone (the
     # winner's continuation), which left out the candidates, the choice and the evaluation.
     wall = time.perf_counter() - _T_START
-    chose = (run_dir / "selection.json").exists()
+    chose = not chosen_before and (run_dir / "selection.json").exists()
+    trained = chose or result.step != step_before
     # What is there to open (a run of 0 steps draws no sample grid, say).
     made = [
         shown
@@ -866,7 +879,13 @@ def _train(a: argparse.Namespace) -> int:
     ]
     print(
         f"done: step {result.step}, {wall:.1f} s of wall time"
-        + (" (candidates, choice and evaluation included)" if chose else " (evaluation included)")
+        + (
+            " (candidates, choice and evaluation included)"
+            if chose
+            else " (evaluation included)"
+            if trained
+            else ""
+        )
         + f"; in {run_dir}: {', '.join(made)}"
     )
     return 0

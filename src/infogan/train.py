@@ -903,7 +903,11 @@ class Trainer:
             self.model.step = self.step_count
             redrawn = report_mod.restore_artefacts(self.run_dir, self.model, kept)
             if redrawn:
-                print(f"redrew what was missing: {', '.join(redrawn)}", flush=True)
+                # All are redrawn together (one page, one mapping), not only the missing ones.
+                print(
+                    f"redrew the figures and report.html ({', '.join(redrawn)} missing)",
+                    flush=True,
+                )
             rep = kept
         elif finish and lead:
             self.model.step = self.step_count
