@@ -218,9 +218,12 @@ def test_evaluate_refuses_to_overwrite_what_is_not_a_json_report(capsys, finishe
     assert "already exists; pass --force" in _err(capsys, argv)
     assert main([*argv, "--force"]) == 0
     assert "mi_bound" in json.loads(earlier.read_text())
-    # '-' is evaluate's stdout; bench, centrality and info wrote a file named '-'.
-    for command in (["info", str(finished)], ["bench"], ["centrality", str(finished), str(other)]):
-        assert "is evaluate's" in _err(capsys, [*command, "--json", "-"])
+    # '-' is evaluate's and info's stdout; bench and centrality wrote a file named '-'.
+    for command in (["bench"], ["centrality", str(finished), str(other)]):
+        assert "is evaluate's and info's" in _err(capsys, [*command, "--json", "-"])
+    assert main(["info", str(finished), "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["run"] == str(finished) and err.startswith("run:")
     # A run and its newest checkpoint are one model (it was scored as a tie with itself); so
     # is a copy of the run.
     newest = str(ckpt.list_checkpoints(finished)[-1][1])

@@ -477,7 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="what a run holds: recipe, progress, selection, scores")
     i.add_argument("runs", nargs="+", help="run directories (or their checkpoint files)")
-    i.add_argument("--json", help="also write the summaries (a list) to this file")
+    i.add_argument(
+        "--json",
+        help="also write the summaries (a list) to this file (- : to stdout, the text to stderr)",
+    )
     i.add_argument("--force", action="store_true", help="replace an existing --json file")
 
     sub.add_parser("presets", help="list the named recipes")
@@ -1458,7 +1461,8 @@ def _info(a: argparse.Namespace) -> int:
     from infogan.labels import run_dir_of
     from infogan.runinfo import format_info, run_info
 
-    if a.json:
+    to_stdout = a.json == "-"  # the JSON on stdout, the readable lines on stderr
+    if a.json and not to_stdout:
         target = _new_file(a.json, a.force, "--json").resolve().parent
         for r in a.runs:
             run = run_dir_of(r) or Path(r)
@@ -1472,8 +1476,10 @@ def _info(a: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr, flush=True)
             failed += 1
     if infos:  # none readable: the errors alone, no empty line after them
-        print("\n\n".join(format_info(x) for x in infos))
-    if a.json:
+        print("\n\n".join(format_info(x) for x in infos), file=sys.stderr if to_stdout else None)
+    if to_stdout:
+        print(json.dumps(infos, indent=2))
+    elif a.json:
         atomic_write_bytes(a.json, (json.dumps(infos, indent=2) + "\n").encode())
     return 2 if failed else 0
 
@@ -1524,9 +1530,11 @@ def _refuse_empty_paths(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if isinstance(value, str) and not value.strip():
             raise SpecError(f"--{name}: empty; give a path (or leave --{name} out)")
-    if getattr(args, "json", None) == "-" and args.command != "evaluate":
-        # It wrote a file named "-" where evaluate prints the JSON.
-        raise SpecError(f"--json: '-' (JSON on stdout) is evaluate's; give {args.command} a file")
+    if getattr(args, "json", None) == "-" and args.command not in ("evaluate", "info"):
+        # It wrote a file named "-" where evaluate and info print the JSON.
+        raise SpecError(
+            f"--json: '-' (JSON on stdout) is evaluate's and info's; give {args.command} a file"
+        )
 
 
 def _shorten(text: str, limit: int = 1000) -> str:
