@@ -400,6 +400,16 @@ def test_encode_says_why_it_wrote_no_labels_when_the_run_has_no_mapping(tmp_path
     )
     assert "c1_label" not in out.read_text().splitlines()[0]
     assert "no label columns: the run has no code -> label mapping" in capsys.readouterr().out
+    # Arrays of another size: said of the images as given (the model's message named them
+    # after their channels were converted).
+    import numpy as np
+
+    small = tmp_path / "small.npz"
+    np.savez(small, images=np.zeros((3, 20, 20), np.uint8))
+    err = _err(
+        capsys, ["encode", str(finished), "--data", str(small), "--out", str(out), "--force"]
+    )
+    assert "holds 20x20 images, this model reads 28x28; arrays are not resized" in err
 
 
 def test_a_one_class_labelled_set_does_not_replace_the_saved_mapping(tmp_path, finished, capsys):

@@ -304,6 +304,14 @@ def test_quality_on_fewer_images_than_feature_dimensions_is_flagged(dsprites_run
     assert "sample quality warning" in format_report(rep)
 
 
+def test_timings_name_the_data_apart_from_the_part():
+    """'/data/shapes/encode 0.0' read as the time of a file named encode."""
+    from infogan.evaluate import _format_timings
+
+    line = _format_timings({"load": 1.0, "/d/shapes/encode": 0.04, "mi_bound": 0.7})[0]
+    assert line == "  wall-clock seconds: load 1.0, encode on /d/shapes 0.0, mi_bound 0.7"
+
+
 def test_the_printed_table_keeps_scores_as_scores_and_counts_as_counts():
     from infogan.evaluate import format_report
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from infogan.archs import check_saved_arch, import_modules
-from infogan.errors import InfoGANError, SpecError
+from infogan.errors import DataError, InfoGANError, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
     from infogan.config import TrainConfig
@@ -1277,6 +1277,14 @@ def _encode(a: argparse.Namespace) -> int:
     model = load_run(a.run, device=a.device)
     c, side = model.nets.image_shape[:2]
     ds = load_dataset(a.data, split=a.split, size=side, channels=c)
+    h, w = model.nets.image_shape[1:]
+    if tuple(ds.images.shape[2:]) != (h, w):
+        # Said here of the data as given: the model's message names the shape after the
+        # channels were converted, (3, 28, 28) for a file of grey 28x28 images.
+        raise DataError(
+            f"encode: {a.data} holds {ds.images.shape[2]}x{ds.images.shape[3]} images, this "
+            f"model reads {h}x{w}; arrays are not resized (a folder of image files is)"
+        )
     cols = code_table(model, ds.images, files=ds.files)
     atomic_write(out, lambda f: write_table(f, cols, fmt))
     labelled = [n for n in model.spec.names if f"{n}_label" in cols]

@@ -614,6 +614,13 @@ def _format_breakdown(data: str, b: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _part(key: str) -> str:
+    """A timing's key as read: ``"/data/shapes/encode"`` -> ``"encode on /data/shapes"`` (the
+    path glued to the step read as a file's)."""
+    data, sep, part = key.rpartition("/")
+    return f"{part} on {data}" if sep and data else key
+
+
 def _format_timings(timings: dict[str, float]) -> list[str]:
     """The ``timings`` of a report as lines: the parts, then a metric | oracle table."""
     if not timings:
@@ -621,7 +628,7 @@ def _format_timings(timings: dict[str, float]) -> list[str]:
     parts = {
         k: v for k, v in timings.items() if "/disentanglement/" not in k and "/oracle/" not in k
     }
-    lines = ["  wall-clock seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())]
+    lines = ["  wall-clock seconds: " + ", ".join(f"{_part(k)} {v:.1f}" for k, v in parts.items())]
     per_data: dict[str, dict[str, list[float | None]]] = {}
     for key, seconds in timings.items():
         for kind, col in (("/disentanglement/", 0), ("/oracle/", 1)):

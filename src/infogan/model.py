@@ -488,8 +488,8 @@ class InfoGAN:
                 + (
                     f": {why}"
                     if why
-                    else "; score the run on labelled data first (infogan evaluate RUN --data "
-                    "LABELLED_DATA), then load it again"
+                    else "; score the run on labelled data first: infogan evaluate RUN --data "
+                    "LABELLED_DATA (in Python, load_run it again after)"
                 )
             )
         return code, usable[code]
