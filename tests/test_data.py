@@ -228,6 +228,15 @@ def test_one_stray_float_does_not_rescale_a_whole_npz(tmp_path, caplog):
         assert "read as [0, 1]" in caplog.text
     np.savez(path, images=base * 1.5)  # max 1.5: neither [0, 1] nor plausible 0..255
     assert str(path) in _raises(path, "fits none of")
+    # Standardised images (torchvision's Normalize((0.1307,), (0.3081,))): -0.42..2.82 was
+    # read as 0..255, every pixel nearly black.
+    np.savez(path, images=(base - 0.1307) / 0.3081)
+    assert "standardised images? undo it" in _raises(path, "fits none of")
+    from infogan.data import from_arrays
+
+    with pytest.raises(DataError, match="standardised"):
+        from_arrays((base - 0.5) / 0.25)
+    assert from_arrays(base * 255 * 0.2).images.max() == round(PIXELS.max() * 0.2)  # dark 0..255
     np.savez(path, images=(PIXELS > 127).astype(np.int64))
     assert set(np.unique(read_npz(path).images.numpy())) == {0, 255}
 

@@ -74,8 +74,10 @@ def _to_uint8(arr: np.ndarray, path: str | Path) -> np.ndarray:
         lo, hi = float(x.min()), float(x.max())
         m = OVERSHOOT
         # The range decides the scale: within [0, 1] (give or take the margin) is [0, 1];
-        # clearly negative values within [-1, 1] are tanh-scaled; a maximum of 2 or more is
-        # 0..255 stored as floats.
+        # clearly negative values within [-1, 1] are tanh-scaled; a maximum above a tenth of
+        # 255 is 0..255 stored as floats. Between lie standardised images ((x - mean) / std,
+        # torchvision's Normalize: MNIST's span -0.42..2.82), which were read as 0..255 and
+        # came out nearly black.
         if lo >= -m and hi <= 1.0 + m:
             taken = "[0, 1]"
             x *= 255.0
@@ -83,12 +85,17 @@ def _to_uint8(arr: np.ndarray, path: str | Path) -> np.ndarray:
             taken = "[-1, 1]"
             x += 1.0
             x *= 127.5
-        elif lo >= -255.0 * m and 2.0 <= hi <= 255.0 * (1.0 + m):
+        elif lo >= -255.0 * m and 255.0 * m < hi <= 255.0 * (1.0 + m):
             taken = "[0, 255]"
         else:
             raise DataError(
                 f"data: {path}: float images range over [{lo:g}, {hi:g}], which fits none of "
                 "[0, 1], [-1, 1] or [0, 255]; rescale them to one of those"
+                + (
+                    " (standardised images? undo it: x * std + mean)"
+                    if lo < 0 and 1.0 + m < hi <= 255.0 * m
+                    else ""
+                )
             )
         log.info("data: %s: float images in [%.4g, %.4g], read as %s", path, lo, hi, taken)
         return np.clip(np.rint(x), 0, 255).astype(np.uint8)
