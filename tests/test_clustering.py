@@ -153,3 +153,27 @@ def test_apply_mapping_of_no_codes_is_no_labels():
     """A lookup of zero images is an empty answer (it raised "cannot score a clustering")."""
     out = apply_mapping([], {0: 1})
     assert out.dtype == np.int64 and out.shape == (0,)
+
+
+def test_sizes_and_argument_kinds_are_checked():
+    """n_codes=10**9 was killed for memory (a K x L table); a mapping key of 10**11 asked for
+    745 GiB; n_codes=2.5 was cut to 2; uint64 labels past int64 wrapped round to negatives."""
+    from infogan.errors import InfoGANError
+
+    with pytest.raises(InfoGANError, match="n_codes: expected 1..1000000"):
+        cluster_accuracy([0, 1], [0, 1], n_codes=10**9)
+    with pytest.raises(InfoGANError, match="code values must be below"):
+        cluster_accuracy([0, 10**12], [0, 1])
+    with pytest.raises(InfoGANError, match="too large a table"):  # 100,000 x 2,000 cells
+        cluster_accuracy(np.arange(2000) % 2, np.arange(2000) * 7, n_codes=100_000)
+    for bad in (2.5, "3", True):
+        with pytest.raises(InfoGANError, match="n_codes: expected a whole number"):
+            cluster_accuracy([0, 1], [0, 1], n_codes=bad)
+    with pytest.raises(InfoGANError, match="int64 range"):
+        cluster_accuracy([0, 1], np.array([0, 2**63 + 5], np.uint64))
+    assert apply_mapping([0, 5], {0: 1, 10**11: 2, 5: 3}).tolist() == [1, 3]
+    for bad in ({"a": 1}, {0: "x"}, [1, 2], {}):
+        with pytest.raises(InfoGANError, match="mapping"):
+            apply_mapping([0], bad)
+    with pytest.raises(InfoGANError, match=r"code values \[7\] have no entry"):
+        apply_mapping([0, 7], {0: 1, 10**11: 2})

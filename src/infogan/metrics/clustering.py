@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from infogan.errors import DataError
+from infogan.errors import DataError, whole_number
 
 __all__ = ["ClusterResult", "apply_mapping", "cluster_accuracy", "contingency"]
 
@@ -79,6 +79,13 @@ class ClusterResult:
             raise DataError(f"not a cluster-accuracy result: {e!r}") from e
 
 
+#: Most code values :func:`cluster_accuracy` scores (a categorical code has at most 10,000).
+MAX_CODE_VALUES = 1_000_000
+
+#: Most cells of its K x L count table: 400 MB of int64 (n_codes=10**9 was killed for memory).
+MAX_TABLE_CELLS = 50_000_000
+
+
 def _as_int_vector(x: Any, name: str) -> np.ndarray:
     """1-D int64 array from a list / numpy array / CPU torch tensor, rejecting fractional values."""
     if hasattr(x, "detach"):  # torch tensor: avoid importing torch just for the type check
@@ -92,6 +99,8 @@ def _as_int_vector(x: Any, name: str) -> np.ndarray:
         raise DataError(f"{name} is empty: cannot score a clustering of zero images")
     if a.dtype == bool:
         return a.astype(np.int64)
+    if a.dtype == np.uint64 and a.max() > np.iinfo(np.int64).max:
+        raise DataError(f"{name} exceed the int64 range")  # they wrapped round to negatives
     if not np.issubdtype(a.dtype, np.integer):
         if not np.issubdtype(a.dtype, np.floating):
             raise DataError(f"{name} must hold integers, got dtype {a.dtype}")
@@ -154,13 +163,22 @@ def cluster_accuracy(codes: Any, labels: Any, n_codes: int | None = None) -> Clu
         raise DataError(f"codes and labels differ in length: {c.shape[0]} vs {y.shape[0]}")
     if c.min() < 0:
         raise DataError(f"code values must be >= 0, got {c.min()}")
-    k = int(c.max()) + 1 if n_codes is None else int(n_codes)
+    if n_codes is not None:
+        n_codes = whole_number("n_codes", n_codes, 1, MAX_CODE_VALUES)
+    elif c.max() >= MAX_CODE_VALUES:
+        raise DataError(f"code values must be below {MAX_CODE_VALUES:,}, got {c.max()}")
+    k = int(c.max()) + 1 if n_codes is None else n_codes
     if c.max() >= k:
         raise DataError(f"code value {c.max()} out of range for n_codes={k}")
     # Labels need not be 0..L-1: work on indices into the sorted distinct values and map back
     # to the original values in `mapping`.
     label_values, y_idx = np.unique(y, return_inverse=True)
     n_labels = label_values.size
+    if k * n_labels > MAX_TABLE_CELLS:  # the K x L count table (and Hungarian's cost matrix)
+        raise DataError(
+            f"{k:,} code values x {n_labels:,} label classes is too large a table to match "
+            f"(at most {MAX_TABLE_CELLS:,} cells)"
+        )
     m = contingency(c, y_idx, k, n_labels)  # [K, L]
 
     # Maximise matched count == minimise its negation; rectangular matrices are supported and
@@ -209,23 +227,24 @@ def apply_mapping(codes: Any, mapping: Mapping[int, int] | Mapping[str, int]) ->
     Raises:
         DataError: a code value with no entry in ``mapping``.
     """
-    if not mapping:
-        raise DataError("mapping is empty")
+    if not isinstance(mapping, Mapping) or not mapping:
+        raise DataError(f"mapping: expected a non-empty code value -> label dict, got {mapping!r}")
     if (codes.detach().cpu().numpy() if hasattr(codes, "detach") else np.asarray(codes)).size == 0:
         return np.zeros(0, dtype=np.int64)  # no images: no labels (a lookup, not a clustering)
     c = _as_int_vector(codes, "codes")
-    m = {int(k): int(v) for k, v in mapping.items()}
+    try:
+        m = {int(k): int(v) for k, v in mapping.items()}
+    except (TypeError, ValueError):
+        raise DataError("mapping: its keys and values must be whole numbers") from None
     if min(m) < 0:
         raise DataError(f"mapping has a negative code value {min(m)}")
-    # Lookup table: one vectorised index instead of a Python loop over possibly 10^5+ images.
-    size = max(max(m), int(c.max())) + 1
-    table = np.full(size, -1, dtype=np.int64)
-    known = np.zeros(size, dtype=bool)
-    for k, v in m.items():
-        table[k] = v
-        known[k] = True
-    bad = (c < 0) | ~known[np.clip(c, 0, None)]
+    # A sorted lookup: one vectorised search instead of a Python loop over possibly 10^5+
+    # images, and no table as long as the largest key (a key of 10**11 asked for 745 GiB).
+    keys = np.array(sorted(m), dtype=np.int64)
+    labels = np.array([m[k] for k in keys.tolist()], dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, c), len(keys) - 1)
+    bad = keys[at] != c
     if bad.any():
         missing = np.unique(c[bad]).tolist()
         raise DataError(f"code values {missing[:10]} have no entry in the mapping")
-    return table[c]
+    return labels[at]
