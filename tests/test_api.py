@@ -75,6 +75,10 @@ def test_encode_warns_of_images_that_look_0_to_1(model, tiny_dataset):
 
 def test_mi_bound_keys(model):
     b = model.mi_bound(n=300, batch=100)
+    for method in (model.mi_bound, model.mi_bound_fitted_std):  # a raw TypeError before
+        for seed in (None, 1.5, "3", -1):
+            with pytest.raises(SpecError, match="seed: expected"):
+                method(n=10, seed=seed)
     assert set(b) == {"c1", "c2", "c3"} and all(isinstance(v, float) for v in b.values())
 
 

@@ -145,3 +145,29 @@ def test_split_keeps_the_batchs_device_without_categorical_codes():
     lat = spec.split(torch.zeros(4, 5, device="meta"))
     assert lat.z.device.type == lat.cat.device.type == lat.cont.device.type == "meta"
     assert lat.cat.shape == (4, 0)
+
+
+def test_a_spec_built_by_hand_is_checked_where_it_is_built():
+    """None or "x" as noise_scale, "5" as noise_dim, a string for codes, Categorical(0): raw
+    TypeErrors (or log(0)) later; an infinite gain gave inf/NaN generator inputs."""
+    import numpy as np
+
+    for scale in (None, "x", float("inf"), 0.0, True):
+        with pytest.raises(SpecError, match="noise_scale: must be a number > 0"):
+            LatentSpec.parse("cat:3", 5, noise_scale=scale)
+    assert LatentSpec.parse("cat:3", 5, noise_scale=np.float32(0.5)).noise_scale == 0.5
+    with pytest.raises(SpecError, match="codes: expected a tuple"):
+        LatentSpec("cat:3", 5)
+    with pytest.raises(SpecError, match="noise: expected a whole number"):
+        LatentSpec((Categorical(3),), "5")
+    with pytest.raises(SpecError, match="K: expected 1..10000, got 0"):
+        Categorical(0)
+    spec = LatentSpec.parse("cat:3,cont:1", 5)
+    with pytest.raises(SpecError, match="code index: expected a whole number"):
+        spec.slot("a")
+    with pytest.raises(SpecError, match="code index: expected 0..1, got 2"):
+        spec.slot(2)
+    with pytest.raises(SpecError, match="expected an infogan Latent"):
+        spec.assemble(None)
+    with pytest.raises(SpecError, match="expected a torch tensor"):
+        spec.split(np.zeros((2, spec.input_dim)))

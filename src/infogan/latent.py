@@ -17,6 +17,7 @@ categorical code has ``H = ln K`` nats; a Uniform(-1, 1) code has differential e
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,10 @@ class Categorical:
     """A uniform categorical code with ``k`` values, fed to G as a one-hot vector."""
 
     k: int
+
+    def __post_init__(self) -> None:
+        # Built by hand (parse_codes checks its own): Categorical(0) failed later in log(0).
+        whole_number("categorical code: K", self.k, 1, MAX_CATEGORIES)
 
     @property
     def entropy(self) -> float:
@@ -145,10 +150,22 @@ class LatentSpec:
     dimension, InfoGAN-CR's)."""
 
     def __post_init__(self) -> None:
-        if self.noise_dim < 0:
-            raise SpecError(f"noise: size must be >= 0, got {self.noise_dim}")
-        if not self.noise_scale > 0:
-            raise SpecError(f"noise_scale: must be > 0, got {self.noise_scale}")
+        # Checked here, not only in parse: a spec built by hand (a string for codes, "5" for
+        # noise_dim, an infinite gain) failed later in a raw TypeError or gave inf/NaN inputs.
+        if not isinstance(self.codes, tuple) or not all(
+            isinstance(c, Categorical | Continuous) for c in self.codes
+        ):
+            raise SpecError(
+                "codes: expected a tuple of Categorical / Continuous (LatentSpec.parse reads a "
+                f"spec like 'cat:10,cont:2'), got {type(self.codes).__name__}"
+            )
+        whole_number("noise", self.noise_dim, 0, MAX_NOISE)
+        if (
+            isinstance(self.noise_scale, bool)
+            or not isinstance(self.noise_scale, numbers.Real)
+            or not 0 < self.noise_scale < math.inf
+        ):
+            raise SpecError(f"noise_scale: must be a number > 0, got {self.noise_scale!r}")
         if self.noise_dist not in NOISE_DISTS:
             raise SpecError(
                 f"noise_dist: unknown {self.noise_dist!r}; choose from {', '.join(NOISE_DISTS)}"
@@ -163,7 +180,9 @@ class LatentSpec:
         """``LatentSpec.parse("cat:10,cont:2", 62)``: the paper's MNIST latent (G input 74)."""
         # int(62.7) was quietly 62; 10**12 reached the allocator (a 512 TB first layer).
         noise_dim = whole_number("noise", noise_dim, 0, MAX_NOISE)
-        return cls(parse_codes(spec), noise_dim, float(noise_scale), str(noise_dist))
+        if isinstance(noise_scale, numbers.Real) and not isinstance(noise_scale, bool):
+            noise_scale = float(noise_scale)  # 2 or a numpy float: a float, as config.json has
+        return cls(parse_codes(spec), noise_dim, noise_scale, str(noise_dist))
 
     # ---- layout -----------------------------------------------------------------------------
     @property
@@ -233,8 +252,7 @@ class LatentSpec:
 
     def slot(self, index: int) -> tuple[str, int]:
         """Where code ``index`` (0-based, spec order) lives: ``("cat", j)`` or ``("cont", j)``."""
-        if not 0 <= index < len(self.codes):
-            raise SpecError(f"code index {index} out of range for {len(self.codes)} codes")
+        index = whole_number("code index", index, 0, len(self.codes) - 1)
         kind = "cat" if isinstance(self.codes[index], Categorical) else "cont"
         j = sum(isinstance(c, Categorical) == (kind == "cat") for c in self.codes[:index])
         return kind, j
@@ -314,7 +332,11 @@ class LatentSpec:
         return latent
 
     def assemble(self, latent: Latent) -> torch.Tensor:
-        """Generator input ``[N, input_dim]`` = [noise_scale * z | one-hots | continuous]."""
+        """Generator input ``[N, input_dim]`` = [noise_scale * z | one-hots | continuous].
+        The latent's layout is not checked here (a training step's hot path): :meth:`check`
+        checks one built by hand."""
+        if not isinstance(latent, Latent):
+            raise SpecError(f"latent: expected an infogan Latent, got {type(latent).__name__}")
         parts = [latent.z if self.noise_scale == 1.0 else latent.z * self.noise_scale]
         for j, k in enumerate(self.cat_sizes):
             parts.append(torch.nn.functional.one_hot(latent.cat[:, j], k).to(latent.z.dtype))
@@ -323,6 +345,8 @@ class LatentSpec:
 
     def split(self, x: torch.Tensor) -> Latent:
         """Inverse of :meth:`assemble`: one-hots become indices by argmax."""
+        if not isinstance(x, torch.Tensor):
+            raise SpecError(f"latent batch: expected a torch tensor, got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise SpecError(
                 f"latent batch has shape {tuple(x.shape)}, expected [N, {self.input_dim}]"

@@ -538,6 +538,8 @@ class InfoGAN:
         the same ``n``, ``batch`` and ``seed`` give the same number, and another ``batch``
         other samples (an estimate as close, not the same digits)."""
         n, batch = whole_number("n", n, 1, 2**40), whole_number("batch", batch, 1, 2**40)
+        # The parts are seeded seed + offset, which must stay a seed (as generate's is checked).
+        seed = whole_number("seed", seed, 0, 2**64 - 1 - n)
         total = torch.zeros(len(self.spec.codes), dtype=torch.float64)
         done = 0
         with eval_mode(self.nets):
@@ -620,6 +622,7 @@ class InfoGAN:
             ``{code: {"bound": nats, "std": s}}`` for each continuous code; ``{}`` if none.
         """
         n, batch = whole_number("n", n, 2, 2**40), whole_number("batch", batch, 1, 2**40)
+        seed = whole_number("seed", seed, 0, 2**64 - 1 - 2 * n)  # seeds up to seed + 2n are drawn
         if not self.spec.n_cont:
             return {}
         s = self._cont_residuals(n, batch, seed + n).square().mean(dim=0).sqrt()
