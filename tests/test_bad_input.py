@@ -1343,3 +1343,33 @@ def test_a_gpu_recipe_on_the_cpu_names_every_problem_at_once(tmp_path, tiny_data
     with pytest.raises(SpecError, match=r"^precision: bf16") as e:
         train(cfg, tmp_path / "r", dataset=tiny_dataset)
     assert "graph" not in str(e.value) and not (tmp_path / "r").exists()
+
+
+def test_path_arguments_of_the_python_api_name_a_wrong_kind(tmp_path):
+    """None as a path was a raw TypeError from os.fspath in each of these; train(resume="no")
+    resumed (a truthy string)."""
+    from conftest import tiny_config
+
+    from infogan import train
+    from infogan.config import TrainConfig
+    from infogan.data.npz import read_npz
+    from infogan.errors import InfoGANError
+    from infogan.export import export_model, load_generator, sidecar_path
+
+    calls = {
+        "config": [lambda: TrainConfig.load(None), lambda: tiny_config().save(None)],
+        "data": [lambda: read_npz(None)],
+        "export": [
+            lambda: export_model(None, tmp_path / "g.safetensors"),
+            lambda: export_model(tmp_path, None),
+            lambda: load_generator(None),
+            lambda: sidecar_path(3),
+        ],
+        "run_dir": [lambda: train(tiny_config(), None)],
+    }
+    for name, fns in calls.items():
+        for fn in fns:
+            with pytest.raises(InfoGANError, match=f"^{name}: (source: |out: )?expected a path"):
+                fn()
+    with pytest.raises(SpecError, match="resume: expected True or False, got 'no'"):
+        train(tiny_config(), tmp_path / "r", resume="no")

@@ -21,7 +21,7 @@ import numpy as np
 
 from infogan.archs import BUILT_IN, custom_arch, registered
 from infogan.atomic import atomic_write_bytes
-from infogan.errors import SpecError
+from infogan.errors import SpecError, as_path
 from infogan.latent import LatentSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -487,11 +487,15 @@ class TrainConfig:
     def save(self, path: str | Path) -> None:
         """Write the config as JSON, atomically: ``config.json`` marks a folder as a run, and a
         kill mid-write must not leave one that can be neither resumed nor reused."""
+        path = as_path(path, "config")
         atomic_write_bytes(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        """Read a ``config.json``; an unreadable or invalid file raises :class:`SpecError`."""
+        """Read a ``config.json``; an unreadable file, or one whose fields are of the wrong
+        kind, raises :class:`SpecError`. The values' ranges are checked by :meth:`validate`
+        (``train`` calls it): a config of ``steps: -5`` loads, to be refused there."""
+        path = as_path(path, "config")
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except UnicodeDecodeError:

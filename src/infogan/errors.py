@@ -6,6 +6,9 @@ the problem. The CLI prints such messages as ``error: ...`` and exits with statu
 a bug and keeps its traceback.
 """
 
+import os
+from pathlib import Path
+
 
 class InfoGANError(Exception):
     """Base class of all user-facing errors."""
@@ -60,3 +63,12 @@ def whole_number(name: str, value: object, low: int, high: int | None = None) ->
         span = f"{low}..{high}" if high is not None else f"a whole number >= {low}"
         raise SpecError(f"{name}: expected {span}, got {number}")
     return number
+
+
+def as_path(value: object, name: str) -> Path:
+    """``value`` as a :class:`~pathlib.Path` if it is a non-empty ``str`` or path-like, else a
+    :class:`SpecError` naming ``name``: the public API's path arguments, where None or a number
+    failed in a raw ``TypeError`` from ``os.fspath``."""
+    if isinstance(value, str | os.PathLike) and os.fspath(value) != "":
+        return Path(value)
+    raise SpecError(f"{name}: expected a path, got {type(value).__name__} {value!r}")

@@ -39,7 +39,7 @@ from torch import nn
 from infogan.archs import check_saved_arch
 from infogan.atomic import atomic_write_bytes, unwritable
 from infogan.config import TrainConfig
-from infogan.errors import CheckpointError, InfoGANError, SpecError, brief
+from infogan.errors import CheckpointError, InfoGANError, SpecError, as_path, brief
 from infogan.latent import Categorical, LatentSpec
 from infogan.model import InfoGAN, load_run
 from infogan.nets import build_nets
@@ -121,7 +121,7 @@ _NOISE_PRIORS = {
 
 def sidecar_path(path: str | Path) -> Path:
     """The sidecar JSON of an exported file: ``PATH.json`` (``g.safetensors.json``)."""
-    path = Path(path)
+    path = as_path(path, "export")
     return path.with_name(path.name + ".json")
 
 
@@ -200,6 +200,7 @@ def export_model(
         CheckpointError: ``source`` is missing or holds no usable model.
         InfoGANError: ONNX asked for without the ``onnx`` package.
     """
+    source, out = as_path(source, "export: source"), as_path(out, "export: out")
     if fmt not in FORMATS:
         raise SpecError(f"export: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if what not in WHAT:
@@ -279,7 +280,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
 
     # Named SafetensorError in current releases; fall back for older ones rather than pin.
     st_error = getattr(safetensors, "SafetensorError", Exception)
-    path = Path(path)
+    path = as_path(path, "export")
     if not path.is_file():
         raise CheckpointError(f"export: {path} does not exist")
     try:

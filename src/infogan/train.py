@@ -65,7 +65,7 @@ from infogan.distributed import (
     shard,
     sync_batch_norm,
 )
-from infogan.errors import CheckpointError, SpecError, TrainingError, brief
+from infogan.errors import CheckpointError, SpecError, TrainingError, as_path, brief
 from infogan.fastpath import EagerStepper, make_stepper
 from infogan.latent import Latent, LatentSpec
 from infogan.losses import (
@@ -1184,6 +1184,9 @@ def train(
     from infogan.select import require_config, train_selected  # select builds on this module
 
     require_config(cfg)  # first: the checks below read its fields
+    run_dir = as_path(run_dir, "run_dir")
+    if not isinstance(resume, bool | np.bool_):  # "no" is truthy: it resumed
+        raise SpecError(f"resume: expected True or False, got {resume!r}")
     # The checks normalise fields in place (a Path to str, numpy numbers to Python ones): on
     # a copy, so the caller's config is theirs to reuse as they set it.
     cfg = copy.deepcopy(cfg)

@@ -152,6 +152,8 @@ def read_npz(path: str | Path) -> ImageDataset:
         DataError: the file is empty, not an ``.npz`` archive, has no images key, no images, an
             unsupported shape or value range, or labels that do not match.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise DataError(f"data: expected a path to an .npz file, got {type(path).__name__}")
     path = Path(path)
     try:
         size = path.stat().st_size
