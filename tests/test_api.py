@@ -585,3 +585,25 @@ def test_evaluate_redraws_the_figures_of_the_step_and_mapping_it_scored(
     assert set(saved.mapping.values()) <= {7, 8}
     want = [f"{v} → {x}" for v, x in enumerate(saved.shown(range(4)))]
     assert shown["traversal_c1.png"] == want and "traversal_c2.png" in shown
+
+
+def test_train_and_load_run_leave_the_callers_random_stream_alone(tmp_path, tiny_dataset):
+    """train() seeded torch's global RNG with cfg.seed and left it so (a script's own seed was
+    lost); load_run drew the networks' initial weights from it."""
+    torch.manual_seed(123)
+    want = torch.rand(3)
+    torch.manual_seed(123)
+    infogan.train(tiny_config(steps=2), tmp_path / "r", dataset=tiny_dataset)
+    assert torch.equal(torch.rand(3), want)
+    torch.manual_seed(123)
+    infogan.load_run(tmp_path / "r")
+    assert torch.equal(torch.rand(3), want)
+
+
+def test_a_config_from_a_dict_does_not_share_its_lists():
+    from infogan.config import TrainConfig, preset
+
+    d = preset("default").to_dict()
+    cfg = TrainConfig.from_dict(d)
+    cfg.select_later.append(9000)
+    assert d["select_later"] == preset("default").to_dict()["select_later"]

@@ -6,6 +6,7 @@ JSON file or a checkpoint from another program fails loudly instead of being ign
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -336,7 +337,9 @@ class TrainConfig:
         return self.model.latent()
 
     def validate(self) -> TrainConfig:
-        """Raise :class:`SpecError` naming the first impossible value; return self."""
+        """Raise :class:`SpecError` naming the first impossible value; return self. Fields of
+        an accepted kind are normalised in place (numpy numbers to Python's, a ``Path`` to
+        ``str``), so that the config saves as JSON."""
         if not isinstance(self.model, ModelConfig):
             raise SpecError(f"model: must be a ModelConfig, got {type(self.model).__name__}")
         self.model.validate()
@@ -473,7 +476,9 @@ class TrainConfig:
         SpecError."""
         if not isinstance(d, dict):
             raise SpecError(f"config: expected an object, got {type(d).__name__}")
-        d = dict(d)
+        # A deep copy: the config's lists (select_later) were the caller's, so appending to
+        # cfg.select_later changed the dict it was made from.
+        d = copy.deepcopy(d)
         # Fields whose default changed after runs were saved without them: such a config keeps
         # the behaviour it was trained with, so a resumed run stays the same run.
         if d.keys() >= _ALWAYS_SAVED:

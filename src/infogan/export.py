@@ -42,7 +42,7 @@ from infogan.config import TrainConfig
 from infogan.errors import CheckpointError, InfoGANError, SpecError, as_path, brief
 from infogan.latent import Categorical, LatentSpec
 from infogan.model import InfoGAN, load_run
-from infogan.nets import build_nets
+from infogan.nets import nets_to_load
 from infogan.runinfo import written_by
 
 __all__ = [
@@ -290,7 +290,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
         check_saved_arch(meta.get("config"), f"export: {path}")
         cfg = TrainConfig.from_dict(meta["config"])
         tensors = load_file(str(path), device="cpu")
-        nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
+        nets = nets_to_load(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
         if meta["what"] == "all":
             nets.load_state_dict(tensors)
             # Only the two generator attributes: the name comes from a file, not from us.

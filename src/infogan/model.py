@@ -36,7 +36,7 @@ from infogan.labels import (
 )
 from infogan.latent import Categorical, Latent, LatentSpec
 from infogan.losses import code_log_q, gaussian_log_density, mi_bound
-from infogan.nets import InfoGANNets, build_nets
+from infogan.nets import InfoGANNets, nets_to_load
 
 log = logging.getLogger("infogan")
 
@@ -153,7 +153,7 @@ class InfoGAN:
         changed: str | None = None
         try:
             cfg = TrainConfig.from_dict(state["config"])
-            nets = build_nets(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
+            nets = nets_to_load(cfg.model, contrastive=cfg.cr_weight > 0, ema=cfg.ema_decay > 0)
             changed = nets.layout_differs(state, file)
             nets.load_state_dict(state["nets"])
             step = int(state.get("step", 0))

@@ -40,6 +40,7 @@ import shlex
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -1204,4 +1205,32 @@ def train(
             cfg.data,
             dataset.name,
         )
-    return train_selected(cfg, run_dir, resume=resume, dataset=dataset)
+    with _callers_state():
+        return train_selected(cfg, run_dir, resume=resume, dataset=dataset)
+
+
+@contextlib.contextmanager
+def _callers_state() -> Iterator[None]:
+    """Give the caller back torch's random streams and the process-wide CUDA settings a run
+    changes: the run seeds the global RNG for its weights (``torch.manual_seed(cfg.seed)``)
+    and sets cuDNN autotuning and TF32 for its precision. Without this, a script that seeded
+    torch before ``train`` drew the same numbers after it whatever seed it had set. (A CUDA
+    stream not yet used when ``train`` began has no state to give back.)"""
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    devices = list(range(torch.cuda.device_count())) if cuda else []
+    flags = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        (
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark,
+            torch.backends.cudnn.deterministic,
+        ) = flags

@@ -322,6 +322,14 @@ def build_nets(cfg: ModelConfig, contrastive: bool = False, ema: bool = False) -
     return InfoGANNets(cfg, contrastive, ema)
 
 
+def nets_to_load(cfg: ModelConfig, contrastive: bool = False, ema: bool = False) -> InfoGANNets:
+    """:func:`build_nets` for weights about to be loaded over: drawn on a fork of torch's CPU RNG,
+    so loading a model leaves the caller's random stream as it was (``load_run`` after
+    ``torch.manual_seed(0)`` changed what the caller drew next)."""
+    with torch.random.fork_rng(devices=[]):
+        return InfoGANNets(cfg, contrastive, ema)
+
+
 def image_shape(cfg: ModelConfig) -> tuple[int, int, int]:
     """(C, H, W) of the images an architecture reads and writes (``channels`` None, "as the
     data", counts as 1 where there is no data to follow)."""
