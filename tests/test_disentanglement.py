@@ -304,6 +304,16 @@ def test_bad_inputs_fail_with_clear_errors():
         D.dci(Grid(VALUES), identity, rng, num_train=50, num_test=50, model="nope")
     with pytest.raises(SpecError):
         D.mig(Grid(VALUES), identity, rng, num_train=0)
+    # Wrong kinds of argument: named, not AttributeErrors/TypeErrors from inside.
+    for bad_rng in (3, None, np.random.RandomState(0)):
+        with pytest.raises(SpecError, match="rng: expected a numpy Generator"):
+            D.mig(Grid(VALUES), identity, bad_rng, num_train=50)
+    with pytest.raises(SpecError, match="data: expected ground-truth data"):
+        D.factor_vae_score(None, identity, rng)
+    with pytest.raises(SpecError, match="num_train: expected a whole number"):
+        D.mig(Grid(VALUES), identity, rng, num_train=None)
+    with pytest.raises(SpecError, match="scale must be a number > 0"):
+        D.all_scores(Grid(VALUES), identity, rng, scale=None)
     # Two points of a 40-value factor grid: some factor takes one value (its entropy is 0; MIG
     # came back NaN with a RuntimeWarning, modularity/explicitness as scikit-learn's error).
     many = Grid([3, 6, 40, 32, 32])

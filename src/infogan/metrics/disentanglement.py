@@ -81,7 +81,7 @@ from sklearn.metrics import mutual_info_score, roc_auc_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
-from infogan.errors import DataError, SpecError
+from infogan.errors import DataError, SpecError, whole_number
 
 __all__ = [
     "GroundTruthData",
@@ -139,6 +139,11 @@ class GroundTruthData(Protocol):
 
 def _num_factors(data: GroundTruthData) -> int:
     """Number of factors, after checking every factor can vary (else MI / entropy are 0/0)."""
+    if not isinstance(data, GroundTruthData):
+        raise SpecError(
+            "data: expected ground-truth data (factors_num_values, sample_factors, "
+            f"sample_observations_from_factors), got {type(data).__name__}"
+        )
     values = [int(v) for v in data.factors_num_values]
     if len(values) < 2:
         raise DataError(f"need at least 2 ground-truth factors, got {len(values)}")
@@ -189,9 +194,8 @@ def _check_factors_vary(ys: np.ndarray, num_train: int, metric: str) -> None:
 
 
 def _check_num(name: str, value: int, minimum: int = 1) -> int:
-    if int(value) != value or value < minimum:
-        raise SpecError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    # whole_number: None or "10" (a raw TypeError before) and 2.5 are named, not cut or crashed
+    return whole_number(name, value, minimum)
 
 
 def generate_batch_factor_code(
@@ -215,6 +219,7 @@ def generate_batch_factor_code(
     """
     num_points = _check_num("num_points", num_points)
     batch_size = _check_num("batch_size", batch_size)
+    _check_rng(rng)
     codes: list[np.ndarray] = []
     factors: list[np.ndarray] = []
     pending: list[np.ndarray] = []
@@ -403,8 +408,16 @@ def _no_convergence_warnings() -> Iterator[None]:
         yield
 
 
+def _check_rng(rng: object) -> None:
+    if not isinstance(rng, np.random.Generator):  # an int or a RandomState: AttributeErrors
+        raise SpecError(
+            f"rng: expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
+
+
 def _seed(rng: np.random.Generator) -> int:
     """A seed for an sklearn estimator, drawn from ``rng`` so runs are reproducible."""
+    _check_rng(rng)
     return int(rng.integers(2**31 - 1))
 
 
@@ -984,8 +997,8 @@ def all_scores(
     Returns:
         Flat dict with the keys of all selected metrics.
     """
-    if not scale > 0:
-        raise SpecError(f"scale must be > 0, got {scale}")
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < math.inf:
+        raise SpecError(f"scale must be a number > 0, got {scale!r}")
     names = list(METRICS) if metrics is None else list(metrics)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
