@@ -175,5 +175,10 @@ def test_sizes_and_argument_kinds_are_checked():
     for bad in ({"a": 1}, {0: "x"}, [1, 2], {}):
         with pytest.raises(InfoGANError, match="mapping"):
             apply_mapping([0], bad)
+    from infogan.metrics.clustering import contingency
+
+    for bad in (None, 2.5, 0):
+        with pytest.raises(InfoGANError, match="n_codes: expected"):
+            contingency(np.array([0, 1]), np.array([0, 1]), bad, 2)
     with pytest.raises(InfoGANError, match=r"code values \[7\] have no entry"):
         apply_mapping([0, 7], {0: 1, 10**11: 2})

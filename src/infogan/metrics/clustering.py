@@ -127,8 +127,12 @@ def contingency(codes: np.ndarray, labels: np.ndarray, n_codes: int, n_labels: i
     y = _as_int_vector(labels, "labels")
     if c.shape != y.shape:
         raise DataError(f"codes and labels differ in length: {c.shape[0]} vs {y.shape[0]}")
-    if n_codes < 1 or n_labels < 1:
-        raise DataError(f"n_codes and n_labels must be >= 1, got {n_codes} and {n_labels}")
+    n_codes = whole_number("n_codes", n_codes, 1, MAX_CODE_VALUES)
+    n_labels = whole_number("n_labels", n_labels, 1)
+    if n_codes * n_labels > MAX_TABLE_CELLS:
+        raise DataError(
+            f"{n_codes:,} x {n_labels:,} is too large a table (at most {MAX_TABLE_CELLS:,} cells)"
+        )
     if c.min() < 0 or c.max() >= n_codes:
         raise DataError(f"code values must lie in [0, {n_codes}), got [{c.min()}, {c.max()}]")
     if y.min() < 0 or y.max() >= n_labels:
