@@ -312,6 +312,8 @@ def test_bad_inputs_fail_with_clear_errors():
         D.factor_vae_score(None, identity, rng)
     with pytest.raises(SpecError, match="num_train: expected a whole number"):
         D.mig(Grid(VALUES), identity, rng, num_train=None)
+    with pytest.raises(DataError, match="NaN or inf"):
+        D.discretize(np.array([[0.0, np.nan, 1.0]]))
     with pytest.raises(SpecError, match="scale must be a number > 0"):
         D.all_scores(Grid(VALUES), identity, rng, scale=None)
     # Two points of a 40-value factor grid: some factor takes one value (its entropy is 0; MIG

@@ -550,6 +550,9 @@ def recipe_differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
     leaves it to the data (None): a saved config holds the channels the data had. With one
     start on both sides, so are the fields of a selection (:data:`SELECTION_FIELDS`): nothing
     is chosen, whatever they say."""
+    for name, cfg in (("saved", saved), ("wanted", wanted)):
+        if not isinstance(cfg, TrainConfig):
+            raise SpecError(f"{name}: expected a TrainConfig, got {type(cfg).__name__}")
     a, b = saved.to_dict(), wanted.to_dict()
     ma, mb = a.pop("model"), b.pop("model")
     if mb.get("channels") is None:

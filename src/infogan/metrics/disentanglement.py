@@ -259,6 +259,8 @@ def discretize(target: np.ndarray, num_bins: int = 20) -> np.ndarray:
     if target.ndim != 2:
         raise DataError(f"discretize expects [n_dims, n_points], got shape {target.shape}")
     num_bins = _check_num("num_bins", num_bins)
+    if not np.isfinite(target).all():  # np.histogram's "autodetected range ... is not finite"
+        raise DataError("discretize: the values hold NaN or inf")
     out = np.zeros(target.shape, dtype=np.int64)
     for i, row in enumerate(target):
         edges = np.histogram(row, bins=num_bins)[1]
