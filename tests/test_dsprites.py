@@ -281,3 +281,44 @@ def test_a_subset_size_out_of_range_is_a_data_error():
     for n in (-1, 0, 2.5, 10**7):
         with pytest.raises(DataError, match="whole number from 1 to 737280"):
             load_dsprites(n=n)
+
+
+def _original_layout(path, ds: DSpritesLike, sizes, order=None):
+    """A file in the original's layout (imgs 0/1 uint8 [N, 64, 64], latents_classes [N, 6]
+    over the whole grid of ``sizes`` = colour, shape, scale, orientation, x, y, row-major,
+    latents_values and a pickled metadata that must not be loaded)."""
+    grid = np.stack(np.meshgrid(*[np.arange(k) for k in sizes], indexing="ij"), -1).reshape(
+        -1, len(sizes)
+    )
+    if order is not None:
+        grid = grid[order]
+    imgs = (ds.render(grid[:, 1:])[:, 0] // 255).astype(np.uint8)
+    meta = np.array([{"title": "dSprites"}], dtype=object)
+    np.savez_compressed(
+        path, imgs=imgs, latents_classes=grid, latents_values=grid.astype(float), metadata=meta
+    )
+    return grid
+
+
+def test_the_original_files_layout_is_read_with_its_factors(tmp_path, ds):
+    """The original dsprites_ndarray_...npz (imgs, latents_classes) was refused ("no images
+    array"); now its images are read, the shape is the label and the file is the ground truth
+    the disentanglement metrics draw from."""
+    from infogan.metrics.disentanglement import GroundTruthData
+
+    path = tmp_path / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+    grid = _original_layout(path, ds, [1, 3, 2, 2, 2, 2])
+    data = load_dataset(path)
+    assert data.images.shape == (48, 1, 64, 64) and set(data.images.unique().tolist()) == {0, 255}
+    assert torch.equal(data.labels, torch.from_numpy(grid[:, 1]))
+    truth = data.ground_truth
+    assert isinstance(truth, GroundTruthData)
+    assert truth.factors_num_values == [3, 2, 2, 2, 2] and truth.factor_names[0] == "shape"
+    rows = truth.sample_factors(10, np.random.default_rng(0))
+    assert np.array_equal(truth.sample_observations_from_factors(rows), ds.render(rows))
+    with pytest.raises(DataError, match="out of range"):
+        truth.sample_observations_from_factors(np.array([[3, 0, 0, 0, 0]]))
+    # A subset, or rows out of order: images and labels, but no ground truth to draw from.
+    _original_layout(path, ds, [1, 3, 2, 2, 2, 2], order=np.arange(48)[::-1][:40])
+    data = load_dataset(path)
+    assert len(data) == 40 and data.ground_truth is None and data.labels is not None

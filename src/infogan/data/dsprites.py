@@ -47,7 +47,7 @@ from infogan.data.dataset import ImageDataset
 from infogan.data.download import default_cache_dir
 from infogan.errors import DataError
 
-__all__ = ["DSpritesLike", "load_dsprites", "CACHE_FILE", "SHAPES"]
+__all__ = ["DSpritesFile", "DSpritesLike", "load_dsprites", "CACHE_FILE", "SHAPES"]
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +326,84 @@ def _heart(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Inside of the heart curve ``(x^2 + y^2 - 1)^3 - x^2 y^3 <= 0`` (point down, y up)."""
     r = x * x + y * y - 1.0
     return r * r * r - x * x * y * y * y <= 0.0
+
+
+#: The arrays of the original ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` this reads
+#: (its ``metadata`` is a pickle, never loaded).
+ORIGINAL_KEYS = ("imgs", "latents_classes")
+
+
+class DSpritesFile:
+    """Ground truth of a file in the original dSprites layout: ``imgs`` with ``latents_classes``
+    (one row of factor class indices per image) that enumerate the whole factor grid in
+    row-major order, as the original's 737,280 images do. The disentanglement metrics draw its
+    own images for the factor rows they sample; factors of one value (the colour) are left out.
+
+    Attributes:
+        factors_num_values: values per varying factor (the original: ``[3, 6, 40, 32, 32]``).
+        factor_names: the original's names when the layout is the original's, else factor0, ...
+    """
+
+    def __init__(self, images: np.ndarray, classes: np.ndarray) -> None:
+        """``images`` ``uint8 [N, 1, H, W]``; ``classes`` ``int [N, F]``, checked by
+        :func:`original_ground_truth`."""
+        sizes = classes.max(axis=0) + 1
+        self._keep = sizes > 1
+        self._strides = np.cumprod([1, *sizes[:0:-1]])[::-1].astype(np.int64)
+        self.factors_num_values: list[int] = [int(k) for k in sizes[self._keep]]
+        original = len(sizes) == 6 and self._keep.tolist() == [False] + [True] * 5
+        self.factor_names: list[str] = (
+            ["shape", "scale", "orientation", "posX", "posY"]
+            if original
+            else [f"factor{k}" for k in range(len(self.factors_num_values))]
+        )
+        self._images = images
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` factor rows ``int64 [n, F]``, each factor uniform over its values, independently."""
+        return np.stack([rng.integers(0, k, size=n) for k in self.factors_num_values], axis=1)
+
+    def sample_observations_from_factors(
+        self, factors: np.ndarray, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """The file's images ``uint8 [n, 1, H, W]`` of factor rows (one image per row)."""
+        del rng
+        f = np.asarray(factors, dtype=np.int64)
+        if f.ndim != 2 or f.shape[1] != len(self.factors_num_values):
+            raise DataError(f"dsprites: expected factor rows [n, {len(self.factors_num_values)}]")
+        if f.size and ((f < 0).any() or (f >= np.asarray(self.factors_num_values)).any()):
+            raise DataError(
+                f"dsprites: factor values out of range (sizes {self.factors_num_values})"
+            )
+        full = np.zeros((len(f), len(self._keep)), dtype=np.int64)
+        full[:, self._keep] = f
+        return self._images[full @ self._strides]
+
+
+def original_ground_truth(
+    images: np.ndarray, classes: np.ndarray, name: str
+) -> DSpritesFile | None:
+    """A :class:`DSpritesFile` when ``classes`` enumerate the whole grid in row-major order (the
+    original file), else None: a subset lacks images of the factor rows the metrics sample."""
+    if classes.ndim != 2 or len(classes) != len(images) or classes.dtype.kind not in "iu":
+        raise DataError(
+            f"data: {name}: latents_classes should be integers [N, factors] for the {len(images)} "
+            f"images, got {classes.dtype} {list(classes.shape)}"
+        )
+    if (classes < 0).any():
+        raise DataError(f"data: {name}: latents_classes hold negative classes")
+    sizes = classes.max(axis=0).astype(np.int64) + 1
+    strides = np.cumprod([1, *sizes[:0:-1]])[::-1].astype(np.int64)
+    if int(np.prod(sizes)) != len(classes) or not np.array_equal(
+        classes.astype(np.int64) @ strides, np.arange(len(classes))
+    ):
+        log.info(
+            "data: %s is not the whole factor grid in order (a subset?): read as images with the "
+            "first varying factor as labels; the disentanglement metrics need the whole file",
+            name,
+        )
+        return None
+    return DSpritesFile(images, classes)
 
 
 def load_dsprites(split: str = "train", n: int | None = None, seed: int = 0) -> ImageDataset:

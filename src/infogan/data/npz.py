@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 OVERSHOOT = 0.1
 
 IMAGE_KEYS = ("images", "x")
+#: The original dSprites file's images and factor classes (read without its pickled metadata).
+ORIGINAL_KEYS = ("imgs", "latents_classes")
 LABEL_KEYS = ("labels", "y")
 
 
@@ -178,12 +180,15 @@ def read_npz(path: str | Path) -> ImageDataset:
     with archive:
         try:
             image_key = next((k for k in IMAGE_KEYS if k in archive.files), None)
-            if image_key is None:
+            original = image_key is None and all(k in archive.files for k in ORIGINAL_KEYS)
+            if image_key is None and not original:
                 raise DataError(
-                    f"data: {path} has no images array: expected key 'images' or 'x', "
-                    f"found {sorted(archive.files)}"
+                    f"data: {path} has no images array: expected key 'images' or 'x' (or "
+                    f"dSprites' 'imgs' with 'latents_classes'), found {sorted(archive.files)}"
                 )
             label_key = next((k for k in LABEL_KEYS if k in archive.files), None)
+            image_key, label_key = ORIGINAL_KEYS if original else (image_key, label_key)
+            assert image_key is not None
             for key in (image_key, label_key):
                 if key is not None:
                     _check_declared_size(archive, key, path)
@@ -194,8 +199,34 @@ def read_npz(path: str | Path) -> ImageDataset:
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
             # Object arrays (allow_pickle=False) and damaged members only fail when read.
             raise DataError(f"data: {path} has an unreadable array ({e})") from None
-
+    if original:
+        assert labels_np is not None
+        return _original_dsprites(images, labels_np, str(path))
     return _dataset(images, labels_np, str(path), label_key or "labels")
+
+
+def _original_dsprites(imgs: np.ndarray, classes: np.ndarray, name: str) -> ImageDataset:
+    """The original dSprites file (``imgs`` 0/1 ``[N, 64, 64]``, ``latents_classes``): images
+    0/255, the first varying factor (the shape) as labels, and the file as ground truth for the
+    disentanglement metrics when it holds the whole factor grid."""
+    from infogan.data.dsprites import original_ground_truth
+
+    if imgs.ndim != 3 or imgs.shape[0] == 0:
+        raise DataError(f"data: {name}: imgs should be [N, H, W], got {list(imgs.shape)}")
+    if imgs.dtype == np.uint8 and imgs.max() <= 1:
+        imgs *= 255  # in place: the full file is 3 GB, a copy would be 3 more
+        pixels = imgs[:, None]
+    else:
+        pixels = np.ascontiguousarray(_to_uint8(imgs[:, None], name))
+    truth = original_ground_truth(pixels, classes, name)
+    varying = np.flatnonzero(classes.max(axis=0) > 0)
+    labels = classes[:, varying[0]] if varying.size else np.zeros(len(classes), np.int64)
+    return ImageDataset(
+        images=torch.from_numpy(pixels),
+        labels=_labels(labels, pixels.shape[0], name, "latents_classes"),
+        name=name,
+        ground_truth=truth,
+    )
 
 
 def _dataset(images: np.ndarray, labels: np.ndarray | None, name: str, key: str) -> ImageDataset:
