@@ -160,6 +160,17 @@ def test_svhn_bad_files(tmp_path):
         read_svhn_mat(other)
     with pytest.raises(DataError, match="does not exist"):
         read_svhn_mat(tmp_path / "nope.mat")
+    # A MATLAB v7.3 (HDF5) file: scipy's message suggested h5py, which does not help here.
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .".ljust(116, b" ")
+    v73 = tmp_path / "v73.mat"
+    v73.write_bytes(header + b"\0" * 8 + b"\x00\x02IM" + b"\0" * 384 + b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(DataError, match="MATLAB v7.3 .* re-save it as v7"):
+        read_svhn_mat(v73)
+    cut = tmp_path / "cut.mat"  # a download cut short
+    scipy.io.savemat(cut, {"X": np.zeros((32, 32, 3, 50), np.uint8), "y": np.ones((50, 1))})
+    cut.write_bytes(cut.read_bytes()[:-100])
+    with pytest.raises(DataError, match="or is cut short"):
+        read_svhn_mat(cut)
 
 
 def test_celeba_missing_says_where_to_put_it(tmp_path, monkeypatch):

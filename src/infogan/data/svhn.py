@@ -35,10 +35,20 @@ def read_svhn_mat(path: str | Path, name: str | None = None) -> ImageDataset:
         raise DataError(f"data: {path} does not exist") from None
     except DataError:
         raise
+    except NotImplementedError:
+        # scipy reads MATLAB v4-v7 files; it suggests h5py for v7.3, which this library does
+        # not read either.
+        raise DataError(
+            f"data: {path} is a MATLAB v7.3 (HDF5) file; re-save it as v7 (MATLAB: save(f, "
+            "'X', 'y', '-v7')) or use the official SVHN files, which are v5"
+        ) from None
     except Exception as e:
         # scipy's reader fails on a short or foreign file (an HTML page a captive portal served,
         # a cut-short download) in many ways: IndexError, MatReadError, ValueError, ...
-        raise DataError(f"data: {path} is not a readable SVHN .mat file ({brief(e)})") from None
+        raise DataError(
+            f"data: {path} is not a readable SVHN .mat file, or is cut short ({brief(e)}); "
+            "infogan download svhn fetches it again"
+        ) from None
     x, y = mat.get("X"), mat.get("y")
     if x is None or y is None:
         raise DataError(f"data: {path} lacks the arrays 'X' and 'y' of an SVHN .mat file")
