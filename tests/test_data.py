@@ -120,7 +120,7 @@ def test_fashion_mnist_lookup_order(tmp_path, monkeypatch):
     assert np.array_equal(ds.images[:, 0].numpy(), installed) and ds.name == "fashion-mnist:train"
 
 
-def test_mnist_needs_download(tmp_path, monkeypatch):
+def test_mnist_needs_download(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("INFOGAN_DATA", str(tmp_path))
     with pytest.raises(DataError, match="mnist5k") as e:
         load_dataset("mnist")
@@ -130,6 +130,17 @@ def test_mnist_needs_download(tmp_path, monkeypatch):
     # A named dataset never silently swaps the training set for the test set.
     with pytest.raises(DataError, match="no train files"):
         load_dataset("mnist", split="train")
+    # A download cut short before its labels: said (labels were None without a word), and the
+    # labels file given for the images is named as such.
+    make_split(tmp_path / "mnist", "train", 3, seed=1, gz=False, labels=False)
+    with caplog.at_level("WARNING", logger="infogan"):
+        assert load_dataset("mnist").labels is None
+    assert "no train labels file" in caplog.text
+    assert "is an IDX labels file; give its images file" in _raises(
+        tmp_path / "mnist" / "t10k-labels-idx1-ubyte", "labels file"
+    )
+    with pytest.raises(DataError, match="no folder mnist/; the built-in dataset is named mnist"):
+        load_dataset("mnist/")  # no such folder here: the slash made a path of the name
 
 
 # -- IDX -----------------------------------------------------------------------------------------
@@ -309,8 +320,10 @@ def test_bad_gzip(tmp_path):
 def test_wrong_magic(tmp_path):
     _, _ = make_split(tmp_path, "train", 3, seed=0, gz=False)
     labels = tmp_path / "train-labels-idx1-ubyte"
-    msg = _raises(labels, "magic number 0x00000801, expected 0x00000803")
-    assert str(labels) in msg
+    assert str(labels) in _raises(labels, "is an IDX labels file; give its images file")
+    other = tmp_path / "other-idx"
+    other.write_bytes((0x00000804).to_bytes(4, "big") + bytes(32))
+    assert str(other) in _raises(other, "magic number 0x00000804, expected 0x00000803")
 
 
 def test_truncated_and_oversized_idx(tmp_path):

@@ -72,6 +72,11 @@ def _header(data: bytes, path: Path, magic: int, what: str) -> tuple[tuple[int, 
     if len(data) < 4:
         raise DataError(f"data: {path} is too short ({len(data)} bytes) to be an IDX file")
     found = int.from_bytes(data[:4], "big")
+    if found == LABELS_MAGIC and magic == IMAGES_MAGIC:
+        raise DataError(
+            f"data: {path} is an IDX labels file; give its images file "
+            "(*-images-idx3-ubyte[.gz]) or the folder that holds both"
+        )
     if found != magic:
         raise DataError(
             f"data: {path} has magic number 0x{found:08x}, expected 0x{magic:08x}: "

@@ -79,7 +79,19 @@ def _load_cached(name: str, split: str, hint: str, elsewhere: Path | None = None
         )
     # No fallback to the other split: for a named dataset, silently training on the test set
     # because the training files are missing would be a quiet, serious mistake.
-    return idx.load_idx_dir(directory, split, fallback=False, name=f"{name}:{split}")
+    ds = idx.load_idx_dir(directory, split, fallback=False, name=f"{name}:{split}")
+    if ds.labels is None:
+        # A named dataset always has its labels: a download cut short left them out, and every
+        # score that needs them was skipped later without a word that pointed here.
+        log.warning(
+            "data: %s has no %s labels file in %s (a download cut short?); `infogan download "
+            "%s` fetches what is missing",
+            name,
+            split,
+            directory,
+            name,
+        )
+    return ds
 
 
 def load_mnist(split: str = "train") -> ImageDataset:
@@ -280,6 +292,11 @@ def _load(source: str | os.PathLike[str], split: str, size: int | None) -> Image
         return _load_dsprites_subset(key, split)
     path = Path(key).expanduser()
     if not path.exists():
+        bare = key.rstrip("/\\")
+        if bare != key and (bare in NAMED_DATASETS or bare == "celeba"):
+            # Path() drops the slash: "fashion-mnist does not exist and is not a known dataset
+            # (known: ..., fashion-mnist, ...)" contradicted itself.
+            raise DataError(f"data: no folder {key}; the built-in dataset is named {bare}")
         raise DataError(
             f"data: {path} does not exist and is not a known dataset "
             f"(known: {', '.join(NAMED_DATASETS)}, {DSPRITES_SUBSET_PREFIX}N)"
