@@ -167,6 +167,24 @@ def test_bad_files_are_named(tmp_path):
     (cut / "full.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="full.png is not a readable image"):
         load_image_folder(cut, cache_dir="")
+    # 32-bit pixels out of range: said once, not wrapped in "is not a readable image (...)"
+    from PIL import Image
+
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    Image.fromarray(np.full((4, 4), 1_000_000, np.int32)).save(wide / "big.tif")
+    with pytest.raises(DataError) as e:
+        load_image_folder(wide, cache_dir="")
+    assert "pixels range over" in str(e.value) and "not a readable image" not in str(e.value)
+
+
+def test_jpegs_named_jfif_or_jpe_are_read(tmp_path):
+    """Browsers and Windows save JPEGs as .jfif: they were skipped without a word."""
+    from PIL import Image
+
+    for name in ("a.jfif", "b.JPE", "c.jpg"):
+        Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / name, format="JPEG")
+    assert len(load_image_folder(tmp_path, cache_dir="")) == 3
 
 
 def test_cache_is_read_and_notices_changed_files(classes, tmp_path, monkeypatch):

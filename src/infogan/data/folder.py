@@ -52,7 +52,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
 IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+    # .jfif and .jpe: JPEGs as some browsers and Windows save them (skipped without a word)
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".pgm",
+        ".ppm",
+    }
 )
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -239,6 +253,8 @@ def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
                 image = image.crop((left, top, left + side, top + side))
                 image = image.resize((size, size), Image.Resampling.LANCZOS)
             return np.asarray(image, dtype=np.uint8)
+    except DataError:
+        raise  # already says what is wrong with this file (it is a ValueError too)
     except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt pixel data
         raise DataError(f"data: {path} is not a readable image ({e})") from None
 
