@@ -133,3 +133,29 @@ def test_damaged_files_are_named_not_crashed_on(tmp_path, tiny_dataset, capsys):
     with_json = ["info", str(run), "--json", str(run / "report.json"), "--force"]
     assert main(with_json) == 2  # never over a run's own files
     assert (run / "report.json").read_text() == "{"
+
+
+def test_the_report_lock_makes_a_second_writer_wait(tmp_path):
+    """Two writers of one run's report (the end of training, evaluate) read, merged and wrote
+    report.json at once: one evaluation was lost, or older figures drawn over newer ones."""
+    import subprocess
+    import sys
+    import time
+
+    from infogan.runlock import report_lock
+
+    code = (
+        "import sys, time; from infogan.runlock import report_lock\n"
+        f"with report_lock({str(tmp_path)!r}):\n"
+        "    print('held', flush=True); time.sleep(1.5)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        with report_lock(tmp_path), report_lock(tmp_path):  # re-entrant in one process
+            waited = time.monotonic() - t0
+        assert waited > 0.8, waited
+    finally:
+        other.wait(timeout=30)
+    assert list(tmp_path.iterdir()) == []  # no file added to the run

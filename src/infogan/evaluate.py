@@ -34,7 +34,7 @@ from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, eval_mode, load_run
 from infogan.runinfo import noise_use_of, report_problem
-from infogan.runlock import lock_holder
+from infogan.runlock import lock_holder, report_lock
 
 log = logging.getLogger("infogan")
 
@@ -789,6 +789,15 @@ def evaluate_run(
     rep["timings"]["total"] += loaded
     if fresh is not None:
         fresh.update(rep)
+    with report_lock(run_dir):
+        return _write_evaluation(run_dir, model, rep, html)
+
+
+def _write_evaluation(
+    run_dir: str | Path, model: InfoGAN, rep: dict[str, Any], html: bool
+) -> dict[str, Any]:
+    """The end of :func:`evaluate_run`, under the run's report lock: ``rep`` merged into
+    ``report.json`` (unless the run has a later step's), the figures and ``report.html``."""
     later = report_step(run_dir)
     if later is not None and isinstance(rep.get("step"), int) and later > rep["step"]:
         # The run trained on while this ran, or its newer checkpoints do not load (said above):

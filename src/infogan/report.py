@@ -16,6 +16,7 @@ from infogan.evaluate import evaluate_model, format_report, write_report
 from infogan.labels import CodeLabels, current_labels, labels_from_report
 from infogan.latent import Categorical, Latent
 from infogan.model import InfoGAN
+from infogan.runlock import report_lock
 
 __all__ = [
     "save_sample_grid",
@@ -137,10 +138,11 @@ def restore_artefacts(run_dir: Path, model: InfoGAN, rep: dict[str, Any]) -> lis
     if not missing:
         return []
     model.saved_labels = labels_from_report(rep, model.spec)
-    write_figures(model, run_dir)
     from infogan.report_html import write_html
 
-    write_html(run_dir, rep)
+    with report_lock(run_dir):
+        write_figures(model, run_dir)
+        write_html(run_dir, rep)
     return missing
 
 
@@ -184,11 +186,12 @@ def score_run(
     rep = evaluate_model(model, [d for d in datasets if d is not None])
     # The figures name each categorical value by the label it was just matched to.
     model.saved_labels = labels_from_report(rep, model.spec)
-    write_figures(model, run_dir)
     rep.update(extra or {})
-    rep = write_report(run_dir, rep)
     from infogan.report_html import write_html  # matplotlib's Agg canvas, only when needed
 
-    write_html(run_dir, rep)
+    with report_lock(run_dir):  # an `evaluate` of the run may be writing its report too
+        write_figures(model, run_dir)
+        rep = write_report(run_dir, rep)
+        write_html(run_dir, rep)
     print(format_report(rep), flush=True)
     return rep

@@ -17,10 +17,48 @@ from pathlib import Path
 
 from infogan.errors import SpecError
 
-__all__ = ["lock_holder", "refuse_if_held", "run_lock"]
+__all__ = ["lock_holder", "refuse_if_held", "report_lock", "run_lock"]
 
 #: Locks this process holds: resolved run directory -> [file descriptor, depth].
 _HELD: dict[Path, list[int]] = {}
+
+#: Report locks this process holds, likewise (a second flock of its own would wait for ever).
+_REPORTING: dict[Path, list[int]] = {}
+
+
+@contextlib.contextmanager
+def report_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold ``run_dir``'s report lock inside the block, waiting for it if another process has
+    it: the writers of ``report.json`` and the figures and page drawn from it (the end of
+    training, ``evaluate``) read, merge and write them one at a time. Two evaluations that
+    wrote at once lost one of them, and an evaluation of an older step drew its figures over
+    the finished run's. Held for seconds (the writing, not the scoring); the lock is ``flock``
+    on the directory itself, so no file is added to the run."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        yield
+        return
+    key = Path(run_dir).resolve()
+    if key in _REPORTING:
+        _REPORTING[key][1] += 1
+        try:
+            yield
+        finally:
+            _REPORTING[key][1] -= 1
+        return
+    fd = os.open(key, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _REPORTING[key] = [fd, 1]
+        try:
+            yield
+        finally:
+            _REPORTING[key][1] -= 1
+            if _REPORTING[key][1] == 0:
+                del _REPORTING[key]
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager
