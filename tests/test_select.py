@@ -10,6 +10,7 @@ import torch
 from conftest import tiny_config
 
 from infogan import checkpoint as ckpt
+from infogan.errors import SpecError
 from infogan.model import Encoding
 from infogan.select import real_code_mi, train_selected
 
@@ -70,6 +71,16 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
     )
     assert res2.step == 6
     assert json.loads((run / "selection.json").read_text()) == sel
+    # A start of the selection is not resumed by hand (while the selection ran, one went past
+    # the others' step and was chosen at it; a dropped one was retrained from step 0).
+    from infogan import train
+    from infogan.cli import main
+
+    loser = run / "candidates" / str(1 - sel["winner"])
+    with pytest.raises(SpecError, match=r"is a start of the run .*'s selection; resume"):
+        train(tiny_config(steps=8), loser, resume=True, dataset=tiny_dataset)
+    assert main(["train", "--resume", str(loser), "--steps", "8"]) == 2
+    assert not ckpt.list_checkpoints(loser)
 
 
 def test_selected_run_equals_plain_run_of_winner_seed(tmp_path, tiny_dataset):

@@ -826,6 +826,9 @@ def _train(a: argparse.Namespace) -> int:
         run_dir = Path(a.resume)
         if not (run_dir / "config.json").is_file():
             raise SpecError(f"resume: {run_dir} is not a run directory (no config.json)")
+        from infogan.select import refuse_candidate_folder
+
+        refuse_candidate_folder(run_dir)
         cfg = TrainConfig.load(run_dir / "config.json")
         # A run of a user's registered networks without --import: say that, not "unknown",
         # and name the modules its checkpoints say the training process had imported.

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import shutil
 from dataclasses import replace
@@ -55,7 +56,7 @@ from infogan.losses import real_code_information
 from infogan.model import Encoding, InfoGAN, load_run
 from infogan.parallel import Leg, run_legs
 from infogan.prepare import check_machine, prepare, with_absolute_data
-from infogan.runlock import refuse_if_held, run_lock
+from infogan.runlock import lock_holder, refuse_if_held, run_lock
 from infogan.tblog import check_dir, tensorboard_dir
 from infogan.train import TrainResult, resolve_device, run_one
 
@@ -263,6 +264,22 @@ def require_config(cfg: object) -> None:
         raise SpecError(
             f"train: expected a TrainConfig (infogan.config.preset('default'), or "
             f"TrainConfig.from_dict(d)), got {type(cfg).__name__}"
+        )
+
+
+def refuse_candidate_folder(run_dir: str | Path) -> None:
+    """Refuse to resume ``RUN/candidates/N`` by hand: a start of ``RUN``'s selection is trained
+    and scored by ``RUN``'s own process. Resumed while the selection ran, one start went past
+    the others' step, was scored and chosen at it, and the run ended past its ``--steps``; a
+    dropped start (checkpoints deleted on purpose) was trained again from step 0."""
+    folder = Path(run_dir).resolve()
+    run = folder.parent.parent
+    if folder.parent.name == "candidates" and (run / "config.json").is_file():
+        holder = lock_holder(run)
+        busy = f" (pid {holder} is choosing now)" if holder not in (None, os.getpid()) else ""
+        raise SpecError(
+            f"resume: {run_dir} is a start of the run {run}'s selection{busy}; resume {run} "
+            "itself (infogan train --resume RUN), or copy the folder out to train it on its own"
         )
 
 

@@ -1182,7 +1182,8 @@ def train(
             resume or ``evaluate`` reads unless given the images again: set it to where these
             images can be read (a warning says when the names differ).
     """
-    from infogan.select import require_config, train_selected  # select builds on this module
+    # select builds on this module
+    from infogan.select import refuse_candidate_folder, require_config, train_selected
 
     require_config(cfg)  # first: the checks below read its fields
     run_dir = as_path(run_dir, "run_dir")
@@ -1197,6 +1198,8 @@ def train(
         dataset = from_arrays(dataset)
     if not resume:
         check_new_run_dir(run_dir)
+    else:
+        refuse_candidate_folder(run_dir)
     if dataset is not None and dataset.name != cfg.data:
         log.warning(
             "train: the run records data=%r (cfg.data), not the dataset given (%s); a resume "
