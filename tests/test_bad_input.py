@@ -185,6 +185,29 @@ def test_sweep_refuses_a_seed_folder_of_another_recipe(capsys, tmp_path, tiny_np
     assert sorted(p.name for p in (out / "seed5").iterdir()) == ["mine.txt"]
 
 
+def test_sweep_does_not_table_a_seed_trained_on_meanwhile(capsys, tmp_path, tiny_npz, monkeypatch):
+    """A user's `train --resume` of a finished seed while later seeds trained: sweep.json gave
+    that seed its old step's numbers, with nothing to show it."""
+    from infogan import sweep
+    from infogan.train import Trainer
+
+    out = tmp_path / "sw"
+    real = sweep.train_selected
+
+    def and_the_user_resumes_seed0(cfg, run_dir, **kw):
+        if cfg.seed == 1:  # seed 0 is done: the user trains it on by hand meanwhile
+            done = TrainConfig.load(out / "seed0" / "config.json")
+            done.steps = 3
+            Trainer(done, out / "seed0", resume=True).run(finish=False)
+        return real(cfg, run_dir, **kw)
+
+    monkeypatch.setattr(sweep, "train_selected", and_the_user_resumes_seed0)
+    argv = ["sweep", "--data", tiny_npz, "--seeds", "0,1", "--steps", "2", "--out", str(out)]
+    err = _err(capsys, [*argv, *TINY])
+    assert "seed0 is now at step 3, not 2" in err and "sweep.json is not written" in err
+    assert not (out / "sweep.json").exists()
+
+
 def test_evaluate_refuses_to_overwrite_what_is_not_a_json_report(capsys, finished, tmp_path):
     target = ckpt.list_checkpoints(finished)[-1][1]
     before = target.read_bytes()

@@ -180,6 +180,17 @@ def run_sweep(
                     "infogan sweep command again to go on (finished seeds are reused)"
                 ) from None
         reports[seed] = rep
+    for seed in seeds:
+        # Another command may have trained a finished seed on while later seeds trained (a
+        # `train --resume` of its folder): its report is then of another step than the table
+        # would say, and the table is not written.
+        now = _finished_step(out / f"seed{seed}")
+        if now != cfg.steps:
+            raise SpecError(
+                f"sweep: {out / f'seed{seed}'} is now at step {now}, not {cfg.steps} (trained on "
+                "by another command while the sweep ran); sweep.json is not written: give "
+                f"--steps {now} to score every seed there, or another --out"
+            )
     names = dataset_keys(reports.values())
     per_seed = {seed: flatten_report(rep, names) for seed, rep in reports.items()}
     central = None
