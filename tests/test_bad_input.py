@@ -1078,10 +1078,13 @@ def test_evaluate_never_replaces_a_later_steps_report(capsys, caplog, finished):
     try:
         assert holder.stdout.readline().strip() == "held"
         assert main(["evaluate", str(finished), "--metrics", "mi", "--n-mi", "64"]) == 0
+        out, err = capsys.readouterr()
+        # A new run into the folder: said to be training, not "resume it" (refused too).
+        new = ["train", "--out", str(finished), "--steps", "1"]
+        assert f"holds a run that is training now (pid {holder.pid})" in _err(capsys, new)
     finally:
         holder.kill()
         holder.wait()
-    out, err = capsys.readouterr()
     said = caplog.text
     assert f"is training (pid {holder.pid}); this evaluates its newest checkpoint, step 2" in said
     assert "is of step 5, later than the step 2 evaluated here" in said
@@ -1396,3 +1399,24 @@ def test_path_arguments_of_the_python_api_name_a_wrong_kind(tmp_path):
                 fn()
     with pytest.raises(SpecError, match="resume: expected True or False, got 'no'"):
         train(tiny_config(), tmp_path / "r", resume="no")
+
+
+def test_a_write_failure_at_the_end_says_the_training_is_kept(tmp_path, tiny_dataset, monkeypatch):
+    """A folder made read-only before the report: "traversal_c1.png: Operation not permitted"
+    alone, not that every step was checkpointed and a resume writes the report."""
+    import errno
+
+    from conftest import tiny_config
+
+    from infogan import report
+    from infogan.errors import TrainingError
+    from infogan.train import Trainer
+
+    def refused(run_dir, *a, **kw):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(run_dir / "x.png"))
+
+    monkeypatch.setattr(report, "finish_run", refused)
+    run = tmp_path / "r"
+    with pytest.raises(TrainingError, match=r"x.png: Operation not permitted; all 3 steps are"):
+        Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)
+    assert ckpt.list_checkpoints(run)[-1][0] == 3

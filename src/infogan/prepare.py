@@ -189,6 +189,15 @@ def check_new_run_dir(run_dir: str | Path) -> None:
     run_dir = Path(run_dir)
     check_folder_target(run_dir, "train")
     if (run_dir / "config.json").exists() or (run_dir / "checkpoints").exists():
+        from infogan.runlock import lock_holder
+
+        holder = lock_holder(run_dir)
+        if holder is not None:  # "resume it" would be refused as well: it is training now
+            raise SpecError(
+                f"train: {run_dir} holds a run that is training now"
+                + (f" (pid {holder})" if holder > 0 else "")
+                + "; give another folder (nothing was overwritten)"
+            )
         raise SpecError(
             f"train: {run_dir} already holds a run; resume it (infogan train --resume "
             f"{shlex.quote(str(run_dir))}, "

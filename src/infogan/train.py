@@ -912,13 +912,23 @@ class Trainer:
             rep = kept
         elif finish and lead:
             self.model.step = self.step_count
-            rep = report_mod.finish_run(
-                self.run_dir,
-                self.model,
-                [self.dataset, self.eval_dataset],
-                seconds,
-                wall_s=self._wall_before + seconds,
-            )
+            try:
+                rep = report_mod.finish_run(
+                    self.run_dir,
+                    self.model,
+                    [self.dataset, self.eval_dataset],
+                    seconds,
+                    wall_s=self._wall_before + seconds,
+                )
+            except OSError as e:
+                # A full or read-only folder at the very end: the training is not lost, and the
+                # bare "Operation not permitted" did not say so.
+                where = e.filename or self.run_dir
+                raise TrainingError(
+                    f"{where}: {e.strerror or e}; all {self.step_count} steps are checkpointed: "
+                    f"infogan train --resume {shlex.quote(str(self.run_dir))} writes the report "
+                    "and figures once that is fixed"
+                ) from None
         return TrainResult(self.run_dir, self.step_count, seconds, rep)
 
     def _report_of_step(self) -> dict[str, Any] | None:
