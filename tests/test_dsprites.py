@@ -318,6 +318,12 @@ def test_the_original_files_layout_is_read_with_its_factors(tmp_path, ds):
     assert np.array_equal(truth.sample_observations_from_factors(rows), ds.render(rows))
     with pytest.raises(DataError, match="out of range"):
         truth.sample_observations_from_factors(np.array([[3, 0, 0, 0, 0]]))
+    # The metrics represent each of its images once, as for the procedural set.
+    from infogan.metrics.disentanglement import memoize
+
+    assert np.array_equal(truth.factors_of(truth.index_of(rows)), rows)
+    assert np.array_equal(truth.index_of(grid[:, 1:]), np.arange(48)) and len(truth) == 48
+    assert memoize(truth, lambda x: x)[0] is not truth
     # A subset, or rows out of order: images and labels, but no ground truth to draw from.
     _original_layout(path, ds, [1, 3, 2, 2, 2, 2], order=np.arange(48)[::-1][:40])
     data = load_dataset(path)

@@ -159,3 +159,34 @@ def test_the_report_lock_makes_a_second_writer_wait(tmp_path):
     finally:
         other.wait(timeout=30)
     assert list(tmp_path.iterdir()) == []  # no file added to the run
+
+
+def test_the_report_lock_orders_threads_and_is_left_clean(tmp_path):
+    """A second thread skipped the flock (the re-entrancy was per process), and whichever
+    left last could leave the lock off for the rest of the process."""
+    import threading
+    import time
+
+    from infogan import runlock
+
+    order: list[str] = []
+    inside = threading.Event()
+
+    def first():
+        with runlock.report_lock(tmp_path):
+            inside.set()
+            time.sleep(0.5)
+            order.append("first out")
+
+    def second():
+        inside.wait()
+        with runlock.report_lock(tmp_path):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert order == ["first out", "second in"]
+    assert runlock._REPORTING[tmp_path.resolve()][1] == [0]  # nothing held any more

@@ -81,6 +81,13 @@ def test_train_selected_picks_best_and_continues(tmp_path, tiny_dataset):
         train(tiny_config(steps=8), loser, resume=True, dataset=tiny_dataset)
     assert main(["train", "--resume", str(loser), "--steps", "8"]) == 2
     assert not ckpt.list_checkpoints(loser)
+    # A user's own runs in a folder named candidates beside a shared recipe file are theirs.
+    from infogan.select import refuse_candidate_folder
+
+    (tmp_path / "proj" / "candidates" / "0").mkdir(parents=True)
+    (tmp_path / "proj" / "config.json").write_text(json.dumps(cfg.to_dict() | {"candidates": 1}))
+    refuse_candidate_folder(tmp_path / "proj" / "candidates" / "0")
+    refuse_candidate_folder(run / "candidates" / "mine")
 
 
 def test_selected_run_equals_plain_run_of_winner_seed(tmp_path, tiny_dataset):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,43 +23,49 @@ __all__ = ["lock_holder", "refuse_if_held", "report_lock", "run_lock"]
 #: Locks this process holds: resolved run directory -> [file descriptor, depth].
 _HELD: dict[Path, list[int]] = {}
 
-#: Report locks this process holds, likewise (a second flock of its own would wait for ever).
-_REPORTING: dict[Path, list[int]] = {}
+#: Per run directory: the thread lock that orders this process's threads, and how deep the
+#: holding thread is (its first entry takes the flock, its last exit drops it).
+_REPORTING: dict[Path, tuple[threading.RLock, list[int]]] = {}
+_REPORTING_GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
 def report_lock(run_dir: str | Path) -> Iterator[None]:
-    """Hold ``run_dir``'s report lock inside the block, waiting for it if another process has
-    it: the writers of ``report.json`` and the figures and page drawn from it (the end of
-    training, ``evaluate``) read, merge and write them one at a time. Two evaluations that
-    wrote at once lost one of them, and an evaluation of an older step drew its figures over
-    the finished run's. Held for seconds (the writing, not the scoring); the lock is ``flock``
-    on the directory itself, so no file is added to the run."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on Linux/macOS
-        yield
-        return
+    """Hold ``run_dir``'s report lock inside the block, waiting for it if another process or
+    thread has it: the writers of ``report.json`` and the figures and page drawn from it (the
+    end of training, ``evaluate``) read, merge and write them one at a time. Two evaluations
+    that wrote at once lost one of them, and an evaluation of an older step drew its figures
+    over the finished run's. Held for seconds (the writing, not the scoring); re-entrant in a
+    thread; the lock is ``flock`` on the directory itself, so no file is added to the run (a
+    directory that cannot be opened for reading is written unlocked, as before)."""
     key = Path(run_dir).resolve()
-    if key in _REPORTING:
-        _REPORTING[key][1] += 1
+    with _REPORTING_GUARD:
+        rlock, depth = _REPORTING.setdefault(key, (threading.RLock(), [0]))
+    with rlock:  # other threads of this process wait here; the holder re-enters
+        if depth[0]:
+            depth[0] += 1
+            try:
+                yield
+            finally:
+                depth[0] -= 1
+            return
         try:
-            yield
-        finally:
-            _REPORTING[key][1] -= 1
-        return
-    fd = os.open(key, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _REPORTING[key] = [fd, 1]
+            import fcntl
+
+            fd = os.open(key, os.O_RDONLY)
+        except (ImportError, OSError):  # not on Linux/macOS, or an unreadable directory
+            fd = -1
         try:
-            yield
+            if fd >= 0:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            depth[0] = 1
+            try:
+                yield
+            finally:
+                depth[0] = 0
         finally:
-            _REPORTING[key][1] -= 1
-            if _REPORTING[key][1] == 0:
-                del _REPORTING[key]
-    finally:
-        os.close(fd)  # releases the lock
+            if fd >= 0:
+                os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager

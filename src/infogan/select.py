@@ -274,13 +274,20 @@ def refuse_candidate_folder(run_dir: str | Path) -> None:
     dropped start (checkpoints deleted on purpose) was trained again from step 0."""
     folder = Path(run_dir).resolve()
     run = folder.parent.parent
-    if folder.parent.name == "candidates" and (run / "config.json").is_file():
-        holder = lock_holder(run)
-        busy = f" (pid {holder} is choosing now)" if holder not in (None, os.getpid()) else ""
-        raise SpecError(
-            f"resume: {run_dir} is a start of the run {run}'s selection{busy}; resume {run} "
-            "itself (infogan train --resume RUN), or copy the folder out to train it on its own"
-        )
+    if folder.parent.name != "candidates" or not folder.name.isdigit():
+        return
+    try:  # a run's own config with that many starts: not a user's runs in a folder so named
+        starts = TrainConfig.load(run / "config.json").candidates
+        if starts < 2 or starts <= int(folder.name):  # one start has no candidates/ folder
+            return
+    except SpecError:
+        return
+    holder = lock_holder(run)
+    busy = f" (pid {holder} is choosing now)" if holder not in (None, os.getpid()) else ""
+    raise SpecError(
+        f"resume: {run_dir} is a start of the run {run}'s selection{busy}; resume {run} "
+        "itself (infogan train --resume RUN), or copy the folder out to train it on its own"
+    )
 
 
 def train_selected(

@@ -1197,7 +1197,7 @@ def train(
 
     require_config(cfg)  # first: the checks below read its fields
     run_dir = as_path(run_dir, "run_dir")
-    if not isinstance(resume, bool | np.bool_):  # "no" is truthy: it resumed
+    if isinstance(resume, str) or resume not in (True, False):  # "no" is truthy: it resumed
         raise SpecError(f"resume: expected True or False, got {resume!r}")
     # The checks normalise fields in place (a Path to str, numpy numbers to Python ones): on
     # a copy, so the caller's config is theirs to reuse as they set it.

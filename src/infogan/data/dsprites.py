@@ -358,6 +358,33 @@ class DSpritesFile:
             else [f"factor{k}" for k in range(len(self.factors_num_values))]
         )
         self._images = images
+        self._sizes = sizes.astype(np.int64)
+
+    #: Each factor row has exactly one image: the metrics may represent each image once
+    #: (:func:`infogan.metrics.disentanglement.memoize`, with :meth:`index_of` and
+    #: :meth:`factors_of`), as they do for :class:`DSpritesLike`.
+    deterministic_observations = True
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def index_of(self, factors: np.ndarray) -> np.ndarray:
+        """The file's row of each factor row ``int [n, F]`` (its image's index)."""
+        f = np.asarray(factors, dtype=np.int64)
+        if f.ndim != 2 or f.shape[1] != len(self.factors_num_values):
+            raise DataError(f"dsprites: expected factor rows [n, {len(self.factors_num_values)}]")
+        if f.size and ((f < 0).any() or (f >= np.asarray(self.factors_num_values)).any()):
+            raise DataError(
+                f"dsprites: factor values out of range (sizes {self.factors_num_values})"
+            )
+        full = np.zeros((len(f), len(self._keep)), dtype=np.int64)
+        full[:, self._keep] = f
+        return full @ self._strides
+
+    def factors_of(self, index: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`index_of`: the factor rows ``int64 [n, F]`` of file rows."""
+        idx = np.asarray(index, dtype=np.int64).reshape(-1)
+        return ((idx[:, None] // self._strides) % self._sizes)[:, self._keep]
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` factor rows ``int64 [n, F]``, each factor uniform over its values, independently."""
@@ -368,16 +395,7 @@ class DSpritesFile:
     ) -> np.ndarray:
         """The file's images ``uint8 [n, 1, H, W]`` of factor rows (one image per row)."""
         del rng
-        f = np.asarray(factors, dtype=np.int64)
-        if f.ndim != 2 or f.shape[1] != len(self.factors_num_values):
-            raise DataError(f"dsprites: expected factor rows [n, {len(self.factors_num_values)}]")
-        if f.size and ((f < 0).any() or (f >= np.asarray(self.factors_num_values)).any()):
-            raise DataError(
-                f"dsprites: factor values out of range (sizes {self.factors_num_values})"
-            )
-        full = np.zeros((len(f), len(self._keep)), dtype=np.int64)
-        full[:, self._keep] = f
-        return self._images[full @ self._strides]
+        return self._images[self.index_of(factors)]
 
 
 def original_ground_truth(
