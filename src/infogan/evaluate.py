@@ -813,14 +813,10 @@ def _write_evaluation(
         return rep
     merged = write_report(run_dir, rep)
     if html:
-        from infogan.labels import labels_from_report
-        from infogan.report import write_figures
-        from infogan.report_html import write_html
+        from infogan.report import draw_page
 
         # The page shows the figures: they are redrawn of the step just scored, its categorical
         # values named by the mapping just saved (they kept an older step's, or the mapping
         # of other labelled data, beside this step's tables).
-        model.saved_labels = labels_from_report(merged, model.spec)
-        write_figures(model, Path(run_dir))
-        write_html(run_dir, merged)
+        draw_page(Path(run_dir), model, merged)
     return merged

@@ -137,13 +137,20 @@ def restore_artefacts(run_dir: Path, model: InfoGAN, rep: dict[str, Any]) -> lis
     missing = [name for name in wanted if not (run_dir / name).exists()]
     if not missing:
         return []
+    draw_page(run_dir, model, rep)
+    return missing
+
+
+def draw_page(run_dir: Path, model: InfoGAN, rep: dict[str, Any]) -> None:
+    """The figures (:func:`write_figures`) and ``report.html`` of ``rep``, a report of
+    ``model``'s step, its categorical values named by the report's mapping; under the run's
+    report lock."""
     model.saved_labels = labels_from_report(rep, model.spec)
-    from infogan.report_html import write_html
+    from infogan.report_html import write_html  # matplotlib's Agg canvas, only when needed
 
     with report_lock(run_dir):
         write_figures(model, run_dir)
         write_html(run_dir, rep)
-    return missing
 
 
 def finish_run(
