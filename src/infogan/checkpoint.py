@@ -151,6 +151,13 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def newest_step(run_dir: str | Path) -> int | None:
+    """The step of the newest checkpoint file in ``run_dir/checkpoints`` (None: none yet, or
+    no such folder)."""
+    found = list_checkpoints(run_dir)
+    return found[-1][0] if found else None
+
+
 def latest_checkpoint(
     run_dir: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[Path, dict[str, Any]]:

@@ -793,14 +793,6 @@ def _set(cfg: TrainConfig, dotted: str, value: Any) -> None:
     setattr(obj, leaf, value)
 
 
-def _newest_step(run_dir: Path) -> int | None:
-    """The step of the run's newest checkpoint (None: none yet)."""
-    from infogan import checkpoint as ckpt
-
-    found = ckpt.list_checkpoints(run_dir) if run_dir.is_dir() else []
-    return found[-1][0] if found else None
-
-
 def _train(a: argparse.Namespace) -> int:
     from infogan.config import EXECUTION_FIELDS, TrainConfig
     from infogan.prepare import check_new_run_dir
@@ -848,7 +840,9 @@ def _train(a: argparse.Namespace) -> int:
     # What this command does, for its last line: a resume of a finished run trains, chooses
     # and scores nothing.
     chosen_before = (run_dir / "selection.json").exists()
-    step_before = _newest_step(run_dir)
+    from infogan.checkpoint import newest_step
+
+    step_before = newest_step(run_dir)
     try:
         result = train_selected(cfg, run_dir, resume=bool(a.resume))
     except InfoGANError as e:

@@ -160,7 +160,7 @@ def run_sweep(
         run_dir = out / f"seed{seed}"
         scfg = with_absolute_data(replace(cfg, seed=seed))
         _check_same_recipe(scfg, run_dir)
-        done = _finished_step(run_dir)
+        done = ckpt.newest_step(run_dir)
         if done is not None and done > cfg.steps:
             raise SpecError(
                 f"sweep: {run_dir} is at step {done}, past --steps {cfg.steps}, so its numbers "
@@ -184,7 +184,7 @@ def run_sweep(
         # Another command may have trained a finished seed on while later seeds trained (a
         # `train --resume` of its folder): its report is then of another step than the table
         # would say, and the table is not written.
-        now = _finished_step(out / f"seed{seed}")
+        now = ckpt.newest_step(out / f"seed{seed}")
         if now != cfg.steps:
             raise SpecError(
                 f"sweep: {out / f'seed{seed}'} is now at step {now}, not {cfg.steps} (trained on "
@@ -329,8 +329,3 @@ def _check_same_recipe(cfg: TrainConfig, run_dir: Path) -> None:
             f"sweep: {run_dir} was trained with another recipe ({shown}); give the same flags "
             "or another --out (nothing was changed)"
         )
-
-
-def _finished_step(run_dir: Path) -> int | None:
-    found = ckpt.list_checkpoints(run_dir)
-    return found[-1][0] if found else None
