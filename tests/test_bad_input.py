@@ -1082,12 +1082,17 @@ def test_evaluate_never_replaces_a_later_steps_report(capsys, caplog, finished):
         # A new run into the folder: said to be training, not "resume it" (refused too).
         new = ["train", "--out", str(finished), "--steps", "1"]
         assert f"holds a run that is training now (pid {holder.pid})" in _err(capsys, new)
+        # The commands that use the model say which step of the training run they read.
+        png = finished.parent / "s.png"
+        assert main(["sample", str(finished), "-n", "4", "--out", str(png)]) == 0
+        capsys.readouterr()
     finally:
         holder.kill()
         holder.wait()
     said = caplog.text
     assert f"is training (pid {holder.pid}); this evaluates its newest checkpoint, step 2" in said
     assert "is of step 5, later than the step 2 evaluated here" in said
+    assert f"is training (pid {holder.pid}); this uses its newest checkpoint, step 2" in said
     assert "MI lower bound" in out and "report:" not in out  # the scores are still shown
     assert report.read_bytes() == before
 

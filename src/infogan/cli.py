@@ -33,7 +33,7 @@ from infogan.errors import DataError, InfoGANError, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
     from infogan.config import TrainConfig
-    from infogan.model import CodeValue
+    from infogan.model import CodeValue, InfoGAN
 
 
 def _process_start() -> float:
@@ -1132,7 +1132,6 @@ def _sample(a: argparse.Namespace) -> int:
 
     from infogan import viz
     from infogan.atomic import atomic_write
-    from infogan.model import load_run
 
     out = _new_file(a.out, a.force)
     if out.suffix.lower() not in (".png", ".npz"):
@@ -1144,7 +1143,7 @@ def _sample(a: argparse.Namespace) -> int:
             f"-n: {a.n} images do not make a readable grid; at most {MAX_GRID_IMAGES} in a .png "
             "(write an .npz for more)"
         )
-    model = load_run(a.run, device=a.device)
+    model = _load_for_use(a.run, a.device)
     model.check_count(a.n)
     if a.label is not None:
         name, sep, label = a.label.partition("=")
@@ -1178,7 +1177,7 @@ def _sample(a: argparse.Namespace) -> int:
 
 
 def _traverse(a: argparse.Namespace) -> int:
-    from infogan.model import MAX_FIGURE_VALUES, load_run
+    from infogan.model import MAX_FIGURE_VALUES
     from infogan.report import save_traversal
 
     # None: not given (the note below is for a --steps given, 9 included).
@@ -1201,7 +1200,7 @@ def _traverse(a: argparse.Namespace) -> int:
     wanted = [n.strip() for given in a.code or [] for n in given.split(",") if n.strip()]
     if a.code is not None and not wanted:
         raise SpecError("--code: no code named; leave it out to draw every code")
-    model = load_run(a.run, device=a.device)
+    model = _load_for_use(a.run, a.device)
     # Each code once, by its canonical name; every figure's path checked before any is drawn.
     names = list(dict.fromkeys(model.spec.names[model.spec.index_of(n)] for n in wanted))
     names = names or list(model.spec.names)
@@ -1261,17 +1260,26 @@ def _explore(a: argparse.Namespace) -> int:
     return 0
 
 
+def _load_for_use(run: str, device: str) -> InfoGAN:
+    """:func:`~infogan.model.load_run`, saying which step it read when the run is training."""
+    from infogan.model import load_run
+    from infogan.runlock import note_if_training
+
+    model = load_run(run, device=device)
+    note_if_training(run, model.step)
+    return model
+
+
 def _encode(a: argparse.Namespace) -> int:
     from infogan.atomic import atomic_write
     from infogan.data import load_dataset
     from infogan.labels import code_table, current_labels, write_table
-    from infogan.model import load_run
 
     out = _new_file(a.out, a.force)
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in ("csv", "npz"):
         raise SpecError(f"--out: {out} should end in .csv or .npz")
-    model = load_run(a.run, device=a.device)
+    model = _load_for_use(a.run, a.device)
     c, side = model.nets.image_shape[:2]
     ds = load_dataset(a.data, split=a.split, size=side, channels=c)
     h, w = model.nets.image_shape[1:]

@@ -34,7 +34,7 @@ from infogan.latent import Categorical
 from infogan.metrics import cluster_accuracy
 from infogan.model import Encoding, InfoGAN, eval_mode, load_run
 from infogan.runinfo import noise_use_of, report_problem
-from infogan.runlock import lock_holder, report_lock
+from infogan.runlock import note_if_training, report_lock
 
 log = logging.getLogger("infogan")
 
@@ -727,14 +727,7 @@ def evaluate_run(
         )
     check_writable_run(run_dir)
     model = load_run(run_dir, device=device)
-    trainer = lock_holder(run_dir)
-    if trainer is not None and trainer != os.getpid():
-        log.warning(
-            "note: %s is training (pid %d); this evaluates its newest checkpoint, step %d",
-            run_dir,
-            trainer,
-            model.step,
-        )
+    note_if_training(run_dir, model.step, "this evaluates")
     # Paths absolute (names stay names): one dataset evaluated from two working directories,
     # or typed two ways, is one entry under "evaluations", not several.
     sources = [_as_source(s) for s in data] if data else [model.cfg.data]

@@ -64,6 +64,7 @@ from infogan.errors import InfoGANError, SpecError
 from infogan.labels import current_labels
 from infogan.latent import Categorical, Latent
 from infogan.model import MAX_FIGURE_VALUES, InfoGAN, load_run
+from infogan.runlock import note_if_training
 from infogan.viz import image_grid
 
 __all__ = ["Explorer", "Response", "make_server", "serve"]
@@ -586,6 +587,7 @@ def serve(
         raise SpecError(f"explore: port must be in 0..65535, got {port}")
     host = _plain_host(host)
     model = load_run(source, device=device)
+    note_if_training(source, model.step, "this shows")
     explorer = Explorer(model)
     try:
         server = make_server(explorer, host, port)

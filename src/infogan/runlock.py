@@ -18,7 +18,7 @@ from pathlib import Path
 
 from infogan.errors import SpecError
 
-__all__ = ["lock_holder", "refuse_if_held", "report_lock", "run_lock"]
+__all__ = ["lock_holder", "note_if_training", "refuse_if_held", "report_lock", "run_lock"]
 
 #: Locks this process holds: resolved run directory -> [file descriptor, depth].
 _HELD: dict[Path, list[int]] = {}
@@ -146,3 +146,18 @@ def lock_holder(run_dir: str | Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def note_if_training(path: str | Path, step: int, uses: str = "this uses") -> None:
+    """Log that the run of ``path`` (a run directory or one of its checkpoint files) is being
+    trained by another process, and which step the caller loaded: a command on a run in
+    training reads its newest checkpoint, which the next one replaces."""
+    import logging
+
+    p = Path(path)
+    run = p.parent.parent if p.is_file() and p.parent.name == "checkpoints" else p
+    pid = lock_holder(run) if run.is_dir() else None
+    if pid is not None and pid != os.getpid():
+        logging.getLogger("infogan").warning(
+            "note: %s is training (pid %d); %s its newest checkpoint, step %d", run, pid, uses, step
+        )
