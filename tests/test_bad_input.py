@@ -1425,3 +1425,34 @@ def test_a_write_failure_at_the_end_says_the_training_is_kept(tmp_path, tiny_dat
     with pytest.raises(TrainingError, match=r"x.png: Operation not permitted; all 3 steps are"):
         Trainer(tiny_config(steps=3), run, dataset=tiny_dataset).run(finish=True)
     assert ckpt.list_checkpoints(run)[-1][0] == 3
+
+
+def test_a_sweep_whose_seed_is_training_says_to_run_it_again(capsys, tmp_path):
+    """The same sweep started twice: the second printed "seed 0: training in ..." and was
+    refused with the trainer's advice to --resume, not to run the sweep again."""
+    import subprocess
+    import sys
+
+    seed0 = tmp_path / "sw" / "seed0"
+    seed0.mkdir(parents=True)
+    holder = subprocess.Popen(  # a trainer's flock on the seed's run, as run_lock takes it
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode());"
+            "print('held', flush=True); time.sleep(60)",
+            str(seed0 / ".lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        argv = ["sweep", "--seeds", "0,1", "--steps", "2", "--out", str(tmp_path / "sw"), *TINY]
+        err = _err(capsys, argv)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"seed 0 ({seed0}) is being trained by another process (pid {holder.pid}" in err
+    assert "run this sweep again" in err and not (tmp_path / "sw" / "seed1").exists()

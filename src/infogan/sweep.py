@@ -10,6 +10,7 @@ one, or past ``--steps``, is refused).
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from infogan.prepare import (
 )
 from infogan.report import score_run
 from infogan.runinfo import is_sweep_table, noise_use_of, report_problem
+from infogan.runlock import lock_holder
 from infogan.select import train_selected
 
 __all__ = ["run_sweep", "flatten_report", "dataset_keys", "summarise", "format_summary"]
@@ -147,6 +149,15 @@ def run_sweep(
     out = Path(out)
     _check_sweep_dir(out)
     for seed in seeds:
+        # A seed folder in training (the same sweep started twice, or a resume by hand) is
+        # named now, with the advice a sweep needs (the trainer's says "--resume").
+        holder = lock_holder(out / f"seed{seed}") if (out / f"seed{seed}").is_dir() else None
+        if holder is not None and holder != os.getpid():
+            raise SpecError(
+                f"sweep: seed {seed} ({out / f'seed{seed}'}) is being trained by another process "
+                f"(pid {holder}: the same sweep started twice?); run this sweep again when it "
+                "has ended (finished seeds are reused)"
+            )
         # A seed folder that holds no run must be empty, as `train --out` wants it: a user's
         # file there would sit among the run's files (and a report.json of theirs be replaced).
         # Checked for every seed before any trains, so a refusal costs no work.
