@@ -154,9 +154,10 @@ def note_if_training(path: str | Path, step: int, uses: str = "this uses") -> No
     training reads its newest checkpoint, which the next one replaces."""
     import logging
 
-    p = Path(path)
-    run = p.parent.parent if p.is_file() and p.parent.name == "checkpoints" else p
-    pid = lock_holder(run) if run.is_dir() else None
+    from infogan.labels import run_dir_of
+
+    run = run_dir_of(path)
+    pid = lock_holder(run) if run is not None else None  # None too where no run ever trained
     if pid is not None and pid != os.getpid():
         logging.getLogger("infogan").warning(
             "note: %s is training (pid %d); %s its newest checkpoint, step %d", run, pid, uses, step

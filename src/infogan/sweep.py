@@ -151,7 +151,7 @@ def run_sweep(
     for seed in seeds:
         # A seed folder in training (the same sweep started twice, or a resume by hand) is
         # named now, with the advice a sweep needs (the trainer's says "--resume").
-        holder = lock_holder(out / f"seed{seed}") if (out / f"seed{seed}").is_dir() else None
+        holder = lock_holder(out / f"seed{seed}")  # None where the folder is not there yet
         if holder is not None and holder != os.getpid():
             raise SpecError(
                 f"sweep: seed {seed} ({out / f'seed{seed}'}) is being trained by another process "
